@@ -1,0 +1,49 @@
+"""Fixtures shared by the whole suite: a real, private Redis for every test session.
+
+``redis_server`` starts ``redis-server`` on a free port in a temp dir (nothing is persisted)
+unless ``REDIS_URL`` is set, in which case that server is used. ``broker_url`` and
+``backend_url`` give each test two freshly flushed databases of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import RedisServer, redis_from_env, start_redis_server
+
+_db_numbers = itertools.cycle(range(2, 30, 2))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = redis_from_env()
+    if server is not None:
+        yield server
+        return
+    server = start_redis_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_dbs(redis_server: RedisServer) -> tuple[int, int]:
+    """Two flushed database numbers (broker, backend) for one test."""
+    broker_db = next(_db_numbers)
+    for db in (broker_db, broker_db + 1):
+        redis_server.client(db).flushdb()
+    return broker_db, broker_db + 1
+
+
+@pytest.fixture
+def broker_url(redis_server: RedisServer, redis_dbs: tuple[int, int]) -> str:
+    return redis_server.url(redis_dbs[0])
+
+
+@pytest.fixture
+def backend_url(redis_server: RedisServer, redis_dbs: tuple[int, int]) -> str:
+    return redis_server.url(redis_dbs[1])
