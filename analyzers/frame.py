@@ -1,0 +1,152 @@
+"""The normalized frame every reader produces and every report section consumes.
+
+One row per log record, whatever the format it came from, with exactly the columns
+``instrumentation.schema.FRAME_COLUMNS`` in that order::
+
+    from analyzers import frame
+    from instrumentation import schema as s
+
+    df = frame.empty_frame()                 # the right columns and dtypes, no rows
+    df[s.TIME].dt.tz                         # UTC
+    frame.check_frame(df)                    # raises ValueError naming a wrong column
+
+Dtypes (pandas 3): ``time`` is ``datetime64[us, UTC]``; text columns are pandas' Arrow-backed
+``str``; integers are nullable ``Int64``; numbers are ``float64`` (NaN when absent); flags are
+nullable ``boolean``. Readers build an Arrow table with :data:`ARROW_SCHEMA` and call
+:func:`from_arrow`, which is (almost) zero-copy.
+
+The unparsed lines are a second, small frame with :data:`UNPARSED_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from instrumentation import schema as s
+
+#: Longest ``raw`` text kept for one line or record; the rest is cut (with a marker) so a 1 MB
+#: line of junk does not make the report unreadable or the frame huge.
+RAW_LIMIT = 2000
+
+_SCHEMA_TYPES = {f.name: f.type for f in s.FIELDS}
+
+_ARROW_OF_SCHEMA_TYPE = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+}
+
+_PANDAS_OF_SCHEMA_TYPE = {
+    "string": pd.StringDtype("pyarrow", na_value=float("nan")),
+    "integer": pd.Int64Dtype(),
+    "number": "float64",
+    "boolean": pd.BooleanDtype(),
+}
+
+_ANALYZER_TYPES = {
+    s.SOURCE: "string",
+    s.LINE_NO: "integer",
+    s.POD: "string",
+    s.CONTAINER: "string",
+    s.NAMESPACE: "string",
+    s.FORMAT: "string",
+    s.RAW: "string",
+}
+
+
+def _schema_type(column: str) -> str:
+    return _ANALYZER_TYPES.get(column) or _SCHEMA_TYPES[column]
+
+
+#: Arrow type of each frame column (``time`` is a UTC timestamp, not the schema's string).
+ARROW_SCHEMA: pa.Schema = pa.schema(
+    [
+        pa.field(
+            c,
+            pa.timestamp("us", tz="UTC") if c == s.TIME else _ARROW_OF_SCHEMA_TYPE[_schema_type(c)],
+        )
+        for c in s.FRAME_COLUMNS
+    ]
+)
+
+#: pandas dtype of each frame column.
+PANDAS_DTYPES: dict[str, object] = {
+    c: ("datetime64[us, UTC]" if c == s.TIME else _PANDAS_OF_SCHEMA_TYPE[_schema_type(c)])
+    for c in s.FRAME_COLUMNS
+}
+
+#: Columns of :attr:`analyzers.ingest.IngestResult.unparsed`.
+UNPARSED_COLUMNS: tuple[str, ...] = (s.SOURCE, s.LINE_NO, s.POD, s.CONTAINER, s.REASON, s.RAW)
+
+UNPARSED_ARROW_SCHEMA: pa.Schema = pa.schema(
+    [pa.field(c, pa.int64() if c == s.LINE_NO else pa.string()) for c in UNPARSED_COLUMNS]
+)
+
+#: Values of the ``format`` column: which reader understood the record.
+FORMAT_JSON = "json"  # one JSON object per line (ours or another JSON logger's)
+FORMAT_CELERY_TEXT = "celery_text"  # Celery's default "[date: LEVEL/Process] message" lines
+FORMAT_TEXT = "text"  # any other readable text line (banner, print(), stray traceback)
+FORMAT_CLOUD_LOGGING = "cloud_logging"  # a LogEntry with jsonPayload (gcloud/export/API)
+
+FORMATS = (FORMAT_JSON, FORMAT_CELERY_TEXT, FORMAT_TEXT, FORMAT_CLOUD_LOGGING)
+
+
+def _types_mapper(arrow_type: pa.DataType) -> object | None:
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype("pyarrow", na_value=float("nan"))
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
+    return None  # floats and timestamps: numpy dtypes
+
+
+def from_arrow(table: pa.Table, columns: tuple[str, ...] = s.FRAME_COLUMNS) -> pd.DataFrame:
+    """Turn an Arrow table into a frame with exactly ``columns`` (missing ones all-null)."""
+    n = table.num_rows
+    arrays = []
+    schema = ARROW_SCHEMA if columns == s.FRAME_COLUMNS else UNPARSED_ARROW_SCHEMA
+    for name in columns:
+        target = schema.field(name).type
+        if name in table.column_names:
+            col = table.column(name)
+            if col.type != target:
+                col = col.cast(target)
+        else:
+            col = pa.nulls(n, target)
+        arrays.append(col)
+    fixed = pa.table(arrays, schema=schema)
+    df = fixed.to_pandas(types_mapper=_types_mapper, self_destruct=True, split_blocks=True)
+    if s.TIME in df.columns:
+        df[s.TIME] = df[s.TIME].astype("datetime64[us, UTC]")
+    return df
+
+
+def empty_frame() -> pd.DataFrame:
+    """A frame with the normalized columns and dtypes and no rows."""
+    return from_arrow(ARROW_SCHEMA.empty_table())
+
+
+def empty_unparsed() -> pd.DataFrame:
+    """An unparsed-lines frame with no rows."""
+    return from_arrow(UNPARSED_ARROW_SCHEMA.empty_table(), UNPARSED_COLUMNS)
+
+
+def check_frame(df: pd.DataFrame) -> None:
+    """Raise ``ValueError`` unless ``df`` has exactly the normalized columns and dtypes."""
+    if tuple(df.columns) != s.FRAME_COLUMNS:
+        missing = [c for c in s.FRAME_COLUMNS if c not in df.columns]
+        extra = [c for c in df.columns if c not in s.FRAME_COLUMNS]
+        raise ValueError(f"frame columns differ: missing {missing}, unexpected {extra}")
+    for name, expected in PANDAS_DTYPES.items():
+        if df[name].dtype != pd.api.types.pandas_dtype(expected):
+            raise ValueError(f"column {name!r} has dtype {df[name].dtype}, expected {expected}")
+
+
+def truncate_raw(text: str, limit: int = RAW_LIMIT) -> str:
+    """Cut ``text`` to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
