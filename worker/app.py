@@ -1,0 +1,83 @@
+"""The reference Celery worker: ``celery -A worker.app worker``.
+
+Importing this module reads and validates the settings (``worker.config``; a bad environment
+is a ``ConfigError`` naming each problem), configures JSON logging, builds the Celery app,
+registers the tasks, checks that every routing and annotation key names a registered task,
+and instruments the app. When the worker is ready it starts the health and debug server
+(``worker.health``) on ``HEALTH_PORT`` unless ``HEALTH_SERVER=0`` (the container entrypoint
+runs its own).
+
+    BROKER_URL=redis://localhost:6379/0 celery -A worker.app worker -Q celery,execution,telemetry
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from instrumentation import configure_logging, get_logger, instrument
+from instrumentation import schema as s
+from worker.config import ConfigError, Settings, check_task_names, load_settings
+from worker.tasks.base import TenantTask
+
+settings: Settings = load_settings()
+
+configure_logging(settings.log_level, service=settings.service,
+                  environment=settings.environment, project=settings.project)
+
+TenantTask.configure(max_retries=settings.max_retries, backoff=settings.retry_backoff,
+                     backoff_max=settings.retry_backoff_max, jitter=settings.retry_jitter)
+
+app = Celery("rhesis-worker", task_cls=TenantTask)
+app.conf.update(settings.celery_config())
+
+# Registering the tasks and the remote-control command; they use shared_task, so they attach
+# to this app without importing it (no import cycle).
+import worker.control  # noqa: E402
+import worker.tasks  # noqa: E402, F401
+
+app.finalize(auto=True)
+
+_problems = check_task_names(frozenset(app.tasks), app.conf.task_routes or {},
+                             app.conf.task_annotations or {})
+if _problems:
+    raise ConfigError("invalid worker configuration:\n  - " + "\n  - ".join(_problems))
+
+instrument(app, service=settings.service, environment=settings.environment,
+           project=settings.project, tracing=settings.tracing,
+           log_payloads=settings.log_payloads, log_level=settings.log_level)
+
+_log = get_logger(__name__)
+_health_server: Any = None
+
+
+@signals.worker_ready.connect(weak=False)
+def _start_health_server(sender: Any = None, **kwargs: Any) -> None:
+    """Serve /ping, /health, /debug... from the worker's main process once it is ready.
+
+    Started here rather than at import: prefork children are forked by then, so they do not
+    inherit a serving thread, and a failure to bind is logged, not fatal to the worker.
+    """
+    global _health_server
+    if not settings.health_server or _health_server is not None:
+        return
+    from worker.health import HealthContext, HealthServer
+
+    hostname = getattr(sender, "hostname", None)
+    try:
+        _health_server = HealthServer(HealthContext(settings, app, worker_hostname=hostname))
+        _health_server.start()
+    except OSError as exc:
+        _log.error("health server could not start",
+                   **{s.REASON: f"port {settings.health_port}: {exc}"})
+        return
+    _log.info(f"health server listening on port {_health_server.port}")
+
+
+@signals.worker_shutdown.connect(weak=False)
+def _stop_health_server(**kwargs: Any) -> None:
+    global _health_server
+    if _health_server is not None:
+        _health_server.stop()
+        _health_server = None
