@@ -167,7 +167,7 @@ SEVERITIES = ("DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT"
 
 #: Default severity of each event; a handler may raise it (e.g. a retry storm), never lower it.
 EVENT_SEVERITY: dict[str, str] = {
-    Event.TASK_PUBLISHED: "DEBUG",
+    Event.TASK_PUBLISHED: "INFO",
     Event.TASK_RECEIVED: "INFO",
     Event.TASK_STARTED: "INFO",
     Event.TASK_SUCCEEDED: "INFO",

@@ -1,0 +1,82 @@
+"""Emit one of our events as a structured line, and tell the observers (metrics) about it.
+
+    from instrumentation import log_event, schema as s
+
+    log_event(s.Event.CHORD_RECOVERED, "Chord callback run by the monitor",
+              **{s.CHORD_ID: chord_id, s.ACTION: "recover"})
+
+The signal handlers in ``signals.py`` use the same function, so every task event goes through
+here. Observers are plain callables ``fn(event, fields)``; ``instrumentation.metrics`` is one.
+Nothing here raises: a failing observer or a broken log stream is swallowed (and counted),
+because an event about a task must never be the reason the task fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from instrumentation import processors as p
+from instrumentation import schema as s
+
+Observer = Callable[[str, Mapping[str, Any]], None]
+
+_observers: list[Observer] = []
+_logger = structlog.get_logger()
+_LEVEL = {"DEBUG": 10, "INFO": 20, "NOTICE": 25, "WARNING": 30, "ERROR": 40, "CRITICAL": 50,
+          "ALERT": 50, "EMERGENCY": 50}
+observer_errors = 0
+
+
+def rebind_logger() -> None:
+    """Take a fresh logger after (re)configuration: structlog caches a logger on first use,
+    and a cached one keeps writing to the stream it was first configured with."""
+    global _logger
+    _logger = structlog.get_logger()
+
+
+def add_observer(fn: Observer) -> None:
+    """Call ``fn(event, fields)`` for every event emitted; adding twice has no effect."""
+    if fn not in _observers:
+        _observers.append(fn)
+
+
+def remove_observer(fn: Observer) -> None:
+    if fn in _observers:
+        _observers.remove(fn)
+
+
+def notify(event: str, fields: Mapping[str, Any]) -> None:
+    """Tell every observer; an observer that raises is counted, never propagated."""
+    global observer_errors
+    for fn in tuple(_observers):
+        try:
+            fn(event, fields)
+        except Exception:
+            observer_errors += 1
+
+
+def log_event(
+    event: str,
+    message: str,
+    severity: str | None = None,
+    *,
+    exc_info: Any = None,
+    **fields: Any,
+) -> None:
+    """Write one structured line for ``event`` (a ``schema.Event``) and notify observers."""
+    try:
+        notify(event, fields)
+        sev = severity or s.EVENT_SEVERITY.get(event, "INFO")
+        if exc_info is not None:
+            fields["exc_info"] = exc_info
+        fields[p.EVENT_NAME_KEY] = event
+        fields[p.SEVERITY_KEY] = sev
+        _logger.log(_LEVEL.get(sev, 20), message, **fields)
+    except Exception:
+        # The stream, a processor or an odd value failed: drop this line, keep the task.
+        from instrumentation.logconfig import _note_drop
+
+        _note_drop()

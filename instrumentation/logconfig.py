@@ -1,0 +1,233 @@
+"""One JSON object per line on stdout, for structlog and stdlib logging alike.
+
+    from instrumentation import configure_logging, get_logger
+
+    configure_logging(level="INFO", service="rhesis-worker", environment="prod",
+                      project="my-gcp-project")
+    get_logger(__name__).info("cache warmed", entries=12)
+    logging.getLogger("celery").warning("plain stdlib works too")
+
+Both lines leave through the same processor chain (``processors.py``), so ``kubectl logs``
+shows only JSON and Cloud Logging promotes ``severity``, ``message``, ``time``, the trace and
+the labels. structlog loggers write straight to the stream (the fast path for our own events);
+stdlib records reach the chain through ``structlog.stdlib.ProcessorFormatter`` with the chain
+as its ``foreign_pre_chain``.
+
+Why stdout: the GKE logging agent marks everything on stderr as ERROR unless the line is JSON
+with a severity. Writing JSON to stdout is correct either way.
+
+A logging failure must never fail a task: a closed or broken stream is swallowed and counted
+(``dropped_lines()``), and stdlib handlers report through ``logging.raiseExceptions`` rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+from typing import IO, Any
+
+import structlog
+
+from instrumentation import processors as p
+from instrumentation import schema as s
+from instrumentation.redaction import Redactor
+
+# Fields that never hold a secret: skipping them keeps the redactor off the hot path.
+_NEVER_SECRET = frozenset(
+    {s.TIME, s.SEVERITY, s.EVENT, s.TASK_ID, s.TASK_NAME, s.ROOT_ID, s.PARENT_ID, s.GROUP_ID,
+     s.QUEUE, s.WORKER, s.PID, s.TRACE, s.SPAN_ID, s.TRACE_ID, s.OTEL_SPAN_ID, s.LABELS,
+     s.ORGANIZATION_ID, s.USER_ID, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.STATE,
+     s.LOGGER, "_record", "_from_structlog"}
+)
+
+
+class _State:
+    """What configure_logging set up, so instrument() can reuse it and tests can reset it."""
+
+    configured = False
+    static: p.AddStaticFields | None = None
+    handler: logging.Handler | None = None
+    stream: IO[str] | None = None
+    dropped = 0
+    lock = threading.Lock()
+
+
+_state = _State()
+
+
+class SafeWriteLogger:
+    """Write rendered lines to a stream; never raise into the caller.
+
+    structlog's own ``WriteLogger`` lets an ``OSError`` from a closed pipe escape into task
+    code. This one swallows it, counts the dropped line, and tells stderr once.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._write = stream.write
+        self._flush = stream.flush
+        self._lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        try:
+            with self._lock:
+                self._write(message + "\n")
+                self._flush()
+        except Exception:
+            _note_drop()
+
+    log = debug = info = warn = warning = notice = msg
+    err = error = exception = critical = fatal = alert = emergency = msg
+
+
+class SafeWriteLoggerFactory:
+    def __init__(self, stream: IO[str]) -> None:
+        self._logger = SafeWriteLogger(stream)
+
+    def __call__(self, *args: Any) -> SafeWriteLogger:
+        return self._logger
+
+
+class SafeStreamHandler(logging.StreamHandler):
+    """A StreamHandler that counts failures instead of printing a traceback per record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        _note_drop()
+
+
+def _note_drop() -> None:
+    with _state.lock:
+        _state.dropped += 1
+        first = _state.dropped == 1
+    if first:
+        with contextlib.suppress(Exception):
+            sys.__stderr__.write('{"severity":"ERROR","message":"log stream failed; '
+                                 'dropping lines","event":"log"}\n')
+
+
+def dropped_lines() -> int:
+    """How many lines could not be written since logging was configured."""
+    return _state.dropped
+
+
+def shared_processors(
+    service: str | None = None,
+    environment: str | None = None,
+    project: str | None = None,
+) -> list[Any]:
+    """The chain every line goes through, structlog or stdlib, before it is rendered."""
+    static = p.AddStaticFields(service, environment)
+    _state.static = static
+    return [
+        structlog.contextvars.merge_contextvars,
+        p.normalize_event,
+        p.add_severity,
+        p.add_time,
+        p.add_logger_name,
+        static,
+        p.add_pid,
+        p.AddTraceContext(project),
+        p.format_exception,
+        p.ensure_task_fields,
+        Redactor(skip=_NEVER_SECRET),
+    ]
+
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+def configure_logging(
+    level: str | int = "INFO",
+    *,
+    service: str | None = None,
+    environment: str | None = None,
+    project: str | None = None,
+    stream: IO[str] | None = None,
+    quiet_loggers: dict[str, str] | None = None,
+) -> None:
+    """Route structlog and stdlib logging to one JSON line per record on ``stream`` (stdout).
+
+    ``project`` is the GCP project id used to build ``logging.googleapis.com/trace``.
+    ``quiet_loggers`` maps logger names to a minimum level (e.g. ``{"kombu": "WARNING"}``).
+    Calling it again replaces the previous configuration (handlers are not stacked).
+    """
+    numeric = level if isinstance(level, int) else _LEVELS.get(str(level).upper())
+    if numeric is None:
+        raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+    stream = stream if stream is not None else sys.stdout
+    chain = shared_processors(service, environment, project)
+
+    structlog.configure(
+        processors=[*chain, p.render_json],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=SafeWriteLoggerFactory(stream),
+        cache_logger_on_first_use=True,
+    )
+
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *chain],
+        processors=[p.drop_internal, p.render_json],
+    )
+    handler = SafeStreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    if _state.handler is not None and _state.handler in root.handlers:
+        root.removeHandler(_state.handler)
+    # Other handlers on the root (basicConfig, Celery's own) would print a second, non-JSON
+    # copy of every record; kubectl logs must show only JSON.
+    for old in list(root.handlers):
+        if isinstance(old, logging.StreamHandler) and not isinstance(old, SafeStreamHandler):
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name, lvl in (quiet_loggers or {}).items():
+        logging.getLogger(name).setLevel(lvl)
+    _state.handler = handler
+    _state.stream = stream
+    _state.configured = True
+    _state.dropped = 0
+    from instrumentation import events  # late: events imports structlog config lazily
+
+    events.rebind_logger()
+
+
+def set_worker_name(hostname: str | None) -> None:
+    """Stamp every later line of this process with the worker's hostname."""
+    if _state.static is not None:
+        _state.static.worker = hostname
+
+
+def current_stream() -> IO[str] | None:
+    """The stream configure_logging writes to (None before it ran)."""
+    return _state.stream
+
+
+def is_configured() -> bool:
+    return _state.configured
+
+
+def reset_logging() -> None:
+    """Undo configure_logging (for tests and for embedding apps that reconfigure)."""
+    root = logging.getLogger()
+    if _state.handler is not None and _state.handler in root.handlers:
+        root.removeHandler(_state.handler)
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    from instrumentation import events
+
+    events.rebind_logger()
+    _state.configured = False
+    _state.handler = None
+    _state.static = None
+    _state.stream = None
+    _state.dropped = 0
+
+
+def get_logger(name: str | None = None, **initial: Any) -> Any:
+    """A structlog logger; ``name`` becomes the ``logger`` field."""
+    if name is not None:
+        initial.setdefault(s.LOGGER, name)
+    # bind() rather than get_logger(**initial): structlog reserves the keyword "logger".
+    return structlog.get_logger().bind(**initial)

@@ -1,0 +1,630 @@
+"""Celery signal handlers that write one structured event per task state change.
+
+Use it through the package::
+
+    from instrumentation import instrument
+    instrument(app, service="rhesis-worker", environment="prod", project="my-gcp-project")
+
+``instrument`` connects every handler below (``weak=False``, so they live as long as the
+process) and ``uninstrument`` disconnects the same ones; instrumenting twice is harmless.
+
+Rules every handler follows (learned from opentelemetry-instrumentation-celery):
+* fetch what it needs and return early when a task or id is missing;
+* never raise into Celery: ``_safe`` swallows and counts any error, so a logging or tracing
+  failure can never fail a task;
+* per-task state (start time, context tokens) is keyed by task id, created in prerun and
+  removed in postrun; ``active_task_count()`` lets tests prove nothing leaks.
+
+Where each event is written: ``task_published`` wherever the task is sent (client, or a worker
+publishing children, chord callbacks and retries); ``task_received``, ``task_revoked``,
+``task_rejected``, ``task_unknown`` and the worker events in the worker's main process; the
+execution events (``task_started`` ... ``task_retried``) in the process that runs the task
+(the pool child under prefork), where the task's context and span are bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from celery import signals
+
+from instrumentation import logconfig
+from instrumentation import schema as s
+from instrumentation import tenant as tenancy
+from instrumentation import tracing as _tracing
+from instrumentation.events import log_event
+from instrumentation.processors import qualified_name, safe_repr, safe_str
+from instrumentation.redaction import redact_text
+
+#: Header the publisher stamps so the worker can measure queue wait across processes.
+PUBLISHED_AT_HEADER = "rhesis_published_at"
+
+#: How much of an args/kwargs/result repr is logged when payload logging is enabled.
+PAYLOAD_REPR_LIMIT = 256
+
+#: Safety valve: prerun without postrun (a bug elsewhere) must not grow memory forever.
+MAX_TRACKED_TASKS = 10_000
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Options:
+    service: str | None = None
+    environment: str | None = None
+    project: str | None = None
+    tracing: bool = True
+    log_payloads: bool = False
+    configure_logging: bool = True
+    log_level: str | None = None
+    quiet_banner: bool = True
+    replace_celery_task_lines: bool = True
+
+
+@dataclass
+class _TaskState:
+    started: float
+    tokens: Mapping[str, Any]
+    tenant_token: Any
+
+
+_options = _Options()
+_tasks: dict[str, _TaskState] = {}
+_connected: list[tuple[Any, Callable[..., Any]]] = []
+handler_errors = 0
+
+
+def active_task_count() -> int:
+    """Tasks started but not yet cleaned up in this process (0 when idle: no leak)."""
+    return len(_tasks)
+
+
+def is_instrumented() -> bool:
+    return bool(_connected)
+
+
+def _safe(fn: Callable[..., Any]) -> Callable[..., None]:
+    """Never let a handler raise into Celery (the signal would log it, or worse, fail a task)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        global handler_errors
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            handler_errors += 1
+            with contextlib.suppress(Exception):
+                log.debug("rhesis signal handler %s failed", fn.__name__, exc_info=True)
+
+    return wrapper
+
+
+# --- Reading task identity from the three shapes Celery hands us ---------------------------
+
+
+def _chord_fields(chord: Any) -> dict[str, Any]:
+    """Callback id/name/size from a chord member's embedded chord signature (a dict)."""
+    if not isinstance(chord, Mapping):
+        return {}
+    options = chord.get("options") or {}
+    return {
+        s.CHORD_CALLBACK_ID: options.get("task_id"),
+        s.CHORD_CALLBACK_NAME: chord.get("task"),
+        s.CHORD_SIZE: chord.get("chord_size"),
+    }
+
+
+def _queue_of(delivery_info: Any) -> str | None:
+    if isinstance(delivery_info, Mapping):
+        return delivery_info.get("routing_key") or None
+    return None
+
+
+def _context_fields(task: Any, request: Any) -> dict[str, Any]:
+    """Fields of a running task from its ``task.request`` (a celery Context)."""
+    fields = {
+        s.TASK_ID: request.id,
+        s.TASK_NAME: getattr(task, "name", None),
+        s.ROOT_ID: request.root_id,
+        s.PARENT_ID: request.parent_id,
+        s.GROUP_ID: request.group,
+        s.GROUP_INDEX: request.group_index,
+        s.RETRIES: request.retries or 0,
+        s.QUEUE: _queue_of(request.delivery_info),
+    }
+    fields.update(_chord_fields(request.chord))
+    return fields
+
+
+def _headers_fields(headers: Mapping[str, Any], chord: Any, queue: str | None) -> dict[str, Any]:
+    """Fields from protocol-2 message headers (publish side, or a worker Request's dict)."""
+    fields = {
+        s.TASK_ID: headers.get("id"),
+        s.TASK_NAME: headers.get("task"),
+        s.ROOT_ID: headers.get("root_id"),
+        s.PARENT_ID: headers.get("parent_id"),
+        s.GROUP_ID: headers.get("group"),
+        s.GROUP_INDEX: headers.get("group_index"),
+        s.RETRIES: headers.get("retries") or 0,
+        s.QUEUE: queue,
+    }
+    fields.update(_chord_fields(chord))
+    return fields
+
+
+def _tenant_of_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        s.ORGANIZATION_ID: headers.get(s.ORGANIZATION_ID),
+        s.USER_ID: headers.get(s.USER_ID),
+    }
+
+
+def _exception_fields(exc: BaseException | None, traceback_text: str | None) -> dict[str, Any]:
+    if exc is None:
+        return {}
+    return {
+        s.EXCEPTION_TYPE: qualified_name(type(exc)),
+        s.EXCEPTION_MESSAGE: redact_text(safe_str(exc)),
+        s.TRACEBACK: traceback_text.rstrip() if traceback_text else None,
+    }
+
+
+def _payload(value: Any) -> str:
+    return redact_text(safe_repr(value, PAYLOAD_REPR_LIMIT))
+
+
+# --- Publishing side ------------------------------------------------------------------------
+
+
+@_safe
+def _before_publish(sender: Any = None, headers: dict | None = None, **kw: Any) -> None:
+    if headers is None:
+        return
+    tenancy.inject_headers(headers)
+    headers.setdefault(PUBLISHED_AT_HEADER, time.time())
+
+
+@_safe
+def _after_publish(sender: Any = None, body: Any = None, headers: Mapping | None = None,
+                   routing_key: str | None = None, **kw: Any) -> None:
+    if not headers or "id" not in headers:
+        return  # protocol 1 or not a task message: nothing we can name
+    embed = body[2] if isinstance(body, tuple | list) and len(body) == 3 else {}
+    fields = _headers_fields(headers, (embed or {}).get("chord"), routing_key)
+    fields.update(_tenant_of_headers(headers))
+    if headers.get("eta"):
+        fields[s.ETA] = headers["eta"]
+    if _options.log_payloads and isinstance(body, tuple | list) and len(body) == 3:
+        fields[s.ARGS] = _payload(body[0])
+        fields[s.KWARGS] = _payload(body[1])
+    log_event(s.Event.TASK_PUBLISHED, f"Task {fields[s.TASK_NAME]} published", **fields)
+
+
+# --- Worker main process --------------------------------------------------------------------
+
+
+def _request_dict(request: Any) -> Mapping[str, Any]:
+    try:
+        return request.request_dict or {}
+    except Exception:
+        return {}
+
+
+@_safe
+def _on_received(sender: Any = None, request: Any = None, **kw: Any) -> None:
+    if request is None or not getattr(request, "id", None):
+        return
+    headers = _request_dict(request)
+    fields = _headers_fields(headers, getattr(request, "chord", None),
+                             _queue_of(request.delivery_info))
+    fields[s.TASK_NAME] = request.name
+    fields.update(_tenant_of_headers(headers))
+    fields[s.WORKER] = getattr(request, "hostname", None)
+    if request.delivery_info and request.delivery_info.get("redelivered"):
+        fields[s.REDELIVERED] = True
+    if headers.get("eta"):
+        fields[s.ETA] = headers["eta"]
+    log_event(s.Event.TASK_RECEIVED, f"Task {request.name} received", **fields)
+
+
+@_safe
+def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = False,
+                signum: Any = None, expired: bool = False, **kw: Any) -> None:
+    # Celery sends the task's Context here (Request._announce_revoked), not the Request.
+    if request is None or not getattr(request, "id", None):
+        return
+    fields = _context_fields(sender, request)
+    fields.update(tenancy.tenant_from_request(request).as_fields())
+    fields.update({s.TERMINATED: bool(terminated), s.EXPIRED: bool(expired),
+                   s.SIGNUM: int(signum) if signum is not None else None})
+    # Revoked while running in this process: say how long it ran (postrun still cleans up).
+    fields[s.DURATION_MS] = _duration_ms(fields[s.TASK_ID])
+    log_event(s.Event.TASK_REVOKED, f"Task {fields[s.TASK_NAME]} revoked", **fields)
+
+
+@_safe
+def _on_rejected(sender: Any = None, message: Any = None, exc: BaseException | None = None,
+                 **kw: Any) -> None:
+    headers = getattr(message, "headers", None) or {}
+    delivery_info = getattr(message, "delivery_info", None)
+    fields = _headers_fields(headers, None, _queue_of(delivery_info))
+    fields.update(_tenant_of_headers(headers))
+    fields[s.REASON] = redact_text(safe_str(exc)) if exc is not None else None
+    log_event(s.Event.TASK_REJECTED, "Message rejected", **fields)
+
+
+@_safe
+def _on_unknown(sender: Any = None, name: str | None = None, id: str | None = None,
+                message: Any = None, exc: BaseException | None = None, **kw: Any) -> None:
+    headers = getattr(message, "headers", None) or {}
+    fields = _headers_fields(headers, None, _queue_of(getattr(message, "delivery_info", None)))
+    fields.update({s.TASK_ID: id, s.TASK_NAME: name})
+    fields.update(_tenant_of_headers(headers))
+    fields[s.REASON] = "task not registered on this worker"
+    log_event(s.Event.TASK_UNKNOWN, f"Unknown task {name} received", **fields)
+
+
+# --- Where the task runs (pool child under prefork) -----------------------------------------
+
+
+@_safe
+def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
+               args: Any = None, kwargs: Any = None, **kw: Any) -> None:
+    if task is None or task_id is None:
+        return
+    request = task.request
+    tenant = tenancy.tenant_from_request(request, kwargs if isinstance(kwargs, Mapping) else None)
+    fields = _context_fields(task, request)
+    fields.update(tenant.as_fields())
+    if request.hostname:
+        fields[s.WORKER] = request.hostname
+    # Bind for the task's duration: every line the task writes, structlog or stdlib, gets these.
+    tokens = structlog.contextvars.bind_contextvars(**fields)
+    tenant_token = tenancy.set_tenant(tenant if tenant else None)
+    if len(_tasks) >= MAX_TRACKED_TASKS:
+        _tasks.clear()
+    _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token)
+    if _options.tracing:
+        _tracing.annotate_current_span({
+            k: fields.get(k) for k in (s.ORGANIZATION_ID, s.USER_ID, s.GROUP_ID, s.ROOT_ID,
+                                       s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME)
+        })
+    extra: dict[str, Any] = {}
+    published = (request.headers or {}).get(PUBLISHED_AT_HEADER) if isinstance(
+        request.headers, Mapping) else getattr(request, PUBLISHED_AT_HEADER, None)
+    eta = request.eta
+    if isinstance(published, int | float):
+        # Queue wait counts from when the task was due: the publish time, or its ETA if later.
+        due = published
+        if eta:
+            with contextlib.suppress(ValueError):
+                due = max(due, dt.datetime.fromisoformat(str(eta)).timestamp())
+        extra[s.QUEUE_WAIT_MS] = round(max(0.0, time.time() - due) * 1000, 3)
+    if _options.log_payloads:
+        extra[s.ARGS] = _payload(args)
+        extra[s.KWARGS] = _payload(kwargs)
+    log_event(s.Event.TASK_STARTED, f"Task {task.name} started", **extra)
+    if not tenant:
+        log_event(s.Event.TASK_NO_TENANT, f"Task {task.name} runs without a tenant")
+
+
+def _duration_ms(task_id: str | None) -> float | None:
+    state = _tasks.get(task_id) if task_id else None
+    if state is None:
+        return None
+    return round((time.perf_counter() - state.started) * 1000, 3)
+
+
+def _bound_or(task: Any, task_id: str | None) -> dict[str, Any]:
+    """Fields for an event about ``task``: empty when prerun bound them already (same task in
+    this context), else read from the request (failures reported by the main process)."""
+    if task_id in _tasks:
+        return {}
+    try:
+        request = task.request
+    except Exception:
+        return {s.TASK_ID: task_id, s.TASK_NAME: getattr(task, "name", None)}
+    fields = _context_fields(task, request)
+    fields[s.TASK_ID] = task_id or fields.get(s.TASK_ID)
+    fields.update(tenancy.tenant_from_request(request).as_fields())
+    return fields
+
+
+@_safe
+def _on_success(sender: Any = None, result: Any = None, **kw: Any) -> None:
+    task = sender
+    if task is None:
+        return
+    task_id = task.request.id
+    fields = _bound_or(task, task_id)
+    fields[s.DURATION_MS] = _duration_ms(task_id)
+    fields[s.STATE] = "SUCCESS"
+    if _options.log_payloads:
+        fields[s.RESULT] = _payload(result)
+    log_event(s.Event.TASK_SUCCEEDED, f"Task {task.name} succeeded", **fields)
+
+
+@_safe
+def _on_failure(sender: Any = None, task_id: str | None = None,
+                exception: BaseException | None = None, einfo: Any = None, **kw: Any) -> None:
+    task = sender
+    if task is None:
+        return
+    fields = _bound_or(task, task_id)
+    fields[s.DURATION_MS] = _duration_ms(task_id)
+    fields[s.STATE] = "FAILURE"
+    fields.update(_exception_fields(exception, getattr(einfo, "traceback", None)))
+    name = getattr(task, "name", "?")
+    log_event(s.Event.TASK_FAILED, f"Task {name} failed", **fields)
+    exc_type = fields.get(s.EXCEPTION_TYPE) or ""
+    if exc_type.endswith("WorkerLostError"):
+        log_event(s.Event.WORKER_LOST, f"Worker process lost while running {name}", **{
+            **fields, s.REASON: fields.get(s.EXCEPTION_MESSAGE)})
+    elif exc_type.endswith(".TimeLimitExceeded"):
+        log_event(s.Event.TIME_LIMIT_EXCEEDED, f"Task {name} exceeded its time limit", **{
+            **fields, s.REASON: fields.get(s.EXCEPTION_MESSAGE)})
+
+
+@_safe
+def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo: Any = None,
+              **kw: Any) -> None:
+    task = sender
+    if task is None or request is None:
+        return
+    task_id = request.id
+    fields = _bound_or(task, task_id)
+    fields[s.DURATION_MS] = _duration_ms(task_id)
+    fields[s.STATE] = "RETRY"
+    # reason is celery.exceptions.Retry; .exc is what the task raised (None for a bare retry).
+    original = getattr(reason, "exc", None) or reason
+    tb_text = getattr(einfo, "traceback", None)
+    fields.update(_exception_fields(original if isinstance(original, BaseException) else None,
+                                    tb_text))
+    when = getattr(reason, "when", None)
+    now = dt.datetime.now(dt.UTC)
+    if isinstance(when, int | float):
+        fields[s.RETRY_IN_S] = float(when)
+        fields[s.ETA] = (now + dt.timedelta(seconds=when)).isoformat()
+    elif isinstance(when, dt.datetime):
+        aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        fields[s.RETRY_IN_S] = round((aware - now).total_seconds(), 3)
+        fields[s.ETA] = aware.isoformat()
+    log_event(s.Event.TASK_RETRIED, f"Task {task.name} will be retried", **fields)
+
+
+@_safe
+def _on_internal_error(sender: Any = None, task_id: str | None = None,
+                       exception: BaseException | None = None, einfo: Any = None,
+                       **kw: Any) -> None:
+    task = sender
+    fields = _bound_or(task, task_id) if task is not None else {s.TASK_ID: task_id}
+    fields.update(_exception_fields(exception, getattr(einfo, "traceback", None)))
+    log_event(s.Event.TASK_INTERNAL_ERROR, "Celery internal error while running a task",
+              **fields)
+
+
+@_safe
+def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None,
+                **kw: Any) -> None:
+    state = _tasks.pop(task_id, None) if task_id else None
+    if state is None:
+        return
+    structlog.contextvars.reset_contextvars(**state.tokens)
+    tenancy.reset_tenant(state.tenant_token)
+
+
+# --- Worker lifecycle -----------------------------------------------------------------------
+
+
+@_safe
+def _on_setup_logging(loglevel: Any = None, **kw: Any) -> None:
+    # Connecting to setup_logging is what stops Celery from installing its own prose handlers.
+    if not _options.configure_logging:
+        return
+    level = _options.log_level or loglevel or "INFO"
+    if isinstance(level, int):
+        level = logging.getLevelName(level)
+    logconfig.configure_logging(
+        level, service=_options.service, environment=_options.environment,
+        project=_options.project,
+        # Keep writing where we wrote before: the worker's own setup must not move the stream.
+        stream=logconfig.current_stream(),
+    )
+    _install_celery_filter()
+
+
+@_safe
+def _on_celeryd_init(sender: Any = None, instance: Any = None, **kw: Any) -> None:
+    logconfig.set_worker_name(sender)
+    if _options.quiet_banner and instance is not None and hasattr(instance, "quiet"):
+        # The banner is multi-line prose on sys.__stdout__; worker_ready carries its facts.
+        instance.quiet = True
+
+
+@_safe
+def _on_after_setup(sender: Any = None, instance: Any = None, conf: Any = None,
+                    **kw: Any) -> None:
+    # Celery skips redirecting print()/stderr when logging is custom; do it ourselves so that
+    # a stray print() in task code still becomes a JSON line.
+    if conf is not None and conf.worker_redirect_stdouts and instance is not None:
+        instance.app.log.redirect_stdouts(conf.worker_redirect_stdouts_level)
+
+
+@_safe
+def _on_worker_ready(sender: Any = None, **kw: Any) -> None:
+    hostname = getattr(sender, "hostname", None)
+    logconfig.set_worker_name(hostname)
+    app = getattr(sender, "app", None)
+    fields: dict[str, Any] = {s.WORKER: hostname}
+    pool = getattr(getattr(sender, "controller", None), "pool", None)
+    if pool is not None:
+        fields["pool"] = type(pool).__module__.rsplit(".", 1)[-1]
+        fields["concurrency"] = getattr(pool, "limit", None)
+    if app is not None:
+        fields["queues"] = sorted(q.name for q in app.amqp.queues.consume_from.values()) if \
+            app.amqp.queues.consume_from else None
+    log_event(s.Event.WORKER_READY, f"Worker {hostname} ready", **fields)
+
+
+@_safe
+def _on_worker_shutdown(sender: Any = None, **kw: Any) -> None:
+    log_event(s.Event.WORKER_SHUTDOWN, "Worker shutting down", **{s.WORKER: _hostname(sender)})
+
+
+def _hostname(sender: Any) -> str | None:
+    return getattr(sender, "hostname", None) or (sender if isinstance(sender, str) else None)
+
+
+@_safe
+def _on_process_init(sender: Any = None, **kw: Any) -> None:
+    # A forked child inherits the parent's dict; whatever is in it belongs to the parent.
+    _tasks.clear()
+    if _options.tracing:
+        _tracing.setup_tracing(_options.service, _options.environment)
+
+
+# --- Celery's own prose lines ---------------------------------------------------------------
+
+
+class CeleryLineFilter(logging.Filter):
+    """Drop Celery's prose lines that our events replace while instrumented.
+
+    ``Task x[id] succeeded in 0.02s: <return value>`` duplicates ``task_succeeded`` and, worse,
+    logs the task's return value (customer data). The other Celery lines pass through and are
+    tagged with an event name when we know what they mean (broker lost, time limits).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from celery.app import trace as celery_trace
+
+        self.replaced = {celery_trace.LOG_RECEIVED, celery_trace.LOG_SUCCESS,
+                         celery_trace.LOG_FAILURE, celery_trace.LOG_RETRY}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not is_instrumented() or not record.name.startswith("celery"):
+            return True
+        if record.msg in self.replaced:
+            return False
+        text = record.msg if isinstance(record.msg, str) else ""
+        if "Connection to broker lost" in text:
+            record.__dict__[_EVENT_ATTR] = s.Event.BROKER_CONNECTION_LOST.value
+        elif "time limit" in text.lower() and "exceeded" in text.lower():
+            record.__dict__[_EVENT_ATTR] = s.Event.TIME_LIMIT_EXCEEDED.value
+        elif text.startswith("Chord") and "raised" in text:
+            record.__dict__[_EVENT_ATTR] = s.Event.CHORD_ERROR.value
+        return True
+
+
+# ExtraAdder copies record extras into the event dict; this one names the event.
+from instrumentation.processors import EVENT_NAME_KEY as _EVENT_ATTR  # noqa: E402
+
+_celery_filter: CeleryLineFilter | None = None
+
+
+def _install_celery_filter() -> None:
+    global _celery_filter
+    handler = logconfig._state.handler
+    if handler is None or not _options.replace_celery_task_lines:
+        return
+    if _celery_filter is None:
+        _celery_filter = CeleryLineFilter()
+    if _celery_filter not in handler.filters:
+        handler.addFilter(_celery_filter)
+
+
+# --- instrument / uninstrument --------------------------------------------------------------
+
+_HANDLERS: tuple[tuple[Any, Callable[..., Any]], ...] = (
+    (signals.before_task_publish, _before_publish),
+    (signals.after_task_publish, _after_publish),
+    (signals.task_received, _on_received),
+    (signals.task_prerun, _on_prerun),
+    (signals.task_success, _on_success),
+    (signals.task_failure, _on_failure),
+    (signals.task_retry, _on_retry),
+    (signals.task_revoked, _on_revoked),
+    (signals.task_rejected, _on_rejected),
+    (signals.task_unknown, _on_unknown),
+    (signals.task_internal_error, _on_internal_error),
+    # postrun after the others: it clears the context they log with.
+    (signals.task_postrun, _on_postrun),
+    (signals.worker_ready, _on_worker_ready),
+    (signals.worker_shutdown, _on_worker_shutdown),
+    (signals.worker_process_init, _on_process_init),
+    (signals.celeryd_init, _on_celeryd_init),
+    (signals.celeryd_after_setup, _on_after_setup),
+)
+
+
+def instrument(
+    app: Any = None,
+    *,
+    service: str | None = None,
+    environment: str | None = None,
+    project: str | None = None,
+    tracing: bool = True,
+    log_payloads: bool = False,
+    configure_logging: bool = True,
+    log_level: str | None = None,
+    quiet_banner: bool = True,
+    replace_celery_task_lines: bool = True,
+) -> None:
+    """Connect the signal handlers (and OpenTelemetry's) for ``app``; safe to call twice.
+
+    ``service``/``environment`` become ``logging.googleapis.com/labels``; ``project`` is the GCP
+    project for trace links (default: ``GOOGLE_CLOUD_PROJECT``). With ``configure_logging`` the
+    worker's ``setup_logging`` signal installs our JSON logging instead of Celery's prose, and
+    the process's logging is configured right away if nobody did it yet.
+    ``log_payloads`` logs a truncated, redacted repr of args, kwargs and results (off by
+    default: they carry customer data).
+    """
+    global _options
+    _options = _Options(
+        service=service or os.environ.get("OTEL_SERVICE_NAME"),
+        environment=environment,
+        project=project or os.environ.get("GOOGLE_CLOUD_PROJECT"),
+        tracing=tracing,
+        log_payloads=log_payloads,
+        configure_logging=configure_logging,
+        log_level=log_level,
+        quiet_banner=quiet_banner,
+        replace_celery_task_lines=replace_celery_task_lines,
+    )
+    if tracing:
+        # Before our handlers: in prerun the task's span must already be current.
+        _tracing.setup_tracing(_options.service, _options.environment)
+    if configure_logging and not logconfig.is_configured():
+        logconfig.configure_logging(
+            log_level or "INFO", service=_options.service,
+            environment=_options.environment, project=_options.project)
+    _install_celery_filter()
+    if _connected:
+        return
+    for signal, handler in _HANDLERS:
+        signal.connect(handler, weak=False)
+        _connected.append((signal, handler))
+    if configure_logging:
+        signals.setup_logging.connect(_on_setup_logging, weak=False)
+        _connected.append((signals.setup_logging, _on_setup_logging))
+    if app is not None and configure_logging:
+        # Belt and braces for apps that configure logging without the signal.
+        app.conf.worker_hijack_root_logger = False
+
+
+def uninstrument() -> None:
+    """Disconnect every handler ``instrument`` connected and forget per-task state."""
+    for signal, handler in _connected:
+        signal.disconnect(handler)
+    _connected.clear()
+    _tasks.clear()
+    _tracing.teardown_tracing()
