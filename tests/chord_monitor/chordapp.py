@@ -1,0 +1,76 @@
+"""A tiny Celery app the chord monitor tests run real workers of (not the reference worker:
+the monitor must work against any app's Redis backend).
+
+Configured from the environment: ``CHORDAPP_BROKER``, ``CHORDAPP_BACKEND``, optional
+``CHORDAPP_KEYPREFIX`` (the backend's ``global_keyprefix``) and ``CHORDAPP_RECORD=0`` to run
+without the chord recorder. Members can be held at a *gate* (they poll a Redis key until the
+test opens it) so a test controls when they finish without sleeping; the callback appends each
+run to a Redis list, so a test can count how often it ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import redis
+from celery import Celery
+
+from worker.chord_monitor import record
+
+BROKER = os.environ.get("CHORDAPP_BROKER", "redis://127.0.0.1:6379/14")
+BACKEND = os.environ.get("CHORDAPP_BACKEND", "redis://127.0.0.1:6379/15")
+KEYPREFIX = os.environ.get("CHORDAPP_KEYPREFIX", "")
+
+app = Celery("chordapp", broker=BROKER, backend=BACKEND)
+app.conf.update(
+    result_extended=True,
+    task_acks_late=False,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+if KEYPREFIX:
+    app.conf.result_backend_transport_options = {"global_keyprefix": KEYPREFIX}
+if os.environ.get("CHORDAPP_RECORD", "1") != "0":
+    record.install(app)
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(BACKEND)
+
+
+def gate_key(name: str) -> str:
+    return f"chordapp:gate:{name}"
+
+
+def started_key(name: str) -> str:
+    return f"chordapp:started:{name}"
+
+
+def runs_key(tag: str) -> str:
+    return f"chordapp:callback-runs:{tag}"
+
+
+@app.task(name="chordapp.member")
+def member(i: int, gate: str | None = None, fail: bool = False, **kwargs) -> int:
+    """Return ``i * i``; wait for the gate key first when one is named; raise when ``fail``."""
+    if gate:
+        client = _redis()
+        client.rpush(started_key(gate), i)
+        deadline = time.monotonic() + 60
+        while not client.exists(gate_key(gate)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    if fail:
+        raise ValueError(f"member {i} failed on purpose")
+    return i * i
+
+
+@app.task(name="chordapp.collect")
+def collect(results: list, tag: str = "default", fail: bool = False, **kwargs) -> int:
+    """Record this run (its results) in a Redis list, then return the sum (or raise)."""
+    _redis().rpush(runs_key(tag), json.dumps(results))
+    if fail:
+        raise RuntimeError(f"callback {tag} failed on purpose")
+    return sum(results)

@@ -1,0 +1,275 @@
+"""What the monitor does to stuck chords: revoke, recover, clean. Each logs a schema event.
+
+    monitor = Monitor(backend_url, broker_url)
+    outcomes = revoke(monitor, [f for f in monitor.survey() if f.verdict.stuck], dry_run=True)
+    outcome = recover(monitor, "chord-id")            # runs the callback once, or says why not
+    outcomes = clean(monitor, stuck_findings)          # deletes stuck chords' keys only
+
+``revoke`` sends ``revoke`` for the pending members and the callback over the broker, and
+stores REVOKED as the callback's (and lost members') result so that whoever waits on the chord
+stops waiting. ``recover`` publishes the callback with the stored results in header order,
+exactly as Celery's join would, guarded twice: our ``rhesis-chord-recovered-<gid>`` marker
+(``SET NX``: a second ``recover`` refuses) and Celery's own dispatch claim ``.c`` (``SET NX``:
+a worker joining at that moment cannot publish it too); afterwards it does Celery's cleanup
+(deletes ``.j .t .s .d``, sets ``.c`` to ``done``). ``clean`` deletes a chord's keys in a
+``WATCH``/``MULTI`` transaction that aborts if the chord moved since it was judged.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from celery import Celery
+from celery.canvas import Signature
+
+from instrumentation import schema as s
+from worker.chord_monitor.analysis import can_recover
+from worker.chord_monitor.keys import (
+    CHORD_DATA_SUFFIXES,
+    CLAIM,
+    CLAIM_DONE,
+    JOINED,
+    SIZE,
+    ChordRef,
+)
+from worker.chord_monitor.model import RECOVERABLE, ChordState
+from worker.chord_monitor.monitor import Finding, Monitor, MonitorError
+
+#: How long Celery keeps its ``done`` marker at least; we keep ours and the marker as long.
+DONE_EXPIRES_S = 300
+RECOVERED_MARKER_TTL_S = 7 * 86400
+CLAIM_TTL_S = 60
+
+
+@dataclass
+class Outcome:
+    """The result of one action on one chord."""
+
+    chord_id: str
+    action: str
+    done: bool
+    dry_run: bool
+    detail: str
+    task_ids: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {s.CHORD_ID: self.chord_id, s.ACTION: self.action, "done": self.done,
+                s.DRY_RUN: self.dry_run, "detail": self.detail, "task_ids": self.task_ids,
+                "keys": self.keys}
+
+
+def emit(event: str, message: str, finding: Finding, action: str, dry_run: bool,
+         **extra: Any) -> None:
+    """Log one chord-monitor event with the chord's fields (never raises)."""
+    from instrumentation.events import log_event
+
+    log_event(event, message, **{**finding.fields(), s.ACTION: action, s.DRY_RUN: dry_run,
+                                 **extra})
+
+
+def celery_app(monitor: Monitor, prefix: str) -> Celery:
+    """A bare Celery app on the monitor's URLs whose backend uses the chord's key prefix."""
+    app = Celery("rhesis-chord-monitor", broker=monitor.broker_url or "memory://",
+                 backend=monitor.backend_url, set_as_current=False)
+    app.conf.broker_connection_retry_on_startup = False
+    if prefix:
+        app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
+    return app
+
+
+def report_stuck(findings: list[Finding]) -> None:
+    """Log CHORD_STUCK for each stuck chord found by a check."""
+    for f in findings:
+        if f.verdict.stuck:
+            emit(s.Event.CHORD_STUCK, "Chord is stuck", f, "check", False,
+                 **{s.CHORD_SIZE: f.snapshot.size})
+
+
+# --- revoke ---------------------------------------------------------------------------------
+
+def revoke_targets(finding: Finding) -> list[str]:
+    """Pending members and the callback (unless it has a result) of one chord."""
+    snap = finding.snapshot
+    ids = [m.task_id for m in snap.pending_members]
+    if snap.callback is not None and snap.callback.state is None:
+        ids.append(snap.callback.task_id)
+    return ids
+
+
+def revoke(monitor: Monitor, findings: list[Finding], *, dry_run: bool = False,
+           terminate: bool = False) -> list[Outcome]:
+    """Revoke the pending members and the callback of each (stuck) chord given."""
+    outcomes = []
+    for finding in findings:
+        ids = revoke_targets(finding)
+        if not finding.verdict.stuck:
+            outcomes.append(Outcome(finding.chord_id, "revoke", False, dry_run,
+                                    f"not stuck ({finding.verdict.state}): left alone"))
+            continue
+        if not ids:
+            outcomes.append(Outcome(finding.chord_id, "revoke", False, dry_run,
+                                    "nothing to revoke: no pending member, the callback is "
+                                    "unknown or already has a result"))
+            continue
+        if dry_run:
+            outcomes.append(Outcome(finding.chord_id, "revoke", False, True,
+                                    f"would revoke {len(ids)} task(s)", ids))
+            emit(s.Event.CHORD_REVOKED, "Chord would be revoked", finding, "revoke", True)
+            continue
+        if monitor.broker_url is None:
+            raise MonitorError("revoking needs the broker: pass --broker or set BROKER_URL")
+        app = celery_app(monitor, finding.snapshot.ref.prefix)
+        try:
+            app.control.revoke(ids, terminate=terminate)
+            reason = f"revoked by the chord monitor: {finding.verdict.reason.value}"
+            snap = finding.snapshot
+            # Store REVOKED where nothing else will: the callback, and members nobody holds
+            # (a worker that later receives a revoked member stores REVOKED itself).
+            for info in [*snap.pending_members, *([snap.callback] if snap.callback else [])]:
+                if info.state is None and not info.holder and info.task_id in ids:
+                    app.backend.mark_as_revoked(info.task_id, reason)
+        finally:
+            app.close()
+        outcomes.append(Outcome(finding.chord_id, "revoke", True, False,
+                                f"revoked {len(ids)} task(s)", ids))
+        emit(s.Event.CHORD_REVOKED, "Chord revoked", finding, "revoke", False)
+    return outcomes
+
+
+# --- recover --------------------------------------------------------------------------------
+
+def ordered_results(finding: Finding) -> list[Any]:
+    """The members' results in header order (as Celery's join passes them)."""
+    members = sorted(finding.snapshot.members,
+                     key=lambda m: (m.index is None, m.index or 0, m.task_id))
+    return [m.result for m in members]
+
+
+def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcome:
+    """Run the callback of a chord whose members all succeeded but whose callback never ran.
+
+    Idempotent: the second call (or a concurrent one) refuses. Raises MonitorError when the
+    chord does not exist.
+    """
+    ref = monitor.find(chord_id)
+    if ref is None:
+        raise MonitorError(f"no chord {chord_id!r} in the result backend")
+    finding = monitor.survey([ref])[0]
+    snap, verdict = finding.snapshot, finding.verdict
+    if snap.recovered_at:
+        return Outcome(chord_id, "recover", False, dry_run,
+                       f"already recovered ({snap.recovered_at})")
+    if not verdict.stuck or verdict.reason not in RECOVERABLE:
+        return Outcome(chord_id, "recover", False, dry_run,
+                       f"not recoverable: {verdict.state.value} ({verdict.reason.value}): "
+                       f"{verdict.detail}")
+    ok, why = can_recover(snap)
+    if not ok:
+        return Outcome(chord_id, "recover", False, dry_run, f"not recoverable: {why}")
+    callback_id = snap.callback.task_id if snap.callback else ""
+    if dry_run:
+        emit(s.Event.CHORD_RECOVERED, "Chord would be recovered", finding, "recover", True)
+        return Outcome(chord_id, "recover", False, True,
+                       f"would run {snap.callback.name if snap.callback else '?'} "
+                       f"with {snap.expected} results", [callback_id])
+    return _recover(monitor, finding, ref, callback_id)
+
+
+def _recover(monitor: Monitor, finding: Finding, ref: ChordRef, callback_id: str) -> Outcome:
+    client = monitor.client
+    marker = json.dumps({"at": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
+                         s.CHORD_CALLBACK_ID: callback_id})
+    if not client.set(ref.recovered_key, marker, nx=True, ex=RECOVERED_MARKER_TTL_S):
+        return Outcome(ref.group_id, "recover", False, False,
+                       f"already recovered ({client.get(ref.recovered_key)!r})")
+    token = f"rhesis-recover-{uuid.uuid4().hex}"
+    claimed = finding.snapshot.claim is not None or client.set(
+        ref.key(CLAIM), token, nx=True, ex=CLAIM_TTL_S)
+    if not claimed:
+        client.delete(ref.recovered_key)
+        return Outcome(ref.group_id, "recover", False, False,
+                       "a worker is dispatching the callback right now: left alone")
+    app = celery_app(monitor, ref.prefix)
+    try:
+        signature = Signature.from_dict(finding.snapshot.callback_signature, app=app)
+        signature.apply_async((ordered_results(finding),))
+    except Exception as exc:
+        # Nothing was published: release both guards so a later recover can try again.
+        client.delete(ref.recovered_key)
+        if finding.snapshot.claim is None:
+            client.delete(ref.key(CLAIM))
+        raise MonitorError(f"publishing the callback failed: {exc}") from exc
+    finally:
+        app.close()
+    # Celery's own cleanup after a dispatch, so a late duplicate member cannot dispatch again.
+    pipe = client.pipeline()
+    pipe.delete(*(ref.key(sfx) for sfx in CHORD_DATA_SUFFIXES))
+    pipe.set(ref.key(CLAIM), CLAIM_DONE, ex=DONE_EXPIRES_S)
+    pipe.execute()
+    emit(s.Event.CHORD_RECOVERED, "Chord callback run by the monitor", finding, "recover",
+         False)
+    name = finding.snapshot.callback.name if finding.snapshot.callback else "?"
+    return Outcome(ref.group_id, "recover", True, False,
+                   f"published {name} with {len(finding.snapshot.members)} results",
+                   [callback_id])
+
+
+# --- clean ----------------------------------------------------------------------------------
+
+def cleanable(finding: Finding) -> bool:
+    """Only chords that can no longer complete on their own: stuck, revoked or failed."""
+    return finding.verdict.state in (ChordState.STUCK, ChordState.REVOKED, ChordState.FAILED)
+
+
+def clean(monitor: Monitor, findings: list[Finding], *, dry_run: bool = False) -> list[Outcome]:
+    """Delete the chord keys (and our record) of each stuck chord; never a progressing one."""
+    outcomes = []
+    for finding in findings:
+        ref = finding.snapshot.ref
+        keys = [k for k in ref.all_keys() if monitor.client.exists(k)]
+        if not cleanable(finding):
+            outcomes.append(Outcome(ref.group_id, "clean", False, dry_run,
+                                    f"{finding.verdict.state.value}: left alone"))
+            continue
+        if dry_run:
+            outcomes.append(Outcome(ref.group_id, "clean", False, True,
+                                    f"would delete {len(keys)} key(s)", keys=keys))
+            emit(s.Event.CHORD_CLEANED, "Chord keys would be cleaned", finding, "clean", True)
+            continue
+        moved = _delete_unless_moved(monitor, finding, keys)
+        if moved:
+            outcomes.append(Outcome(ref.group_id, "clean", False, False,
+                                    f"left alone: {moved}"))
+            continue
+        outcomes.append(Outcome(ref.group_id, "clean", True, False,
+                                f"deleted {len(keys)} key(s)", keys=keys))
+        emit(s.Event.CHORD_CLEANED, "Chord keys cleaned", finding, "clean", False)
+    return outcomes
+
+
+def _delete_unless_moved(monitor: Monitor, finding: Finding, keys: list[str]) -> str | None:
+    """Delete ``keys`` atomically unless the chord changed since ``finding``; why not, or None."""
+    ref = finding.snapshot.ref
+    with monitor.client.pipeline() as pipe:
+        try:
+            pipe.watch(ref.key(JOINED), ref.key(SIZE), ref.key(CLAIM))
+            now = monitor.reader.snapshot(ref)
+            if (now.joined != finding.snapshot.joined or now.size != finding.snapshot.size
+                    or now.claim != finding.snapshot.claim):
+                return "the chord changed since it was checked"
+            pipe.multi()
+            if keys:
+                pipe.delete(*keys)
+            # A member finishing later must not recreate the chord's keys (Celery's marker).
+            pipe.set(ref.key(CLAIM), CLAIM_DONE, ex=DONE_EXPIRES_S)
+            pipe.execute()
+        except redis.WatchError:
+            return "the chord changed while cleaning"
+    return None

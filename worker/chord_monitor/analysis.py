@@ -1,0 +1,149 @@
+"""Decide whether a chord is stuck, and why: pure functions over a :class:`ChordSnapshot`.
+
+    verdict = analyze(snapshot, now=datetime.now(UTC))
+    if verdict.stuck: print(verdict.reason, verdict.detail)
+
+The rules follow Celery 5.7's Redis backend (see :mod:`worker.chord_monitor.keys`), checked in
+this order:
+
+1. The callback has a result: SUCCESS is completed, REVOKED is revoked; FAILURE caused by a
+   failed or revoked member (Celery's ``ChordError``) is a handled failure when the callback
+   has an error callback, else stuck (nobody hears of it); any other FAILURE is
+   ``callback_failed``.
+2. The callback sits in a queue or on a worker: waiting for it.
+3. ``.c`` is ``done`` (Celery published the callback and cleaned up) but the callback has no
+   result and, with the broker inspected, is nowhere: ``callback_not_run``.
+4. No size key: the join script will never fire, whatever the members do:
+   ``size_key_missing`` (the silent case); when members failed and the callback is unknown,
+   Celery most likely failed the chord itself (it deletes ``.s`` then): ``member_failed``.
+5. Size key present, every member joined, no claim: ``callback_not_dispatched`` (a worker died
+   between joining and publishing, and nothing will retry).
+6. Members not done that no queue and no worker holds (when the broker was inspected):
+   ``members_lost``. Otherwise the chord is in progress.
+
+Age (``age_s``) counts from the chord's record (first member published) or, without one, from
+its first member done; ``None`` when nothing tells.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from worker.chord_monitor.keys import CLAIM_DONE
+from worker.chord_monitor.model import (
+    EXPLANATIONS,
+    RECOVERABLE,
+    ChordSnapshot,
+    ChordState,
+    Reason,
+    Verdict,
+)
+
+_CHORD_ERROR_MARKERS = ("ChordError", "Dependency ")
+
+
+def age_of(snap: ChordSnapshot, now: datetime) -> float | None:
+    first = snap.first_seen()
+    return None if first is None else max(0.0, (now - first).total_seconds())
+
+
+def has_error_callback(snap: ChordSnapshot) -> bool:
+    options = (snap.callback_signature or {}).get("options") or {}
+    return bool(options.get("link_error"))
+
+
+def _stuck(snap: ChordSnapshot, reason: Reason, detail: str, age: float | None) -> Verdict:
+    return Verdict(ChordState.STUCK, reason, f"{EXPLANATIONS[reason]}; {detail}".rstrip("; "),
+                   age, recoverable=reason in RECOVERABLE and can_recover(snap)[0])
+
+
+def can_recover(snap: ChordSnapshot) -> tuple[bool, str]:
+    """Whether ``recover`` has all it needs: every member succeeded, the callback is known."""
+    if snap.callback_signature is None:
+        return False, "the callback is unknown (no chord record: install record.install(app))"
+    if snap.callback is not None and snap.callback.state is not None:
+        return False, f"the callback already has a result ({snap.callback.state})"
+    if snap.callback is not None and snap.callback.holder:
+        return False, f"the callback is waiting in {snap.callback.holder}"
+    expected = snap.expected
+    if expected is None:
+        return False, "the number of members is unknown"
+    done = [m for m in snap.members if m.done]
+    if len(done) < expected and snap.joined < expected:
+        return False, f"only {max(len(done), snap.joined)} of {expected} members are done"
+    if snap.members_failed:
+        return False, f"{snap.members_failed} member(s) failed; the callback would fail too"
+    return True, "all members succeeded and the callback never ran"
+
+
+def analyze(snap: ChordSnapshot, now: datetime) -> Verdict:
+    """The verdict on one chord at ``now`` (timezone-aware)."""
+    age = age_of(snap, now)
+    cb = snap.callback
+    cb_state = cb.state if cb else None
+    expected = snap.expected
+    progress = f"{snap.joined}/{expected if expected is not None else '?'} members done"
+
+    if cb_state == "SUCCESS":
+        return Verdict(ChordState.COMPLETED, Reason.DONE, "the callback succeeded", age)
+    if cb_state == "REVOKED":
+        return Verdict(ChordState.REVOKED, Reason.REVOKED, "the callback was revoked", age)
+    if cb_state == "FAILURE":
+        error = (cb.error if cb else None) or ""
+        if snap.members_failed or any(m in error for m in _CHORD_ERROR_MARKERS):
+            revoked = any((m.joined_state or m.state) == "REVOKED" for m in snap.failed_members)
+            reason = Reason.MEMBER_REVOKED if revoked else Reason.MEMBER_FAILED
+            if has_error_callback(snap):
+                return Verdict(ChordState.FAILED, Reason.HANDLED_FAILURE,
+                               f"{reason.value}: the error callback was called", age)
+            return _stuck(snap, reason, error[:200], age)
+        return _stuck(snap, Reason.CALLBACK_FAILED, error[:200], age)
+    if cb_state is not None:  # STARTED, RETRY, ...
+        return Verdict(ChordState.IN_PROGRESS, Reason.WAITING_FOR_CALLBACK,
+                       f"the callback is {cb_state}", age)
+    if cb is not None and cb.holder:
+        return Verdict(ChordState.IN_PROGRESS, Reason.WAITING_FOR_CALLBACK,
+                       f"the callback waits in {cb.holder}", age)
+
+    if snap.claim == CLAIM_DONE:
+        if cb is None:
+            return Verdict(ChordState.COMPLETED, Reason.DONE,
+                           "Celery published the callback (which one is unknown: no record)",
+                           age)
+        if not snap.holders_known:
+            return Verdict(ChordState.IN_PROGRESS, Reason.WAITING_FOR_CALLBACK,
+                           "Celery published the callback (broker not inspected)", age)
+        return _stuck(snap, Reason.CALLBACK_NOT_RUN, progress, age)
+    if snap.claim is not None:
+        return Verdict(ChordState.IN_PROGRESS, Reason.WAITING_FOR_CALLBACK,
+                       "a worker is publishing the callback", age)
+
+    if snap.size is None:
+        if snap.members_failed and cb is None:
+            return _stuck(snap, Reason.MEMBER_FAILED,
+                          f"{snap.members_failed} member(s) failed; {progress}", age)
+        detail = progress
+        if snap.members_failed:
+            detail += f"; {snap.members_failed} member(s) failed"
+        return _stuck(snap, Reason.SIZE_KEY_MISSING, detail, age)
+
+    if expected is not None and snap.joined >= expected:
+        if snap.members_failed:
+            return _stuck(snap, Reason.MEMBER_FAILED,
+                          f"{snap.members_failed} member(s) failed; {progress}", age)
+        return _stuck(snap, Reason.CALLBACK_NOT_DISPATCHED, progress, age)
+
+    pending = snap.pending_members
+    lost = [m for m in pending if not m.holder]
+    if snap.holders_known and lost:
+        return _stuck(snap, Reason.MEMBERS_LOST,
+                      f"{len(lost)} lost; {progress}", age)
+    detail = progress
+    if snap.members_failed:
+        detail += f"; {snap.members_failed} member(s) failed: the chord will fail"
+    return Verdict(ChordState.IN_PROGRESS, Reason.RUNNING, detail, age)
+
+
+def is_reportable(verdict: Verdict, max_age_s: float) -> bool:
+    """Stuck and older than ``max_age_s``; a stuck chord of unknown age is always reported."""
+    return verdict.stuck and (verdict.age_s is None or verdict.age_s >= max_age_s)

@@ -1,0 +1,166 @@
+"""Where a task is right now: on a worker (Celery's control API) or in the Redis broker.
+
+    view = BrokerView("redis://host:6379/0", timeout=1.0)
+    workers = view.workers()                  # {hostname: WorkerTasks}
+    holders = view.holders({"task-id", ...}, workers)   # {task_id: "queue:celery", ...}
+
+Workers answer ``inspect active/reserved/scheduled`` over the broker (``ping`` first, so the
+other calls return as soon as every worker answered instead of waiting out the timeout).
+Queues are found from kombu's ``_kombu.binding.*`` sets and read in pages with ``LRANGE``,
+priority sub-queues included; ``unacked`` (messages a worker took but has not acked) is read
+with ``HSCAN``. Only the ids asked for are kept, so memory stays small on a long queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from celery import Celery
+
+_SEP = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+@dataclass
+class WorkerTasks:
+    """The task ids one worker holds, by kind (active, reserved, scheduled)."""
+
+    hostname: str
+    active: list[dict[str, Any]] = field(default_factory=list)
+    reserved: list[dict[str, Any]] = field(default_factory=list)
+    scheduled: list[dict[str, Any]] = field(default_factory=list)
+
+    def held(self) -> Iterator[tuple[str, str]]:
+        for kind in ("active", "reserved", "scheduled"):
+            for req in getattr(self, kind):
+                req = req.get("request", req)  # scheduled entries wrap the request
+                if req.get("id"):
+                    yield req["id"], kind
+
+
+def message_headers(raw: bytes | str) -> dict[str, Any] | None:
+    """Headers of one kombu Redis message (JSON with a ``headers`` object), else None."""
+    try:
+        message = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(message, list) and message:  # unacked entries: [message, exchange, key]
+        message = message[0]
+    headers = message.get("headers") if isinstance(message, dict) else None
+    return headers if isinstance(headers, dict) else None
+
+
+def message_embed(raw: bytes | str) -> dict[str, Any] | None:
+    """The protocol-2 ``embed`` (callbacks, chord, ...) of a JSON-serialized message."""
+    try:
+        message = json.loads(raw)
+        if isinstance(message, list):
+            message = message[0]
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        decoded = json.loads(body)
+        return decoded[2] if isinstance(decoded, list) and len(decoded) == 3 else None
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
+        return None
+
+
+class BrokerView:
+    """Read-only view of a Redis broker and the workers consuming from it."""
+
+    def __init__(self, broker_url: str, *, timeout: float = 1.0, page: int = 500,
+                 max_messages: int = 200_000):
+        self.broker_url = broker_url
+        self.timeout = timeout
+        self.page = page
+        self.max_messages = max_messages  # per queue: reading past this is not worth it
+        self.app = Celery("rhesis-chord-monitor", broker=broker_url, set_as_current=False)
+        self.app.conf.broker_connection_retry_on_startup = False
+        self.client = redis.Redis.from_url(broker_url) if broker_url.startswith(
+            ("redis://", "rediss://", "unix://")) else None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.app.close()
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.close()
+
+    def workers(self) -> dict[str, WorkerTasks]:
+        """Every worker answering a ping, with the tasks it holds."""
+        pings = self.app.control.inspect(timeout=self.timeout).ping() or {}
+        if not pings:
+            return {}
+        inspect = self.app.control.inspect(timeout=self.timeout, limit=len(pings))
+        out = {host: WorkerTasks(host) for host in pings}
+        for kind in ("active", "reserved", "scheduled"):
+            for host, tasks in (getattr(inspect, kind)() or {}).items():
+                setattr(out.setdefault(host, WorkerTasks(host)), kind, list(tasks or []))
+        return out
+
+    def queues(self) -> list[str]:
+        """Queue names known to kombu's Redis transport (from its binding sets)."""
+        if self.client is None:
+            return []
+        names: set[str] = set()
+        for key in self.client.scan_iter(match="_kombu.binding.*", count=1000):
+            for member in self.client.smembers(key):
+                parts = member.decode("utf-8", "replace").split(_SEP)
+                if parts and parts[-1]:
+                    names.add(parts[-1])
+        return sorted(names)
+
+    def _queue_keys(self, queue: str) -> list[str]:
+        return [queue] + [f"{queue}{_SEP}{p}" for p in PRIORITY_STEPS if p]
+
+    def iter_messages(self) -> Iterator[tuple[str, bytes]]:
+        """(where, raw message) for every message in the queues and in ``unacked``."""
+        if self.client is None:
+            return
+        for queue in self.queues():
+            for key in self._queue_keys(queue):
+                start = 0
+                while start < self.max_messages:
+                    page = self.client.lrange(key, start, start + self.page - 1)
+                    for raw in page:
+                        yield f"queue:{queue}", raw
+                    if len(page) < self.page:
+                        break
+                    start += self.page
+        for _tag, raw in self.client.hscan_iter("unacked", count=self.page):
+            yield "unacked", raw
+
+    def holders(self, wanted: set[str], workers: dict[str, WorkerTasks] | None = None
+                ) -> dict[str, str]:
+        """``{task_id: where}`` for the ``wanted`` ids a worker or a queue holds."""
+        found: dict[str, str] = {}
+        for host, tasks in (workers or {}).items():
+            for tid, kind in tasks.held():
+                if tid in wanted:
+                    found[tid] = f"worker:{host}:{kind}"
+        if not wanted - found.keys():
+            return found
+        for where, raw in self.iter_messages():
+            headers = message_headers(raw)
+            tid = headers.get("id") if headers else None
+            if tid in wanted and tid not in found:
+                found[tid] = where
+        return found
+
+    def purge(self, queue: str) -> int:
+        """Delete every message of ``queue`` (and its priority sub-queues); the count."""
+        if self.client is None:
+            raise RuntimeError("purging queues needs a Redis broker URL")
+        keys = self._queue_keys(queue)
+        pipe = self.client.pipeline()
+        for key in keys:
+            pipe.llen(key)
+        counts = pipe.execute()
+        self.client.delete(*keys)
+        return int(sum(counts))

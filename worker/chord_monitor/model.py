@@ -1,0 +1,147 @@
+"""The facts the monitor gathers about one chord, and the verdict it reaches on them.
+
+:class:`ChordSnapshot` is plain data read from Redis (and, where a broker is given, from the
+queues and the workers); :func:`worker.chord_monitor.analysis.analyze` turns one into a
+:class:`Verdict` without any I/O, so every rule can be tested with hand-made snapshots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from worker.chord_monitor.keys import ChordRef
+
+
+class ChordState(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"  # a member failed and the callback's error callback was called
+    REVOKED = "revoked"  # the callback was revoked (by an operator or `revoke`)
+    STUCK = "stuck"
+
+
+class Reason(StrEnum):
+    """Why a chord is stuck (or, for the healthy states, what it is doing)."""
+
+    SIZE_KEY_MISSING = "size_key_missing"
+    MEMBERS_LOST = "members_lost"
+    CALLBACK_NOT_DISPATCHED = "callback_not_dispatched"
+    CALLBACK_NOT_RUN = "callback_not_run"
+    CALLBACK_FAILED = "callback_failed"
+    MEMBER_FAILED = "member_failed"
+    MEMBER_REVOKED = "member_revoked"
+    # Not stuck:
+    RUNNING = "running"
+    WAITING_FOR_CALLBACK = "waiting_for_callback"
+    DONE = "done"
+    HANDLED_FAILURE = "handled_failure"
+    REVOKED = "revoked"
+
+
+#: One line of explanation per stuck reason, for humans (the reason code is for machines).
+EXPLANATIONS: dict[Reason, str] = {
+    Reason.SIZE_KEY_MISSING: "the chord size key is missing (expired or evicted): Celery will "
+    "never call the callback, silently",
+    Reason.MEMBERS_LOST: "members are not done and no queue or worker holds them",
+    Reason.CALLBACK_NOT_DISPATCHED: "all members are done but the callback was never published",
+    Reason.CALLBACK_NOT_RUN: "the callback was published but never ran and is in no queue",
+    Reason.CALLBACK_FAILED: "the callback ran and failed",
+    Reason.MEMBER_FAILED: "a member failed and the callback has no error callback",
+    Reason.MEMBER_REVOKED: "a member was revoked and the callback has no error callback",
+}
+
+#: Reasons where ``recover`` may run the callback itself.
+RECOVERABLE = frozenset(
+    {Reason.SIZE_KEY_MISSING, Reason.CALLBACK_NOT_DISPATCHED, Reason.CALLBACK_NOT_RUN}
+)
+
+
+@dataclass
+class TaskInfo:
+    """A member or the callback, as far as Redis and the broker know it."""
+
+    task_id: str
+    name: str | None = None
+    index: int | None = None
+    state: str | None = None  # None: no result meta (PENDING)
+    joined_state: str | None = None  # the state recorded in the chord's .j, if counted
+    worker: str | None = None
+    date_done: datetime | None = None
+    result: Any = None
+    error: str | None = None
+    holder: str | None = None  # "worker:<host>:active", "queue:<name>", "unacked:<queue>"
+    kwargs: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.joined_state is not None or self.state in ("SUCCESS", "FAILURE", "REVOKED")
+
+
+@dataclass
+class ChordSnapshot:
+    """Everything read about one chord at one moment."""
+
+    ref: ChordRef
+    size: int | None = None  # Celery's .s key
+    total_diff: int = 0  # Celery's .t key
+    joined: int = 0  # entries in .j
+    joined_states: dict[str, int] = field(default_factory=dict)
+    joined_ids: set[str] = field(default_factory=set)
+    claim: str | None = None  # .c: None, "done" or a dispatch token
+    has_chord_data: bool = False  # any of .j .t .s .d exists
+    members: list[TaskInfo] = field(default_factory=list)  # known members (record/.d/.j)
+    recorded_members: int | None = None  # how many members the publisher recorded
+    callback: TaskInfo | None = None
+    callback_signature: dict[str, Any] | None = None
+    created: datetime | None = None  # from the record (first member published)
+    organization_id: str | None = None
+    user_id: str | None = None
+    recovered_at: str | None = None  # our recover marker
+    holders_known: bool = False  # queues and workers were inspected
+    ttl_s: int | None = None  # seconds until Celery's chord keys expire
+
+    @property
+    def expected(self) -> int | None:
+        """Members the chord waits for: size + diff, else what the publisher recorded."""
+        if self.size is not None:
+            return self.size + self.total_diff
+        return self.recorded_members
+
+    @property
+    def failed_members(self) -> list[TaskInfo]:
+        return [m for m in self.members
+                if (m.joined_state or m.state) in ("FAILURE", "REVOKED")]
+
+    @property
+    def members_failed(self) -> int:
+        return (self.joined_states.get("FAILURE", 0) + self.joined_states.get("REVOKED", 0)
+                or len(self.failed_members))
+
+    @property
+    def pending_members(self) -> list[TaskInfo]:
+        return [m for m in self.members if not m.done]
+
+    def first_seen(self) -> datetime | None:
+        """The earliest moment known for the chord: its record, else its first member done."""
+        if self.created is not None:
+            return self.created
+        dates = [m.date_done for m in self.members if m.date_done is not None]
+        return min(dates) if dates else None
+
+
+@dataclass
+class Verdict:
+    """What the monitor concludes about one chord."""
+
+    state: ChordState
+    reason: Reason
+    detail: str
+    age_s: float | None
+    recoverable: bool = False
+
+    @property
+    def stuck(self) -> bool:
+        return self.state is ChordState.STUCK

@@ -1,0 +1,193 @@
+"""Survey the chords of one result backend: read them, locate their pending tasks, judge them.
+
+    monitor = Monitor(backend_url, broker_url=broker_url)      # broker optional
+    for finding in monitor.survey():
+        print(finding.verdict.state, finding.to_dict())
+    monitor.close()
+
+Without a broker URL nothing can tell whether a pending member still sits in a queue or on a
+worker, so ``members_lost`` and ``callback_not_run`` are never concluded (those chords stay
+"in progress"); everything read from the result backend alone still is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from instrumentation import schema as s
+from worker.chord_monitor.analysis import analyze
+from worker.chord_monitor.broker import BrokerView, WorkerTasks
+from worker.chord_monitor.collect import ChordReader
+from worker.chord_monitor.keys import (
+    GROUP_META,
+    RECORD,
+    ChordRef,
+    glob_escape,
+    normalize_prefix,
+    parse_chord_key,
+)
+from worker.chord_monitor.model import ChordSnapshot, TaskInfo, Verdict
+
+# Keys of the JSON report that are not log fields of the schema.
+PREFIX = "key_prefix"
+DETAIL = "detail"
+RECOVERABLE_KEY = "recoverable"
+TTL_S = "ttl_s"
+CREATED = "created"
+FAILED = "failed"
+MEMBERS = "members"
+CALLBACK_STATE = "callback_state"
+HOLDER = "holder"
+
+
+class MonitorError(Exception):
+    """A problem the operator must fix (bad URL, Redis unreachable); the CLI shows it."""
+
+
+def task_dict(info: TaskInfo, verbose: bool = False) -> dict[str, Any]:
+    out = {s.TASK_ID: info.task_id, s.TASK_NAME: info.name, s.GROUP_INDEX: info.index,
+           s.STATE: info.state or info.joined_state or "PENDING", s.WORKER: info.worker,
+           "date_done": info.date_done.isoformat() if info.date_done else None,
+           HOLDER: info.holder}
+    if info.error:
+        out[s.EXCEPTION_MESSAGE] = info.error
+    if verbose and not info.error:
+        out[s.RESULT] = info.result
+    return out
+
+
+@dataclass
+class Finding:
+    """One chord: what was read and what it means."""
+
+    snapshot: ChordSnapshot
+    verdict: Verdict
+
+    @property
+    def chord_id(self) -> str:
+        return self.snapshot.ref.group_id
+
+    def fields(self) -> dict[str, Any]:
+        """The schema fields of a chord-monitor log event about this chord."""
+        snap, cb = self.snapshot, self.snapshot.callback
+        return {
+            s.CHORD_ID: self.chord_id,
+            s.REASON: self.verdict.reason.value,
+            s.STATE: self.verdict.state.value,
+            s.MEMBERS_DONE: max(snap.joined, sum(1 for m in snap.members if m.done)),
+            s.MEMBERS_EXPECTED: snap.expected,
+            s.MEMBERS_FAILED: snap.members_failed,
+            s.CHORD_CALLBACK_ID: cb.task_id if cb else None,
+            s.CHORD_CALLBACK_NAME: cb.name if cb else None,
+            s.AGE_S: round(self.verdict.age_s, 1) if self.verdict.age_s is not None else None,
+            s.ORGANIZATION_ID: snap.organization_id,
+            s.USER_ID: snap.user_id,
+        }
+
+    def to_dict(self, verbose: bool = False) -> dict[str, Any]:
+        snap = self.snapshot
+        out = self.fields()
+        out.update({
+            DETAIL: self.verdict.detail,
+            RECOVERABLE_KEY: self.verdict.recoverable,
+            PREFIX: snap.ref.prefix,
+            CREATED: snap.created.isoformat() if snap.created else None,
+            TTL_S: snap.ttl_s,
+            CALLBACK_STATE: (snap.callback.state or "PENDING") if snap.callback else None,
+            FAILED: [task_dict(m) for m in snap.failed_members[:20]],
+        })
+        if verbose:
+            out[MEMBERS] = [task_dict(m, verbose=True) for m in snap.members]
+            if snap.callback:
+                out["callback"] = task_dict(snap.callback, verbose=True)
+        return out
+
+
+class Monitor:
+    """Reads chords from ``backend_url`` (and, when given, the broker and its workers)."""
+
+    def __init__(self, backend_url: str, broker_url: str | None = None, *,
+                 prefix: str | None = None, timeout: float = 1.0, page: int = 500):
+        if not backend_url or not backend_url.startswith(("redis://", "rediss://", "unix://")):
+            raise MonitorError(
+                "the chord monitor needs a Redis result backend URL (redis://...): set "
+                "CELERY_RESULT_BACKEND or pass --backend")
+        self.backend_url = backend_url
+        self.broker_url = broker_url
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(backend_url)
+        self.reader = ChordReader(self.client, prefix, page=page)
+        self.broker = BrokerView(broker_url, timeout=timeout, page=page) if broker_url else None
+        self._workers: dict[str, WorkerTasks] | None = None
+
+    def close(self) -> None:
+        if self.broker is not None:
+            self.broker.close()
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise MonitorError(f"cannot reach the result backend: {exc}") from exc
+
+    def workers(self, refresh: bool = False) -> dict[str, WorkerTasks] | None:
+        """Workers and the tasks they hold; None without a broker."""
+        if self.broker is None:
+            return None
+        if self._workers is None or refresh:
+            self._workers = self.broker.workers()
+        return self._workers
+
+    def find(self, chord_id: str) -> ChordRef | None:
+        """The chord with header group id ``chord_id`` (under the configured prefix, or any)."""
+        head = "*" if self.prefix is None else glob_escape(normalize_prefix(self.prefix))
+        gid = glob_escape(chord_id)
+        for pattern in (f"{head}{GROUP_META}{gid}.[sjtdc]", f"{head}{RECORD}{gid}"):
+            for key in self.client.scan_iter(match=pattern, count=1000):
+                ref = parse_chord_key(key)
+                if ref is not None and ref.group_id == chord_id:
+                    return ref
+        return None
+
+    def locate(self, snaps: list[ChordSnapshot]) -> None:
+        """Set ``holder`` on pending members and callbacks without a result (needs a broker)."""
+        if self.broker is None:
+            return
+        wanted: dict[str, list[TaskInfo]] = {}
+        for snap in snaps:
+            tasks = list(snap.pending_members)
+            if snap.callback is not None and snap.callback.state is None:
+                tasks.append(snap.callback)
+            for info in tasks:
+                wanted.setdefault(info.task_id, []).append(info)
+        found = self.broker.holders(set(wanted), self.workers()) if wanted else {}
+        for tid, where in found.items():
+            for info in wanted[tid]:
+                info.holder = where
+        for snap in snaps:
+            snap.holders_known = True
+
+    def survey(self, refs: list[ChordRef] | None = None, *, now: datetime | None = None
+               ) -> list[Finding]:
+        """Read, locate and judge every chord (or the given ones)."""
+        try:
+            snaps = [self.reader.snapshot(ref) for ref in (refs if refs is not None
+                                                            else self.reader.refs())]
+            self.locate(snaps)
+        except redis.RedisError as exc:
+            raise MonitorError(f"reading the chords failed: {exc}") from exc
+        now = now or datetime.now(UTC)
+        findings = [Finding(snap, analyze(snap, now)) for snap in snaps]
+        findings.sort(key=lambda f: (-(f.verdict.age_s or 0), f.chord_id))
+        return findings
+
+    def inspect(self, chord_id: str) -> Finding | None:
+        ref = self.find(chord_id)
+        return None if ref is None else self.survey([ref])[0]
