@@ -21,28 +21,36 @@ from instrumentation import schema as s
 from worker.config import ConfigError, Settings, check_task_names, load_settings
 from worker.tasks.base import TenantTask
 
+
+def create_app(settings: Settings, *, set_as_current: bool = True) -> Celery:
+    """A Celery app configured from ``settings`` with every task registered and checked.
+
+    The worker uses the module-level ``app``; tests and tools that need the same tasks on
+    another broker build their own (``set_as_current=False`` keeps ``app`` the default).
+    """
+    TenantTask.configure(max_retries=settings.max_retries, backoff=settings.retry_backoff,
+                         backoff_max=settings.retry_backoff_max, jitter=settings.retry_jitter)
+    new = Celery("rhesis-worker", task_cls=TenantTask, set_as_current=set_as_current)
+    new.conf.update(settings.celery_config())
+    # Register the tasks and the remote-control command. They are shared_tasks, so they attach
+    # to every app at finalize without importing this module (no import cycle).
+    import worker.control
+    import worker.tasks  # noqa: F401
+
+    new.finalize(auto=True)
+    problems = check_task_names(frozenset(new.tasks), new.conf.task_routes or {},
+                                new.conf.task_annotations or {})
+    if problems:
+        raise ConfigError("invalid worker configuration:\n  - " + "\n  - ".join(problems))
+    return new
+
+
 settings: Settings = load_settings()
 
 configure_logging(settings.log_level, service=settings.service,
                   environment=settings.environment, project=settings.project)
 
-TenantTask.configure(max_retries=settings.max_retries, backoff=settings.retry_backoff,
-                     backoff_max=settings.retry_backoff_max, jitter=settings.retry_jitter)
-
-app = Celery("rhesis-worker", task_cls=TenantTask)
-app.conf.update(settings.celery_config())
-
-# Registering the tasks and the remote-control command; they use shared_task, so they attach
-# to this app without importing it (no import cycle).
-import worker.control  # noqa: E402
-import worker.tasks  # noqa: E402, F401
-
-app.finalize(auto=True)
-
-_problems = check_task_names(frozenset(app.tasks), app.conf.task_routes or {},
-                             app.conf.task_annotations or {})
-if _problems:
-    raise ConfigError("invalid worker configuration:\n  - " + "\n  - ".join(_problems))
+app = create_app(settings)
 
 instrument(app, service=settings.service, environment=settings.environment,
            project=settings.project, tracing=settings.tracing,
