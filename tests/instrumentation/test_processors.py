@@ -1,0 +1,211 @@
+"""Each processor of the chain, called directly (structlog's way of testing processors)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from instrumentation import processors as p
+from instrumentation import schema as s
+from instrumentation.redaction import Redactor, redact_mapping, redact_text, redact_url
+
+
+class TestNormalizeEvent:
+    """structlog's positional message becomes `message`; our event name becomes `event`."""
+
+    def test_plain_line_is_a_log_event(self):
+        out = p.normalize_event(None, "info", {"event": "hello"})
+        assert out == {s.MESSAGE: "hello", s.EVENT: s.Event.LOG}
+
+    def test_named_event_keeps_its_message(self):
+        out = p.normalize_event(None, "info", {"event": "Task x failed",
+                                               p.EVENT_NAME_KEY: s.Event.TASK_FAILED})
+        assert out[s.EVENT] == "task_failed" and out[s.MESSAGE] == "Task x failed"
+
+    def test_non_string_message(self):
+        assert p.normalize_event(None, "info", {"event": 42})[s.MESSAGE] == "42"
+
+
+class TestSeverity:
+    """Severity comes from the override, the stdlib record, or the method name."""
+
+    @pytest.mark.parametrize(("method", "expected"), [
+        ("debug", "DEBUG"), ("info", "INFO"), ("warning", "WARNING"), ("warn", "WARNING"),
+        ("error", "ERROR"), ("exception", "ERROR"), ("critical", "CRITICAL"),
+    ])
+    def test_method_names(self, method, expected):
+        assert p.add_severity(None, method, {})[s.SEVERITY] == expected
+
+    def test_override_wins(self):
+        out = p.add_severity(None, "info", {p.SEVERITY_KEY: "NOTICE"})
+        assert out[s.SEVERITY] == "NOTICE" and p.SEVERITY_KEY not in out
+
+    def test_stdlib_record(self):
+        record = logging.LogRecord("x", logging.WARNING, __file__, 1, "m", None, None)
+        assert p.add_severity(None, "warning", {"_record": record})[s.SEVERITY] == "WARNING"
+
+
+class TestTime:
+    """RFC 3339, UTC, microseconds; a stdlib record keeps its creation time."""
+
+    def test_format(self):
+        value = p.add_time(None, "info", {})[s.TIME]
+        parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+        assert abs(parsed.replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)).total_seconds() < 5
+
+    def test_record_time(self):
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+        record.created = 0.5
+        assert p.add_time(None, "info", {"_record": record})[s.TIME] == \
+            "1970-01-01T00:00:00.500000Z"
+
+
+class TestTraceContext:
+    """Inside a span, the line carries Cloud Logging's trace fields."""
+
+    def test_no_span_adds_nothing(self):
+        assert p.AddTraceContext("proj")(None, "info", {}) == {}
+
+    def test_inside_span(self):
+        tracer = TracerProvider().get_tracer("t")
+        with tracer.start_as_current_span("x") as span:
+            out = p.AddTraceContext("proj")(None, "info", {})
+        ctx = span.get_span_context()
+        assert out[s.TRACE] == f"projects/proj/traces/{ctx.trace_id:032x}"
+        assert out[s.SPAN_ID] == f"{ctx.span_id:016x}" == out[s.OTEL_SPAN_ID]
+        assert out[s.TRACE_SAMPLED] is True
+
+    def test_without_project_the_plain_trace_id(self):
+        tracer = TracerProvider().get_tracer("t")
+        with tracer.start_as_current_span("x") as span:
+            out = p.AddTraceContext(None)(None, "info", {})
+        assert out[s.TRACE] == f"{span.get_span_context().trace_id:032x}"
+        assert trace.get_current_span().get_span_context().is_valid is False
+
+
+class TestFormatException:
+    """exc_info becomes type, message and ONE traceback string."""
+
+    def test_exc_info_true(self):
+        try:
+            raise KeyError("missing")
+        except KeyError:
+            out = p.format_exception(None, "error", {"exc_info": True})
+        assert out[s.EXCEPTION_TYPE] == "KeyError"
+        assert out[s.EXCEPTION_MESSAGE] == "'missing'"
+        assert out[s.TRACEBACK].startswith("Traceback") and "KeyError" in out[s.TRACEBACK]
+
+    def test_exception_instance_with_module(self):
+        class Boom(Exception):
+            pass
+
+        try:
+            raise Boom("x")
+        except Boom as exc:
+            out = p.format_exception(None, "error", {"exc_info": exc})
+        assert out[s.EXCEPTION_TYPE].endswith("Boom")
+
+    def test_no_exception(self):
+        assert p.format_exception(None, "info", {"exc_info": None}) == {}
+
+
+class TestEnsureTaskFields:
+    """Task event lines carry every required field; other lines are left alone."""
+
+    def test_task_event(self):
+        out = p.ensure_task_fields(None, "info", {s.EVENT: s.Event.TASK_STARTED.value})
+        assert set(s.REQUIRED_TASK_FIELDS) <= set(out)
+
+    def test_log_line(self):
+        assert p.ensure_task_fields(None, "info", {s.EVENT: "log"}) == {s.EVENT: "log"}
+
+
+class TestRenderJson:
+    """One JSON object on one line, whatever the values."""
+
+    def test_leading_keys_and_one_line(self):
+        line = p.render_json(None, "info", {"x": 1, s.MESSAGE: "m", s.TIME: "t",
+                                            s.TRACEBACK: "a\nb"})
+        assert "\n" not in line
+        assert list(json.loads(line))[:2] == [s.TIME, s.MESSAGE]
+
+    def test_odd_values_fall_back_to_repr(self):
+        class Weird:
+            def __repr__(self):
+                return "<weird>"
+
+        line = p.render_json(None, "info", {"a": Weird(), "b": {1, 2}, "c": ValueError("v"),
+                                            "d": {3: "int key"}})
+        data = json.loads(line)
+        assert data["a"] == "<weird>" and sorted(data["b"]) == [1, 2]
+        assert data["c"] == "ValueError: v" and data["d"] == {"3": "int key"}
+
+    def test_unrepresentable_value(self):
+        class Bad:
+            def __repr__(self):
+                raise RuntimeError("no")
+
+        data = json.loads(p.render_json(None, "info", {"a": Bad()}))
+        assert data["a"].startswith("<unrepresentable Bad")
+
+    def test_huge_int_does_not_raise(self):
+        data = json.loads(p.render_json(None, "info", {"n": 2**80}))
+        assert data["n"] == str(2**80)
+
+
+class TestRedaction:
+    """Secrets in URLs, key=value pairs, secret-named keys and bearer tokens are masked."""
+
+    @pytest.mark.parametrize(("text", "expected"), [
+        ("redis://:secret@host:6379/0", "redis://:***@host:6379/0"),
+        ("rediss://default:s3cr3t@redis.example:6380/1", "rediss://default:***@redis.example:6380/1"),
+        ("amqp://user@host//", "amqp://user@host//"),
+        ("failed password=hunter2 for x", "failed password=*** for x"),
+        ('{"api_key": "abc123"}', '{"api_key": "***"}'),
+        ("Authorization: Bearer abcdefghijkl", "Authorization: ***"),
+        ("token=abc&x=1", "token=***&x=1"),
+        ("nothing to see", "nothing to see"),
+    ])
+    def test_text(self, text, expected):
+        assert redact_text(text) == expected
+
+    def test_url(self):
+        assert redact_url("redis://u:p@h/0") == "redis://u:***@h/0"
+
+    def test_mapping_by_key(self):
+        out = redact_mapping({"REDIS_PASS": "x", "BROKER_URL": "redis://:pw@h/0",
+                              "nested": {"client_secret": "y"}, "HOME": "/root",
+                              "tokens": ["a"]})
+        assert out == {"REDIS_PASS": "***", "BROKER_URL": "redis://:***@h/0",
+                       "nested": {"client_secret": "***"}, "HOME": "/root", "tokens": "***"}
+
+    def test_processor_scrubs_exception_fields(self):
+        out = Redactor(skip=frozenset({s.TASK_ID}))(None, "error", {
+            s.EXCEPTION_MESSAGE: "cannot reach redis://:pw@h/0",
+            s.TRACEBACK: "Traceback...\nConnectionError: redis://:pw@h/0",
+            s.TASK_ID: "redis://:left@alone", "password": "x", s.PID: 1})
+        assert "pw" not in out[s.EXCEPTION_MESSAGE] and "pw" not in out[s.TRACEBACK]
+        assert out["password"] == "***" and out[s.TASK_ID] == "redis://:left@alone"
+
+
+def test_safe_write_logger_swallows_broken_stream():
+    """A closed stream drops the line and counts it instead of raising into the caller."""
+    from instrumentation.logconfig import SafeWriteLogger, _state
+
+    class Broken:
+        def write(self, _):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    before = _state.dropped
+    SafeWriteLogger(Broken()).msg("x")
+    assert _state.dropped == before + 1
+    assert sys.exc_info() == (None, None, None)
