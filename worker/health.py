@@ -240,7 +240,9 @@ def debug_redis(ctx: HealthContext) -> Response:
     out["transport_options"] = ctx.settings.transport_options()
     if ctx.app is not None:
         ssl_opts = ctx.app.conf.broker_use_ssl
-        out["broker_use_ssl"] = {k: str(v) for k, v in ssl_opts.items()} if ssl_opts else None
+        # ssl.VerifyMode prints as "0"; its name is what an operator recognises.
+        out["broker_use_ssl"] = ({k: getattr(v, "name", str(v)) for k, v in ssl_opts.items()}
+                                 if ssl_opts else None)
     return HTTPStatus.OK, redact_mapping(out)
 
 
@@ -364,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
 
     context = HealthContext(settings, app, worker_hostname=os.environ.get("WORKER_HOSTNAME"))
     server = HealthServer(context)
-    print(json.dumps({"message": "health server listening", "port": server.port}), flush=True)
+    from instrumentation import get_logger
+
+    get_logger(__name__).info(f"health server listening on port {server.port}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -84,3 +84,113 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **env}
     return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=full_env,
                           cwd=str(REPO), capture_output=True, text=True, timeout=timeout)
+
+
+# --- a TLS Redis (rediss://) with a self-signed certificate ------------------------------------
+
+
+class TLSRedis:
+    def __init__(self, port: int, ca_file: Path, process: subprocess.Popen):
+        self.port, self.ca_file, self.process = port, ca_file, process
+
+    def url(self, db: int = 0, query: str = "") -> str:
+        return f"rediss://127.0.0.1:{self.port}/{db}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSRedis]:
+    """redis-server speaking only TLS, its certificate signed by itself (the CA file)."""
+    import shutil
+
+    import redis
+
+    from tests.support import wait_for
+
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make the TLS Redis certificate")
+    tmp = tmp_path_factory.mktemp("tls-redis")
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                   capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file",
+         str(cert), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = TLSRedis(port, cert, proc)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"TLS redis-server exited with {proc.returncode}")
+        try:
+            return bool(redis.Redis.from_url(server.url(), ssl_cert_reqs="required",
+                                             ssl_ca_certs=str(cert)).ping())
+        except redis.exceptions.ConnectionError:
+            return False
+
+    wait_for(up, timeout=15, message="TLS redis-server to answer PING")
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# --- the health server on its own (python -m worker.health) ----------------------------------
+
+
+class HealthProcess:
+    def __init__(self, process: subprocess.Popen, port: int, log: Path):
+        self.process, self.port, self.log = process, port, log
+
+    def get(self, path: str, timeout: float = 10.0) -> tuple[int, Any, float]:
+        return http_get(self.port, path, timeout)
+
+
+def start_health(tmp_path: Path, env: dict[str, str]) -> HealthProcess:
+    """Start ``python -m worker.health`` with ``env`` and wait until /ping answers."""
+    import os
+
+    from tests.support import wait_for
+
+    port = int(env.get("HEALTH_PORT") or free_port())
+    log = tmp_path / f"health-{port}.log"
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **env, "HEALTH_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "worker.health"], env=full_env,
+                            cwd=str(REPO), stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    server = HealthProcess(proc, port, log)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"health server exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            return server.get("/ping", timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    wait_for(up, timeout=30, message=lambda: f"health server on {port}: {log.read_text()}")
+    return server
+
+
+@pytest.fixture
+def health_process(tmp_path: Path) -> Iterator[Any]:
+    """A factory: ``health_process(env)`` starts a standalone server, stopped at teardown."""
+    started: list[HealthProcess] = []
+
+    def factory(env: dict[str, str]) -> HealthProcess:
+        server = start_health(tmp_path, env)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
