@@ -196,7 +196,10 @@ class TestEmbeddedWorker:
         finally:
             remove_observer(observer)
         events = [e for e, _ in seen]
-        assert events.index(s.Event.TASK_PUBLISHED) < events.index(s.Event.TASK_RECEIVED) \
-            < events.index(s.Event.TASK_STARTED) < events.index(s.Event.TASK_SUCCEEDED)
+        # task_published is written after the broker accepted the message, so a fast worker
+        # thread may receive the task first: only the worker-side order is fixed.
+        assert s.Event.TASK_PUBLISHED in events
+        assert events.index(s.Event.TASK_RECEIVED) < events.index(s.Event.TASK_STARTED) \
+            < events.index(s.Event.TASK_SUCCEEDED)
         done = dict(seen)[s.Event.TASK_SUCCEEDED]
         assert done[s.DURATION_MS] >= 0
