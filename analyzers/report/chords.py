@@ -1,0 +1,226 @@
+"""Chords from the logs alone: members published vs finished, and whether the callback came.
+
+    >>> chords(frame, now=pd.Timestamp("2026-11-28T12:00Z"), stuck_after=pd.Timedelta("15m"))
+    >>> stuck_chords(frame, now=..., stuck_after=...)      # only the stuck ones
+
+A chord member is a task event carrying a ``group_id`` and a ``chord_callback_id`` (or a
+``chord_size``); the chord's id is that group id. For each chord the table gives members
+expected (the largest ``chord_size`` seen, else the members seen), published (distinct member
+ids seen on any event), finished and failed, the callback's id and name, whether the callback
+was received, the tenant, first seen and last activity. Lines the chord monitor writes
+(``chord_stuck``, ``chord_recovered`` ...) and Celery's ``Chord '<group>' raised`` errors are
+folded in by ``chord_id`` / ``group_id``.
+
+``chord_state`` is, in order of precedence:
+
+* ``completed``  the callback was received;
+* ``recovered`` / ``revoked`` / ``cleaned``  the chord monitor acted on it;
+* ``failed``     a member failed or a chord error was logged (Celery will not call back);
+* ``stuck``      no callback and no activity for ``stuck_after`` before ``now``, or the chord
+  monitor reported it stuck;
+* ``pending``    still inside ``stuck_after``.
+
+``now`` is the end of the window the logs cover (the CLI passes ``--until``, else the time of
+the last line read), so replaying old log files gives the same answer as reading them live.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from instrumentation import schema as s
+
+from . import columns as c
+from ._util import col, distinct_per_group, empty, event_is, factorize, isin, pick, times
+
+COMPLETED, FAILED, STUCK, PENDING = "completed", "failed", "stuck", "pending"
+RECOVERED, REVOKED, CLEANED = "recovered", "revoked", "cleaned"
+
+#: Default of ``--stuck-after``.
+STUCK_AFTER = pd.Timedelta("15min")
+
+COLUMNS = (
+    s.CHORD_ID, c.CHORD_STATE, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.ORGANIZATION_ID,
+    s.MEMBERS_EXPECTED, c.MEMBERS_PUBLISHED, c.MEMBERS_FINISHED, s.MEMBERS_FAILED,
+    c.CALLBACK_RECEIVED, c.FIRST_SEEN, c.LAST_ACTIVITY, c.IDLE_S,
+)
+
+_TERMINAL = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
+_MEMBER_FAILED = (s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
+_CALLBACK_SEEN = (
+    s.Event.TASK_RECEIVED, s.Event.TASK_STARTED, s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED,
+    s.Event.TASK_RETRIED,
+)
+_MONITOR_STATE = {
+    s.Event.CHORD_RECOVERED: RECOVERED,
+    s.Event.CHORD_REVOKED: REVOKED,
+    s.Event.CHORD_CLEANED: CLEANED,
+    s.Event.CHORD_STUCK: STUCK,
+}
+
+
+def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    group = col(frame, s.GROUP_ID)
+    is_member = group.notna() & (
+        col(frame, s.CHORD_CALLBACK_ID).notna() | col(frame, s.CHORD_SIZE).notna()
+    )
+    mask = is_member.to_numpy(dtype=bool, na_value=False) & event_is(frame, s.TASK_EVENTS)
+    rows = pick(frame, mask, (
+        s.GROUP_ID, s.TASK_ID, s.TIME, s.EVENT, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
+        s.CHORD_SIZE, s.ORGANIZATION_ID))
+    task_id = col(rows, s.TASK_ID)
+    return pd.DataFrame(
+        {
+            s.CHORD_ID: col(rows, s.GROUP_ID),
+            s.TASK_ID: task_id,
+            s.TIME: times(rows),
+            s.CHORD_CALLBACK_ID: col(rows, s.CHORD_CALLBACK_ID),
+            s.CHORD_CALLBACK_NAME: col(rows, s.CHORD_CALLBACK_NAME),
+            s.CHORD_SIZE: pd.to_numeric(col(rows, s.CHORD_SIZE), errors="coerce"),
+            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
+            "_finished": event_is(rows, _TERMINAL),
+            "_failed": event_is(rows, _MEMBER_FAILED),
+        },
+        index=rows.index,
+    )
+
+
+def _chord_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """Chord-monitor lines and Celery chord errors, keyed by chord id."""
+    mask = event_is(frame, s.CHORD_MONITOR_EVENTS, s.Event.CHORD_ERROR)
+    rows = pick(frame, mask, (
+        s.CHORD_ID, s.GROUP_ID, s.EVENT, s.TIME, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
+        s.ORGANIZATION_ID, s.MEMBERS_EXPECTED))
+    chord = col(rows, s.CHORD_ID).astype("str").fillna(col(rows, s.GROUP_ID).astype("str"))
+    out = pd.DataFrame(
+        {
+            s.CHORD_ID: chord,
+            s.EVENT: col(rows, s.EVENT).astype("str"),
+            s.TIME: times(rows),
+            s.CHORD_CALLBACK_ID: col(rows, s.CHORD_CALLBACK_ID),
+            s.CHORD_CALLBACK_NAME: col(rows, s.CHORD_CALLBACK_NAME),
+            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
+            s.MEMBERS_EXPECTED: pd.to_numeric(col(rows, s.MEMBERS_EXPECTED), errors="coerce"),
+        },
+        index=rows.index,
+    )
+    return out.loc[chord.notna().to_numpy(dtype=bool)]
+
+
+def chords(
+    frame: pd.DataFrame,
+    *,
+    now: pd.Timestamp | None = None,
+    stuck_after: pd.Timedelta = STUCK_AFTER,
+) -> pd.DataFrame:
+    """Every chord seen in the logs with its state (see the module docstring)."""
+    members = _member_rows(frame)
+    events = _chord_events(frame)
+    if members.empty and events.empty:
+        return empty(COLUMNS)
+    if now is None:
+        now = times(frame).max()
+
+    # Integer codes for chords and member ids: distinct counts become unique + bincount.
+    gcodes, chord_ids = factorize(members[s.CHORD_ID])
+    tcodes, _ = factorize(members[s.TASK_ID])
+    n = len(chord_ids)
+    g = members.groupby(gcodes, sort=True)
+    per = g.agg(
+        **{
+            s.CHORD_CALLBACK_ID: (s.CHORD_CALLBACK_ID, "first"),
+            s.CHORD_CALLBACK_NAME: (s.CHORD_CALLBACK_NAME, "first"),
+            s.ORGANIZATION_ID: (s.ORGANIZATION_ID, "first"),
+            s.MEMBERS_EXPECTED: (s.CHORD_SIZE, "max"),
+            c.FIRST_SEEN: (s.TIME, "min"),
+            c.LAST_ACTIVITY: (s.TIME, "max"),
+        }
+    )
+    per[c.MEMBERS_PUBLISHED] = distinct_per_group(gcodes, tcodes, n)
+    per[c.MEMBERS_FINISHED] = distinct_per_group(gcodes, tcodes, n, members["_finished"])
+    per[s.MEMBERS_FAILED] = distinct_per_group(gcodes, tcodes, n, members["_failed"])
+    per.index = pd.Index(np.asarray(chord_ids, dtype=object), name=s.CHORD_ID)
+    if not events.empty:
+        ev = events.groupby(s.CHORD_ID, sort=False).agg(
+            **{
+                "_ev_callback_id": (s.CHORD_CALLBACK_ID, "first"),
+                "_ev_callback_name": (s.CHORD_CALLBACK_NAME, "first"),
+                "_ev_org": (s.ORGANIZATION_ID, "first"),
+                "_ev_expected": (s.MEMBERS_EXPECTED, "max"),
+                "_ev_first": (s.TIME, "min"),
+                "_ev_last": (s.TIME, "max"),
+            }
+        )
+        # The latest monitor verdict / chord error per chord decides over idle time.
+        last = events.sort_values(s.TIME, kind="stable").groupby(s.CHORD_ID).tail(1)
+        ev["_ev_last_event"] = last.set_index(s.CHORD_ID)[s.EVENT]
+        ev["_chord_error"] = (
+            events[s.EVENT].eq(str(s.Event.CHORD_ERROR)).groupby(events[s.CHORD_ID]).any()
+        )
+        per = per.join(ev, how="outer")
+        for mine, theirs in (
+            (s.CHORD_CALLBACK_ID, "_ev_callback_id"),
+            (s.CHORD_CALLBACK_NAME, "_ev_callback_name"),
+            (s.ORGANIZATION_ID, "_ev_org"),
+            (s.MEMBERS_EXPECTED, "_ev_expected"),
+        ):
+            per[mine] = per[mine].fillna(per[theirs])
+        per[c.FIRST_SEEN] = per[[c.FIRST_SEEN, "_ev_first"]].min(axis=1)
+        per[c.LAST_ACTIVITY] = per[[c.LAST_ACTIVITY, "_ev_last"]].max(axis=1)
+    else:
+        per["_ev_last_event"] = pd.Series(dtype="object")
+        per["_chord_error"] = False
+
+    for name in (c.MEMBERS_PUBLISHED, c.MEMBERS_FINISHED, s.MEMBERS_FAILED):
+        per[name] = per[name].fillna(0).astype("int64")
+    per[s.MEMBERS_EXPECTED] = per[s.MEMBERS_EXPECTED].fillna(per[c.MEMBERS_PUBLISHED])
+    per[s.MEMBERS_EXPECTED] = per[s.MEMBERS_EXPECTED].astype("int64")
+
+    # Was the callback seen at all? (One hashed lookup over the ids of task events.)
+    callback = per[s.CHORD_CALLBACK_ID]
+    task_ids = col(frame, s.TASK_ID)
+    is_callback = isin(task_ids, callback.dropna().unique())
+    seen = is_callback & event_is(frame, *_CALLBACK_SEEN)
+    seen_ids = pd.Series(task_ids[seen].astype("str").unique())
+    per[c.CALLBACK_RECEIVED] = callback.notna() & isin(callback, seen_ids)
+    # The callback's own lines are activity of the chord too.
+    if is_callback.any():
+        cb_rows = pick(frame, is_callback, (s.TASK_ID, s.TIME))
+        cb_last = times(cb_rows).groupby(cb_rows[s.TASK_ID].astype("str").to_numpy()).max()
+        per[c.LAST_ACTIVITY] = per[[c.LAST_ACTIVITY]].assign(
+            _cb=callback.astype("str").map(cb_last)
+        ).max(axis=1)
+
+    idle = now - per[c.LAST_ACTIVITY]
+    per[c.IDLE_S] = (idle.dt.total_seconds()).clip(lower=0).round(3)
+    monitor = per["_ev_last_event"].map(_MONITOR_STATE)
+    chord_error = per["_chord_error"].fillna(False).astype(bool)
+    state = np.select(
+        [
+            per[c.CALLBACK_RECEIVED].to_numpy(bool),
+            monitor.isin([RECOVERED, REVOKED, CLEANED]).to_numpy(bool),
+            (chord_error | (per[s.MEMBERS_FAILED] > 0)).to_numpy(bool),
+            monitor.eq(STUCK).to_numpy(bool, na_value=False),
+            (idle >= stuck_after).fillna(False).to_numpy(bool),
+        ],
+        [COMPLETED, monitor.fillna("").to_numpy(object), FAILED, STUCK, STUCK],
+        default=PENDING,
+    )
+    per[c.CHORD_STATE] = state
+    per.index.name = s.CHORD_ID
+    out = per.reset_index()
+    order = out[c.CHORD_STATE].map({STUCK: 0, FAILED: 1, PENDING: 2}).fillna(3)
+    out = out.assign(_o=order).sort_values(["_o", c.IDLE_S], ascending=[True, False])
+    return out.reset_index(drop=True)[list(COLUMNS)]
+
+
+def stuck_chords(
+    frame: pd.DataFrame,
+    *,
+    now: pd.Timestamp | None = None,
+    stuck_after: pd.Timedelta = STUCK_AFTER,
+) -> pd.DataFrame:
+    """Only the chords whose callback is overdue (``chord_state == "stuck"``)."""
+    table = chords(frame, now=now, stuck_after=stuck_after)
+    return table.loc[table[c.CHORD_STATE] == STUCK].reset_index(drop=True)

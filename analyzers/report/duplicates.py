@@ -1,0 +1,191 @@
+"""Duplicate executions and lost workers.
+
+    >>> duplicate_executions(frame)  # ids run more often than their retries explain
+    >>> lost_workers(frame)          # worker lost, time limits, broker connection lost
+
+Celery keeps a task's id across retries, so an id is expected ``retries + 1`` times in
+``task_received``. More than that (or more than one ``task_succeeded``) means the broker gave
+the same message out twice: on Redis, typically an unacknowledged message coming back after
+``visibility_timeout`` (one hour by default; ``gap_s`` near 3600 is that signature), or a
+worker that died mid-task. ``likely_cause`` says which the logs point to:
+``worker_lost`` (a lost-worker or time-limit line names the id), ``visibility_timeout``
+(redelivered flag or a gap of about an hour or more), ``redelivered`` (flag only), ``unknown``.
+
+Per-id counting uses one ``pd.factorize`` of the task ids and ``np.bincount``: linear, and no
+Python loop over rows, which matters at a million lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from instrumentation import schema as s
+
+from . import columns as c
+from ._util import col, empty, event_is, factorize, join_unique, pick, text, times
+from .failures import UNKNOWN
+
+DUPLICATE_COLUMNS = (
+    s.TASK_ID, s.TASK_NAME, c.RECEIVED, c.STARTED, c.SUCCEEDED, c.RETRIED, c.WORKERS,
+    s.ORGANIZATION_ID, c.FIRST_SEEN, c.LAST_SEEN, c.GAP_S, s.REDELIVERED, c.LIKELY_CAUSE,
+)
+LOST_COLUMNS = (
+    c.KIND, s.WORKER, c.COUNT, c.TASK_IDS, c.FIRST_SEEN, c.LAST_SEEN, c.EXAMPLE_TASK_ID,
+    s.TASK_NAME, c.EXAMPLE_MESSAGE,
+)
+
+#: Redis' default visibility_timeout; a redelivery gap this long (give or take) is its mark.
+VISIBILITY_TIMEOUT_S = 3600.0
+
+WORKER_LOST, TIME_LIMIT, BROKER_LOST = "worker_lost", "time_limit", "broker_connection_lost"
+_KIND_OF_EVENT = {
+    s.Event.WORKER_LOST: WORKER_LOST,
+    s.Event.TIME_LIMIT_EXCEEDED: TIME_LIMIT,
+    s.Event.BROKER_CONNECTION_LOST: BROKER_LOST,
+}
+# Failed tasks whose exception says the same thing (a worker may log either or both).
+_KIND_OF_EXCEPTION = (
+    (r"WorkerLostError$", WORKER_LOST),
+    (r"TimeLimitExceeded$", TIME_LIMIT),
+)
+
+
+def duplicate_executions(frame: pd.DataFrame) -> pd.DataFrame:
+    """Task ids executed more often than their retries explain, with the likely cause."""
+    rec = event_is(frame, s.Event.TASK_RECEIVED)
+    sta = event_is(frame, s.Event.TASK_STARTED)
+    suc = event_is(frame, s.Event.TASK_SUCCEEDED)
+    ret = event_is(frame, s.Event.TASK_RETRIED)
+    if not (rec | sta | suc).any():
+        return empty(DUPLICATE_COLUMNS)
+    codes, uniques = factorize(col(frame, s.TASK_ID))
+    n = len(uniques)
+    valid = codes >= 0
+
+    def per_id(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(codes[mask & valid], minlength=n)
+
+    n_rec, n_sta, n_suc, n_ret = per_id(rec), per_id(sta), per_id(suc), per_id(ret)
+    expected = n_ret + 1
+    dup = (n_rec > expected) | (n_sta > expected) | (n_suc > 1)
+    if not dup.any():
+        return empty(DUPLICATE_COLUMNS)
+
+    in_dup = valid & dup[np.maximum(codes, 0)] & (rec | sta | suc | ret)
+    dup_rows = pick(frame, in_dup, (
+        s.TASK_ID, s.TASK_NAME, s.TIME, s.WORKER, s.POD, s.ORGANIZATION_ID, s.REDELIVERED,
+        s.EVENT))
+    ids = text(dup_rows, s.TASK_ID)
+    t = times(dup_rows)
+    worker = text(dup_rows, s.WORKER).fillna(text(dup_rows, s.POD))
+    details = pd.DataFrame(
+        {
+            s.TASK_ID: ids,
+            s.TASK_NAME: text(dup_rows, s.TASK_NAME),
+            s.TIME: t,
+            "_worker": worker,
+            s.ORGANIZATION_ID: col(dup_rows, s.ORGANIZATION_ID),
+            s.REDELIVERED: col(dup_rows, s.REDELIVERED).astype("boolean").fillna(False),
+            "_received_at": t.where(event_is(dup_rows, s.Event.TASK_RECEIVED)),
+        }
+    )
+    g = details.groupby(s.TASK_ID, sort=False)
+    out = g.agg(
+        **{
+            s.TASK_NAME: (s.TASK_NAME, "first"),
+            c.WORKERS: ("_worker", "nunique"),
+            s.ORGANIZATION_ID: (s.ORGANIZATION_ID, "first"),
+            c.FIRST_SEEN: (s.TIME, "min"),
+            c.LAST_SEEN: (s.TIME, "max"),
+            s.REDELIVERED: (s.REDELIVERED, "any"),
+        }
+    )
+    # Longest gap between two consecutive receptions of the same id.
+    received = details.dropna(subset=["_received_at"]).sort_values([s.TASK_ID, "_received_at"])
+    gaps = received.groupby(s.TASK_ID)["_received_at"].diff().dt.total_seconds()
+    out[c.GAP_S] = gaps.groupby(received[s.TASK_ID]).max().reindex(out.index)
+
+    counts = pd.DataFrame(
+        {c.RECEIVED: n_rec, c.STARTED: n_sta, c.SUCCEEDED: n_suc, c.RETRIED: n_ret},
+        index=pd.Index(uniques.astype("str")),
+    )
+    out = out.join(counts.loc[dup], how="left")
+
+    lost_ids = set(lost_worker_rows(frame)[s.TASK_ID].dropna())
+    near_hour = (out[c.GAP_S] >= VISIBILITY_TIMEOUT_S * 0.95).fillna(False)
+    out[c.LIKELY_CAUSE] = np.select(
+        [
+            out.index.isin(list(lost_ids)),
+            near_hour.to_numpy(bool),
+            out[s.REDELIVERED].to_numpy(bool),
+        ],
+        [WORKER_LOST, "visibility_timeout", "redelivered"],
+        default="unknown",
+    )
+    out.index.name = s.TASK_ID
+    out = out.reset_index().sort_values([c.RECEIVED, c.FIRST_SEEN], ascending=[False, True])
+    return out.reset_index(drop=True)[list(DUPLICATE_COLUMNS)]
+
+
+def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per lost-worker, time-limit or broker-connection line (deduplicated per task)."""
+    by_event = event_is(frame, *_KIND_OF_EVENT)
+    failed = event_is(frame, s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
+    # Only the failed rows' exception types are scanned: a regex over every row costs.
+    by_exception = np.zeros(len(frame), dtype=bool)
+    exc_kind = pd.Series(pd.NA, index=np.flatnonzero(failed), dtype="object")
+    if failed.any():
+        exc = text(pick(frame, failed, (s.EXCEPTION_TYPE,)), s.EXCEPTION_TYPE, "")
+        for pattern, name in _KIND_OF_EXCEPTION:
+            hit = exc.str.contains(pattern, regex=True).to_numpy(bool, na_value=False)
+            exc_kind[hit] = name
+            by_exception[exc_kind.index[hit]] = True
+    mask = by_event | by_exception
+    rows = pick(frame, mask, (
+        s.EVENT, s.WORKER, s.POD, s.TIME, s.TASK_ID, s.TASK_NAME, s.EXCEPTION_MESSAGE,
+        s.REASON, s.MESSAGE))
+    kind = col(rows, s.EVENT).astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
+    from_exc = exc_kind.reindex(np.flatnonzero(mask)).to_numpy(dtype=object)
+    kind = pd.Series(np.where(pd.isna(from_exc), kind.to_numpy(dtype=object), from_exc),
+                     index=rows.index)
+    message = (
+        col(rows, s.EXCEPTION_MESSAGE)
+        .fillna(col(rows, s.REASON))
+        .fillna(col(rows, s.MESSAGE))
+    )
+    out = pd.DataFrame(
+        {
+            c.KIND: kind,
+            s.WORKER: text(rows, s.WORKER).fillna(text(rows, s.POD)).fillna(UNKNOWN),
+            s.TIME: times(rows),
+            s.TASK_ID: text(rows, s.TASK_ID),
+            s.TASK_NAME: text(rows, s.TASK_NAME),
+            c.EXAMPLE_MESSAGE: message,
+        }
+    )
+    # A worker may log a lost task twice (the pool's error and the task's failure).
+    has_id = out[s.TASK_ID].notna()
+    once = out.loc[has_id].drop_duplicates([c.KIND, s.TASK_ID])
+    return pd.concat([once, out.loc[~has_id]]).sort_values(s.TIME, kind="stable")
+
+
+def lost_workers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lost workers, time limits and broker disconnects, per kind and worker."""
+    rows = lost_worker_rows(frame)
+    if rows.empty:
+        return empty(LOST_COLUMNS)
+    g = rows.groupby([c.KIND, s.WORKER], sort=False)
+    out = g.agg(
+        **{
+            c.COUNT: (s.TIME, "size"),
+            c.TASK_IDS: (s.TASK_ID, "nunique"),
+            c.FIRST_SEEN: (s.TIME, "min"),
+            c.LAST_SEEN: (s.TIME, "max"),
+            c.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
+            c.EXAMPLE_MESSAGE: (c.EXAMPLE_MESSAGE, "first"),
+        }
+    )
+    out[s.TASK_NAME] = g[s.TASK_NAME].agg(join_unique)
+    out = out.reset_index().sort_values(c.COUNT, ascending=False, kind="stable")
+    return out.reset_index(drop=True)[list(LOST_COLUMNS)]

@@ -1,0 +1,184 @@
+"""The assembled report: every section computed once, plus the JSON-ready view of it.
+
+    >>> report = build_report(result.frame, lines_read=result.lines_read,
+    ...                       lines_parsed=result.lines_parsed, unparsed=result.unparsed,
+    ...                       since=since, tenant="org-1", stuck_after=pd.Timedelta("15m"))
+    >>> report.failures                      # a DataFrame; every section is one
+    >>> report.to_dict()["tasks"]["failed"]  # the machine contract (docs/report.md)
+    >>> report.failing(["stuck"])            # ["stuck"] if a chord is stuck
+
+Sections are computed on the frame after the window and tenant/task filters. The reference
+time for "stuck" is ``now`` if given, else ``until``, else the last timestamp in the *whole*
+frame (before the tenant filter: one tenant's quiet hour must not look like the end of logs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+
+from instrumentation import schema as s
+
+from . import columns as c
+from ._util import col, prepare, times, to_records
+from .chords import STUCK
+from .chords import chords as chord_states
+from .duplicates import duplicate_executions, lost_workers
+from .durations import slow_tasks
+from .failures import failures
+from .retries import retries, retry_outcomes, retry_storms
+from .timeseries import over_time
+from .totals import UNPARSED, line_totals, task_totals
+from .window import filter_frame
+
+#: Version of the JSON contract; bumped only for incompatible changes.
+CONTRACT_VERSION = 1
+
+#: The conditions ``--fail-on`` accepts.
+CONDITIONS = ("failures", "stuck", "retry-storm")
+
+UNPARSED_EXAMPLES = 20
+_RAW_WIDTH = 300
+
+
+@dataclass
+class Report:
+    """Every section of one report. Tables are DataFrames; ``to_dict`` is the JSON contract."""
+
+    lines: pd.DataFrame
+    tasks: pd.DataFrame
+    failures: pd.DataFrame
+    retries: pd.DataFrame
+    retry_storms: pd.DataFrame
+    retry_outcomes: pd.DataFrame
+    chords: pd.DataFrame
+    stuck_chords: pd.DataFrame
+    duplicates: pd.DataFrame
+    lost_workers: pd.DataFrame
+    slow_tasks: pd.DataFrame
+    over_time: pd.DataFrame
+    unparsed: pd.DataFrame
+    window: dict[str, pd.Timestamp | None] = field(default_factory=dict)
+    filters: dict[str, str | None] = field(default_factory=dict)
+    stuck_after: timedelta = timedelta(minutes=15)
+
+    def conditions(self) -> dict[str, bool]:
+        """Which ``--fail-on`` conditions hold."""
+        failed = int(self.tasks.iloc[0][c.FAILED]) if not self.tasks.empty else 0
+        return {
+            "failures": failed > 0 or not self.failures.empty,
+            "stuck": not self.stuck_chords.empty,
+            "retry-storm": not self.retry_storms.empty,
+        }
+
+    def failing(self, on: Iterable[str]) -> list[str]:
+        """The conditions among ``on`` that hold, in the order given."""
+        held = self.conditions()
+        unknown = [name for name in on if name not in held]
+        if unknown:
+            raise ValueError(f"unknown condition(s) {unknown}: choose from {list(CONDITIONS)}")
+        return [name for name in on if held[name]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The machine contract documented in ``docs/report.md``."""
+
+        def ts(value: pd.Timestamp | None) -> str | None:
+            if value is None or pd.isna(value):
+                return None
+            return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+        one = lambda table: to_records(table)[0] if not table.empty else {}  # noqa: E731
+        return {
+            "version": CONTRACT_VERSION,
+            "window": {key: ts(value) for key, value in self.window.items()},
+            "filters": dict(self.filters),
+            "stuck_after_s": self.stuck_after.total_seconds(),
+            "lines": one(self.lines),
+            "tasks": one(self.tasks),
+            "failures": to_records(self.failures),
+            "retries": to_records(self.retries),
+            "retry_storms": to_records(self.retry_storms),
+            "retry_outcomes": to_records(self.retry_outcomes),
+            "chords": to_records(self.chords),
+            "stuck_chords": to_records(self.stuck_chords),
+            "duplicates": to_records(self.duplicates),
+            "lost_workers": to_records(self.lost_workers),
+            "slow_tasks": to_records(self.slow_tasks),
+            "over_time": to_records(self.over_time),
+            "unparsed": {
+                "count": one(self.lines).get(UNPARSED, len(self.unparsed)),
+                "examples": to_records(self.unparsed),
+            },
+            "conditions": self.conditions(),
+        }
+
+
+def _unparsed_examples(unparsed: pd.DataFrame | None) -> pd.DataFrame:
+    if unparsed is None or unparsed.empty:
+        return pd.DataFrame({s.SOURCE: [], s.LINE_NO: [], s.RAW: []})
+    head = unparsed.head(UNPARSED_EXAMPLES)
+    raw = col(head, s.RAW).astype("str").str.slice(0, _RAW_WIDTH)
+    return pd.DataFrame(
+        {s.SOURCE: col(head, s.SOURCE), s.LINE_NO: col(head, s.LINE_NO), s.RAW: raw}
+    ).reset_index(drop=True)
+
+
+def build_report(
+    frame: pd.DataFrame,
+    *,
+    lines_read: int | None = None,
+    lines_parsed: int | None = None,
+    unparsed: pd.DataFrame | None = None,
+    since: pd.Timestamp | None = None,
+    until: pd.Timestamp | None = None,
+    tenant: str | None = None,
+    task: str | None = None,
+    stuck_after: timedelta = timedelta(minutes=15),
+    now: pd.Timestamp | None = None,
+    storm_factor: float = 5.0,
+    storm_min_retries: int = 5,
+) -> Report:
+    """Filter ``frame`` to the window/tenant/task and compute every section."""
+    n_unparsed = 0 if unparsed is None else len(unparsed)
+    if lines_parsed is None:
+        lines_parsed = len(frame)
+    if lines_read is None:
+        lines_read = lines_parsed + n_unparsed
+    all_times = times(frame)
+    reference = now if now is not None else until if until is not None else all_times.max()
+    if reference is not None and pd.isna(reference):
+        reference = None
+
+    view = prepare(filter_frame(frame, since=since, until=until, tenant=tenant, task=task))
+    view_times = times(view)
+    stuck = pd.Timedelta(stuck_after)
+    chord_table = chord_states(view, now=reference, stuck_after=stuck)
+    stuck_table = chord_table.loc[chord_table[c.CHORD_STATE] == STUCK]
+    return Report(
+        lines=line_totals(lines_read, lines_parsed, records=len(frame)),
+        tasks=task_totals(view),
+        failures=failures(view),
+        retries=retries(view),
+        retry_storms=retry_storms(view, factor=storm_factor, min_retries=storm_min_retries),
+        retry_outcomes=retry_outcomes(view),
+        chords=chord_table,
+        stuck_chords=stuck_table.reset_index(drop=True),
+        duplicates=duplicate_executions(view),
+        lost_workers=lost_workers(view),
+        slow_tasks=slow_tasks(view),
+        over_time=over_time(view),
+        unparsed=_unparsed_examples(unparsed),
+        window={
+            "since": since,
+            "until": until,
+            "first_seen": view_times.min() if len(view) else None,
+            "last_seen": view_times.max() if len(view) else None,
+            "reference_time": reference,
+        },
+        filters={"tenant": tenant, "task": task},
+        stuck_after=stuck.to_pytimedelta(),
+    )

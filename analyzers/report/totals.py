@@ -1,0 +1,59 @@
+"""Totals: how many lines were read and what happened to how many tasks.
+
+    >>> task_totals(frame)          # one row: received, started, succeeded, failed, ...
+    >>> line_totals(lines_read=10, lines_parsed=9)   # one row: read, parsed, unparsed
+
+Counts are of *events* (a task retried twice counts 2 in ``retried`` and 3 in ``received``),
+plus ``task_ids`` (distinct ids seen on any task event) and ``tenants``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from instrumentation import schema as s
+
+from . import columns as c
+from ._util import col
+
+#: The event behind each count of :func:`task_totals`, in display order.
+TASK_COUNTS: tuple[tuple[str, str], ...] = (
+    (c.RECEIVED, s.Event.TASK_RECEIVED),
+    (c.STARTED, s.Event.TASK_STARTED),
+    (c.SUCCEEDED, s.Event.TASK_SUCCEEDED),
+    (c.FAILED, s.Event.TASK_FAILED),
+    (c.RETRIED, s.Event.TASK_RETRIED),
+    (c.REVOKED, s.Event.TASK_REVOKED),
+    (c.REJECTED, s.Event.TASK_REJECTED),
+)
+
+READ = "read"
+PARSED = "parsed"
+UNPARSED = "unparsed"
+RECORDS = "records"
+
+
+def task_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row with the number of each task event, distinct task ids and tenants."""
+    if s.EVENT in frame.columns and not frame.empty:
+        counts = frame[s.EVENT].value_counts()
+    else:
+        counts = pd.Series(dtype="int64")
+    row = {name: int(counts.get(str(event), 0)) for name, event in TASK_COUNTS}
+    task_rows = frame[s.EVENT].isin([str(e) for e in s.TASK_EVENTS]) if not frame.empty else None
+    ids = col(frame, s.TASK_ID)
+    row[c.TASK_IDS] = int(ids[task_rows].nunique()) if task_rows is not None else 0
+    row[c.TENANTS] = int(col(frame, s.ORGANIZATION_ID).nunique())
+    return pd.DataFrame([row])
+
+
+def line_totals(lines_read: int, lines_parsed: int, records: int | None = None) -> pd.DataFrame:
+    """One row: lines read, parsed (part of a record), unparsed (kept aside) and records.
+
+    ``records`` is smaller than ``parsed`` when tracebacks joined several lines into one.
+    """
+    row = {READ: int(lines_read), PARSED: int(lines_parsed),
+           UNPARSED: int(lines_read) - int(lines_parsed)}
+    if records is not None:
+        row[RECORDS] = int(records)
+    return pd.DataFrame([row])

@@ -1,0 +1,98 @@
+"""How long the report takes on a large normalized frame, against plain pandas passes.
+
+    .venv/bin/python benchmarks/bench_report.py            # 1,000,000 rows
+    .venv/bin/python benchmarks/bench_report.py 100000 3000000
+
+Builds a synthetic frame shaped like a busy worker fleet's logs (received/started/finished
+per task, 2 % failures, 3 % retries, chords, a few redeliveries, 50 tenants, 20 task names)
+with the ingest's dtypes, then times ``build_report`` and, as a baseline measured in the
+same run, one ``value_counts`` of the event column and one ``groupby(task_name).size()``.
+Ingest is not included: ``benchmarks/`` has its own script for the end-to-end figure.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from analyzers import frame as frame_mod
+from analyzers.report import build_report
+from instrumentation import schema as s
+
+
+def synthetic_frame(n_rows: int, seed: int = 7):
+    """About ``n_rows`` records: three per task execution, plus chord and failure details."""
+    rng = np.random.default_rng(seed)
+    n_tasks = n_rows // 3
+    task_idx = np.repeat(np.arange(n_tasks), 3)
+    phase = np.tile(np.arange(3), n_tasks)  # 0 received, 1 started, 2 finished
+    ids = np.char.add("0b1c2d3e-4f50-6172-8394-", np.char.zfill(task_idx.astype(str), 12))
+    names = np.array([f"tasks.job_{i:02d}" for i in range(20)])[task_idx % 20]
+    tenants = np.array([f"org-{i}" for i in range(50)])[rng.integers(0, 50, n_tasks)][task_idx]
+    start = np.sort(rng.uniform(0, 3600, n_tasks))[task_idx]
+    dur = rng.lognormal(4, 1, n_tasks)[task_idx]
+    outcome = rng.choice(
+        np.array([s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_RETRIED], dtype=object),
+        n_tasks, p=[0.95, 0.02, 0.03],
+    )[task_idx]
+    events = np.where(
+        phase == 0, str(s.Event.TASK_RECEIVED),
+        np.where(phase == 1, str(s.Event.TASK_STARTED), outcome.astype(str)),
+    )
+    t0 = np.datetime64("2026-11-28T10:00:00", "us")
+    when = t0 + ((start + phase * 0.005 + (phase == 2) * dur / 1000) * 1e6).astype("timedelta64[us]")
+    failed = (events == str(s.Event.TASK_FAILED)) | (events == str(s.Event.TASK_RETRIED))
+    exc = np.where(failed, np.where(task_idx % 2 == 0, "TimeoutError", "ValueError"), None)
+    msg = np.where(failed, np.char.add("upstream 10.0.0.", (task_idx % 250).astype(str)), None)
+    in_chord = (task_idx % 30) < 10
+    group = np.where(in_chord, np.char.add("chord-", (task_idx // 30).astype(str)), None)
+    callback = np.where(in_chord, np.char.add("cb-", (task_idx // 30).astype(str)), None)
+    table = pa.table(
+        {
+            s.TIME: pa.array(when, pa.timestamp("us", tz="UTC")),
+            s.EVENT: pa.array(events, pa.string()),
+            s.TASK_ID: pa.array(ids, pa.string()),
+            s.TASK_NAME: pa.array(names, pa.string()),
+            s.ORGANIZATION_ID: pa.array(tenants, pa.string()),
+            s.WORKER: pa.array(np.array(["w1", "w2", "w3"])[task_idx % 3], pa.string()),
+            s.DURATION_MS: pa.array(np.where(phase == 2, dur, np.nan), pa.float64()),
+            s.QUEUE_WAIT_MS: pa.array(np.where(phase == 1, 5.0, np.nan), pa.float64()),
+            s.EXCEPTION_TYPE: pa.array(exc, pa.string()),
+            s.EXCEPTION_MESSAGE: pa.array(msg, pa.string()),
+            s.RETRIES: pa.array(np.zeros(len(ids), dtype=np.int64)),
+            s.GROUP_ID: pa.array(group, pa.string()),
+            s.CHORD_CALLBACK_ID: pa.array(callback, pa.string()),
+            s.CHORD_SIZE: pa.array(np.where(in_chord, 10, 0)).cast(pa.int64()),
+        }
+    )
+    return frame_mod.from_arrow(table)
+
+
+def timed(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main(sizes: list[int]) -> None:
+    for n in sizes:
+        frame = synthetic_frame(n)
+        base_vc = timed(lambda f=frame: f[s.EVENT].value_counts())
+        base_gb = timed(lambda f=frame: f.groupby(s.TASK_NAME).size())
+        report = timed(lambda f=frame: build_report(f), repeat=2)
+        per_m = report / len(frame) * 1e6
+        print(
+            f"{len(frame):>9,} rows: build_report {report:6.3f} s ({per_m:.3f} s per 1M rows); "
+            f"value_counts(event) {base_vc:.3f} s -> ratio {report / base_vc:5.1f}x; "
+            f"groupby(task_name).size() {base_gb:.3f} s -> ratio {report / base_gb:5.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [1_000_000])
