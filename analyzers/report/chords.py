@@ -37,6 +37,8 @@ from ._util import col, distinct_per_group, empty, event_is, factorize, isin, pi
 COMPLETED, FAILED, STUCK, PENDING = "completed", "failed", "stuck", "pending"
 RECOVERED, REVOKED, CLEANED = "recovered", "revoked", "cleaned"
 
+_CHORD_IN_TEXT = r"Chord(?: callback)? '([^']+)' raised"
+
 #: Default of ``--stuck-after``.
 STUCK_AFTER = pd.Timedelta("15min")
 
@@ -93,6 +95,11 @@ def _chord_events(frame: pd.DataFrame) -> pd.DataFrame:
         s.CHORD_ID, s.GROUP_ID, s.EVENT, s.TIME, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
         s.ORGANIZATION_ID, s.MEMBERS_EXPECTED))
     chord = col(rows, s.CHORD_ID).astype("str").fillna(col(rows, s.GROUP_ID).astype("str"))
+    # Celery's own "Chord '<group id>' raised: ChordError(...)" line names the chord only in
+    # its text; these rows are few, so one regex over them is cheap.
+    if chord.isna().any():
+        named = col(rows, s.MESSAGE).astype("str").str.extract(_CHORD_IN_TEXT, expand=False)
+        chord = chord.fillna(named)
     out = pd.DataFrame(
         {
             s.CHORD_ID: chord,
