@@ -10,9 +10,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
 
 from tests.support import RedisServer, redis_from_env, start_redis_server
+
+# Importing hypothesis up front is a workaround for a CPython 3.11.7 bug (fixed in 3.11.8):
+# once any ast compile in the process has failed, a later ast.parse raises "AST constructor
+# recursion depth mismatch". Hypothesis' pytest plugin imports hypothesis lazily at the end
+# of the run, where pytest's assertion rewriter parses it and hits that bug.
 
 _db_numbers = itertools.cycle(range(2, 30, 2))
 
