@@ -18,6 +18,7 @@ from celery import Celery, signals
 
 from instrumentation import configure_logging, get_logger, instrument
 from instrumentation import schema as s
+from instrumentation.logconfig import is_configured
 from worker.config import ConfigError, Settings, check_task_names, load_settings
 from worker.tasks.base import TenantTask
 
@@ -47,8 +48,9 @@ def create_app(settings: Settings, *, set_as_current: bool = True) -> Celery:
 
 settings: Settings = load_settings()
 
-configure_logging(settings.log_level, service=settings.service,
-                  environment=settings.environment, project=settings.project)
+if not is_configured():  # a tool importing the app (rhesis-worker) may log to stderr instead
+    configure_logging(settings.log_level, service=settings.service,
+                      environment=settings.environment, project=settings.project)
 
 app = create_app(settings)
 

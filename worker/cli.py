@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,10 @@ EXIT_NO_WORKERS = 3
 
 
 def _app() -> Any:
+    from instrumentation import configure_logging
+
+    # Our output is stdout (tables, JSON); the app's log lines (task_published...) go to stderr.
+    configure_logging(os.environ.get("LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
     try:
         from worker.app import app
     except ConfigError as exc:

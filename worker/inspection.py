@@ -54,25 +54,31 @@ def _count(replies: Mapping[str, Any] | None, host: str) -> int:
     return len((replies or {}).get(host) or [])
 
 
+def responding_workers(app: Celery, timeout: float = 2.0) -> list[str]:
+    """Node names of the workers that answer a ping within ``timeout`` (which it waits out:
+    a broadcast cannot know how many workers exist)."""
+    return sorted(_inspect(app, timeout).ping() or {})
+
+
 def worker_status(app: Celery, timeout: float = 2.0,
                   destination: list[str] | None = None) -> list[WorkerStatus]:
     """Every answering worker with its pool size, registered tasks and queue counts."""
-    insp = _inspect(app, timeout, destination)
-    stats = insp.stats() or {}
-    if not stats:
+    hosts = destination or responding_workers(app, timeout)
+    if not hosts:
         raise NoWorkersError(
             f"no worker answered within {timeout:g}s on {_broker_label(app)}")
-    # Only ask the workers that answered, so the other calls do not wait out the timeout.
-    insp = _inspect(app, timeout, sorted(stats))
+    # Addressed to the known workers, each call returns as soon as they have all replied.
+    insp = _inspect(app, timeout, hosts)
+    stats = insp.stats() or {}
     active, reserved = insp.active() or {}, insp.reserved() or {}
     scheduled, registered = insp.scheduled() or {}, insp.registered() or {}
     out = []
-    for host in sorted(stats):
-        info = stats[host] or {}
+    for host in sorted(stats or dict.fromkeys(hosts)):
+        info = stats.get(host) or {}
         pool = info.get("pool") or {}
         out.append(WorkerStatus(
             hostname=host,
-            pool=pool.get("implementation"),
+            pool=_pool_name(pool.get("implementation")),
             pool_size=pool.get("max-concurrency"),
             registered=_count(registered, host),
             active=_count(active, host),
@@ -83,6 +89,13 @@ def worker_status(app: Celery, timeout: float = 2.0,
             total_tasks=dict(info.get("total") or {}),
         ))
     return out
+
+
+def _pool_name(implementation: str | None) -> str | None:
+    """``celery.concurrency.prefork:TaskPool`` -> ``prefork``."""
+    if not implementation:
+        return None
+    return implementation.split(":", 1)[0].rsplit(".", 1)[-1]
 
 
 def _broker_label(app: Celery) -> str:
@@ -114,9 +127,12 @@ def find_task(app: Celery, task_id: str, timeout: float = 2.0) -> TaskLocation:
     """Look for ``task_id`` in every worker's active, reserved and scheduled lists, then in the
     result backend. A task nobody knows comes back with state ``PENDING`` (Celery cannot tell
     unknown from waiting)."""
-    insp = _inspect(app, timeout)
+    hosts = responding_workers(app, timeout)
+    insp = _inspect(app, timeout, hosts)
     for where, call in (("active", insp.active), ("reserved", insp.reserved),
                         ("scheduled", insp.scheduled)):
+        if not hosts:
+            break
         for host, entries in (call() or {}).items():
             for entry in entries or []:
                 request = entry.get("request", entry) if where == "scheduled" else entry
@@ -142,8 +158,10 @@ def revoke_task(app: Celery, task_id: str, terminate: bool = False,
     """Revoke ``task_id`` on every worker (terminating it if running and ``terminate``);
     returns the workers' replies. Revoking is remembered by the workers, so a task still in
     the queue is discarded when it arrives."""
+    hosts = responding_workers(app, timeout)
     replies = app.control.revoke(task_id, terminate=terminate, signal=signal, reply=True,
-                                 timeout=timeout)
+                                 timeout=timeout, destination=hosts or None,
+                                 limit=len(hosts) or None) if hosts else []
     if not replies:
         raise NoWorkersError(f"no worker acknowledged the revoke within {timeout:g}s")
     return replies
@@ -161,9 +179,12 @@ def scheduled_retries(app: Celery, timeout: float = 2.0,
     Uses the ``rhesis_scheduled`` remote-control command (``worker.control``), which adds the
     retry count and tenant that Celery's own ``scheduled`` leaves out.
     """
+    hosts = responding_workers(app, timeout)
     replies: dict[str, Any] = {}
-    for reply in app.control.broadcast("rhesis_scheduled", reply=True, timeout=timeout) or []:
-        replies.update(reply)
+    if hosts:
+        for reply in app.control.broadcast("rhesis_scheduled", reply=True, timeout=timeout,
+                                           destination=hosts, limit=len(hosts)) or []:
+            replies.update(reply)
     if not replies:
         raise NoWorkersError(f"no worker answered within {timeout:g}s on {_broker_label(app)}")
     rows = []
