@@ -1,12 +1,59 @@
-"""The columnar ingest: raw bytes in, normalized frame out (see ``analyzers.ingest``)."""
+"""The columnar ingest: raw bytes in, normalized frame out (see ``analyzers.ingest``).
+
+One buffer goes through these steps, each over whole columns:
+
+1. ``detect``: a gcloud JSON array is unpacked into entries; otherwise the buffer is split into
+   lines (NumPy newline scan) and checked for UTF-8 (Arrow); bad lines go to ``unparsed``.
+2. Fast path: when every line starts with ``{`` (plain JSON lines or LogEntry NDJSON), the
+   buffer goes straight to ``json_lines.decode`` (Polars ``read_ndjson`` per 64 k lines).
+3. General path: the lines become a Polars column; ``kubectl.split_prefixes`` peels pod and
+   timestamp prefixes; each body is classified (JSON object, Celery header, other text,
+   binary junk); JSON bodies are decoded as in 2; text lines are grouped into records per
+   pod/container (``kubectl.stitch``) and read with ``celery_text``.
+4. Everything is concatenated in input order and handed to pandas (``frame.from_arrow``).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
+import polars as pl
+import pyarrow as pa
+
+from analyzers import frame
+from analyzers.ingest import celery_text, json_lines, kubectl
+from analyzers.ingest._times import UTC_US, parse_times
+from analyzers.ingest.detect import (
+    Lines,
+    first_bytes,
+    invalid_utf8_mask,
+    is_json_array,
+    split_lines,
+)
+from instrumentation import schema as s
+
+ORDER = "_order"  # position of a record in the whole input, for the final sort
+_ERROR_EVENTS = [str(e) for e in (
+    s.Event.TASK_FAILED, s.Event.TASK_RETRIED, s.Event.TASK_INTERNAL_ERROR, s.Event.CHORD_ERROR,
+    s.Event.WORKER_LOST, s.Event.TIME_LIMIT_EXCEEDED, s.Event.TASK_UNKNOWN,
+)]
+_TRACEBACK_START = "Traceback (most recent call last)"
+_BINARY = r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]"
+# A line of a LogEntry export carries one of these keys; plain log lines never do.
+_ENTRY_KEYS = (b'"textPayload"', b'"jsonPayload"', b'"protoPayload"', b'"insertId"')
+
+_POLARS_TYPES = {
+    c: (UTC_US if c == s.TIME else
+        {"string": pl.String, "int64": pl.Int64, "double": pl.Float64, "bool": pl.Boolean}[
+            str(frame.ARROW_SCHEMA.field(c).type)])
+    for c in s.FRAME_COLUMNS
+}
 
 
 @dataclass
@@ -28,18 +75,415 @@ class IngestResult:
         return self.lines_read - self.lines_parsed
 
 
+@dataclass
+class _Parts:
+    """Polars pieces of one or more sources, before the final assembly."""
+
+    records: list[pl.DataFrame] = field(default_factory=list)
+    unparsed: list[pl.DataFrame] = field(default_factory=list)
+    lines_read: int = 0
+
+
 def read_records(chunks: Iterable[bytes | str], source: str = "stdin") -> IngestResult:
     """Read one source given as chunks of bytes (or text) in any supported format."""
-    raise NotImplementedError
+    return _finish(read_buffer(_join(chunks), source))
 
 
 def read_sources(sources: Iterable[tuple[str, Iterable[bytes | str]]]) -> IngestResult:
     """Read several ``(source_name, chunks)`` pairs (what ``analyzers.sources`` yield)."""
-    raise NotImplementedError
+    parts = _Parts()
+    for n, (name, chunks) in enumerate(sources):
+        one = read_buffer(_join(chunks), name, order_base=n << 40)
+        parts.records += one.records
+        parts.unparsed += one.unparsed
+        parts.lines_read += one.lines_read
+    return _finish(parts)
 
 
 def read_entries(
     entries: Iterable[Mapping[str, Any]], source: str = "cloud-logging"
 ) -> IngestResult:
     """Read Cloud Logging ``LogEntry`` dicts (the API's JSON representation)."""
-    raise NotImplementedError
+    buf = b"\n".join(orjson.dumps(e, default=str) for e in entries)
+    return _finish(read_buffer(buf, source))
+
+
+def _join(chunks: Iterable[bytes | str]) -> bytes:
+    if isinstance(chunks, (bytes, str)):
+        chunks = [chunks]
+    return b"".join(c.encode("utf-8", "surrogateescape") if isinstance(c, str) else c
+                    for c in chunks)
+
+
+# ---------------------------------------------------------------------------------------
+# One buffer
+# ---------------------------------------------------------------------------------------
+
+
+def read_buffer(buf: bytes, source: str, first_line_no: int = 1, order_base: int = 0) -> _Parts:
+    """Parse one source's bytes into polars parts (``read_records`` without the assembly)."""
+    if is_json_array(buf):
+        return _read_json_array(buf, source, order_base)
+    lines = split_lines(buf, first_line_no)
+    parts = _Parts(lines_read=len(lines))
+    if len(lines) == 0:
+        return parts
+    bad_utf8 = invalid_utf8_mask(buf, lines)
+    if bad_utf8.any():
+        parts.unparsed.append(_unparsed_from_lines(buf, lines.take(bad_utf8), source,
+                                                   "invalid UTF-8"))
+        buf = _blank_out(buf, lines.take(bad_utf8))
+        lines = lines.take(~bad_utf8)
+        if len(lines) == 0:
+            return parts
+    if (first_bytes(buf, lines) == ord("{")).all():
+        _read_json_fast(buf, lines, source, order_base, parts)
+    else:
+        _read_general(buf, lines, source, order_base, parts)
+    return parts
+
+
+def _blank_out(buf: bytes, lines: Lines) -> bytes:
+    """A copy of ``buf`` with the given lines' bytes replaced by newlines."""
+    out = bytearray(buf)
+    view = np.frombuffer(out, dtype=np.uint8)
+    for a, b in zip(lines.starts, lines.ends, strict=True):
+        view[a:b] = 10
+    return bytes(out)
+
+
+def _is_entries(buf: bytes, lines: Lines) -> bool:
+    """Whether the JSON lines are Cloud Logging LogEntry objects (judged on the first few)."""
+    sample = [buf[a:b] for a, b in zip(lines.starts[:20], lines.ends[:20], strict=True)]
+    hits = sum(any(k in line for k in _ENTRY_KEYS) for line in sample)
+    return hits * 2 > len(sample)
+
+
+def _read_json_fast(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts) -> None:
+    if _is_entries(buf, lines):
+        _read_entry_lines(buf, lines, source, order_base, parts)
+        return
+    df, bad = json_lines.decode(buf, lines, json_lines.PLAIN_SCHEMA)
+    _add_bad(parts, bad, buf, lines, source)
+    rec = json_lines.normalize(df)
+    idx = rec.get_column(json_lines.INDEX).to_numpy()
+    parts.records.append(
+        rec.drop(json_lines.INDEX).with_columns(
+            pl.Series(s.LINE_NO, lines.line_no[idx]),
+            pl.lit(source).alias(s.SOURCE),
+            pl.lit(frame.FORMAT_JSON).alias(s.FORMAT),
+            pl.Series(ORDER, lines.line_no[idx] + order_base),
+        )
+    )
+
+
+def _add_bad(parts: _Parts, bad: list[tuple[int, str]], buf: bytes, lines: Lines, source: str,
+             pods: pl.DataFrame | None = None) -> None:
+    if not bad:
+        return
+    idx = np.array([i for i, _ in bad], dtype=np.int64)
+    df = _unparsed_from_lines(buf, lines.take(idx), source, [r for _, r in bad])
+    if pods is not None:
+        df = df.with_columns(pods[idx, kubectl.POD].alias(s.POD),
+                             pods[idx, kubectl.CONTAINER].alias(s.CONTAINER))
+    parts.unparsed.append(df)
+
+
+def _unparsed_from_lines(buf: bytes, lines: Lines, source: str, reason: str | list[str]
+                         ) -> pl.DataFrame:
+    raws = [
+        frame.truncate_raw(buf[a : min(b, a + 4 * frame.RAW_LIMIT)].decode("utf-8", "replace"))
+        for a, b in zip(lines.starts, lines.ends, strict=True)
+    ]
+    return pl.DataFrame({
+        s.SOURCE: [source] * len(raws),
+        s.LINE_NO: lines.line_no,
+        s.POD: pl.Series([None] * len(raws), dtype=pl.String),
+        s.CONTAINER: pl.Series([None] * len(raws), dtype=pl.String),
+        s.REASON: reason if isinstance(reason, list) else [reason] * len(raws),
+        s.RAW: raws,
+    }, schema_overrides={s.LINE_NO: pl.Int64})
+
+
+# ---------------------------------------------------------------------------------------
+# General path: prefixes, mixed formats, text records
+# ---------------------------------------------------------------------------------------
+
+
+def _lines_column(buf: bytes, lines: Lines) -> pl.Series:
+    """Every line as a Polars string (with its terminator, stripped later): zero-copy Arrow."""
+    offsets = np.concatenate((lines.starts, [lines.ends[-1]])).astype(np.int64)
+    arr = pa.LargeStringArray.from_buffers(len(lines), pa.py_buffer(offsets), pa.py_buffer(buf))
+    return pl.Series(kubectl.TEXT, arr)
+
+
+def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts) -> None:
+    col = pl.col
+    df = pl.DataFrame({"_i": np.arange(len(lines), dtype=np.int64),
+                       kubectl.TEXT: _lines_column(buf, lines)})
+    df = kubectl.split_prefixes(df).drop(kubectl.TEXT)
+    body = col(kubectl.BODY)
+    df = df.with_columns(
+        pl.when(body == "").then(pl.lit(kubectl.EMPTY))
+        .when(body.str.starts_with("{")).then(pl.lit(kubectl.JSON))
+        .when(body.str.contains(celery_text.HEADER_START)).then(pl.lit(kubectl.HEADER))
+        .when(body.str.contains(_BINARY)).then(pl.lit(kubectl.BINARY))
+        .otherwise(pl.lit(kubectl.PLAIN)).alias(kubectl.KIND),
+        pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
+                      separator="/").alias(kubectl.STREAM),
+        pl.Series(s.LINE_NO, lines.line_no),
+        pl.lit(None, pl.String).alias(s.NAMESPACE),
+    )
+    _binary_unparsed(df, source, parts)
+    # JSON bodies: one contiguous NDJSON buffer, decoded like the fast path.
+    js = df.filter(col(kubectl.KIND) == kubectl.JSON)
+    if js.height:
+        _read_json_bodies(js, source, order_base, parts)
+    _read_text(df, source, order_base, parts)
+
+
+def _binary_unparsed(df: pl.DataFrame, source: str, parts: _Parts) -> None:
+    junk = df.filter(pl.col(kubectl.KIND) == kubectl.BINARY)
+    if junk.height:
+        parts.unparsed.append(junk.select(
+            pl.lit(source).alias(s.SOURCE), pl.col(s.LINE_NO),
+            pl.col(kubectl.POD).alias(s.POD), pl.col(kubectl.CONTAINER).alias(s.CONTAINER),
+            pl.lit("binary data").alias(s.REASON),
+            pl.col(kubectl.BODY).map_elements(frame.truncate_raw, return_dtype=pl.String)
+            .alias(s.RAW),
+        ))
+
+
+def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: _Parts) -> None:
+    body = js.get_column(kubectl.BODY)
+    # The values of a large_string array lie back to back in one buffer: add "\n" between.
+    joined = (body + "\n").to_arrow().cast(pa.large_string())
+    jbuf = joined.buffers()[2].to_pybytes()
+    offs = np.frombuffer(joined.buffers()[1], dtype=np.int64)[
+        joined.offset : joined.offset + len(joined) + 1]
+    jlines = Lines(offs[:-1].copy(), offs[1:] - 1, js.get_column(s.LINE_NO).to_numpy())
+    df, bad = json_lines.decode(jbuf, jlines, json_lines.PLAIN_SCHEMA)
+    _add_bad(parts, bad, jbuf, jlines, source, js.select(kubectl.POD, kubectl.CONTAINER))
+    rec = json_lines.normalize(df, fallback_time=js[df.get_column(json_lines.INDEX).to_numpy(),
+                                                     kubectl.PREFIX_TIME])
+    ctx = js.select(s.LINE_NO, kubectl.POD, kubectl.CONTAINER, s.NAMESPACE)[
+        rec.get_column(json_lines.INDEX).to_numpy()]
+    parts.records.append(
+        pl.concat([rec.drop(json_lines.INDEX), ctx], how="horizontal").with_columns(
+            pl.lit(source).alias(s.SOURCE),
+            pl.lit(frame.FORMAT_JSON).alias(s.FORMAT),
+            (pl.col(s.LINE_NO) + order_base).alias(ORDER),
+        )
+    )
+
+
+def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts,
+               fmt_plain: str = frame.FORMAT_TEXT) -> None:
+    """Text lines (Celery headers and other text) of ``df`` become records, stitched per stream.
+
+    ``df`` has ``_i`` (stitching order), ``kind``, ``stream``, ``body``, ``line_no``, ``pod``,
+    ``container``, ``namespace`` and ``prefix_time``.
+    """
+    col = pl.col
+    kinds = df.get_column(kubectl.KIND)
+    if not kinds.is_in([kubectl.HEADER, kubectl.PLAIN]).any():
+        return
+    owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
+    firsts = owners.filter(col(kubectl.START) == col("_i")).select("_i")
+    recs = firsts.join(df, on="_i", how="left")
+    blocks = kubectl.blocks(df, owners)
+    headers = recs.filter(col(kubectl.KIND) == kubectl.HEADER)
+    parsed = celery_text.parse_headers(headers.select("_i", col(kubectl.BODY)))
+    recs = recs.join(parsed, on="_i", how="left").join(blocks, on="_i", how="left")
+    recs = recs.with_columns([
+        pl.lit(None, _POLARS_TYPES[c]).alias(c)
+        for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT, s.DURATION_MS,
+                  s.RETRY_IN_S, s.REASON, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE)
+        if c not in recs.columns
+    ])
+    block = col(kubectl.BLOCK)
+    is_tb = block.str.contains(_TRACEBACK_START, literal=True) | col(s.EVENT).is_in(_ERROR_EVENTS)
+    tb_type, tb_msg = celery_text.exception_from_traceback(block)
+    has_tb = block.is_not_null() & is_tb
+    first = pl.when(col(kubectl.KIND) == kubectl.HEADER).then(col(s.MESSAGE)) \
+        .otherwise(col(kubectl.BODY))
+    raw = pl.when(block.is_null()).then(col(kubectl.BODY)) \
+        .otherwise(col(kubectl.BODY) + pl.lit("\n") + block)
+    out = recs.select(
+        pl.coalesce(col(kubectl.PREFIX_TIME), col(s.TIME)).alias(s.TIME),
+        col(s.SEVERITY),  # only from Celery's header: a stream's own severity lies
+        pl.when(has_tb | block.is_null()).then(first).otherwise(first + pl.lit("\n") + block)
+        .alias(s.MESSAGE),
+        col(s.EVENT).fill_null(str(s.Event.LOG)),
+        *[col(c) for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT,
+                           s.DURATION_MS, s.RETRY_IN_S, s.REASON)],
+        pl.when(has_tb & tb_type.is_not_null()).then(tb_type)
+        .otherwise(col(s.EXCEPTION_TYPE))
+        .alias(s.EXCEPTION_TYPE),
+        pl.when(has_tb & tb_type.is_not_null()).then(tb_msg)
+        .otherwise(col(s.EXCEPTION_MESSAGE))
+        .alias(s.EXCEPTION_MESSAGE),
+        pl.when(has_tb).then(block).alias(s.TRACEBACK),
+        col(s.LINE_NO), col(kubectl.POD).alias(s.POD), col(kubectl.CONTAINER).alias(s.CONTAINER),
+        col(s.NAMESPACE),
+        pl.lit(source).alias(s.SOURCE),
+        pl.when(col(kubectl.KIND) == kubectl.HEADER).then(pl.lit(frame.FORMAT_CELERY_TEXT))
+        .otherwise(pl.lit(fmt_plain)).alias(s.FORMAT),
+        raw.str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
+        (col(s.LINE_NO) + order_base).alias(ORDER),
+    )
+    parts.records.append(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Cloud Logging entries
+# ---------------------------------------------------------------------------------------
+
+
+def _read_json_array(buf: bytes, source: str, order_base: int) -> _Parts:
+    """``gcloud logging read --format=json``: one array; each entry counts as one line."""
+    entries, tail_error = _load_array(buf)
+    lines_buf = b"\n".join(orjson.dumps(e) if isinstance(e, dict) else b"[]" for e in entries)
+    lines = split_lines(lines_buf)
+    parts = _Parts(lines_read=len(entries) + (1 if tail_error else 0))
+    if len(lines) == len(entries) and len(lines):
+        _read_entry_lines(lines_buf, lines, source, order_base, parts)
+    if tail_error:
+        parts.unparsed.append(pl.DataFrame({
+            s.SOURCE: [source], s.LINE_NO: [len(entries) + 1], s.POD: [None],
+            s.CONTAINER: [None], s.REASON: ["invalid JSON array"],
+            s.RAW: [frame.truncate_raw(tail_error)],
+        }, schema=_UNPARSED_POLARS))
+    return parts
+
+
+def _load_array(buf: bytes) -> tuple[list[Any], str | None]:
+    """Entries of a JSON array; when it is cut short, the entries before the damage."""
+    try:
+        data = orjson.loads(buf)
+        return (data if isinstance(data, list) else [data]), None
+    except orjson.JSONDecodeError:
+        pass
+    text = buf.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    out: list[Any] = []
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return out, None
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return out, text[pos:]
+        out.append(value)
+
+
+_UNPARSED_POLARS = {c: (pl.Int64 if c == s.LINE_NO else pl.String) for c in frame.UNPARSED_COLUMNS}
+
+
+def _read_entry_lines(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts
+                      ) -> None:
+    col = pl.col
+    J = json_lines
+    df, bad = J.decode(buf, lines, J.ENTRY_SCHEMA)
+    _add_bad(parts, bad, buf, lines, source)
+    idx = df.get_column(J.INDEX).to_numpy()
+    res = col(J.RESOURCE).struct.field(J.RESOURCE_LABELS)
+    ctx = df.select(
+        pl.Series(s.LINE_NO, lines.line_no[idx]),
+        res.struct.field(J.POD_NAME).alias(kubectl.POD),
+        res.struct.field(J.CONTAINER_NAME).alias(kubectl.CONTAINER),
+        res.struct.field(J.NAMESPACE_NAME).alias(s.NAMESPACE),
+        pl.Series(kubectl.PREFIX_TIME, parse_times(df.get_column(J.ENTRY_TIMESTAMP))),
+    )
+    has_json = col(J.JSON_PAYLOAD).is_not_null()
+    has_text = col(J.TEXT_PAYLOAD).is_not_null() & ~has_json
+    kinds = df.select(has_json.alias("j"), has_text.alias("t"))
+    neither = ~(kinds["j"] | kinds["t"])
+    if neither.any():
+        n_idx = idx[neither.to_numpy()]
+        _add_bad(parts, [(int(i), "LogEntry without jsonPayload or textPayload") for i in n_idx],
+                 buf, lines, source)
+    jmask = kinds["j"]
+    if jmask.any():
+        payload = df.filter(jmask).select(col(J.JSON_PAYLOAD), col(J.ENTRY_SEVERITY),
+                                          col(J.ENTRY_TRACE), col(J.ENTRY_SPAN),
+                                          col(J.ENTRY_LABELS), col(J.INDEX))
+        flat = payload.select(col(J.JSON_PAYLOAD).struct.unnest(), col(J.INDEX),
+                              col(J.ENTRY_SEVERITY).alias("_sev"),
+                              col(J.ENTRY_TRACE).alias("_trace"),
+                              col(J.ENTRY_SPAN).alias("_span"), col(J.ENTRY_LABELS).alias("_lab"))
+        # The agent moved severity/trace/labels of our JSON line onto the entry: put them back.
+        flat = flat.with_columns(
+            pl.coalesce(col(s.SEVERITY), col("_sev")).alias(s.SEVERITY),
+            pl.coalesce(col(s.TRACE), col("_trace")).alias(s.TRACE),
+            pl.coalesce(col(s.SPAN_ID), col("_span")).alias(s.SPAN_ID),
+            pl.coalesce(col(s.LABELS), col("_lab")).alias(s.LABELS),
+        ).drop("_sev", "_trace", "_span", "_lab")
+        jctx = ctx.filter(jmask)
+        rec = J.normalize(flat, fallback_time=jctx.get_column(kubectl.PREFIX_TIME))
+        parts.records.append(pl.concat([
+            rec.drop(J.INDEX),
+            jctx.select(s.LINE_NO, col(kubectl.POD).alias(s.POD),
+                        col(kubectl.CONTAINER).alias(s.CONTAINER), s.NAMESPACE),
+        ], how="horizontal").with_columns(
+            pl.lit(source).alias(s.SOURCE),
+            pl.lit(frame.FORMAT_CLOUD_LOGGING).alias(s.FORMAT),
+            (col(s.LINE_NO) + order_base).alias(ORDER),
+        ))
+    tmask = kinds["t"]
+    if tmask.any():
+        text = df.filter(tmask).select(col(J.TEXT_PAYLOAD).str.strip_chars_end().alias(
+            kubectl.BODY))
+        t = pl.concat([text, ctx.filter(tmask)], how="horizontal")
+        t = t.with_columns(
+            pl.when(col(kubectl.BODY) == "").then(pl.lit(kubectl.EMPTY))
+            .when(col(kubectl.BODY).str.contains(celery_text.HEADER_START))
+            .then(pl.lit(kubectl.HEADER))
+            .otherwise(pl.lit(kubectl.PLAIN)).alias(kubectl.KIND),
+            pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
+                          separator="/").alias(kubectl.STREAM),
+        )
+        # gcloud prints newest first; stitching needs each stream in the order it was written.
+        times = t.get_column(kubectl.PREFIX_TIME).drop_nulls()
+        descending = len(times) > 1 and times[0] > times[-1]
+        order = np.arange(t.height, dtype=np.int64)
+        t = t.with_columns(pl.Series("_i", order[::-1] if descending else order)).sort("_i")
+        _read_text(t, source, order_base, parts, fmt_plain=frame.FORMAT_CLOUD_LOGGING)
+
+
+# ---------------------------------------------------------------------------------------
+# Assembly
+# ---------------------------------------------------------------------------------------
+
+
+def assemble(parts: _Parts) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The records (all FRAME_COLUMNS, input order) and unparsed lines, still in Polars."""
+    if parts.records:
+        df = pl.concat(parts.records, how="diagonal_relaxed")
+        if len(parts.records) > 1:
+            df = df.sort(ORDER)
+    else:
+        df = pl.DataFrame(schema=_POLARS_TYPES)
+    records = df.select([
+        (pl.col(c).cast(t, strict=False) if c in df.columns else pl.lit(None, t)).alias(c)
+        for c, t in _POLARS_TYPES.items()
+    ])
+    if parts.unparsed:
+        un = pl.concat([u.cast(_UNPARSED_POLARS) for u in parts.unparsed], how="vertical")
+        un = un.sort(s.SOURCE, s.LINE_NO, maintain_order=True)
+    else:
+        un = pl.DataFrame(schema=_UNPARSED_POLARS)
+    return records, un
+
+
+def _finish(parts: _Parts) -> IngestResult:
+    records, unparsed = assemble(parts)
+    return IngestResult(
+        frame=frame.from_arrow(records.to_arrow()),
+        unparsed=frame.from_arrow(unparsed.to_arrow(), frame.UNPARSED_COLUMNS),
+        lines_read=parts.lines_read,
+        lines_parsed=parts.lines_read - unparsed.height,
+    )
