@@ -139,7 +139,8 @@ class Settings:
             return None
         # A query parameter in the URL is the most specific setting; it wins.
         from_url = parse_qs(parts.query).get("ssl_cert_reqs", [None])[0]
-        reqs = _CERT_REQS[(from_url or self.ssl_cert_reqs).lower()]
+        # An unknown value was already reported by load_settings; verify rather than guess.
+        reqs = _CERT_REQS.get((from_url or self.ssl_cert_reqs).lower(), ssl.CERT_REQUIRED)
         options: dict[str, Any] = {"ssl_cert_reqs": reqs}
         if self.ssl_ca_certs and reqs != ssl.CERT_NONE:
             options["ssl_ca_certs"] = self.ssl_ca_certs
