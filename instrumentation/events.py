@@ -25,7 +25,8 @@ Observer = Callable[[str, Mapping[str, Any]], None]
 
 _observers: list[Observer] = []
 _logger = structlog.get_logger()
-_LEVEL = {"DEBUG": 10, "INFO": 20, "NOTICE": 25, "WARNING": 30, "ERROR": 40, "CRITICAL": 50,
+# structlog only knows the stdlib levels; NOTICE filters like INFO (the severity field says NOTICE).
+_LEVEL = {"DEBUG": 10, "INFO": 20, "NOTICE": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50,
           "ALERT": 50, "EMERGENCY": 50}
 observer_errors = 0
 

@@ -88,3 +88,16 @@ def chatty() -> str:
 def kwtenant(organization_id: str | None = None, user_id: str | None = None) -> dict:
     tenant = get_tenant()
     return {"organization_id": tenant.organization_id if tenant else None}
+
+
+@app.task(name="tapp.crash")
+def crash() -> None:
+    """Kills its pool process: the worker reports WorkerLostError (prefork only)."""
+    os._exit(13)
+
+
+@app.task(name="tapp.sleepy", time_limit=1)
+def sleepy(seconds: float = 5) -> None:
+    import time
+
+    time.sleep(seconds)

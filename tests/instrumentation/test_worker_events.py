@@ -239,3 +239,24 @@ def test_redelivered_and_revoked_events(tmp_path, broker_url, backend_url):
     assert rec[s.SEVERITY] == "WARNING"
     received = w.events(s.Event.TASK_RECEIVED, task_id=res.id)[0]
     assert received[s.ETA] and received[s.ORGANIZATION_ID] == "org-r"
+
+
+def test_worker_lost_and_time_limit(tmp_path, broker_url, backend_url):
+    """Under prefork, a dying pool process and a hard time limit are named as such."""
+    client = client_app(broker_url, backend_url)
+    with running_worker(APP, tmp_path, env=worker_env(broker_url, backend_url),
+                        pool="prefork", concurrency=2) as w:
+        lost = client.send_task("tapp.crash")
+        slow = client.send_task("tapp.sleepy", (5,))
+        unknown = client.send_task("tapp.not_registered")
+        rec = w.wait_for_event(s.Event.WORKER_LOST, task_id=lost.id)[0]
+        assert rec[s.EXCEPTION_TYPE].endswith("WorkerLostError")
+        failed = w.wait_for_event(s.Event.TASK_FAILED, task_id=lost.id)[0]
+        assert failed[s.TASK_NAME] == "tapp.crash" and failed[s.SEVERITY] == "ERROR"
+        tl = w.wait_for_event(s.Event.TIME_LIMIT_EXCEEDED, task_id=slow.id)[0]
+        assert tl[s.TASK_NAME] == "tapp.sleepy"
+        unk = w.wait_for_event(s.Event.TASK_UNKNOWN, task_id=unknown.id)[0]
+        assert unk[s.TASK_NAME] == "tapp.not_registered"
+        w.json_lines()  # still only JSON, Celery's error lines included
+    shutdown = w.events(s.Event.WORKER_SHUTDOWN)
+    assert len(shutdown) == 1
