@@ -62,6 +62,25 @@ _log = get_logger(__name__)
 _health_server: Any = None
 
 
+@signals.celeryd_init.connect(weak=False)
+def _enable_metrics(**kwargs: Any) -> None:
+    """Count task events as Prometheus metrics, served on METRICS_PORT once ready.
+
+    Here and not at import: only a worker process should create the multiprocess directory
+    and a metrics port, not every tool or test that imports the app. celeryd_init runs in the
+    main process before the pool forks, so the children inherit the observer.
+    """
+    if not settings.metrics_port:
+        return
+    from instrumentation.metrics import enable_metrics
+
+    try:
+        enable_metrics(app, multiprocess_dir=settings.metrics_dir,
+                       tenant_label=settings.metrics_tenant_label, port=settings.metrics_port)
+    except OSError as exc:  # metrics are worth a log line, not a dead worker
+        _log.error("metrics could not be enabled", **{s.REASON: str(exc)})
+
+
 @signals.worker_ready.connect(weak=False)
 def _start_health_server(sender: Any = None, **kwargs: Any) -> None:
     """Serve /ping, /health, /debug... from the worker's main process once it is ready.

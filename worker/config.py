@@ -38,6 +38,10 @@ Environment variables (defaults in brackets):
 ``LOG_LEVEL``, ``SERVICE_NAME``,    logging: level [INFO], service [``rhesis-worker``],
 ``ENVIRONMENT``, ``GCP_PROJECT``    environment [``dev``], project for trace links
 ``LOG_PAYLOADS``, ``TRACING``       opt-in payload logging [0], OpenTelemetry spans [1]
+``METRICS_PORT``                    Prometheus ``/metrics`` of the worker, 0 = off [9808]
+``PROMETHEUS_MULTIPROC_DIR``        where prefork children share metric values
+                                    [``$TMPDIR/rhesis-metrics``]
+``METRICS_TENANT_LABEL``            label task metrics with ``organization_id`` [0]
 ==================================  ==============================================================
 
 Why the visibility-timeout check: with Redis, a message that is not acked within
@@ -51,6 +55,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -117,6 +122,10 @@ class Settings:
     project: str | None = None
     log_payloads: bool = False
     tracing: bool = True
+    metrics_port: int = 9808
+    metrics_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(),
+                                                                  "rhesis-metrics"))
+    metrics_tenant_label: bool = False
 
     # --- derived -----------------------------------------------------------------------
     @property
@@ -279,6 +288,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         project=env.get("GCP_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or None,
         log_payloads=reader.flag("LOG_PAYLOADS", False),
         tracing=reader.flag("TRACING", True),
+        metrics_port=int(reader.number("METRICS_PORT", 9808, minimum=0, maximum=65535)),
+        metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR")
+        or os.path.join(tempfile.gettempdir(), "rhesis-metrics"),
+        metrics_tenant_label=reader.flag("METRICS_TENANT_LABEL", False),
     )
     errors.extend(validate(settings))
     if errors:

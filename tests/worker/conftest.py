@@ -34,7 +34,7 @@ FAST = {
 @pytest.fixture
 def worker_env(broker_url: str, backend_url: str) -> dict[str, str]:
     return {**FAST, "BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": backend_url,
-            "HEALTH_PORT": str(free_port())}
+            "HEALTH_PORT": str(free_port()), "METRICS_PORT": str(free_port())}
 
 
 @pytest.fixture

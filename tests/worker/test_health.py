@@ -31,7 +31,8 @@ def black_hole() -> Iterator[int]:
 
 class TestWithWorker:
     def test_every_endpoint_answers_with_redis_up(self, prefork_worker: WorkerProcess,
-                                                  worker_env: dict[str, str]) -> None:
+                                                  worker_env: dict[str, str],
+                                                  client: Any) -> None:
         port = int(worker_env["HEALTH_PORT"])
         assert http_get(port, "/ping")[:2] == (200, "pong\n")
         status, body, _ = http_get(port, "/health/basic")
@@ -59,6 +60,13 @@ class TestWithWorker:
         status, body, _ = http_get(port, "/debug/detailed")
         assert status == 200, body
         assert prefork_worker.hostname in body["replies"]
+
+        # The worker's Prometheus endpoint counts what its prefork children ran.
+        client.tasks["rhesis.maintenance.heartbeat"].apply_async().get(timeout=20)
+        status, metrics, _ = http_get(int(worker_env["METRICS_PORT"]), "/metrics")
+        assert status == 200
+        assert re.search(r'celery_task_succeeded_total\{[^}]*name="rhesis.maintenance.heartbeat"'
+                         r'[^}]*\} 1\.0', metrics), metrics[:2000]
 
         status, body, _ = http_get(port, "/nope")
         assert status == 404 and body["reason"] == "not found"
