@@ -1,0 +1,81 @@
+"""The container entrypoint as a real process: broker check, health server, warm shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from instrumentation import schema as s
+from tests.support import REPO, free_port, wait_for
+from tests.worker.conftest import http_get
+
+pytestmark = pytest.mark.slow
+
+
+def _start(env: dict[str, str], out: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "worker.entrypoint", *args],
+                            env={**os.environ, "PYTHONPATH": str(REPO), **env},
+                            cwd=str(REPO), stdout=out.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _events(out: Path) -> list[dict]:
+    lines = []
+    for line in out.read_text(errors="replace").splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
+
+
+def test_unreachable_broker_exits_3_with_the_reason(tmp_path: Path,
+                                                    worker_env: dict[str, str]) -> None:
+    out = tmp_path / "entry.log"
+    env = {**worker_env, "BROKER_URL": f"redis://:hunter2@127.0.0.1:{free_port()}/0",
+           "BROKER_WAIT_S": "1"}
+    proc = _start(env, out)
+    assert proc.wait(timeout=30) == 3
+    (critical,) = [e for e in _events(out) if e.get(s.SEVERITY) == "CRITICAL"]
+    assert "broker unreachable" in critical[s.MESSAGE]
+    assert "Connection" in critical[s.REASON]
+    assert "hunter2" not in out.read_text()
+
+
+def test_bad_configuration_exits_2(tmp_path: Path, worker_env: dict[str, str]) -> None:
+    out = tmp_path / "entry.log"
+    proc = _start({**worker_env, "VISIBILITY_TIMEOUT": "5", "RETRY_BACKOFF_MAX": "60"}, out)
+    assert proc.wait(timeout=30) == 2
+    assert "VISIBILITY_TIMEOUT" in out.read_text()
+
+
+def test_runs_the_worker_serves_health_and_forwards_sigterm(
+        tmp_path: Path, worker_env: dict[str, str]) -> None:
+    out = tmp_path / "entry.log"
+    port = int(worker_env["HEALTH_PORT"])
+    env = {**worker_env, "WORKER_HOSTNAME": "entry@test"}
+    proc = _start(env, out, "--pool", "solo", "--without-gossip", "--without-mingle",
+                  "--without-heartbeat")
+    try:
+        wait_for(lambda: any(e.get(s.EVENT) == s.Event.WORKER_READY for e in _events(out)),
+                 timeout=60, message=lambda: "worker ready:\n" + out.read_text()[-3000:])
+        assert http_get(port, "/ping")[0] == 200
+        assert http_get(port, "/health/basic")[0] == 200
+        status, body, _ = http_get(port, "/debug/detailed")
+        assert status == 200 and "entry@test" in body["replies"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = out.read_text()
+    assert any(e.get(s.SIGNUM) == signal.SIGTERM for e in _events(out)), text[-2000:]
+    assert any(e.get(s.EVENT) == s.Event.WORKER_SHUTDOWN for e in _events(out))
+    assert "Warm shutdown" in text
