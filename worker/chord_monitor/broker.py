@@ -4,8 +4,8 @@
     workers = view.workers()                  # {hostname: WorkerTasks}
     holders = view.holders({"task-id", ...}, workers)   # {task_id: "queue:celery", ...}
 
-Workers answer ``inspect active/reserved/scheduled`` over the broker (``ping`` first, so the
-other calls return as soon as every worker answered instead of waiting out the timeout).
+Workers answer ``inspect active/reserved/scheduled`` over the broker; each call waits the
+whole ``timeout`` (Celery cannot know how many workers will answer).
 Queues are found from kombu's ``_kombu.binding.*`` sets and read in pages with ``LRANGE``,
 priority sub-queues included; ``unacked`` (messages a worker took but has not acked) is read
 with ``HSCAN``. Only the ids asked for are kept, so memory stays small on a long queue.
@@ -93,12 +93,11 @@ class BrokerView:
                 self.client.close()
 
     def workers(self) -> dict[str, WorkerTasks]:
-        """Every worker answering a ping, with the tasks it holds."""
-        pings = self.app.control.inspect(timeout=self.timeout).ping() or {}
-        if not pings:
-            return {}
-        inspect = self.app.control.inspect(timeout=self.timeout, limit=len(pings))
-        out = {host: WorkerTasks(host) for host in pings}
+        """Every worker answering, with the tasks it holds."""
+        # Every worker answers `active`, so it doubles as the ping. No `limit=`: with it, a
+        # reply was sometimes missed (None) in Celery 5.7, and it did not save the wait.
+        inspect = self.app.control.inspect(timeout=self.timeout)
+        out: dict[str, WorkerTasks] = {}
         for kind in ("active", "reserved", "scheduled"):
             for host, tasks in (getattr(inspect, kind)() or {}).items():
                 setattr(out.setdefault(host, WorkerTasks(host)), kind, list(tasks or []))

@@ -125,6 +125,12 @@ class Monitor:
         self.broker = BrokerView(broker_url, timeout=timeout, page=page) if broker_url else None
         self._workers: dict[str, WorkerTasks] | None = None
 
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.broker is not None:
             self.broker.close()
