@@ -130,3 +130,24 @@ class TestTenant:
                              countdown=10_000)
         with pytest.raises(ValueError, match="organization_id or a user_id"):
             send_with_tenant(client.tasks[INGEST], ("b-7",), organization_id=None)
+
+
+def test_chord_over_tls_redis(tmp_path: Any, tls_redis: Any, worker_env: dict[str, str]
+                              ) -> None:
+    """Broker and backend over rediss:// with CERT_REQUIRED and a CA file: a full chord."""
+    from tests.support import running_worker
+    from worker.app import create_app
+    from worker.config import load_settings
+
+    env = {**worker_env, "BROKER_URL": tls_redis.url(4), "CELERY_RESULT_BACKEND": tls_redis.url(5),
+           "REDIS_SSL_CERT_REQS": "required", "REDIS_SSL_CA_CERTS": str(tls_redis.ca_file)}
+    tls_client = create_app(load_settings(env), set_as_current=False)
+    try:
+        with running_worker("worker.app", tmp_path, env=env, pool="solo") as worker:
+            result = send_with_tenant(tls_client.tasks[RUN], ("run-tls", 3), {"sim": FAST_SIM},
+                                      organization_id="org-tls")
+            summary = run_to_summary(tls_client, result.id)
+            assert summary["n_results"] == 3 and summary["organization_id"] == "org-tls"
+            assert worker.events(s.Event.WORKER_READY)
+    finally:
+        tls_client.close()
