@@ -22,8 +22,8 @@ from instrumentation import schema as s
 
 COLUMNS = (
     s.TIME, s.EVENT, c.ROLE, s.TASK_ID, s.TASK_NAME, s.WORKER, s.POD, s.RETRIES,
-    s.DURATION_MS, s.QUEUE_WAIT_MS, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.ORGANIZATION_ID,
-    s.SOURCE, s.LINE_NO, s.MESSAGE,
+    s.DURATION_MS, s.QUEUE_WAIT_MS, s.EXCEPTION_TYPE, s.ORGANIZATION_ID, s.SOURCE, s.LINE_NO,
+    s.EXCEPTION_MESSAGE, s.MESSAGE,
 )
 
 TASK, MEMBER, CALLBACK, CHORD = "task", "member", "callback", "chord"

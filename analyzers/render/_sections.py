@@ -110,6 +110,16 @@ def cell(value: object) -> str:
     return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 1] + "…"
 
 
+def precise_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """Time columns as ``YYYY-MM-DD HH:MM:SS.mmm`` text: timelines need the milliseconds."""
+    changes = {
+        name: frame[name].dt.strftime("%Y-%m-%d %H:%M:%S.%f").str.slice(0, 23)
+        for name in frame.columns
+        if isinstance(frame[name].dtype, pd.DatetimeTZDtype)
+    }
+    return frame.assign(**changes) if changes else frame
+
+
 def rows_of(table: pd.DataFrame, section: Section) -> tuple[list[str], list[list[str]], int]:
     """Header labels, the first ``limit`` rows as text cells, and how many rows were left out."""
     columns = [name for name in section.columns if name in table.columns]

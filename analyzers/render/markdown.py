@@ -9,12 +9,13 @@ import pandas as pd
 
 from analyzers.report import Report
 
-from ._sections import SECTIONS, Section, rows_of, summary_lines
+from ._sections import SECTIONS, Section, precise_times, rows_of, summary_lines
 
 
 def _escape(text: str) -> str:
     # Pipes end a table cell, backticks/asterisks start formatting, '<' could open HTML.
-    for ch in "\\|`*_<>[]":
+    # ("_" inside words is no emphasis in GitHub Markdown: task_name stays readable.)
+    for ch in "\\|`*<>[]":
         text = text.replace(ch, "\\" + ch)
     return text
 
@@ -46,5 +47,6 @@ def render_markdown(report: Report) -> str:
 
 def render_frame_markdown(frame: pd.DataFrame, title: str, limit: int = 1000) -> str:
     """Any frame (a timeline) as a titled Markdown table."""
+    frame = precise_times(frame.dropna(axis=1, how="all"))
     section = Section("frame", title, tuple(frame.columns), "No records.", limit=limit)
     return f"## {title}\n\n" + table_markdown(frame, section)

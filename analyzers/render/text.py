@@ -17,11 +17,10 @@ from rich.table import Table
 
 from analyzers.report import Report
 
-from ._sections import SECTIONS, Section, rows_of, summary_lines
+from ._sections import SECTIONS, Section, cell, label, precise_times, rows_of, summary_lines
 
-_NO_WRAP = {"first", "last", "last activity", "count", "tenants", "ids", "idle s", "gap s",
-            "expected", "published", "finished", "failed", "received", "succeeded", "retried",
-            "state", "line"}
+_FOLDED = 32  # free text wider than this folds onto more lines
+_LEAD_COLUMNS = 5  # render_frame_text: columns shown aligned before the name=value part
 
 
 def _console(width: int, color: bool) -> tuple[Console, io.StringIO]:
@@ -33,20 +32,44 @@ def _console(width: int, color: bool) -> tuple[Console, io.StringIO]:
     return console, buffer
 
 
-def table_of(frame: pd.DataFrame, section: Section) -> Table | str:
-    """A rich Table of ``frame`` as ``section`` describes it, or the section's empty text."""
+def _fit(headers: list[str], body: list[list[str]], width: int) -> int:
+    """How many leading columns fit in ``width`` (columns are listed most important first)."""
+    used = 0
+    for i, name in enumerate(headers):
+        longest = max([len(row[i]) for row in body] + [len(name)])
+        used += min(longest, _FOLDED) + 3  # padding and separator
+        if used > width and i >= 3:
+            return i
+    return len(headers)
+
+
+def table_of(frame: pd.DataFrame, section: Section, width: int = 160) -> Table | str:
+    """A rich Table of ``frame`` as ``section`` describes it, or the section's empty text.
+
+    Columns that do not fit ``width`` are left out from the right (the least important);
+    the caption says so. Nothing is cut silently.
+    """
     if frame.empty:
         return section.empty
     headers, body, left_out = rows_of(frame, section)
+    keep = _fit(headers, body, width)
+    notes = []
+    if left_out:
+        notes.append(f"{left_out:,} more rows")
+    if keep < len(headers):
+        notes.append(f"columns {', '.join(headers[keep:])} left out for width")
     table = Table(title=section.title, title_justify="left", box=box.SIMPLE_HEAD,
-                  caption=f"{left_out:,} more rows (see --format json)" if left_out else None,
+                  caption=("; ".join(notes) + " (see --format json)") if notes else None,
                   caption_justify="left")
-    for name in headers:
-        # Times and counts stay on one line; free text folds.
-        short = name in _NO_WRAP or name.startswith(("p", "wait", "max"))
-        table.add_column(name, overflow="fold", no_wrap=short)
+    for i, name in enumerate(headers[:keep]):
+        # Short values (times, ids, counts, names) stay on one line; long free text folds.
+        longest = max([len(row[i]) for row in body] + [len(name)])
+        if longest <= _FOLDED:
+            table.add_column(name, no_wrap=True)
+        else:
+            table.add_column(name, overflow="fold", min_width=_FOLDED)
     for row in body:
-        table.add_row(*row)
+        table.add_row(*row[:keep])
     return table
 
 
@@ -54,12 +77,12 @@ def render_text(report: Report, *, width: int = 120, color: bool = False) -> str
     """The whole report as text for a terminal or a file."""
     console, buffer = _console(width, color)
     console.rule("rhesis-logs report")
-    for label, value in summary_lines(report):
-        style = "bold red" if label == "Findings" and value != "healthy" else None
-        console.print(f"{label + ':':<20}{value}", style=style)
+    for name, value in summary_lines(report):
+        style = "bold red" if name == "Findings" and value != "healthy" else None
+        console.print(f"{name + ':':<20}{value}", style=style)
     console.print()
     for section in SECTIONS:
-        shown = table_of(getattr(report, section.key), section)
+        shown = table_of(getattr(report, section.key), section, width)
         if isinstance(shown, str):
             console.print(f"[bold]{section.title}[/bold]: {shown}")
         else:
@@ -69,10 +92,22 @@ def render_text(report: Report, *, width: int = 120, color: bool = False) -> str
 
 
 def render_frame_text(frame: pd.DataFrame, title: str, *, width: int = 120,
-                      color: bool = False, limit: int = 1000) -> str:
-    """Any frame (a timeline, parsed records) as one titled table."""
-    console, buffer = _console(width, color)
-    section = Section("frame", title, tuple(frame.columns), "No records.", limit=limit)
-    shown = table_of(frame, section)
-    console.print(shown if not isinstance(shown, str) else f"{title}: {shown}")
-    return buffer.getvalue()
+                      color: bool = False, limit: int | None = None) -> str:
+    """Any frame (a timeline, parsed records) as aligned lines: the first columns padded,
+    then the rest as ``name=value`` (empty values left out), so nothing is cut for width."""
+    frame = precise_times(frame.dropna(axis=1, how="all"))
+    if limit is not None:
+        frame = frame.head(limit)
+    lines = [title, ""] if title else []
+    if frame.empty:
+        return "\n".join([*lines, "No records."]) + "\n"
+    cells = [[cell(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+    names = list(frame.columns)
+    lead = min(_LEAD_COLUMNS, len(names))
+    pads = [max(len(r[i]) for r in cells) for i in range(lead)]
+    for row in cells:
+        head = "  ".join(row[i].ljust(pads[i]) for i in range(lead))
+        tail = "  ".join(f"{label(names[i])}={row[i]}" for i in range(lead, len(names))
+                         if row[i])
+        lines.append(f"{head}  {tail}".rstrip())
+    return "\n".join(lines) + "\n"

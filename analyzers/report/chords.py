@@ -93,7 +93,7 @@ def _chord_events(frame: pd.DataFrame) -> pd.DataFrame:
     mask = event_is(frame, s.CHORD_MONITOR_EVENTS, s.Event.CHORD_ERROR)
     rows = pick(frame, mask, (
         s.CHORD_ID, s.GROUP_ID, s.EVENT, s.TIME, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
-        s.ORGANIZATION_ID, s.MEMBERS_EXPECTED))
+        s.ORGANIZATION_ID, s.MEMBERS_EXPECTED, s.MESSAGE))
     chord = col(rows, s.CHORD_ID).astype("str").fillna(col(rows, s.GROUP_ID).astype("str"))
     # Celery's own "Chord '<group id>' raised: ChordError(...)" line names the chord only in
     # its text; these rows are few, so one regex over them is cheap.

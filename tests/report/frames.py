@@ -24,7 +24,7 @@ T0 = pd.Timestamp("2026-11-28T10:00:00Z")
 
 def at(seconds: float) -> pd.Timestamp:
     """``T0`` plus ``seconds``."""
-    return T0 + pd.Timedelta(seconds=seconds)
+    return T0 + pd.Timedelta(seconds=seconds).round("us")  # the frame holds microseconds
 
 
 def ev(event: str, seconds: float = 0.0, **fields: Any) -> dict[str, Any]:

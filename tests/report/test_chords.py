@@ -1,0 +1,132 @@
+"""Chord states from the logs alone: completed, failed, stuck, pending, monitor verdicts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analyzers.report import chords, stuck_chords
+from analyzers.report import columns as c
+from instrumentation import schema as s
+from tests.report.frames import at, ev, make_frame, run
+
+STUCK_AFTER = pd.Timedelta("15min")
+
+
+def member(task_id: str, seconds: float, chord: str = "g1", size: int = 3,
+           outcome: str = s.Event.TASK_SUCCEEDED, org: str = "org-7", **extra) -> list[dict]:
+    fields = {s.GROUP_ID: chord, s.CHORD_CALLBACK_ID: f"cb-{chord}",
+              s.CHORD_CALLBACK_NAME: "tasks.collect", s.CHORD_SIZE: size,
+              s.ORGANIZATION_ID: org, **extra}
+    if outcome == s.Event.TASK_FAILED:
+        fields[s.EXCEPTION_TYPE] = "ValueError"
+    return run(task_id, "tasks.member", seconds, outcome=outcome, **fields)
+
+
+def published(task_id: str, seconds: float, chord: str = "g1", size: int = 3) -> dict:
+    return ev(s.Event.TASK_PUBLISHED, seconds, **{
+        s.TASK_ID: task_id, s.TASK_NAME: "tasks.member", s.GROUP_ID: chord,
+        s.CHORD_CALLBACK_ID: f"cb-{chord}", s.CHORD_SIZE: size})
+
+
+def callback(seconds: float, chord: str = "g1") -> list[dict]:
+    return run(f"cb-{chord}", "tasks.collect", seconds)
+
+
+def state_of(rows: list[dict], now_s: float) -> pd.Series:
+    out = chords(make_frame(rows), now=at(now_s), stuck_after=STUCK_AFTER)
+    assert len(out) == 1
+    return out.iloc[0]
+
+
+class TestChordStates:
+    """Each way a chord can end up, decided by what the logs show."""
+
+    @pytest.mark.parametrize(
+        ("rows", "now_s", "state"),
+        [
+            # all three finished, callback ran
+            ([*member("m1", 0), *member("m2", 1), *member("m3", 2), *callback(3)], 5000,
+             "completed"),
+            # all finished, no callback, quiet for over an hour
+            ([*member("m1", 0), *member("m2", 1), *member("m3", 2)], 5000, "stuck"),
+            # same, but only 60 s since the last member: not yet
+            ([*member("m1", 0), *member("m2", 1), *member("m3", 2)], 62, "pending"),
+            # one member failed: Celery will not call back
+            ([*member("m1", 0), *member("m2", 1, outcome=s.Event.TASK_FAILED),
+              *member("m3", 2)], 5000, "failed"),
+            # a member never finished (lost), quiet for long
+            ([*member("m1", 0), *member("m2", 1), published("m3", 0)], 5000, "stuck"),
+        ],
+    )
+    def test_state(self, rows, now_s, state) -> None:
+        assert state_of(rows, now_s)[c.CHORD_STATE] == state
+
+    def test_counts_tenant_and_callback(self) -> None:
+        rows = [published("m1", 0), published("m2", 0), published("m3", 0),
+                *member("m1", 1), *member("m2", 2)]
+        row = state_of(rows, 5000)
+        assert row[s.CHORD_ID] == "g1"
+        assert row[s.MEMBERS_EXPECTED] == 3
+        assert row[c.MEMBERS_PUBLISHED] == 3
+        assert row[c.MEMBERS_FINISHED] == 2
+        assert row[s.MEMBERS_FAILED] == 0
+        assert row[s.CHORD_CALLBACK_ID] == "cb-g1"
+        assert row[s.CHORD_CALLBACK_NAME] == "tasks.collect"
+        assert row[s.ORGANIZATION_ID] == "org-7"
+        assert not row[c.CALLBACK_RECEIVED]
+        assert row[c.LAST_ACTIVITY] == at(2.11)
+        assert row[c.IDLE_S] == pytest.approx(5000 - 2.11, abs=0.01)
+
+    def test_members_retrying_count_once_when_finished(self) -> None:
+        rows = [*member("m1", 0, outcome=s.Event.TASK_RETRIED), *member("m1", 10),
+                *member("m2", 1), *member("m3", 2), *callback(20)]
+        row = state_of(rows, 100)
+        assert row[c.MEMBERS_FINISHED] == 3
+        assert row[c.CHORD_STATE] == "completed"
+
+    @pytest.mark.parametrize(
+        ("event", "state"),
+        [(s.Event.CHORD_RECOVERED, "recovered"), (s.Event.CHORD_REVOKED, "revoked"),
+         (s.Event.CHORD_CLEANED, "cleaned")],
+    )
+    def test_chord_monitor_actions_decide(self, event, state) -> None:
+        rows = [*member("m1", 0), *member("m2", 1),
+                ev(s.Event.CHORD_STUCK, 1000, **{s.CHORD_ID: "g1"}),
+                ev(event, 1001, **{s.CHORD_ID: "g1"})]
+        assert state_of(rows, 5000)[c.CHORD_STATE] == state
+
+    def test_chord_monitor_stuck_is_stuck_even_inside_the_threshold(self) -> None:
+        rows = [*member("m1", 0), ev(s.Event.CHORD_STUCK, 10, **{
+            s.CHORD_ID: "g1", s.MEMBERS_EXPECTED: 3})]
+        row = state_of(rows, 20)
+        assert row[c.CHORD_STATE] == "stuck"
+
+    def test_chord_known_only_from_the_monitor(self) -> None:
+        rows = [ev(s.Event.CHORD_STUCK, 10, **{
+            s.CHORD_ID: "g9", s.MEMBERS_EXPECTED: 5, s.ORGANIZATION_ID: "org-3",
+            s.CHORD_CALLBACK_NAME: "tasks.collect"})]
+        row = state_of(rows, 20)
+        assert (row[s.CHORD_ID], row[s.MEMBERS_EXPECTED], row[s.ORGANIZATION_ID]) == (
+            "g9", 5, "org-3")
+
+    def test_celery_chord_error_line_names_the_chord_in_text(self) -> None:
+        rows = [*member("m1", 0), *member("m2", 1),
+                ev(s.Event.CHORD_ERROR, 2, **{
+                    s.MESSAGE: "Chord 'g1' raised: ChordError(\"Dependency m2 raised\")"})]
+        assert state_of(rows, 5000)[c.CHORD_STATE] == "failed"
+
+    def test_plain_groups_are_not_chords(self) -> None:
+        rows = run("a", "tasks.x", 0, **{s.GROUP_ID: "grp"})
+        assert chords(make_frame(rows), now=at(5000)).empty
+
+
+class TestStuckChords:
+    """Only stuck chords, most idle first, several chords at once."""
+
+    def test_filters_and_orders(self) -> None:
+        rows = [*member("a1", 0, chord="A"), *member("b1", 100, chord="B"),
+                *member("c1", 0, chord="C"), *callback(5, chord="C")]
+        out = stuck_chords(make_frame(rows), now=at(5000), stuck_after=STUCK_AFTER)
+        assert list(out[s.CHORD_ID]) == ["A", "B"]
+        assert (out[c.CHORD_STATE] == "stuck").all()

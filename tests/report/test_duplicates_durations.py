@@ -1,0 +1,127 @@
+"""Duplicate executions, lost workers, run-time percentiles, queue wait, time buckets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analyzers.report import columns as c
+from analyzers.report import duplicate_executions, lost_workers, over_time, slow_tasks
+from instrumentation import schema as s
+from tests.report.frames import T0, at, ev, make_frame, run
+
+
+class TestDuplicates:
+    """Ids executed more often than their retries explain, and why."""
+
+    def test_visibility_timeout_redelivery(self) -> None:
+        rows = [*run("dup", "tasks.long", 0, **{s.WORKER: "w1", s.ORGANIZATION_ID: "org-1"}),
+                *run("dup", "tasks.long", 3600.5, **{s.WORKER: "w2"}),
+                *run("once", "tasks.long", 10)]
+        out = duplicate_executions(make_frame(rows))
+        assert list(out[s.TASK_ID]) == ["dup"]
+        row = out.iloc[0]
+        assert (row[c.RECEIVED], row[c.SUCCEEDED], row[c.RETRIED], row[c.WORKERS]) == (2, 2, 0, 2)
+        assert row[c.GAP_S] == pytest.approx(3600.5)
+        assert row[c.LIKELY_CAUSE] == "visibility_timeout"
+        assert row[s.ORGANIZATION_ID] == "org-1"
+
+    def test_retries_are_not_duplicates(self) -> None:
+        rows = [*run("r", "tasks.x", 0, outcome=s.Event.TASK_RETRIED),
+                *run("r", "tasks.x", 5, outcome=s.Event.TASK_RETRIED, **{s.RETRIES: 1}),
+                *run("r", "tasks.x", 10, **{s.RETRIES: 2})]
+        assert duplicate_executions(make_frame(rows)).empty
+
+    @pytest.mark.parametrize(
+        ("extra_rows", "cause"),
+        [
+            ([ev(s.Event.WORKER_LOST, 2, **{s.TASK_ID: "d", s.WORKER: "w1"})], "worker_lost"),
+            ([], "unknown"),
+        ],
+    )
+    def test_cause(self, extra_rows, cause) -> None:
+        rows = [*run("d", "tasks.x", 0), *run("d", "tasks.x", 30), *extra_rows]
+        assert duplicate_executions(make_frame(rows)).iloc[0][c.LIKELY_CAUSE] == cause
+
+    def test_redelivered_flag(self) -> None:
+        rows = [ev(s.Event.TASK_RECEIVED, 0, **{s.TASK_ID: "d", s.TASK_NAME: "t"}),
+                ev(s.Event.TASK_RECEIVED, 30, **{s.TASK_ID: "d", s.TASK_NAME: "t",
+                                                 s.REDELIVERED: True})]
+        row = duplicate_executions(make_frame(rows)).iloc[0]
+        assert bool(row[s.REDELIVERED])
+        assert row[c.LIKELY_CAUSE] == "redelivered"
+
+
+class TestLostWorkers:
+    """Lost workers, time limits and broker disconnects, one count per task."""
+
+    def test_kinds_and_dedup(self) -> None:
+        lost = {s.TASK_ID: "t1", s.TASK_NAME: "tasks.heavy", s.WORKER: "w1"}
+        rows = [
+            ev(s.Event.WORKER_LOST, 1, **lost, **{s.REASON: "signal 9 (SIGKILL)"}),
+            # the same loss as the task's failure: counted once
+            ev(s.Event.TASK_FAILED, 1, **lost, **{
+                s.EXCEPTION_TYPE: "billiard.exceptions.WorkerLostError"}),
+            ev(s.Event.TASK_FAILED, 2, **{s.TASK_ID: "t2", s.TASK_NAME: "tasks.slow",
+                                          s.WORKER: "w2",
+                                          s.EXCEPTION_TYPE: "celery.exceptions.TimeLimitExceeded"}),
+            ev(s.Event.BROKER_CONNECTION_LOST, 3, **{s.POD: "worker-0"}),
+            ev(s.Event.BROKER_CONNECTION_LOST, 4, **{s.POD: "worker-0"}),
+            ev(s.Event.TASK_FAILED, 5, **{s.TASK_ID: "t3", s.EXCEPTION_TYPE: "ValueError"}),
+        ]
+        out = lost_workers(make_frame(rows)).set_index([c.KIND, s.WORKER])
+        assert out.loc[("worker_lost", "w1"), c.COUNT] == 1
+        assert out.loc[("worker_lost", "w1"), c.EXAMPLE_MESSAGE] == "signal 9 (SIGKILL)"
+        assert out.loc[("time_limit", "w2"), c.COUNT] == 1
+        assert out.loc[("broker_connection_lost", "worker-0"), c.COUNT] == 2
+        assert len(out) == 3  # the ValueError is an ordinary failure
+
+
+class TestSlowTasks:
+    """Percentiles of run time per task and queue wait."""
+
+    def test_percentiles_match_numpy(self) -> None:
+        durations = [10.0, 20.0, 30.0, 40.0, 1000.0]
+        rows = [r for i, d in enumerate(durations)
+                for r in run(f"a{i}", "tasks.a", i, duration_ms=d)]
+        rows += run("b0", "tasks.b", 0, duration_ms=5.0)
+        out = slow_tasks(make_frame(rows)).set_index(s.TASK_NAME)
+        a = out.loc["tasks.a"]
+        assert a[c.COUNT] == 5
+        for col, q in ((c.P50_MS, 50), (c.P95_MS, 95), (c.P99_MS, 99)):
+            assert a[col] == pytest.approx(np.percentile(durations, q))
+        assert a[c.MAX_MS] == 1000.0
+        assert list(out.index) == ["tasks.a", "tasks.b"]  # slowest p95 first
+
+    def test_queue_wait_from_field_or_from_received_to_started(self) -> None:
+        rows = [*run("f", "tasks.field", 0, wait_ms=250.0),
+                # no queue_wait_ms: the received->started gap (10 ms in run()) is used
+                *run("g", "tasks.gap", 0, wait_ms=None)]
+        out = slow_tasks(make_frame(rows)).set_index(s.TASK_NAME)
+        assert out.loc["tasks.field", c.WAIT_P50_MS] == 250.0
+        assert out.loc["tasks.gap", c.WAIT_P50_MS] == pytest.approx(10.0)
+        assert out.loc["tasks.gap", c.WAITS] == 1
+
+    def test_no_durations(self) -> None:
+        assert slow_tasks(make_frame([ev(s.Event.LOG, 0)])).empty
+
+
+class TestOverTime:
+    """Counts per bucket, empty buckets kept."""
+
+    def test_buckets(self) -> None:
+        rows = [*run("a", "t", 0), ev(s.Event.TASK_FAILED, 30, **{s.TASK_ID: "b"}),
+                ev(s.Event.TASK_RETRIED, 250, **{s.TASK_ID: "c"})]
+        out = over_time(make_frame(rows), bucket=pd.Timedelta("1min"))
+        assert list(out[c.BUCKET]) == list(pd.date_range(T0, at(240), freq="1min"))
+        assert list(out[c.FAILED]) == [1, 0, 0, 0, 0]
+        assert list(out[c.RETRIED]) == [0, 0, 0, 0, 1]
+        assert out[c.RECEIVED].sum() == 1
+
+    @pytest.mark.parametrize(("span_s", "size"), [(600, "1min"), (7200, "5min"), (86400, "1h")])
+    def test_bucket_size_follows_the_span(self, span_s, size) -> None:
+        rows = [ev(s.Event.TASK_RECEIVED, 0), ev(s.Event.TASK_RECEIVED, span_s)]
+        out = over_time(make_frame(rows))
+        assert out[c.BUCKET].iloc[1] - out[c.BUCKET].iloc[0] == pd.Timedelta(size)
+        assert len(out) <= 61

@@ -1,0 +1,159 @@
+"""Failures grouped by fingerprint; retries, retry storms and retry outcomes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analyzers.report import columns as c
+from analyzers.report import (
+    failures,
+    fingerprint,
+    retries,
+    retry_outcomes,
+    retry_storms,
+    task_totals,
+)
+from instrumentation import schema as s
+from tests.report.frames import at, ev, make_frame, run
+
+FAILED = s.Event.TASK_FAILED
+RETRIED = s.Event.TASK_RETRIED
+
+
+def fail(task_id: str, seconds: float, name: str = "tasks.fetch", exc: str = "TimeoutError",
+         msg: str = "timed out after 30s", org: str | None = "org-1", **extra) -> dict:
+    return ev(FAILED, seconds, **{s.TASK_ID: task_id, s.TASK_NAME: name, s.EXCEPTION_TYPE: exc,
+                                  s.EXCEPTION_MESSAGE: msg, s.ORGANIZATION_ID: org, **extra})
+
+
+def retry(task_id: str, seconds: float, retries_before: int = 0, name: str = "tasks.fetch",
+          exc: str = "ConnectionError", org: str | None = "org-1") -> dict:
+    return ev(RETRIED, seconds, **{s.TASK_ID: task_id, s.TASK_NAME: name, s.EXCEPTION_TYPE: exc,
+                                   s.EXCEPTION_MESSAGE: "refused", s.RETRIES: retries_before,
+                                   s.ORGANIZATION_ID: org})
+
+
+class TestFingerprint:
+    """The parts of a message that differ between occurrences are masked."""
+
+    @pytest.mark.parametrize(
+        ("message", "expected"),
+        [("timed out after 30s", "timed out after <n>s"),
+         ("timed out after 4.25s", "timed out after <n>s"),
+         ("no row for 5e0c7f2a-1b3d-4c5e-8f90-a1b2c3d4e5f6", "no row for <id>"),
+         ("bad pointer 0xDEADBEEF", "bad pointer <hex>"),
+         ("object a3f9c2 missing", "object <hex> missing"),
+         ("org 17 quota 250 exceeded", "org <n> quota <n> exceeded"),
+         ("line one\n   line two", "line one line two"),
+         ("plain words stay", "plain words stay"),
+         (None, "")],
+    )
+    def test_masks(self, message: str | None, expected: str) -> None:
+        assert fingerprint(pd.Series([message], dtype="str")).iloc[0] == expected
+
+    def test_long_messages_are_cut(self) -> None:
+        assert len(fingerprint(pd.Series(["x" * 5000])).iloc[0]) == 200
+
+
+class TestFailures:
+    """One row per task / exception / fingerprint with counts, tenants and times."""
+
+    def test_grouping_counts_tenants_and_times(self) -> None:
+        frame = make_frame([
+            fail("a", 10, msg="timed out after 30s", org="org-1"),
+            fail("b", 20, msg="timed out after 12s", org="org-2"),
+            fail("c", 30, msg="timed out after 5s", org="org-2"),
+            fail("d", 40, exc="KeyError", msg="'user 5'"),
+            fail("e", 50, name="tasks.other"),
+            *run("ok", "tasks.fetch", 60),
+        ])
+        out = failures(frame)
+        assert list(out[c.COUNT]) == [3, 1, 1]
+        top = out.iloc[0]
+        assert (top[s.TASK_NAME], top[s.EXCEPTION_TYPE], top[c.FINGERPRINT]) == (
+            "tasks.fetch", "TimeoutError", "timed out after <n>s")
+        assert top[c.TENANTS] == 2
+        assert top[c.TENANT_IDS] == "org-1, org-2"
+        assert top[c.FIRST_SEEN] == at(10)
+        assert top[c.LAST_SEEN] == at(30)
+        assert top[c.EXAMPLE_TASK_ID] == "a"
+        assert out[c.COUNT].sum() == task_totals(frame).iloc[0][c.FAILED]
+
+    def test_missing_exception_type_is_unknown_not_dropped(self) -> None:
+        frame = make_frame([ev(FAILED, 1, **{s.TASK_ID: "x", s.TASK_NAME: "tasks.t"})])
+        out = failures(frame)
+        assert out.iloc[0][s.EXCEPTION_TYPE] == "<unknown>"
+        assert out.iloc[0][c.COUNT] == 1
+
+    @pytest.mark.parametrize("rows", [[], list(run("a", "tasks.ok", 0))])
+    def test_no_failures_gives_headers_only(self, rows) -> None:
+        out = failures(make_frame(rows))
+        assert out.empty
+        assert {s.TASK_NAME, s.EXCEPTION_TYPE, c.COUNT} <= set(out.columns)
+
+
+class TestRetries:
+    """Retries per task and exception."""
+
+    def test_counts_ids_and_max_retries(self) -> None:
+        frame = make_frame([
+            retry("a", 1, 0), retry("a", 2, 1), retry("a", 3, 2),
+            retry("b", 4, 0),
+            retry("c", 5, 0, exc="TimeoutError"),
+        ])
+        out = retries(frame).set_index(s.EXCEPTION_TYPE)
+        assert out.loc["ConnectionError", c.COUNT] == 4
+        assert out.loc["ConnectionError", c.TASK_IDS] == 2
+        assert out.loc["ConnectionError", c.MAX_RETRIES] == 3  # the third retry logs retries=2
+        assert out.loc["TimeoutError", c.COUNT] == 1
+
+
+class TestRetryStorms:
+    """A task id or name retrying far above its norm is a storm; normal retrying is not."""
+
+    def test_one_id_far_above_its_siblings(self) -> None:
+        rows = [retry(f"calm-{i}", i, 0) for i in range(6)]
+        rows += [retry("hot", 10 + i, i) for i in range(12)]
+        out = retry_storms(make_frame(rows))
+        by_id = out.loc[out[c.SCOPE] == "task_id"]
+        assert list(by_id[c.KEY]) == ["hot"]
+        assert by_id.iloc[0][c.COUNT] == 12
+        assert by_id.iloc[0][c.NORM] == 1
+
+    def test_a_name_bursting_in_one_bucket(self) -> None:
+        # One retry every 10 minutes for 5 hours, then 40 retries within one minute.
+        rows = [retry(f"slow-{i}", i * 600, 0) for i in range(30)]
+        rows += [retry(f"burst-{i}", 9000 + i, 0) for i in range(40)]
+        out = retry_storms(make_frame(rows))
+        by_name = out.loc[out[c.SCOPE] == "task_name"]
+        assert list(by_name[c.KEY]) == ["tasks.fetch"]
+        assert by_name.iloc[0][c.COUNT] >= 40
+
+    @pytest.mark.parametrize(
+        "rows",
+        [
+            [retry(f"t{i}", i * 60, 0) for i in range(20)],  # steady: one each
+            [retry("a", i, i) for i in range(3)],  # below min_retries
+            [],
+        ],
+    )
+    def test_normal_retrying_is_no_storm(self, rows) -> None:
+        assert retry_storms(make_frame(rows)).empty
+
+
+class TestRetryOutcomes:
+    """Per task name: recovered after retrying, exhausted (failed), or still pending."""
+
+    def test_outcomes(self) -> None:
+        frame = make_frame([
+            retry("rec", 1, 0), *run("rec", "tasks.fetch", 5, retries=1),
+            retry("exh", 1, 0), retry("exh", 2, 1), fail("exh", 3, retries=2),
+            retry("pend", 1, 0),
+            *run("plain", "tasks.fetch", 1),  # never retried: not counted
+            retry("x", 1, 0, name="tasks.other"), *run("x", "tasks.other", 2),
+        ])
+        out = retry_outcomes(frame).set_index(s.TASK_NAME)
+        assert out.loc["tasks.fetch"].to_dict() == {
+            c.RETRIED_IDS: 3, c.RECOVERED: 1, c.EXHAUSTED: 1, c.PENDING: 1}
+        assert out.loc["tasks.other", c.RECOVERED] == 1
