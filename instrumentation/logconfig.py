@@ -122,6 +122,7 @@ def shared_processors(
     _state.static = static
     return [
         structlog.contextvars.merge_contextvars,
+        p.merge_task_context,
         p.normalize_event,
         p.add_severity,
         p.add_time,

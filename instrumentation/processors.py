@@ -11,17 +11,19 @@ Field names come from ``instrumentation.schema``; nothing here spells one by han
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import sys
+import time
 import traceback as tb
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from instrumentation import context as _context
 from instrumentation import schema as s
+from instrumentation import tenant as _tenant
 
 EventDict = dict[str, Any]
 
@@ -74,12 +76,41 @@ def add_severity(logger: Any, method_name: str, event_dict: EventDict) -> EventD
     return event_dict
 
 
+def merge_task_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """Add the running task's fields and the bound tenant; explicit keys win."""
+    fields = _context._task_fields.get()
+    if fields:
+        for key, value in fields.items():
+            if key not in event_dict:
+                event_dict[key] = value
+    tenant = _tenant._current.get()
+    if tenant:
+        if s.ORGANIZATION_ID not in event_dict:
+            event_dict[s.ORGANIZATION_ID] = tenant.organization_id
+        if s.USER_ID not in event_dict:
+            event_dict[s.USER_ID] = tenant.user_id
+    return event_dict
+
+
+_last_second = -1
+_last_prefix = ""
+
+
+def format_time(ts: float) -> str:
+    """RFC 3339 UTC with microseconds; the date part is cached per second (hot path)."""
+    global _last_second, _last_prefix
+    second = int(ts)
+    if second != _last_second:
+        _last_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = second
+    return f"{_last_prefix}.{int((ts - second) * 1_000_000):06d}Z"
+
+
 def add_time(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """RFC 3339 UTC timestamp with microseconds. A stdlib record keeps its own creation time."""
     record = event_dict.get("_record")
-    ts = record.created if isinstance(record, logging.LogRecord) else None
-    now = dt.datetime.fromtimestamp(ts, dt.UTC) if ts else dt.datetime.now(dt.UTC)
-    event_dict[s.TIME] = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ts = record.created if isinstance(record, logging.LogRecord) else time.time()
+    event_dict[s.TIME] = format_time(ts)
     return event_dict
 
 

@@ -42,6 +42,9 @@ _KV = re.compile(
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE)
 
 
+_MARKERS = re.compile(r"://|pass|secret|token|key|auth|bearer|basic|credential", re.IGNORECASE)
+
+
 def is_secret_key(key: str) -> bool:
     """True when a mapping key's name says its value is a secret (``REDIS_PASS``, ``api_key``)."""
     return bool(SECRET_KEY_PATTERN.search(key))
@@ -57,11 +60,7 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     # Fast path: almost every log line has none of the markers; skip the regexes for those.
-    lowered = text.lower()
-    if "://" not in text and not any(
-        m in lowered for m in ("pass", "secret", "token", "key", "auth", "bearer", "basic",
-                               "credential")
-    ):
+    if not _MARKERS.search(text):
         return text
     text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _KV.sub(lambda m: f"{m['key']}{m['sep']}{m['q']}{MASK}{m['q']}", text)
@@ -89,15 +88,30 @@ def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
 class Redactor:
     """structlog processor: scrub every string in the event dict before it is rendered.
 
-    Keys listed in ``skip`` (ids, names, timestamps) are left alone to keep the hot path cheap.
+    Keys listed in ``skip`` (ids, names, timestamps) are left alone to keep the hot path cheap,
+    and whether a key name looks secret is decided once per name, not once per line.
     """
 
     def __init__(self, skip: frozenset[str] | None = None) -> None:
         self.skip = skip or frozenset()
+        self._secret_key: dict[str, bool] = {}
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-        for key, value in event_dict.items():
-            if key in self.skip or value is None or isinstance(value, bool | int | float):
+        secret_key = self._secret_key
+        for key in event_dict.keys() - self.skip:
+            value = event_dict[key]
+            if value is None or value is True or value is False:
                 continue
-            event_dict[key] = redact_value(key, value)
+            is_secret = secret_key.get(key)
+            if is_secret is None:
+                is_secret = secret_key[key] = is_secret_key(str(key))
+                if len(secret_key) > 10_000:  # unbounded key names: stop caching, stay correct
+                    secret_key.clear()
+            if is_secret:
+                event_dict[key] = MASK
+            elif isinstance(value, str):
+                if _MARKERS.search(value):
+                    event_dict[key] = redact_text(value)
+            elif isinstance(value, Mapping | list | tuple):
+                event_dict[key] = redact_value(key, value)
         return event_dict

@@ -34,9 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from celery import signals
 
+from instrumentation import context as _context
 from instrumentation import logconfig
 from instrumentation import schema as s
 from instrumentation import tenant as tenancy
@@ -73,7 +73,7 @@ class _Options:
 @dataclass
 class _TaskState:
     started: float
-    tokens: Mapping[str, Any]
+    tokens: Any
     tenant_token: Any
 
 
@@ -288,7 +288,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     if request.hostname:
         fields[s.WORKER] = request.hostname
     # Bind for the task's duration: every line the task writes, structlog or stdlib, gets these.
-    tokens = structlog.contextvars.bind_contextvars(**fields)
+    tokens = _context.bind_task(fields)
     tenant_token = tenancy.set_tenant(tenant if tenant else None)
     if len(_tasks) >= MAX_TRACKED_TASKS:
         _tasks.clear()
@@ -314,7 +314,25 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
         extra[s.KWARGS] = _payload(kwargs)
     log_event(s.Event.TASK_STARTED, f"Task {task.name} started", **extra)
     if not tenant:
-        log_event(s.Event.TASK_NO_TENANT, f"Task {task.name} runs without a tenant")
+        _warn_no_tenant(task.name)
+
+
+#: One task_no_tenant warning per task name per this many seconds (with a count of the rest):
+#: a fleet of untagged tasks should raise one flag a minute, not double the log volume.
+NO_TENANT_WARN_INTERVAL_S = 60.0
+_no_tenant_seen: dict[str, list[float]] = {}
+
+
+def _warn_no_tenant(task_name: str) -> None:
+    now = time.monotonic()
+    seen = _no_tenant_seen.get(task_name)
+    if seen is None or now - seen[0] >= NO_TENANT_WARN_INTERVAL_S:
+        suppressed = int(seen[1]) if seen else 0
+        _no_tenant_seen[task_name] = [now, 0]
+        log_event(s.Event.TASK_NO_TENANT, f"Task {task_name} runs without a tenant",
+                  suppressed=suppressed)
+    else:
+        seen[1] += 1
 
 
 def _duration_ms(task_id: str | None) -> float | None:
@@ -418,7 +436,7 @@ def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None
     state = _tasks.pop(task_id, None) if task_id else None
     if state is None:
         return
-    structlog.contextvars.reset_contextvars(**state.tokens)
+    _context.unbind_task(state.tokens)
     tenancy.reset_tenant(state.tenant_token)
 
 
@@ -531,11 +549,19 @@ from instrumentation.processors import EVENT_NAME_KEY as _EVENT_ATTR  # noqa: E4
 _celery_filter: CeleryLineFilter | None = None
 
 
+#: Celery loggers whose INFO lines our events replace. Raising their level (rather than only
+#: filtering) matters for speed: Celery checks isEnabledFor(INFO) once and then skips building
+#: the "received"/"succeeded" records altogether.
+REPLACED_CELERY_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+
+
 def _install_celery_filter() -> None:
     global _celery_filter
     handler = logconfig._state.handler
     if handler is None or not _options.replace_celery_task_lines:
         return
+    for name in REPLACED_CELERY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     if _celery_filter is None:
         _celery_filter = CeleryLineFilter()
     if _celery_filter not in handler.filters:
@@ -627,4 +653,7 @@ def uninstrument() -> None:
         signal.disconnect(handler)
     _connected.clear()
     _tasks.clear()
+    _no_tenant_seen.clear()
+    for name in REPLACED_CELERY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
     _tracing.teardown_tracing()

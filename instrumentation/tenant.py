@@ -74,18 +74,16 @@ def tenant_context(
     organization_id: str | None = None, user_id: str | None = None
 ) -> Iterator[Tenant]:
     """Bind a tenant for the block; tasks published inside carry it in their headers."""
-    import structlog  # local: keep tenant.py importable without the logging stack configured
-
     tenant = Tenant(
         None if organization_id is None else str(organization_id),
         None if user_id is None else str(user_id),
     )
+    # Log lines inside the block get the tenant from this contextvar too (processors.py).
     token = _current.set(tenant)
-    with structlog.contextvars.bound_contextvars(**tenant.as_fields()):
-        try:
-            yield tenant
-        finally:
-            _current.reset(token)
+    try:
+        yield tenant
+    finally:
+        _current.reset(token)
 
 
 def inject_headers(headers: dict[str, Any]) -> None:

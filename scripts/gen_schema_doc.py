@@ -17,6 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import contextlib
+
 from celery import Celery, chord  # noqa: E402
 
 from instrumentation import configure_logging, instrument, log_event, tenant_context  # noqa: E402
@@ -44,10 +46,8 @@ def main() -> None:
                 res.get(timeout=30)
                 bad = chord([client.signature("tapp.member", (0, "fail"))])(
                     client.signature("tapp.collect"))
-                try:
+                with contextlib.suppress(Exception):
                     bad.get(timeout=30)
-                except Exception:
-                    pass
                 late = client.send_task("tapp.add", (1, 2), countdown=1)
                 w.wait_for_event(s.Event.TASK_RECEIVED, task_id=late.id)
                 late.revoke()

@@ -1,0 +1,24 @@
+"""The worker the instrumentation benchmark runs: stock Celery, or the same app instrumented.
+
+BENCH_INSTRUMENT=1 adds the two lines a user adds; otherwise Celery logs its default prose.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+app = Celery("bench", broker=os.environ["BROKER_URL"], backend=os.environ["CELERY_RESULT_BACKEND"])
+app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
+                worker_prefetch_multiplier=4, broker_connection_retry_on_startup=True)
+
+if os.environ.get("BENCH_INSTRUMENT") == "1":
+    from instrumentation import instrument
+
+    instrument(app, service="bench", environment="bench", tracing=True)
+
+
+@app.task(name="bench.add")
+def add(x: int, y: int) -> int:
+    return x + y
