@@ -8,6 +8,7 @@ workload that produces every task and worker event, and writes the first line of
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
@@ -16,8 +17,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-import contextlib
 
 from celery import Celery, chord  # noqa: E402
 
