@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from worker.chord_monitor.cli import chords, fix_chords
 from worker.config import ConfigError
 
 EXIT_NO_WORKERS = 3
@@ -270,14 +271,9 @@ def health(port: int | None, host: str | None, worker_hostname: str | None) -> N
         server.stop()
 
 
-# The chord monitor's commands (worker.chord_monitor, built separately).
-try:
-    from worker.chord_monitor.cli import chords, fix_chords
-except ImportError:  # pragma: no cover - until worker.chord_monitor exists
-    pass
-else:
-    main.add_command(chords)
-    main.add_command(fix_chords)
+# The chord monitor's commands (worker.chord_monitor): rhesis-worker chords | fix-chords.
+main.add_command(chords)
+main.add_command(fix_chords)
 
 
 if __name__ == "__main__":  # python -m worker.cli, for environments without the console script
