@@ -32,7 +32,7 @@ RAW_LIMIT = 2000
 _SCHEMA_TYPES = {f.name: f.type for f in s.FIELDS}
 
 _ARROW_OF_SCHEMA_TYPE = {
-    "string": pa.string(),
+    "string": pa.large_string(),  # pandas' Arrow-backed str dtype wraps large_string for free
     "integer": pa.int64(),
     "number": pa.float64(),
     "boolean": pa.bool_(),
@@ -81,7 +81,7 @@ PANDAS_DTYPES: dict[str, object] = {
 UNPARSED_COLUMNS: tuple[str, ...] = (s.SOURCE, s.LINE_NO, s.POD, s.CONTAINER, s.REASON, s.RAW)
 
 UNPARSED_ARROW_SCHEMA: pa.Schema = pa.schema(
-    [pa.field(c, pa.int64() if c == s.LINE_NO else pa.string()) for c in UNPARSED_COLUMNS]
+    [pa.field(c, pa.int64() if c == s.LINE_NO else pa.large_string()) for c in UNPARSED_COLUMNS]
 )
 
 #: Values of the ``format`` column: which reader understood the record.

@@ -5,7 +5,7 @@ One buffer goes through these steps, each over whole columns:
 1. ``detect``: a gcloud JSON array is unpacked into entries; otherwise the buffer is split into
    lines (NumPy newline scan) and checked for UTF-8 (Arrow); bad lines go to ``unparsed``.
 2. Fast path: when every line starts with ``{`` (plain JSON lines or LogEntry NDJSON), the
-   buffer goes straight to ``json_lines.decode`` (Polars ``read_ndjson`` per 64 k lines).
+   buffer goes straight to ``json_lines`` (DuckDB ``json_transform``, zero-copy from Arrow).
 3. General path: the lines become a Polars column; ``kubectl.split_prefixes`` peels pod and
    timestamp prefixes; each body is classified (JSON object, Celery header, other text,
    binary junk); JSON bodies are decoded as in 2; text lines are grouped into records per
@@ -25,6 +25,7 @@ import orjson
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzers import frame
 from analyzers.ingest import celery_text, json_lines, kubectl
@@ -48,9 +49,11 @@ _BINARY = r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]"
 # A line of a LogEntry export carries one of these keys; plain log lines never do.
 _ENTRY_KEYS = (b'"textPayload"', b'"jsonPayload"', b'"protoPayload"', b'"insertId"')
 
+_FINAL_SCHEMA = frame.ARROW_SCHEMA.append(pa.field(ORDER, pa.int64()))
+
 _POLARS_TYPES = {
     c: (UTC_US if c == s.TIME else
-        {"string": pl.String, "int64": pl.Int64, "double": pl.Float64, "bool": pl.Boolean}[
+        {"large_string": pl.String, "int64": pl.Int64, "double": pl.Float64, "bool": pl.Boolean}[
             str(frame.ARROW_SCHEMA.field(c).type)])
     for c in s.FRAME_COLUMNS
 }
@@ -79,7 +82,7 @@ class IngestResult:
 class _Parts:
     """Polars pieces of one or more sources, before the final assembly."""
 
-    records: list[pl.DataFrame] = field(default_factory=list)
+    records: list[pa.Table] = field(default_factory=list)  # each in _FINAL_SCHEMA
     unparsed: list[pl.DataFrame] = field(default_factory=list)
     lines_read: int = 0
 
@@ -160,21 +163,100 @@ def _is_entries(buf: bytes, lines: Lines) -> bool:
 
 
 def _read_json_fast(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts) -> None:
+    # Zero-copy: element i spans from line i's start to line i+1's start (terminator included;
+    # JSON ignores trailing whitespace).
+    offsets = np.concatenate((lines.starts, [lines.ends[-1]])).astype(np.int64)
+    texts = pa.LargeStringArray.from_buffers(len(lines), pa.py_buffer(offsets), pa.py_buffer(buf))
+    ctx = pl.DataFrame({
+        s.LINE_NO: lines.line_no,
+        kubectl.POD: pl.Series([None] * len(lines), dtype=pl.String),
+        kubectl.CONTAINER: pl.Series([None] * len(lines), dtype=pl.String),
+        s.NAMESPACE: pl.Series([None] * len(lines), dtype=pl.String),
+        kubectl.PREFIX_TIME: pl.Series([None] * len(lines), dtype=UTC_US),
+    })
     if _is_entries(buf, lines):
-        _read_entry_lines(buf, lines, source, order_base, parts)
+        _read_entries_table(json_lines.decode_entries(texts), ctx, buf, lines, source,
+                            order_base, parts)
         return
-    df, bad = json_lines.decode(buf, lines, json_lines.PLAIN_SCHEMA)
-    _add_bad(parts, bad, buf, lines, source)
-    rec = json_lines.normalize(df)
-    idx = rec.get_column(json_lines.INDEX).to_numpy()
-    parts.records.append(
-        rec.drop(json_lines.INDEX).with_columns(
-            pl.Series(s.LINE_NO, lines.line_no[idx]),
-            pl.lit(source).alias(s.SOURCE),
-            pl.lit(frame.FORMAT_JSON).alias(s.FORMAT),
-            pl.Series(ORDER, lines.line_no[idx] + order_base),
-        )
-    )
+    _add_json_records(json_lines.decode_plain(texts), ctx, buf, lines, source, order_base,
+                      parts, frame.FORMAT_JSON)
+
+
+def _add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, lines: Lines | None,
+                      source: str, order_base: int, parts: _Parts, fmt: str,
+                      bodies: pl.Series | None = None) -> None:
+    """Records from a decoded table (``json_lines``); its bad rows become unparsed lines.
+
+    ``ctx`` holds, per decoded element (``_i``), line_no and optionally pod, container,
+    namespace and prefix_time. Stays in Arrow: this is the hot path of a JSON log.
+    """
+    J = json_lines
+    kinds = table.column(J.KIND)
+    bad = pc.equal(kinds, J.KIND_BAD)
+    if pc.any(bad).as_py():
+        bad_idx = table.column(J.INDEX).filter(bad).to_numpy()
+        if bodies is not None:
+            _add_unparsed_texts(parts, source, ctx[bad_idx], bodies[bad_idx], "invalid JSON")
+        else:
+            _add_bad(parts, [(int(i), "invalid JSON") for i in bad_idx], buf, lines, source)
+    keep = pc.equal(kinds, J.KIND_JSON)
+    if not pc.all(keep).as_py():
+        table = table.filter(keep)
+    n = table.num_rows
+    idx = table.column(J.INDEX).to_numpy()
+    identity = n == ctx.height and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1))
+    here = ctx if identity else ctx[idx]
+    time = table.column(s.TIME).cast(frame.ARROW_SCHEMA.field(s.TIME).type)
+    raw_time = table.column(J.TIME_RAW)
+    if raw_time.null_count < n:  # formats DuckDB does not know (asctime, epoch numbers)
+        time = pc.coalesce(time, parse_times(pl.from_arrow(raw_time)).to_arrow())
+    if kubectl.PREFIX_TIME in here.columns:
+        time = pc.coalesce(time, here.get_column(kubectl.PREFIX_TIME).to_arrow())
+    columns = {c: table.column(c) for c in J.WORKER_FIELDS}
+    columns[s.TIME] = time
+    line_no = here.get_column(s.LINE_NO).to_numpy()
+    columns[s.LINE_NO] = pa.array(line_no)
+    for name, key in ((s.POD, kubectl.POD), (s.CONTAINER, kubectl.CONTAINER),
+                      (s.NAMESPACE, s.NAMESPACE)):
+        if key in here.columns:
+            columns[name] = here.get_column(key).to_arrow()
+        elif name in table.column_names:
+            columns[name] = table.column(name)
+    columns[s.SOURCE] = pa.repeat(pa.scalar(source, pa.large_string()), n)
+    columns[s.FORMAT] = pa.repeat(pa.scalar(fmt, pa.large_string()), n)
+    columns[ORDER] = pa.array(line_no + order_base)
+    parts.records.append(_final(pa.table(columns)))
+
+
+def _final(table: pa.Table) -> pa.Table:
+    """``table`` with exactly the frame's columns (nulls where missing) and ``_order``."""
+    n = table.num_rows
+    arrays = []
+    for f in _FINAL_SCHEMA:
+        if f.name in table.column_names:
+            c = table.column(f.name)
+            arrays.append(c if c.type == f.type else c.cast(f.type))
+        else:
+            arrays.append(pa.nulls(n, f.type))
+    return pa.table(arrays, schema=_FINAL_SCHEMA)
+
+
+def _in_order(df: pl.DataFrame) -> pl.DataFrame:
+    """DuckDB scans in parallel: put rows back in input order (a no-op when they are)."""
+    idx = df.get_column(json_lines.INDEX)
+    return df if idx.is_sorted() else df.sort(json_lines.INDEX)
+
+
+def _add_unparsed_texts(parts: _Parts, source: str, ctx: pl.DataFrame, texts: pl.Series,
+                        reason: str) -> None:
+    parts.unparsed.append(pl.DataFrame({
+        s.SOURCE: [source] * ctx.height,
+        s.LINE_NO: ctx.get_column(s.LINE_NO),
+        s.POD: ctx.get_column(kubectl.POD),
+        s.CONTAINER: ctx.get_column(kubectl.CONTAINER),
+        s.REASON: [reason] * ctx.height,
+        s.RAW: [frame.truncate_raw(x) for x in texts.to_list()],
+    }))
 
 
 def _add_bad(parts: _Parts, bad: list[tuple[int, str]], buf: bytes, lines: Lines, source: str,
@@ -255,26 +337,10 @@ def _binary_unparsed(df: pl.DataFrame, source: str, parts: _Parts) -> None:
 
 
 def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: _Parts) -> None:
-    body = js.get_column(kubectl.BODY)
-    # The values of a large_string array lie back to back in one buffer: add "\n" between.
-    joined = (body + "\n").to_arrow().cast(pa.large_string())
-    jbuf = joined.buffers()[2].to_pybytes()
-    offs = np.frombuffer(joined.buffers()[1], dtype=np.int64)[
-        joined.offset : joined.offset + len(joined) + 1]
-    jlines = Lines(offs[:-1].copy(), offs[1:] - 1, js.get_column(s.LINE_NO).to_numpy())
-    df, bad = json_lines.decode(jbuf, jlines, json_lines.PLAIN_SCHEMA)
-    _add_bad(parts, bad, jbuf, jlines, source, js.select(kubectl.POD, kubectl.CONTAINER))
-    rec = json_lines.normalize(df, fallback_time=js[df.get_column(json_lines.INDEX).to_numpy(),
-                                                     kubectl.PREFIX_TIME])
-    ctx = js.select(s.LINE_NO, kubectl.POD, kubectl.CONTAINER, s.NAMESPACE)[
-        rec.get_column(json_lines.INDEX).to_numpy()]
-    parts.records.append(
-        pl.concat([rec.drop(json_lines.INDEX), ctx], how="horizontal").with_columns(
-            pl.lit(source).alias(s.SOURCE),
-            pl.lit(frame.FORMAT_JSON).alias(s.FORMAT),
-            (pl.col(s.LINE_NO) + order_base).alias(ORDER),
-        )
-    )
+    bodies = js.get_column(kubectl.BODY)
+    ctx = js.select(s.LINE_NO, kubectl.POD, kubectl.CONTAINER, s.NAMESPACE, kubectl.PREFIX_TIME)
+    _add_json_records(json_lines.decode_plain(bodies.to_arrow()), ctx, None, None, source,
+                      order_base, parts, frame.FORMAT_JSON, bodies=bodies)
 
 
 def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts,
@@ -332,7 +398,7 @@ def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts,
         raw.str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
         (col(s.LINE_NO) + order_base).alias(ORDER),
     )
-    parts.records.append(out)
+    parts.records.append(_final(out.to_arrow()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -385,59 +451,41 @@ _UNPARSED_POLARS = {c: (pl.Int64 if c == s.LINE_NO else pl.String) for c in fram
 
 def _read_entry_lines(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts
                       ) -> None:
+    offsets = np.concatenate((lines.starts, [lines.ends[-1]])).astype(np.int64)
+    texts = pa.LargeStringArray.from_buffers(len(lines), pa.py_buffer(offsets), pa.py_buffer(buf))
+    ctx = pl.DataFrame({s.LINE_NO: lines.line_no})
+    _read_entries_table(json_lines.decode_entries(texts), ctx, buf, lines, source, order_base,
+                        parts)
+
+
+def _read_entries_table(table: pa.Table, ctx: pl.DataFrame, buf: bytes, lines: Lines,
+                        source: str, order_base: int, parts: _Parts) -> None:
+    """LogEntry rows: jsonPayload ones are records; textPayload ones go to the text reader."""
     col = pl.col
     J = json_lines
-    df, bad = J.decode(buf, lines, J.ENTRY_SCHEMA)
-    _add_bad(parts, bad, buf, lines, source)
-    idx = df.get_column(J.INDEX).to_numpy()
-    res = col(J.RESOURCE).struct.field(J.RESOURCE_LABELS)
-    ctx = df.select(
-        pl.Series(s.LINE_NO, lines.line_no[idx]),
-        res.struct.field(J.POD_NAME).alias(kubectl.POD),
-        res.struct.field(J.CONTAINER_NAME).alias(kubectl.CONTAINER),
-        res.struct.field(J.NAMESPACE_NAME).alias(s.NAMESPACE),
-        pl.Series(kubectl.PREFIX_TIME, parse_times(df.get_column(J.ENTRY_TIMESTAMP))),
+    df = _in_order(pl.from_arrow(table))
+    kinds = df.get_column(J.KIND)
+    idx_of = {k: df.filter(kinds == k).get_column(J.INDEX).to_numpy()
+              for k in (J.KIND_BAD, J.KIND_NONE)}
+    bad = [(int(i), "invalid JSON") for i in idx_of[J.KIND_BAD]]
+    bad += [(int(i), "LogEntry without jsonPayload or textPayload") for i in idx_of[J.KIND_NONE]]
+    _add_bad(parts, sorted(bad), buf, lines, source)
+    entry_ctx = df.select(
+        pl.Series(s.LINE_NO, ctx.get_column(s.LINE_NO).to_numpy()[df.get_column(J.INDEX)]),
+        col(s.POD).alias(kubectl.POD), col(s.CONTAINER).alias(kubectl.CONTAINER),
+        col(s.NAMESPACE), col(J.ENTRY_TIME).cast(UTC_US).alias(kubectl.PREFIX_TIME),
     )
-    has_json = col(J.JSON_PAYLOAD).is_not_null()
-    has_text = col(J.TEXT_PAYLOAD).is_not_null() & ~has_json
-    kinds = df.select(has_json.alias("j"), has_text.alias("t"))
-    neither = ~(kinds["j"] | kinds["t"])
-    if neither.any():
-        n_idx = idx[neither.to_numpy()]
-        _add_bad(parts, [(int(i), "LogEntry without jsonPayload or textPayload") for i in n_idx],
-                 buf, lines, source)
-    jmask = kinds["j"]
+    jmask = kinds == J.KIND_JSON
     if jmask.any():
-        payload = df.filter(jmask).select(col(J.JSON_PAYLOAD), col(J.ENTRY_SEVERITY),
-                                          col(J.ENTRY_TRACE), col(J.ENTRY_SPAN),
-                                          col(J.ENTRY_LABELS), col(J.INDEX))
-        flat = payload.select(col(J.JSON_PAYLOAD).struct.unnest(), col(J.INDEX),
-                              col(J.ENTRY_SEVERITY).alias("_sev"),
-                              col(J.ENTRY_TRACE).alias("_trace"),
-                              col(J.ENTRY_SPAN).alias("_span"), col(J.ENTRY_LABELS).alias("_lab"))
-        # The agent moved severity/trace/labels of our JSON line onto the entry: put them back.
-        flat = flat.with_columns(
-            pl.coalesce(col(s.SEVERITY), col("_sev")).alias(s.SEVERITY),
-            pl.coalesce(col(s.TRACE), col("_trace")).alias(s.TRACE),
-            pl.coalesce(col(s.SPAN_ID), col("_span")).alias(s.SPAN_ID),
-            pl.coalesce(col(s.LABELS), col("_lab")).alias(s.LABELS),
-        ).drop("_sev", "_trace", "_span", "_lab")
-        jctx = ctx.filter(jmask)
-        rec = J.normalize(flat, fallback_time=jctx.get_column(kubectl.PREFIX_TIME))
-        parts.records.append(pl.concat([
-            rec.drop(J.INDEX),
-            jctx.select(s.LINE_NO, col(kubectl.POD).alias(s.POD),
-                        col(kubectl.CONTAINER).alias(s.CONTAINER), s.NAMESPACE),
-        ], how="horizontal").with_columns(
-            pl.lit(source).alias(s.SOURCE),
-            pl.lit(frame.FORMAT_CLOUD_LOGGING).alias(s.FORMAT),
-            (col(s.LINE_NO) + order_base).alias(ORDER),
-        ))
-    tmask = kinds["t"]
+        jdf = df.filter(jmask).with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(J.INDEX))
+        _add_json_records(jdf.to_arrow(), entry_ctx.filter(jmask), None, None, source, order_base,
+                          parts, frame.FORMAT_CLOUD_LOGGING)
+    tmask = kinds == J.KIND_TEXT
     if tmask.any():
-        text = df.filter(tmask).select(col(J.TEXT_PAYLOAD).str.strip_chars_end().alias(
-            kubectl.BODY))
-        t = pl.concat([text, ctx.filter(tmask)], how="horizontal")
+        t = pl.concat([
+            df.filter(tmask).select(col(J.TEXT).str.strip_chars_end().alias(kubectl.BODY)),
+            entry_ctx.filter(tmask),
+        ], how="horizontal")
         t = t.with_columns(
             pl.when(col(kubectl.BODY) == "").then(pl.lit(kubectl.EMPTY))
             .when(col(kubectl.BODY).str.contains(celery_text.HEADER_START))
@@ -459,18 +507,18 @@ def _read_entry_lines(buf: bytes, lines: Lines, source: str, order_base: int, pa
 # ---------------------------------------------------------------------------------------
 
 
-def assemble(parts: _Parts) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The records (all FRAME_COLUMNS, input order) and unparsed lines, still in Polars."""
-    if parts.records:
-        df = pl.concat(parts.records, how="diagonal_relaxed")
-        if len(parts.records) > 1:
-            df = df.sort(ORDER)
+def assemble(parts: _Parts) -> tuple[pa.Table, pl.DataFrame]:
+    """The records (all FRAME_COLUMNS, input order, Arrow) and the unparsed lines (Polars)."""
+    if not parts.records:
+        records = frame.ARROW_SCHEMA.empty_table()
+    elif len(parts.records) == 1:
+        records = parts.records[0].drop_columns([ORDER])
     else:
-        df = pl.DataFrame(schema=_POLARS_TYPES)
-    records = df.select([
-        (pl.col(c).cast(t, strict=False) if c in df.columns else pl.lit(None, t)).alias(c)
-        for c, t in _POLARS_TYPES.items()
-    ])
+        records = pa.concat_tables(parts.records)
+        order = records.column(ORDER)
+        if not pl.from_arrow(order).is_sorted():
+            records = records.take(pc.sort_indices(order))
+        records = records.drop_columns([ORDER])
     if parts.unparsed:
         un = pl.concat([u.cast(_UNPARSED_POLARS) for u in parts.unparsed], how="vertical")
         un = un.sort(s.SOURCE, s.LINE_NO, maintain_order=True)
@@ -482,7 +530,7 @@ def assemble(parts: _Parts) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _finish(parts: _Parts) -> IngestResult:
     records, unparsed = assemble(parts)
     return IngestResult(
-        frame=frame.from_arrow(records.to_arrow()),
+        frame=frame.from_arrow(records),
         unparsed=frame.from_arrow(unparsed.to_arrow(), frame.UNPARSED_COLUMNS),
         lines_read=parts.lines_read,
         lines_parsed=parts.lines_read - unparsed.height,

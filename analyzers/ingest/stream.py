@@ -85,7 +85,7 @@ class StreamParser:
         self.unparsed += bad
         # All lines but the unparsed ones were read into these records.
         self.lines_parsed += len(lines) - len(bad)
-        return records.to_dicts()
+        return records.to_pylist()
 
 
 def iter_records(lines: Iterable[bytes | str], source: str = "stdin") -> Iterator[dict[str, Any]]:
