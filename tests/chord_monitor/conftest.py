@@ -74,12 +74,14 @@ class ChordLab:
                                    env=self.env, pool=pool, concurrency=concurrency)
         return self.worker
 
-    def chord(self, n: int, *, tag: str, gate: str | None = None, fail_member: int | None = None,
-              fail_callback: bool = False, **member_kwargs: Any):
-        """Publish chord([member(i) ...])(collect(tag)); returns the callback's AsyncResult."""
+    def chord(self, n: int, *, tag: str, gate: str | None = None, gate_from: int = 0,
+              fail_member: int | None = None, fail_callback: bool = False,
+              **member_kwargs: Any):
+        """Publish chord([member(i) ...])(collect(tag)); returns the callback's AsyncResult.
+        Members from index ``gate_from`` on wait at ``gate``."""
         header = [self.app.signature("chordapp.member", args=(i,),
-                                     kwargs={"gate": gate, "fail": i == fail_member,
-                                             **member_kwargs})
+                                     kwargs={"gate": gate if i >= gate_from else None,
+                                             "fail": i == fail_member, **member_kwargs})
                   for i in range(n)]
         body = self.app.signature("chordapp.collect", kwargs={"tag": tag,
                                                               "fail": fail_callback})

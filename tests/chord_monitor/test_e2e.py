@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from instrumentation import instrument, tenant_context, uninstrument
 from instrumentation import schema as s
 from instrumentation.events import add_observer, remove_observer
 from tests.chord_monitor.conftest import ChordLab, close_lab, make_lab
@@ -262,3 +263,45 @@ class TestLostMembersAndInterrupt:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+class TestUnrecordedApp:
+    def test_chord_of_an_app_without_the_recorder(self, broker_url: str, backend_url: str,
+                                                  tmp_path):
+        """No record: the callback and tenant come from queued members' messages (tenant
+        headers from instrumentation); once they ran, the monitor says what it cannot know."""
+        lab = make_lab(broker_url, backend_url, tmp_path, recorded=False)
+        instrument(lab.app, tracing=False, configure_logging=False)
+        try:
+            lab.start_worker()
+            with tenant_context(organization_id="org-h", user_id="u-h"):
+                result = lab.chord(3, tag="unrec", gate="u", gate_from=1)
+            gid = result.parent.id
+            lab.wait_started("u")
+            # Member 0 finished (so .j exists: without a record, a chord with neither .s nor
+            # .j has no key at all in the backend); member 1 runs, member 2 is queued.
+            lab.redis.delete(lab.key(gid, ".s"))
+            assert not lab.redis.exists(f"rhesis-chord-{gid}")
+
+            check = lab.cli("check", "--max-hours", "0", "--json")
+            assert check.code == 1, check.stderr
+            (found,) = check.json()["stuck"]
+            assert found[s.REASON] == "size_key_missing"
+            assert found[s.CHORD_CALLBACK_ID] == result.id
+            assert found[s.CHORD_CALLBACK_NAME] == "chordapp.collect"
+            assert (found[s.ORGANIZATION_ID], found[s.USER_ID]) == ("org-h", "u-h")
+
+            lab.open_gate("u")
+            wait_for(lambda: all(lab.meta_state(r.id) == "SUCCESS"
+                                 for r in result.parent.results),
+                     timeout=30, message="all members to succeed")
+            after = lab.cli("check", "--max-hours", "0", "--json")
+            (found,) = after.json()["stuck"]
+            assert found[s.REASON] == "size_key_missing"
+            assert found[s.CHORD_CALLBACK_ID] is None and found[s.MEMBERS_DONE] == 3
+            refused = lab.cli("recover", gid)
+            assert refused.code == 1
+            assert "callback is unknown" in refused.stdout
+        finally:
+            uninstrument()
+            close_lab(lab)

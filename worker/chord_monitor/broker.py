@@ -23,6 +23,8 @@ from typing import Any
 import redis
 from celery import Celery
 
+from instrumentation import schema as s
+
 _SEP = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
 
@@ -69,6 +71,24 @@ def message_embed(raw: bytes | str) -> dict[str, Any] | None:
         return decoded[2] if isinstance(decoded, list) and len(decoded) == 3 else None
     except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
         return None
+
+
+@dataclass
+class QueuedMember:
+    """A chord member's message found in a queue (or ``unacked``)."""
+
+    task_id: str
+    name: str | None
+    index: int | None
+    where: str
+    callback: dict[str, Any] | None  # the message's ``chord`` field: the callback signature
+    tenant: dict[str, str]
+
+
+@dataclass
+class BrokerScan:
+    holders: dict[str, str] = field(default_factory=dict)
+    group_messages: dict[str, list[QueuedMember]] = field(default_factory=dict)
 
 
 class BrokerView:
@@ -138,19 +158,35 @@ class BrokerView:
     def holders(self, wanted: set[str], workers: dict[str, WorkerTasks] | None = None
                 ) -> dict[str, str]:
         """``{task_id: where}`` for the ``wanted`` ids a worker or a queue holds."""
-        found: dict[str, str] = {}
+        return self.scan(wanted, set(), workers).holders
+
+    def scan(self, wanted: set[str], groups: set[str],
+             workers: dict[str, WorkerTasks] | None = None) -> BrokerScan:
+        """Locate the ``wanted`` task ids, and find every queued message of the ``groups``
+        (chords the monitor has no record of: their messages name members and callback)."""
+        out = BrokerScan()
         for host, tasks in (workers or {}).items():
             for tid, kind in tasks.held():
                 if tid in wanted:
-                    found[tid] = f"worker:{host}:{kind}"
-        if not wanted - found.keys():
-            return found
+                    out.holders[tid] = f"worker:{host}:{kind}"
+        if not (wanted - out.holders.keys()) and not groups:
+            return out
         for where, raw in self.iter_messages():
             headers = message_headers(raw)
-            tid = headers.get("id") if headers else None
-            if tid in wanted and tid not in found:
-                found[tid] = where
-        return found
+            if not headers:
+                continue
+            tid = headers.get("id")
+            if tid in wanted and tid not in out.holders:
+                out.holders[tid] = where
+            gid = headers.get("group")
+            if gid in groups and tid:
+                embed = message_embed(raw) or {}
+                out.group_messages.setdefault(gid, []).append(QueuedMember(
+                    tid, headers.get("task"), headers.get("group_index"), where,
+                    embed.get("chord") if isinstance(embed.get("chord"), dict) else None,
+                    {k: headers.get(k) for k in (s.ORGANIZATION_ID, s.USER_ID)
+                     if headers.get(k)}))
+        return out
 
     def purge(self, queue: str) -> int:
         """Delete every message of ``queue`` (and its priority sub-queues); the count."""

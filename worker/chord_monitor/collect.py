@@ -136,7 +136,7 @@ class ChordReader:
         self._read_joined(snap, ref, jtype, members)
         snap.members = sorted(members.values(),
                               key=lambda m: (m.index is None, m.index or 0, m.task_id))
-        self._read_metas(ref, [*snap.members, *([snap.callback] if snap.callback else [])])
+        self.read_metas(ref, [*snap.members, *([snap.callback] if snap.callback else [])])
         self._find_tenant(snap)
         return snap
 
@@ -194,7 +194,8 @@ class ChordReader:
         snap.joined = sum(states.values())
         snap.joined_states = dict(states)
 
-    def _read_metas(self, ref: ChordRef, tasks: list[TaskInfo]) -> None:
+    def read_metas(self, ref: ChordRef, tasks: list[TaskInfo]) -> None:
+        """Fill each task from its ``celery-task-meta-<id>`` (MGET in pages)."""
         for i in range(0, len(tasks), self.page):
             chunk = tasks[i:i + self.page]
             values = self.client.mget([ref.task_key(t.task_id) for t in chunk])

@@ -21,7 +21,7 @@ import redis
 
 from instrumentation import schema as s
 from worker.chord_monitor.analysis import analyze
-from worker.chord_monitor.broker import BrokerView, WorkerTasks
+from worker.chord_monitor.broker import BrokerView, QueuedMember, WorkerTasks
 from worker.chord_monitor.collect import ChordReader
 from worker.chord_monitor.keys import (
     GROUP_META,
@@ -166,6 +166,9 @@ class Monitor:
         """Set ``holder`` on pending members and callbacks without a result (needs a broker)."""
         if self.broker is None:
             return
+        unrecorded = {snap.ref.group_id: snap for snap in snaps
+                      if snap.callback_signature is None and snap.claim is None
+                      and snap.has_chord_data}
         wanted: dict[str, list[TaskInfo]] = {}
         for snap in snaps:
             tasks = list(snap.pending_members)
@@ -173,12 +176,43 @@ class Monitor:
                 tasks.append(snap.callback)
             for info in tasks:
                 wanted.setdefault(info.task_id, []).append(info)
-        found = self.broker.holders(set(wanted), self.workers()) if wanted else {}
-        for tid, where in found.items():
-            for info in wanted[tid]:
-                info.holder = where
+        found = (self.broker.scan(set(wanted), set(unrecorded), self.workers())
+                 if wanted or unrecorded else None)
+        if found is not None:
+            for tid, where in found.holders.items():
+                for info in wanted[tid]:
+                    info.holder = where
+            for gid, queued in found.group_messages.items():
+                self._adopt(unrecorded[gid], queued)
+            # Callbacks learnt from those messages: one more pass to see if they are queued.
+            callbacks = {snap.callback.task_id: snap.callback
+                         for gid in found.group_messages
+                         if (snap := unrecorded[gid]).callback is not None
+                         and snap.callback.state is None}
+            if callbacks:
+                for tid, where in self.broker.holders(set(callbacks), self._workers).items():
+                    callbacks[tid].holder = where
         for snap in snaps:
             snap.holders_known = True
+
+    def _adopt(self, snap: ChordSnapshot, queued: list[QueuedMember]) -> None:
+        """Learn members, callback and tenant of an unrecorded chord from its queued messages."""
+        known = {m.task_id: m for m in snap.members}
+        for q in queued:
+            info = known.get(q.task_id)
+            if info is None:
+                info = known[q.task_id] = TaskInfo(q.task_id, name=q.name, index=q.index)
+                snap.members.append(info)
+            info.holder = q.where
+            snap.organization_id = snap.organization_id or q.tenant.get(s.ORGANIZATION_ID)
+            snap.user_id = snap.user_id or q.tenant.get(s.USER_ID)
+            if snap.callback_signature is None and q.callback:
+                snap.callback_signature = q.callback
+                cb_id = (q.callback.get("options") or {}).get("task_id")
+                if cb_id:
+                    snap.callback = TaskInfo(cb_id, name=q.callback.get("task"))
+                    self.reader.read_metas(snap.ref, [snap.callback])
+        snap.members.sort(key=lambda m: (m.index is None, m.index or 0, m.task_id))
 
     def survey(self, refs: list[ChordRef] | None = None, *, now: datetime | None = None
                ) -> list[Finding]:
