@@ -151,3 +151,20 @@ def test_chord_over_tls_redis(tmp_path: Any, tls_redis: Any, worker_env: dict[st
             assert worker.events(s.Event.WORKER_READY)
     finally:
         tls_client.close()
+
+
+def test_a_test_past_its_soft_time_limit_is_an_error_result(
+        tmp_path: Any, client: Any, worker_env: dict[str, str]) -> None:
+    """Per-task annotations apply; a soft time limit ends one test, not the whole chord."""
+    from tests.support import running_worker
+
+    limits = '{"rhesis.execution.execute_single_test": {"soft_time_limit": 0.3, "time_limit": 5}}'
+    env = {**worker_env, "CELERY_TASK_ANNOTATIONS": limits}
+    with running_worker("worker.app", tmp_path, env=env, pool="prefork", concurrency=2):
+        slow = {"latency_ms": [2000, 2000], "retry_rate": 0.0, "failure_rate": 0.0}
+        result = send_with_tenant(client.tasks[RUN], ("run-slow", 2), {"sim": slow},
+                                  organization_id="org-1")
+        summary = run_to_summary(client, result.id)
+    assert summary["counts"]["error"] == 2
+    assert {r["error"] for r in summary["results"]} == {"soft time limit exceeded"}
+    assert all(r["duration_ms"] < 1500 for r in summary["results"])

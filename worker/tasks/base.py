@@ -17,9 +17,10 @@ The tenant of a running task is ``self.tenant`` (also ``instrumentation.get_tena
 2. failing that, the task's keyword arguments ``organization_id``/``user_id`` — a fallback for
    publishers that are not instrumented. The tenant found there is bound for the task's run, so
    its log lines and the tasks it publishes carry it like a header tenant;
-3. failing both, the task runs without a tenant and one ``task_no_tenant`` warning is logged:
-   by the instrumentation's ``task_prerun`` handler when the app is instrumented, else by this
-   class (first attempt only, and not for tasks with ``requires_tenant = False``).
+3. failing both, the task runs without a tenant and a ``task_no_tenant`` warning is logged:
+   by the instrumentation's ``task_prerun`` handler when the app is instrumented (rate-limited
+   per task name), else by this class (first attempt only, and not for tasks with
+   ``requires_tenant = False``).
 """
 
 from __future__ import annotations

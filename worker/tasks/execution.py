@@ -8,8 +8,9 @@
                      organization_id="org-1", user_id="u-1")
 
 ``execute_test_run`` returns the ids to follow (``callback_id`` is the run's summary);
-``execute_single_test`` *always* returns a result dict — ``passed``, ``failed`` or, once its
-retries are used up, ``error`` — so one bad test never leaves the chord without its callback;
+``execute_single_test`` *always* returns a result dict — ``passed``, ``failed`` or ``error``
+(retries used up, bad settings, soft time limit) — so one bad test never leaves the chord
+without its callback;
 ``collect_results`` gets every member's result and the run's tenant (from the headers the
 members inherit) and returns the summary.
 
@@ -24,6 +25,7 @@ from collections import Counter
 from typing import Any
 
 from celery import chord, group, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from instrumentation import get_tenant
 from worker.simulation import Simulation
@@ -73,6 +75,12 @@ def execute_single_test(self: TenantTask, run_id: str, test_index: int,
         # Still a result: the chord must complete even when a test is misconfigured.
         return test_result(run_id, test_index, ERROR, attempts=attempt + 1,
                            duration_ms=(time.monotonic() - started) * 1000, error=str(exc))
+    except SoftTimeLimitExceeded:
+        # A hung test is a failed test, not a broken run: report it and let the chord finish.
+        # (The hard time_limit kills the process instead; that is the chord monitor's case.)
+        return test_result(run_id, test_index, ERROR, attempts=attempt + 1,
+                           duration_ms=(time.monotonic() - started) * 1000,
+                           error="soft time limit exceeded")
     return test_result(run_id, test_index, status, attempts=attempt + 1,
                        duration_ms=(time.monotonic() - started) * 1000)
 
