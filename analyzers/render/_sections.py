@@ -7,6 +7,7 @@ of the section, the most important rows first, and a note when rows were left ou
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -69,6 +70,7 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 _CELL_WIDTH = 80
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: Short headers for people (the JSON keeps the column names).
 LABELS: dict[str, str] = {
@@ -106,7 +108,8 @@ def cell(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-    text = str(value).replace("\n", " ")
+    # Control characters from binary junk would drive the terminal: show them as U+FFFD.
+    text = _CONTROL.sub("\ufffd", str(value).replace("\n", " "))
     return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 1] + "…"
 
 

@@ -1,0 +1,505 @@
+"""``rhesis-logs``: parse and analyze Celery worker logs (files, stdin, kubectl, Cloud Logging).
+
+    rhesis-logs analyze examples/worker.jsonl
+    kubectl logs -l app=worker --prefix --timestamps | rhesis-logs analyze --format markdown
+    rhesis-logs analyze --source kubectl -n workers -l app=worker --since 1h --fail-on stuck
+    rhesis-logs chord 3f1c... worker-*.log
+    rhesis-logs parse --follow < /var/log/worker.log
+
+A thin layer over the library: options become arguments of ``analyzers.sources`` /
+``analyzers.ingest`` / ``analyzers.report`` / ``analyzers.render`` calls, and the library's
+``AnalyzerError`` (and bad option values) become exit code 2 with a message saying what to
+do. Exit codes: 0 healthy, 1 a ``--fail-on`` condition holds (or the asked-for id is not in
+the logs), 2 usage or source errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import io
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import pandas as pd
+
+from analyzers.errors import AnalyzerError
+from analyzers.render import FORMATS, FRAME_FORMATS, render, render_frame
+from analyzers.report import CONDITIONS, build_report, parse_duration, parse_instant
+from analyzers.timeline import chord_timeline, task_timeline
+from instrumentation import schema as s
+
+SOURCES = ("auto", "file", "kubectl", "cloud-logging")
+PARSE_FORMATS = ("jsonl", "csv", "table")
+
+#: Columns ``parse --format table`` shows (the others are in jsonl/csv).
+TABLE_COLUMNS = (s.TIME, s.SEVERITY, s.EVENT, s.TASK_NAME, s.TASK_ID, s.WORKER, s.POD,
+                 s.ORGANIZATION_ID, s.MESSAGE)
+
+
+class UserError(click.ClickException):
+    """A problem the user can fix (bad source, missing input): exit code 2."""
+
+    exit_code = 2
+
+
+# --- Option types --------------------------------------------------------------------------
+
+
+class InstantType(click.ParamType):
+    """``1h`` (that long before now) or an RFC 3339 timestamp, as a UTC ``pd.Timestamp``."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, pd.Timestamp):
+            return value
+        try:
+            return parse_instant(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class DurationType(click.ParamType):
+    """``15m``, ``90s``, ``1h30m`` as a ``timedelta``."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+# --- Shared options --------------------------------------------------------------------------
+
+
+@dataclass
+class SourceOptions:
+    """Where the logs come from and which time window, as the shared options give them."""
+
+    files: tuple[str, ...]
+    source: str
+    since: pd.Timestamp | None
+    until: pd.Timestamp | None
+    namespace: str | None
+    context: str | None
+    selector: str | None
+    container: str | None
+    previous: bool
+    project: str | None
+    cluster: str | None
+
+    def resolved(self) -> str:
+        """The source ``auto`` stands for: files/stdin, unless only remote options are given."""
+        if self.source != "auto":
+            return self.source
+        if self.files:
+            return "file"
+        if self.project or self.cluster:
+            return "cloud-logging"
+        if self.selector or self.context or self.previous:
+            return "kubectl"
+        return "file"
+
+    @property
+    def live(self) -> bool:
+        """Reading a live system (its "now" is the wall clock, not the last line read)."""
+        return self.resolved() in ("kubectl", "cloud-logging")
+
+
+def source_options(fn: Callable) -> Callable:
+    """FILE arguments plus the source and time-window options, shared by every command."""
+    decorators = [
+        click.argument("files", nargs=-1, type=click.Path(allow_dash=True), metavar="[FILE]..."),
+        click.option("--source", type=click.Choice(SOURCES), default="auto", show_default=True,
+                     help="Where to read logs: files/stdin, `kubectl logs`, or Cloud Logging. "
+                          "auto: files if given, else Cloud Logging if --project is given, "
+                          "else kubectl if --selector/--context is given, else stdin."),
+        click.option("--since", type=InstantType(), default=None,
+                     help="Start of the window: a duration before now (15m, 1h, 2d) or an "
+                          "RFC 3339 time. Files: no window unless asked for."),
+        click.option("--until", type=InstantType(), default=None,
+                     help="End of the window (same forms as --since). Default: now."),
+        click.option("-n", "--namespace", default=None,
+                     help="kubectl / Cloud Logging: Kubernetes namespace."),
+        click.option("--context", default=None, help="kubectl: kubeconfig context."),
+        click.option("-l", "--selector", default=None,
+                     help="kubectl: label selector of the worker pods (e.g. app=worker)."),
+        click.option("--container", default=None,
+                     help="kubectl / Cloud Logging: only this container (default: all)."),
+        click.option("--previous", is_flag=True, default=False,
+                     help="kubectl: logs of the previous (crashed) container instance."),
+        click.option("--project", default=None, help="Cloud Logging: Google Cloud project id."),
+        click.option("--cluster", default=None, help="Cloud Logging: GKE cluster name."),
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, files: tuple[str, ...], source: str, since: Any, until: Any,
+                namespace: Any, context: Any, selector: Any, container: Any, previous: bool,
+                project: Any, cluster: Any, **kwargs: Any) -> Any:
+        if since is not None and until is not None and since >= until:
+            raise click.BadParameter(f"--since ({since}) must be before --until ({until})",
+                                     param_hint="--since/--until")
+        options = SourceOptions(files, source, since, until, namespace, context, selector,
+                                container, previous, project, cluster)
+        return fn(*args, sources=options, **kwargs)
+
+    for decorator in reversed(decorators):
+        wrapper = decorator(wrapper)
+    return wrapper
+
+
+def output_option(fn: Callable) -> Callable:
+    """``--output FILE``: write there instead of stdout."""
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+                        default=None, help="Write the result to this file (default: stdout).")(fn)
+
+
+def filter_options(fn: Callable) -> Callable:
+    """``--tenant`` and ``--task``: restrict the report to one tenant / task name (glob)."""
+    fn = click.option("--task", "task_name", default=None, metavar="NAME",
+                      help="Only this task name (shell globs allowed: 'tasks.eval.*').")(fn)
+    return click.option("--tenant", default=None, metavar="ORG",
+                        help="Only this tenant (organization id, or user id).")(fn)
+
+
+# --- Loading -----------------------------------------------------------------------------
+
+
+def _missing(what: str) -> UserError:
+    return UserError(f"{what} is not available in this installation of rhesis-logs yet: "
+                     "use --source file with saved logs")
+
+
+def _open_files(paths: list[str]):
+    """``(name, chunks)`` per path through ``analyzers.sources.files``.
+
+    TEMPORARY fallback until that module lands: read whole files / stdin as one chunk.
+    """
+    try:
+        from analyzers.sources.files import open_sources
+    except ImportError:
+        def open_sources(paths: list[str]):
+            for path in paths:
+                if path == "-":
+                    yield "stdin", [sys.stdin.buffer.read()]
+                else:
+                    yield path, [Path(path).read_bytes()]
+    return open_sources(paths)
+
+
+def load(options: SourceOptions):  # -> analyzers.ingest.IngestResult
+    """Read the logs the options name into the normalized frame (the library does the work)."""
+    from analyzers import ingest
+
+    kind = options.resolved()
+    try:
+        if kind == "file":
+            paths = list(options.files) or ["-"]
+            if paths == ["-"] and sys.stdin.isatty() and options.source == "auto":
+                raise UserError(
+                    "no input: pass log FILEs, pipe logs on stdin, or read a cluster with "
+                    "--source kubectl (-l app=worker) or --source cloud-logging (--project ...)"
+                )
+            return ingest.read_sources(_open_files(paths))
+        if kind == "kubectl":
+            try:
+                from analyzers.sources.kubectl import KubectlSource
+            except ImportError:
+                raise _missing("--source kubectl") from None
+            src = KubectlSource(
+                namespace=options.namespace, context=options.context,
+                selector=options.selector, container=options.container,
+                previous=options.previous, since=options.since,
+            )
+            return ingest.read_sources(src.sources())
+        if not options.project:
+            raise UserError("--source cloud-logging needs --project PROJECT_ID "
+                            "(and usually --cluster and --namespace)")
+        try:
+            from analyzers.sources.cloud_logging import CloudLoggingSource
+        except ImportError:
+            raise _missing("--source cloud-logging") from None
+        src = CloudLoggingSource(
+            project=options.project, since=options.since, until=options.until,
+            cluster=options.cluster, namespace=options.namespace, container=options.container,
+        )
+        return ingest.read_entries(src.entries())
+    except AnalyzerError as exc:
+        raise UserError(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise UserError(f"cannot read {exc.filename}: no such file") from None
+
+
+def _write(text: str, output: str | None) -> None:
+    if output and output != "-":
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {output}: {exc.strerror}") from None
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+def _terminal() -> tuple[int, bool]:
+    """Width and colour for text output: the terminal's, else 160 columns without colour."""
+    if sys.stdout.isatty():
+        import shutil
+
+        return shutil.get_terminal_size((160, 40)).columns, True
+    return 160, False
+
+
+# --- Commands ----------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="rhesis-logs", prog_name="rhesis-logs")
+def main() -> None:
+    """Parse and analyze Celery worker logs: failures, retries, stuck chords, slow tasks.
+
+    Reads our JSON lines, Celery's plain text, `kubectl logs --prefix --timestamps` output and
+    Cloud Logging entries, from files, stdin, kubectl or the Cloud Logging API.
+
+    \b
+    Example:
+      rhesis-logs analyze examples/worker.jsonl
+    """
+
+
+@main.command()
+@source_options
+@filter_options
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="text",
+              show_default=True, help="text for a terminal, json for machines (docs/report.md), "
+                                      "markdown for tickets, html for a page with charts.")
+@click.option("--stuck-after", type=DurationType(), default="15m", show_default=True,
+              help="A chord whose callback has not arrived this long after its last "
+                   "activity is stuck.")
+@click.option("--fail-on", type=click.Choice(CONDITIONS), multiple=True,
+              help="Exit 1 if this holds (repeatable): failures, stuck (chords), retry-storm.")
+@output_option
+def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, fmt: str,
+            stuck_after: timedelta, fail_on: tuple[str, ...], output: str | None) -> None:
+    """Report on worker logs: totals, failures, retries, stuck chords, duplicates, slow tasks.
+
+    \b
+    Examples:
+      rhesis-logs analyze examples/worker.jsonl
+      rhesis-logs analyze w-*.log --since 2026-11-28T10:00Z --tenant org-1 -f html -o r.html
+      rhesis-logs analyze --source kubectl -n workers -l app=worker --since 1h --fail-on stuck
+      rhesis-logs analyze --source cloud-logging --project my-proj --cluster prod --since 1h
+    """
+    result = load(sources)
+    now = sources.until or (pd.Timestamp.now(tz="UTC") if sources.live else None)
+    report = build_report(
+        result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,
+        unparsed=result.unparsed, since=sources.since, until=sources.until, tenant=tenant,
+        task=task_name, stuck_after=stuck_after, now=now,
+    )
+    width, color = _terminal() if not output else (160, False)
+    _write(render(report, fmt, width=width, color=color), output)
+    failing = report.failing(fail_on)
+    if failing:
+        click.echo(f"rhesis-logs: --fail-on condition(s) hold: {', '.join(failing)}", err=True)
+        sys.exit(1)
+
+
+def _timeline_command(kind: str, compute: Callable[[pd.DataFrame, str], pd.DataFrame]):
+    def command(ident: str, sources: SourceOptions, fmt: str, output: str | None) -> None:
+        result = load(sources)
+        frame = compute(result.frame, ident)
+        if frame.empty:
+            click.echo(f"rhesis-logs: no lines about {kind} {ident} in these logs: check the id "
+                       "or widen the window (--since) / add the other pods' logs", err=True)
+            sys.exit(1)
+        width, color = _terminal() if not output else (160, False)
+        _write(render_frame(frame, fmt, f"Timeline of {kind} {ident}", width=width,
+                            color=color), output)
+
+    return command
+
+
+def _timeline_options(fn: Callable) -> Callable:
+    fn = output_option(fn)
+    fn = click.option("-f", "--format", "fmt", type=click.Choice(FRAME_FORMATS), default="text",
+                      show_default=True, help="Output format.")(fn)
+    return source_options(fn)
+
+
+@main.command()
+@click.argument("chord_id")
+@_timeline_options
+def chord(chord_id: str, sources: SourceOptions, fmt: str, output: str | None) -> None:
+    """The timeline of one chord across pods: members, errors, callback.
+
+    CHORD_ID is the chord's group id (the callback's task id works too).
+
+    \b
+    Example:
+      rhesis-logs chord 6a1f0c2e-0d7b-4c1e-9d59-0b7f3c1e2a11 examples/worker.jsonl
+    """
+    _timeline_command("chord", chord_timeline)(chord_id, sources, fmt, output)
+
+
+@main.command()
+@click.argument("task_id")
+@_timeline_options
+def task(task_id: str, sources: SourceOptions, fmt: str, output: str | None) -> None:
+    """The timeline of one task across pods: published, received, started, retried, finished.
+
+    \b
+    Example:
+      rhesis-logs task 0b1c2d3e-4f50-6172-8394-000000000042 worker-*.log --format json
+    """
+    _timeline_command("task", task_timeline)(task_id, sources, fmt, output)
+
+
+# --- parse ---------------------------------------------------------------------------------
+
+
+def _record_json(record: dict[str, Any]) -> bytes:
+    clean = {k: _rfc3339(v) for k, v in record.items() if v is not None and not (
+        isinstance(v, float) and v != v)}
+    return orjson.dumps(clean, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _rfc3339(value: Any) -> Any:
+    """Datetimes as ``2026-11-28T10:00:00.000000Z`` (what the non-streaming output writes)."""
+    if isinstance(value, datetime):
+        return pd.Timestamp(value).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def _frame_records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """Rows as dicts with times as RFC 3339 strings (columns that are all null left out)."""
+    frame = frame.dropna(axis=1, how="all")
+    if s.TIME in frame.columns:
+        t = frame[s.TIME]
+        frame = frame.assign(**{s.TIME: t.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                                .astype(object).where(t.notna(), None)})
+    yield from frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _follow_lines(paths: list[str]) -> Iterator[bytes]:
+    """Lines of stdin as they arrive, or of one file, then what is appended to it (tail -f)."""
+    if paths in ([], ["-"]):
+        yield from iter(sys.stdin.buffer.readline, b"")
+        return
+    if len(paths) != 1:
+        raise UserError("--follow reads one FILE (or stdin); start one command per file")
+    try:
+        handle = open(paths[0], "rb")  # noqa: SIM115 - closed below, read until interrupted
+    except OSError as exc:
+        raise UserError(f"cannot read {paths[0]}: {exc.strerror}") from None
+    with handle:
+        pending = b""
+        while True:
+            chunk = handle.readline()
+            if not chunk:
+                time.sleep(0.2)  # why: a file has no "new data" signal we can wait on portably
+                continue
+            pending += chunk
+            if pending.endswith(b"\n"):
+                yield pending
+                pending = b""
+
+
+@main.command()
+@source_options
+@click.option("-f", "--format", "fmt", type=click.Choice(PARSE_FORMATS), default="jsonl",
+              show_default=True, help="jsonl: one normalized record per line; csv; table.")
+@click.option("--follow", is_flag=True, default=False,
+              help="Stream records as lines arrive (stdin, or one growing FILE) until Ctrl-C.")
+@output_option
+def parse(sources: SourceOptions, fmt: str, follow: bool, output: str | None) -> None:
+    """Print the normalized records read from logs (stdin when no FILE or '-').
+
+    \b
+    Examples:
+      rhesis-logs parse examples/worker.jsonl --format table
+      kubectl logs -f -l app=worker --prefix --timestamps | rhesis-logs parse --follow
+    """
+    if follow:
+        if sources.resolved() != "file":
+            raise UserError("--follow reads stdin or one FILE: pipe `kubectl logs -f ...` "
+                            "into `rhesis-logs parse --follow`")
+        _parse_follow(list(sources.files), fmt, output)
+        return
+    result = load(sources)
+    frame = result.frame
+    if fmt == "table":
+        shown = frame[[name for name in TABLE_COLUMNS if name in frame.columns]]
+        width, color = _terminal() if not output else (160, False)
+        _write(render_frame(shown, "text", f"{len(frame):,} records", width=width,
+                            color=color), output)
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        frame.dropna(axis=1, how="all").to_csv(buffer, index=False,
+                                                date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+        _write(buffer.getvalue(), output)
+    else:
+        lines = b"\n".join(_record_json(r) for r in _frame_records(frame))
+        _write(lines.decode() + ("\n" if lines else ""), output)
+    if result.lines_read != result.lines_parsed:
+        click.echo(f"rhesis-logs: {result.lines_read - result.lines_parsed:,} of "
+                   f"{result.lines_read:,} lines could not be read (see `analyze`)", err=True)
+
+
+def _parse_follow(paths: list[str], fmt: str, output: str | None) -> None:
+    from analyzers.ingest import iter_records
+
+    name = paths[0] if paths and paths != ["-"] else "stdin"
+    with contextlib.ExitStack() as stack:
+        out = (stack.enter_context(open(output, "w", encoding="utf-8"))
+               if output and output != "-" else sys.stdout)
+        writer = csv.DictWriter(out, fieldnames=list(s.FRAME_COLUMNS), extrasaction="ignore")
+        if fmt == "csv":
+            writer.writeheader()
+        with contextlib.suppress(KeyboardInterrupt):
+            for record in iter_records(_follow_lines(paths), source=name):
+                if fmt == "csv":
+                    writer.writerow({k: _plain(v) for k, v in record.items()})
+                elif fmt == "table":
+                    out.write("  ".join(_plain(record.get(k)) or "-" for k in TABLE_COLUMNS)
+                              + "\n")
+                else:
+                    out.write(_record_json(record).decode() + "\n")
+                out.flush()
+
+
+def _plain(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(_rfc3339(value))
+
+
+def _all_commands(group: click.Group) -> Iterable[tuple[str, click.Command]]:
+    """Every command of the group, recursively (the help test walks these)."""
+    for name, command in group.commands.items():
+        yield name, command
+        if isinstance(command, click.Group):
+            for sub, subcommand in _all_commands(command):
+                yield f"{name} {sub}", subcommand
+
+
+# The saved-queries command group lives in its own module (another engineer's): attach it
+# when it is there.
+try:
+    from analyzers.queries_cmd import queries as _queries
+except ImportError:  # pragma: no cover - until analyzers/queries_cmd.py lands
+    _queries = None
+if _queries is not None:
+    main.add_command(_queries)

@@ -1,0 +1,214 @@
+"""``rhesis-logs`` through click's CliRunner on fixture files: output, counts, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from analyzers.cli import _all_commands, main
+from instrumentation import schema as s
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SMALL = str(FIXTURES / "worker_small.jsonl")
+HEALTHY = str(FIXTURES / "healthy.jsonl")
+
+
+def fixture_records(path: str) -> list[dict]:
+    """The fixture's JSON lines, read with the json module (independently of the analyzer)."""
+    out = []
+    for text in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(text))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def invoke(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+class TestHelp:
+    """Every command has help text with an example."""
+
+    def test_every_command_documents_itself(self) -> None:
+        commands = dict(_all_commands(main))
+        assert {"parse", "analyze", "chord", "task"} <= set(commands)
+        for name, command in commands.items():
+            assert command.help and command.help.strip(), f"{name} has no help"
+            if not isinstance(command, click.Group):
+                assert "Example" in command.help, f"{name} help has no example"
+            result = invoke(*name.split(), "--help")
+            assert result.exit_code == 0
+            assert "Usage:" in result.output
+
+    def test_main_help_lists_commands(self) -> None:
+        out = invoke("--help").output
+        for name in ("analyze", "parse", "chord", "task"):
+            assert name in out
+
+
+class TestAnalyze:
+    """The report over a fixture: counts equal the fixture's, findings named."""
+
+    def test_json_counts_equal_the_fixture(self) -> None:
+        result = invoke("analyze", SMALL, "--format", "json")
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.output)
+        records = fixture_records(SMALL)
+        events = Counter(r[s.EVENT] for r in records)
+        total_lines = len(Path(SMALL).read_text().splitlines())
+        assert doc["lines"]["read"] == total_lines
+        assert doc["lines"]["unparsed"] == total_lines - len(records) == 1
+        for key, event in (("received", s.Event.TASK_RECEIVED),
+                           ("succeeded", s.Event.TASK_SUCCEEDED),
+                           ("failed", s.Event.TASK_FAILED), ("retried", s.Event.TASK_RETRIED)):
+            assert doc["tasks"][key] == events[event], key
+        failed = Counter((r[s.TASK_NAME], r[s.EXCEPTION_TYPE]) for r in records
+                         if r[s.EVENT] == s.Event.TASK_FAILED)
+        assert {(f["task_name"], f["exception_type"]): f["count"]
+                for f in doc["failures"]} == dict(failed)
+        assert [c[s.CHORD_ID] for c in doc["stuck_chords"]] == ["chord-stuck"]
+        assert doc["stuck_chords"][0][s.ORGANIZATION_ID] == "org-b"
+        assert doc["stuck_chords"][0][s.CHORD_CALLBACK_NAME] == "tasks.collect"
+        assert [d[s.TASK_ID] for d in doc["duplicates"]] == ["dup-1"]
+        assert [r["key"] for r in doc["retry_storms"]] == ["storm-1"]
+        assert {r[s.TASK_NAME] for r in doc["slow_tasks"]} == {
+            r[s.TASK_NAME] for r in records if r[s.EVENT] == s.Event.TASK_SUCCEEDED}
+        assert [w["kind"] for w in doc["lost_workers"]] == ["worker_lost"]
+
+    def test_text_report(self) -> None:
+        out = invoke("analyze", SMALL).output
+        for needle in ("rhesis-logs report", "chord-stuck", "tasks.collect", "storm-1",
+                       "TimeoutError", "failures, stuck, retry-storm"):
+            assert needle in out
+
+    def test_stdin(self) -> None:
+        result = invoke("analyze", "--format", "json", input=Path(HEALTHY).read_text())
+        assert result.exit_code == 0
+        assert json.loads(result.output)["tasks"]["succeeded"] == 4
+
+    @pytest.mark.parametrize(
+        ("args", "failed"),
+        [(["--tenant", "org-b"], 1), (["--tenant", "org-a"], 1), (["--task", "tasks.add"], 0),
+         (["--task", "tasks.f*"], 2), (["--until", "2026-11-28T10:00:10.5Z"], 1),
+         (["--since", "2026-11-28T10:00:10.5Z"], 1)],
+    )
+    def test_filters(self, args, failed) -> None:
+        doc = json.loads(invoke("analyze", SMALL, "-f", "json", *args).output)
+        assert doc["tasks"]["failed"] == failed
+
+    @pytest.mark.parametrize(
+        ("path", "fail_on", "code"),
+        [(SMALL, [], 0),
+         (SMALL, ["stuck"], 1),
+         (SMALL, ["failures"], 1),
+         (SMALL, ["retry-storm"], 1),
+         (HEALTHY, ["failures", "stuck", "retry-storm"], 0)],
+    )
+    def test_fail_on_exit_codes(self, path, fail_on, code) -> None:
+        args = ["analyze", path, "-f", "json"]
+        for condition in fail_on:
+            args += ["--fail-on", condition]
+        result = invoke(*args)
+        assert result.exit_code == code
+        json.loads(result.stdout)  # the report is written either way
+        if code:
+            assert "--fail-on condition(s) hold" in result.stderr
+
+    def test_stuck_after_decides(self) -> None:
+        # The stuck chord's last line is ~61 minutes before the end of the log.
+        for value, code in (("2h", 0), ("30m", 1)):
+            result = invoke("analyze", SMALL, "--stuck-after", value, "--fail-on", "stuck",
+                            "-f", "json")
+            assert result.exit_code == code, value
+
+    @pytest.mark.parametrize("fmt", ["html", "markdown", "json", "text"])
+    def test_output_file(self, tmp_path, fmt) -> None:
+        target = tmp_path / f"report.{fmt}"
+        result = invoke("analyze", SMALL, "-f", fmt, "-o", str(target))
+        assert result.exit_code == 0
+        assert result.output == ""
+        body = target.read_text()
+        assert "chord-stuck" in body
+        if fmt == "html":
+            assert body.count("<html") == 1 and "<svg" in body
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [(["analyze", SMALL, "--since", "soonish"], "15m"),
+         (["analyze", SMALL, "--stuck-after", "forever"], "e.g."),
+         (["analyze", SMALL, "--since", "1h", "--until", "2h"], "before --until"),
+         (["analyze", SMALL, "--fail-on", "everything"], "everything"),
+         (["analyze", SMALL, "-f", "pdf"], "pdf"),
+         (["analyze", "no/such/file.log"], "no such file"),
+         (["analyze", "--source", "cloud-logging"], "--project")],
+    )
+    def test_usage_and_source_errors_exit_2(self, args, message) -> None:
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+
+
+class TestTimelines:
+    """chord and task commands."""
+
+    def test_chord_by_id_and_by_callback(self) -> None:
+        for ident in ("chord-stuck", "cb-stuck"):
+            result = invoke("chord", ident, SMALL, "-f", "json")
+            assert result.exit_code == 0
+            records = json.loads(result.output)["records"]
+            members = {r[s.TASK_ID] for r in records if r["role"] == "member"}
+            assert members == {"st-m0", "st-m1", "st-m2"}
+            assert "worker_lost" in {r[s.EVENT] for r in records}
+
+    def test_task_text(self) -> None:
+        result = invoke("task", "retry-1", SMALL)
+        assert result.exit_code == 0
+        lines = [ln for ln in result.output.splitlines() if "retry-1" in ln and "task_" in ln]
+        assert [ln.split()[2] for ln in lines] == [
+            "task_received", "task_started", "task_retried",
+            "task_received", "task_started", "task_succeeded"]
+
+    @pytest.mark.parametrize("command", ["chord", "task"])
+    def test_unknown_id_exits_1_and_says_what_to_do(self, command) -> None:
+        result = invoke(command, "nope", SMALL)
+        assert result.exit_code == 1
+        assert "--since" in result.stderr
+
+
+class TestParse:
+    """Normalized records out as JSON lines, CSV or a table; --follow streams stdin."""
+
+    def test_jsonl(self) -> None:
+        result = invoke("parse", SMALL)
+        assert result.exit_code == 0
+        rows = [json.loads(x) for x in result.stdout.splitlines()]
+        records = fixture_records(SMALL)
+        assert [r[s.EVENT] for r in rows] == [r[s.EVENT] for r in records]
+        assert "1 of 102 lines could not be read" in result.stderr  # the binary junk line
+        assert rows[0][s.TIME] == "2026-11-28T10:00:00.000000Z"
+
+    def test_csv(self) -> None:
+        out = invoke("parse", HEALTHY, "--format", "csv").stdout
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert len(rows) == 12
+        assert rows[0][s.EVENT] == "task_received"
+
+    def test_table(self) -> None:
+        out = invoke("parse", HEALTHY, "--format", "table").stdout
+        assert "12 records" in out and "task_succeeded" in out
+
+    @pytest.mark.parametrize("fmt", ["jsonl", "csv", "table"])
+    def test_follow_stdin(self, fmt) -> None:
+        result = invoke("parse", "--follow", "--format", fmt, input=Path(HEALTHY).read_text())
+        assert result.exit_code == 0
+        assert result.stdout.count("task_succeeded") == 4
+        assert "2026-11-28T10:00:00.000000Z" in result.stdout
