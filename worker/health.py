@@ -42,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from instrumentation.redaction import redact_mapping, redact_text, redact_url
 from worker.config import Settings, describe_url
@@ -76,8 +78,10 @@ def run_with_deadline(fn: Callable[[], Any], timeout: float) -> Any:
 
 def redis_client(url: str, settings: Settings, timeout: float) -> redis.Redis:
     """A fresh (unpooled in practice: one connection) client for ``url`` with TLS options."""
+    # One attempt: a probe reports what it sees now; redis-py would otherwise retry with
+    # backoff and keep the probe thread alive long after its deadline.
     kwargs: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
-                              "retry_on_timeout": False}
+                              "retry_on_timeout": False, "retry": Retry(NoBackoff(), 0)}
     ssl_options = settings.ssl_options(url)
     if ssl_options:
         kwargs.update(ssl_options)
