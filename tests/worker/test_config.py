@@ -115,3 +115,20 @@ def test_backoff_doubles_up_to_the_cap(retries: int, expected: float) -> None:
     assert backoff_delay(retries, base=1.0, cap=30.0, jitter=False) == expected
     jittered = backoff_delay(retries, base=1.0, cap=30.0, jitter=True)
     assert expected / 2 <= jittered <= expected
+
+
+def test_a_worker_with_a_misspelt_route_refuses_to_start(worker_env: dict[str, str]) -> None:
+    """The real ``celery worker`` command exits with the problem named, before consuming."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), **worker_env,
+           "CELERY_TASK_ROUTES": '{"rhesis.telemtry.*": {"queue": "telemetry"}}'}
+    proc = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.app", "worker",
+                           "--pool", "solo"], env=env, cwd=str(REPO), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "task route 'rhesis.telemtry.*' matches no registered task" in proc.stderr
