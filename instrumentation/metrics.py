@@ -214,6 +214,17 @@ def _seconds(ms: Any) -> float | None:
     return max(float(ms), 0.0) / 1000.0
 
 
+def _with_bound_fields(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``fields`` plus the running task's bound fields, as the log line merges them.
+
+    Inside a running task the handlers bind the task's fields once (``instrumentation.context``,
+    or structlog's contextvars) and pass only the event's own fields.
+    """
+    from instrumentation.context import task_fields
+
+    return {**structlog.contextvars.get_contextvars(), **(task_fields() or {}), **fields}
+
+
 class MetricsObserver:
     """An ``instrumentation`` observer: ``observer(event, fields)`` updates the metrics.
 
@@ -236,9 +247,7 @@ class MetricsObserver:
         metric = TASK_COUNTERS.get(event)
         if metric is not None:
             if s.TASK_NAME not in fields:
-                # Inside a running task the handlers bind the task's fields in structlog's
-                # context (the log line merges them) and pass only the event's own fields.
-                fields = {**structlog.contextvars.get_contextvars(), **fields}
+                fields = _with_bound_fields(fields)
             labels = self._labels(fields)
             if metric == TASK_FAILED:
                 exc = _text(fields.get(s.EXCEPTION_TYPE)) or "unknown"

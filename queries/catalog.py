@@ -102,10 +102,9 @@ class Context:
         table = self.table or f"`{_quote(self.project)}.global._Default._AllLogs`"
         where = self._sql_where()
         bounds = self.bounds()
-        # "Now" for idle times: the end of the window, else the newest line in the logs (as
-        # the analyzer does without --until).
-        now = (f"TIMESTAMP('{bounds[1].isoformat()}')" if bounds
-               else f"(SELECT MAX(timestamp) FROM {table} WHERE {where})")
+        # "Now" for idle times: the end of the window; NULL tells the query to use its newest
+        # line instead (as the analyzer does without --until).
+        now = f"TIMESTAMP('{bounds[1].isoformat()}')" if bounds else "CAST(NULL AS TIMESTAMP)"
         return {"project": _quote(self.project),
                 "resource": self._resource("k8s_container"),
                 "events_resource": self._resource("k8s_pod", "events"),

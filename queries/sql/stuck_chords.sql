@@ -1,7 +1,7 @@
 -- title: Stuck chords (Log Analytics)
 -- description: The analyzer's stuck chords from the logs alone: chords whose callback never arrived, with no member failed, no chord error and no activity for stuck_after_s before the end of the window (or that the chord monitor reported stuck and nothing settled since).
 -- param: stuck_after_s=900
-WITH logs AS (
+WITH entries AS (
   SELECT
     timestamp,
     {j.EVENT} AS {n.EVENT},
@@ -17,6 +17,10 @@ WITH logs AS (
   FROM {table}
   WHERE {where}
 ),
+now_ts AS (
+  -- the end of the window, else the newest line read
+  SELECT COALESCE({now}, MAX(timestamp)) AS end_ts FROM entries
+),
 members AS (
   SELECT
     {n.GROUP_ID} AS {n.CHORD_ID},
@@ -28,7 +32,7 @@ members AS (
     {n.ORGANIZATION_ID},
     {n.EVENT} IN ('{e.TASK_SUCCEEDED}', '{e.TASK_FAILED}', '{e.TASK_REVOKED}') AS finished,
     {n.EVENT} IN ('{e.TASK_FAILED}', '{e.TASK_REVOKED}') AS failed
-  FROM logs
+  FROM entries
   WHERE {n.GROUP_ID} IS NOT NULL
     AND ({n.CHORD_CALLBACK_ID} IS NOT NULL OR {n.CHORD_SIZE} IS NOT NULL)
     AND {n.EVENT} IN ('{e.TASK_PUBLISHED}', '{e.TASK_RECEIVED}', '{e.TASK_STARTED}',
@@ -57,7 +61,7 @@ chord_events AS (
              REGEXP_EXTRACT({n.MESSAGE}, r"Chord(?: callback)? '([^']+)' raised")) AS {n.CHORD_ID},
     {n.EVENT}, timestamp, {n.CHORD_CALLBACK_ID}, {n.CHORD_CALLBACK_NAME}, {n.ORGANIZATION_ID},
     {n.MEMBERS_EXPECTED}
-  FROM logs
+  FROM entries
   WHERE {n.EVENT} IN ('{e.CHORD_STUCK}', '{e.CHORD_REVOKED}', '{e.CHORD_RECOVERED}',
                       '{e.CHORD_CLEANED}', '{e.CHORD_ERROR}')
 ),
@@ -82,7 +86,7 @@ callback_lines AS (
     MAX(timestamp) AS last_line,
     LOGICAL_OR({n.EVENT} IN ('{e.TASK_RECEIVED}', '{e.TASK_STARTED}', '{e.TASK_SUCCEEDED}',
                              '{e.TASK_FAILED}', '{e.TASK_RETRIED}')) AS seen
-  FROM logs
+  FROM entries
   WHERE {n.TASK_ID} IN (SELECT {n.CHORD_CALLBACK_ID} FROM members
                         UNION DISTINCT SELECT {n.CHORD_CALLBACK_ID} FROM chord_events)
   GROUP BY {n.TASK_ID}
@@ -118,7 +122,7 @@ judged AS (
 stated AS (
   SELECT
     *,
-    GREATEST(TIMESTAMP_DIFF({now}, last_activity, MICROSECOND) / 1e6, 0) AS idle_s,
+    GREATEST(TIMESTAMP_DIFF(now_ts.end_ts, last_activity, MICROSECOND) / 1e6, 0) AS idle_s,
     CASE
       WHEN callback_received THEN 'completed'
       WHEN last_event = '{e.CHORD_RECOVERED}' THEN 'recovered'
@@ -126,11 +130,11 @@ stated AS (
       WHEN last_event = '{e.CHORD_CLEANED}' THEN 'cleaned'
       WHEN chord_error OR {n.MEMBERS_FAILED} > 0 THEN 'failed'
       WHEN last_event = '{e.CHORD_STUCK}' THEN 'stuck'
-      WHEN TIMESTAMP_DIFF({now}, last_activity, MICROSECOND) >= {stuck_after_s} * 1000000
+      WHEN TIMESTAMP_DIFF(now_ts.end_ts, last_activity, MICROSECOND) >= CAST({stuck_after_s} AS INT64) * 1000000
         THEN 'stuck'
       ELSE 'pending'
     END AS chord_state
-  FROM judged
+  FROM judged CROSS JOIN now_ts
 )
 SELECT
   {n.CHORD_ID}, chord_state, {n.CHORD_CALLBACK_ID}, {n.CHORD_CALLBACK_NAME},

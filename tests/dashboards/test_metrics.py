@@ -92,6 +92,19 @@ class TestObserver:
         assert value(m.TASK_SUCCEEDED, name="t.ctx", queue="q2", worker="w2@h",
                      organization_id="org-9") == 1
 
+    def test_fields_of_the_running_task_are_used(self, app):
+        """The handlers bind the running task's fields once (instrumentation.context)."""
+        from instrumentation.context import bind_task, unbind_task
+
+        m.enable_metrics(app, queue_length=False)
+        token = bind_task({s.TASK_NAME: "t.bound", s.QUEUE: "q3", s.WORKER: "w3@h"})
+        try:
+            log_event(s.Event.TASK_FAILED, "x", **{s.EXCEPTION_TYPE: "KeyError"})
+        finally:
+            unbind_task(token)
+        assert value(m.TASK_FAILED, name="t.bound", queue="q3", worker="w3@h",
+                     exception="KeyError") == 1
+
     def test_worker_up_follows_ready_and_shutdown(self, app):
         m.enable_metrics(app, queue_length=False)
         log_event(s.Event.WORKER_READY, "x", **{s.WORKER: "w1@h"})
