@@ -129,3 +129,10 @@ class TestAge:
         assert not is_reportable(v, 1201)
         unknown = analyze(snap(size=None, joined=3, created=None), NOW)
         assert unknown.age_s is None and is_reportable(unknown, 10**9)
+
+    def test_recover_refuses_undecodable_results(self):
+        """Results in another serializer cannot be passed on: refuse rather than send None."""
+        s = snap(size=None, joined=3)
+        s.joined_states["<undecodable>"] = 1
+        ok, why = can_recover(s)
+        assert not ok and "not JSON" in why

@@ -33,6 +33,7 @@ from worker.chord_monitor.keys import CLAIM_DONE
 from worker.chord_monitor.model import (
     EXPLANATIONS,
     RECOVERABLE,
+    UNDECODABLE,
     ChordSnapshot,
     ChordState,
     Reason,
@@ -68,11 +69,13 @@ def can_recover(snap: ChordSnapshot) -> tuple[bool, str]:
     expected = snap.expected
     if expected is None:
         return False, "the number of members is unknown"
-    done = [m for m in snap.members if m.done]
-    if len(done) < expected and snap.joined < expected:
-        return False, f"only {max(len(done), snap.joined)} of {expected} members are done"
     if snap.members_failed:
         return False, f"{snap.members_failed} member(s) failed; the callback would fail too"
+    if snap.joined_states.get(UNDECODABLE):
+        return False, "stored results are not JSON (another result_serializer)"
+    succeeded = [m for m in snap.members if (m.joined_state or m.state) == "SUCCESS"]
+    if len(succeeded) < expected:
+        return False, f"only {len(succeeded)} of {expected} members are done"
     return True, "all members succeeded and the callback never ran"
 
 

@@ -30,9 +30,7 @@ from worker.chord_monitor.keys import (
     ChordRef,
     iter_chord_refs,
 )
-from worker.chord_monitor.model import ChordSnapshot, TaskInfo
-
-UNDECODABLE = "<undecodable>"
+from worker.chord_monitor.model import UNDECODABLE, ChordSnapshot, TaskInfo
 
 
 def _str(value: bytes | str | None) -> str | None:

@@ -14,6 +14,9 @@ from typing import Any
 
 from worker.chord_monitor.keys import ChordRef
 
+#: Shown for a stored value that is not JSON (a result_serializer other than json).
+UNDECODABLE = "<undecodable>"
+
 
 class ChordState(StrEnum):
     IN_PROGRESS = "in_progress"
