@@ -23,6 +23,7 @@ import polars as pl
 from instrumentation import schema as s
 
 BODY = "body"
+PREFIX_TIME = "prefix_time"
 
 #: Celery's ``worker_log_format``: ``[%(asctime)s: %(levelname)s/%(processName)s] %(message)s``
 HEADER = (
@@ -49,23 +50,20 @@ class Pattern:
     constants: dict[str, str] = field(default_factory=dict)
 
 
+#: Celery's sentences about one task, "Task <name>[<id>] <rest>", told apart by how <rest>
+#: starts. These are most lines of a log, so they are read by slicing, not by regex.
+TASK_SENTENCES: tuple[tuple[str, str], ...] = (
+    ("received", s.Event.TASK_RECEIVED),
+    ("succeeded in ", s.Event.TASK_SUCCEEDED),
+    ("retry: ", s.Event.TASK_RETRIED),
+    ("raised unexpected: ", s.Event.TASK_FAILED),
+    ("raised expected: ", s.Event.TASK_FAILED),
+    ("INTERNAL ERROR: ", s.Event.TASK_INTERNAL_ERROR),
+)
+RETRY = r"^retry: Retry (?:in (?P<retry_in_s>[0-9.]+)s|at (?P<eta>\S+?))(?:: (?P<exc>.*))?$"
+
+#: The other sentences: rarer, matched by a literal pre-filter and then a regex.
 PATTERNS: tuple[Pattern, ...] = (
-    Pattern(s.Event.TASK_RECEIVED, "] received", rf"^{_TASK} received"),
-    Pattern(
-        s.Event.TASK_SUCCEEDED, "] succeeded in ",
-        rf"^{_TASK} succeeded in (?P<seconds>[0-9.eE+-]+)s: (?P<result>.*)$",
-    ),
-    Pattern(
-        s.Event.TASK_RETRIED, "] retry: ",
-        rf"^{_TASK} retry: Retry (?:in (?P<retry_in_s>[0-9.]+)s|at (?P<eta>\S+?))"
-        r"(?:: (?P<exc>.*))?$",
-    ),
-    Pattern(
-        s.Event.TASK_FAILED, "] raised ", rf"^{_TASK} raised (?:un)?expected: (?P<exc>.*)$"
-    ),
-    Pattern(
-        s.Event.TASK_INTERNAL_ERROR, "] INTERNAL ERROR", rf"^{_TASK} INTERNAL ERROR: (?P<exc>.*)$"
-    ),
     Pattern(
         s.Event.CHORD_ERROR, "Chord ", r"^Chord '(?P<chord_id>[^']+)' raised: (?P<exc>.*)$"
     ),
@@ -106,19 +104,28 @@ _PATTERN_COLUMNS = {
 def parse_headers(df: pl.DataFrame) -> pl.DataFrame:
     """From lines starting with Celery's header (column ``body``), the record's columns.
 
-    Returns ``_i`` (kept from ``df``), time (naive header time, as UTC), severity, message,
-    event, task_name, task_id and the pattern-specific columns; missing ones are null.
+    ``df`` has ``_i``, ``body`` and ``prefix_time`` (the header's own time, which has no zone
+    and only milliseconds, is parsed only where there is no kubectl/LogEntry time). Returns
+    ``_i``, time, severity, message, event and the pattern-specific columns.
     """
     col = pl.col
-    h = df.select(col("_i"), col(BODY).str.extract_groups(HEADER).alias("h")).unnest("h")
-    h = h.with_columns(
-        col("hdr_time").str.to_datetime("%Y-%m-%d %H:%M:%S,%3f", strict=False, time_unit="us")
-        .dt.replace_time_zone("UTC").alias(s.TIME),
-        col("hdr_level").replace({"WARN": "WARNING", "FATAL": "CRITICAL"}).alias(s.SEVERITY),
-        col("hdr_msg").alias(s.MESSAGE),
+    body = col(BODY)
+    # "[2026-11-28 11:50:32,160: INFO/MainProcess] msg": fixed offsets up to the level.
+    end = body.str.find("] ", literal=True)
+    slash = body.str.find("/", literal=True)
+    h = df.select(
+        col("_i"),
+        col(PREFIX_TIME),
+        body.str.slice(1, 23).alias("hdr_time"),
+        body.str.slice(26, slash - 26).replace({"WARN": "WARNING", "FATAL": "CRITICAL"})
+        .alias(s.SEVERITY),
+        pl.when(end.is_null()).then(pl.lit("")).otherwise(body.str.slice(end + 2))
+        .alias(s.MESSAGE),
     )
-    matched = []
-    rest = h.select("_i", s.MESSAGE)
+    h = _with_time(h)
+    task = _task_sentences(h.select("_i", s.MESSAGE))
+    matched = [task]
+    rest = h.select("_i", s.MESSAGE).join(task.select("_i"), on="_i", how="anti")
     for p in PATTERNS:
         hit = rest.filter(col(s.MESSAGE).str.contains(p.literal, literal=True))
         if hit.height == 0:
@@ -136,13 +143,77 @@ def parse_headers(df: pl.DataFrame) -> pl.DataFrame:
         )
         matched.append(_pattern_columns(ok))
         rest = rest.join(ok.select("_i"), on="_i", how="anti")
-    events = pl.concat(matched, how="diagonal_relaxed") if matched else None
-    out = h.select("_i", s.TIME, s.SEVERITY, s.MESSAGE)
-    if events is not None:
-        out = out.join(events, on="_i", how="left")
-    else:
-        out = out.with_columns(pl.lit(None, pl.String).alias(s.EVENT))
+    events = pl.concat(matched, how="diagonal_relaxed")
+    out = h.select("_i", s.TIME, s.SEVERITY, s.MESSAGE).join(events, on="_i", how="left")
     return out.with_columns(col(s.EVENT).fill_null(str(s.Event.LOG)))
+
+
+def _with_time(h: pl.DataFrame) -> pl.DataFrame:
+    """The record's time: the prefix's, else the header's (taken as UTC)."""
+    missing = h.get_column(PREFIX_TIME).is_null()
+    if not missing.any():
+        return h.with_columns(pl.col(PREFIX_TIME).alias(s.TIME)).drop("hdr_time")
+    from analyzers.ingest._times import parse_times
+
+    own = parse_times(h.get_column("hdr_time").str.replace(",", ".", literal=True))
+    return h.with_columns(pl.coalesce(pl.col(PREFIX_TIME), own).alias(s.TIME)).drop("hdr_time")
+
+
+def _task_sentences(h: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose message is "Task <name>[<id>] <known sentence>": their event and fields."""
+    col = pl.col
+    msg = col(s.MESSAGE)
+    lb = msg.str.find("[", literal=True)
+    rb = msg.str.find("] ", literal=True)
+    t = h.filter(msg.str.starts_with("Task ") & (lb < rb))
+    # str.find gives bytes, str.slice counts characters: both agree while the prefix is ASCII.
+    t = t.filter(msg.str.slice(0, rb).str.len_bytes() == rb)
+    t = t.select(
+        col("_i"),
+        msg.str.slice(5, lb - 5).alias(s.TASK_NAME),
+        msg.str.slice(lb + 1, rb - lb - 1).alias(s.TASK_ID),
+        msg.str.slice(rb + 2).alias("rest"),
+    )
+    rest = col("rest")
+    event = pl.lit(None, pl.String)
+    for prefix, ev in reversed(TASK_SENTENCES):
+        event = pl.when(rest.str.starts_with(prefix)).then(pl.lit(str(ev))).otherwise(event)
+    t = t.with_columns(event.alias(s.EVENT)).filter(col(s.EVENT).is_not_null())
+    ok_end = rest.str.find("s: ", literal=True)
+    succeeded = col(s.EVENT) == str(s.Event.TASK_SUCCEEDED)
+    t = t.with_columns(
+        pl.when(succeeded).then(rest.str.slice(13, ok_end - 13).cast(pl.Float64, strict=False)
+                                * 1000).alias(s.DURATION_MS),
+        pl.when(succeeded).then(rest.str.slice(ok_end + 3)).alias(s.RESULT),
+    )
+    # Retries and failures are few: a regex for their exception part is affordable.
+    retry = t.filter(col(s.EVENT) == str(s.Event.TASK_RETRIED))
+    if retry.height:
+        g = retry.select("_i", rest.str.extract_groups(RETRY).alias("g")).unnest("g")
+        retry = g.select(
+            "_i", col("retry_in_s").cast(pl.Float64, strict=False).alias(s.RETRY_IN_S),
+            col("eta").alias(s.ETA), *_exception_columns(col("exc")),
+        )
+    failed = t.filter(col(s.EVENT).is_in([str(s.Event.TASK_FAILED),
+                                          str(s.Event.TASK_INTERNAL_ERROR)]))
+    if failed.height:
+        exc = rest.str.slice(rest.str.find(": ", literal=True) + 2)
+        failed = failed.select("_i", *_exception_columns(exc))
+    t = t.drop("rest")
+    extras = [x for x in (retry, failed) if x.height and s.EXCEPTION_TYPE in x.columns]
+    if extras:
+        t = t.join(pl.concat(extras, how="diagonal_relaxed"), on="_i", how="left")
+    return t
+
+
+def _exception_columns(exc: pl.Expr) -> list[pl.Expr]:
+    """exception_type and exception_message from a repr like ``ValueError('bad input')``."""
+    g = exc.str.extract_groups(EXC_REPR)
+    args = g.struct.field("args")
+    unquoted = pl.coalesce(args.str.extract(r"^'(.*)'$", 1), args.str.extract(r'^"(.*)"$', 1),
+                           args)
+    return [pl.coalesce(g.struct.field("type"), exc).alias(s.EXCEPTION_TYPE),
+            unquoted.alias(s.EXCEPTION_MESSAGE)]
 
 
 def _pattern_columns(ok: pl.DataFrame) -> pl.DataFrame:
@@ -162,14 +233,7 @@ def _pattern_columns(ok: pl.DataFrame) -> pl.DataFrame:
             if "limit" in ok.columns else col("reason").alias(s.REASON)
         )
     if "exc" in ok.columns:
-        exc = col("exc").str.extract_groups(EXC_REPR)
-        args = exc.struct.field("args")
-        unquoted = pl.coalesce(args.str.extract(r"^'(.*)'$", 1), args.str.extract(r'^"(.*)"$', 1),
-                               args)
-        exprs += [
-            pl.coalesce(exc.struct.field("type"), col("exc")).alias(s.EXCEPTION_TYPE),
-            unquoted.alias(s.EXCEPTION_MESSAGE),
-        ]
+        exprs += _exception_columns(col("exc"))
     return ok.select(exprs)
 
 

@@ -46,7 +46,8 @@ POD_NAME, CONTAINER_NAME, NAMESPACE_NAME = "pod_name", "container_name", "namesp
 KIND, TEXT, ENTRY_TIME, TIME_RAW, INDEX = "_kind", "_text", "_entry_time", "_time_raw", "_i"
 KIND_JSON, KIND_TEXT, KIND_NONE, KIND_BAD = "json", "text", "none", "bad"
 
-_DUCK_OF_ARROW = {"large_string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
+_DUCK_OF_ARROW = {"large_string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE",
+                  "bool": "BOOLEAN"}
 WORKER_FIELDS = tuple(c for c in s.FRAME_COLUMNS if c not in s.ANALYZER_COLUMNS)
 _LABEL_SPEC = {s.SERVICE: "VARCHAR", s.ENVIRONMENT: "VARCHAR"}
 
@@ -83,7 +84,7 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _con() -> duckdb.DuckDBPyConnection:
+def connection() -> duckdb.DuckDBPyConnection:
     """One single-threaded DuckDB per Python thread: we parallelize over chunks ourselves,
     which keeps the output in input order without a sort."""
     con = getattr(_local, "con", None)
@@ -170,7 +171,7 @@ def _run_chunk(chunk: tuple[int, pa.Array], spec_json: str, select: str) -> pa.T
     """One chunk; a malformed element fails the fast query, which is redone with TRY so only
     the bad elements come back null (``_kind = bad``)."""
     start, texts = chunk
-    con = _con()
+    con = connection()
     lines = pa.table({"line": texts,
                       INDEX: pa.array(np.arange(start, start + len(texts), dtype=np.int64))})
     con.register("_lines", lines)

@@ -15,13 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from analyzers.ingest._times import parse_times
-
-POD_PREFIX = r"(?s)^\[pod/(?P<pod>[^/\]\s]+)/(?P<container>[^\]\s]+)\] ?(?P<rest>.*)$"
-TIMESTAMP_PREFIX = (
-    r"(?s)^(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))"
-    r"(?: (?P<rest>.*))?$"
-)
+from analyzers.ingest._times import UTC_US, parse_times
 
 TEXT, BODY, POD, CONTAINER, PREFIX_TIME = "text", "body", "pod", "container", "prefix_time"
 KIND, STREAM, BLOCK, START = "kind", "stream", "block", "start_i"
@@ -31,31 +25,45 @@ JSON, HEADER, PLAIN, BINARY, EMPTY = "json", "header", "plain", "binary", "empty
 
 
 def split_prefixes(df: pl.DataFrame) -> pl.DataFrame:
-    """Add ``pod``, ``container``, ``prefix_time`` and ``body`` (the line without prefixes)."""
+    """Add ``pod``, ``container``, ``prefix_time`` and ``body`` (the line without prefixes).
+
+    Plain string slicing, no regular expression: the prefixes are ASCII, so byte offsets
+    from ``str.find`` equal character offsets for ``str.slice`` up to the prefix's end.
+    """
     col = pl.col
-    text = df.get_column(TEXT)
-    if text.str.starts_with("[pod/").any():
-        g = text.str.extract_groups(POD_PREFIX)
-        pod, container = g.struct.field("pod"), g.struct.field("container")
-        body = g.struct.field("rest").fill_null(text)
+    text = col(TEXT)
+    if df.get_column(TEXT).str.starts_with("[pod/").any():
+        end = text.str.find("] ", literal=True)
+        has_pod = text.str.starts_with("[pod/") & end.is_not_null()
+        inner = text.str.slice(5, end - 5)
+        slash = inner.str.find("/", literal=True)
+        df = df.with_columns(
+            pl.when(has_pod & slash.is_not_null()).then(inner.str.slice(0, slash)).alias(POD),
+            pl.when(has_pod & slash.is_not_null()).then(inner.str.slice(slash + 1))
+            .alias(CONTAINER),
+            pl.when(has_pod).then(text.str.slice(end + 2)).otherwise(text).alias(BODY),
+        )
     else:
-        pod = container = pl.Series(values=[None] * len(text), dtype=pl.String)
-        body = text
-    df = df.with_columns(pod.alias(POD), container.alias(CONTAINER))
-    if body.str.contains(r"^\d{4}-\d{2}-\d{2}T").any():
-        g = body.str.extract_groups(TIMESTAMP_PREFIX)
-        ts = g.struct.field("ts")
-        prefix_time = parse_times(ts)
-        body = pl.select(
-            pl.when(pl.lit(ts).is_null())
-            .then(pl.lit(body))
-            .otherwise(pl.lit(g.struct.field("rest")).fill_null(""))
-        ).to_series()
+        df = df.with_columns(pl.lit(None, pl.String).alias(POD),
+                             pl.lit(None, pl.String).alias(CONTAINER), text.alias(BODY))
+    body = col(BODY)
+    if df.get_column(BODY).str.contains(r"^\d{4}-\d{2}-\d{2}T").any():
+        space = body.str.find(" ", literal=True)
+        df = df.with_columns(
+            pl.when(body.str.contains(r"^\d{4}-\d{2}-\d{2}T"))
+            .then(pl.when(space.is_null()).then(body.str.strip_chars_end())
+                  .otherwise(body.str.slice(0, space)))
+            .alias("_ts"),
+        )
+        ts = parse_times(df.get_column("_ts"))
+        df = df.with_columns(ts.alias(PREFIX_TIME)).with_columns(
+            pl.when(col(PREFIX_TIME).is_null()).then(body)
+            .when(space.is_null()).then(pl.lit(""))
+            .otherwise(body.str.slice(space + 1)).alias(BODY),
+        ).drop("_ts")
     else:
-        prefix_time = pl.Series(values=[None] * len(text), dtype=pl.Datetime("us", "UTC"))
-    return df.with_columns(
-        prefix_time.alias(PREFIX_TIME), body.alias(BODY)
-    ).with_columns(col(BODY).str.strip_chars_end())
+        df = df.with_columns(pl.lit(None, UTC_US).alias(PREFIX_TIME))
+    return df.with_columns(col(BODY).str.strip_chars_end())
 
 
 def stitch(lines: pl.DataFrame) -> pl.DataFrame:

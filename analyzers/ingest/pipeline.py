@@ -167,13 +167,7 @@ def _read_json_fast(buf: bytes, lines: Lines, source: str, order_base: int, part
     # JSON ignores trailing whitespace).
     offsets = np.concatenate((lines.starts, [lines.ends[-1]])).astype(np.int64)
     texts = pa.LargeStringArray.from_buffers(len(lines), pa.py_buffer(offsets), pa.py_buffer(buf))
-    ctx = pl.DataFrame({
-        s.LINE_NO: lines.line_no,
-        kubectl.POD: pl.Series([None] * len(lines), dtype=pl.String),
-        kubectl.CONTAINER: pl.Series([None] * len(lines), dtype=pl.String),
-        s.NAMESPACE: pl.Series([None] * len(lines), dtype=pl.String),
-        kubectl.PREFIX_TIME: pl.Series([None] * len(lines), dtype=UTC_US),
-    })
+    ctx = pl.DataFrame({s.LINE_NO: lines.line_no})
     if _is_entries(buf, lines):
         _read_entries_table(json_lines.decode_entries(texts), ctx, buf, lines, source,
                             order_base, parts)
@@ -359,7 +353,7 @@ def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts,
     recs = firsts.join(df, on="_i", how="left")
     blocks = kubectl.blocks(df, owners)
     headers = recs.filter(col(kubectl.KIND) == kubectl.HEADER)
-    parsed = celery_text.parse_headers(headers.select("_i", col(kubectl.BODY)))
+    parsed = celery_text.parse_headers(headers.select("_i", kubectl.BODY, kubectl.PREFIX_TIME))
     recs = recs.join(parsed, on="_i", how="left").join(blocks, on="_i", how="left")
     recs = recs.with_columns([
         pl.lit(None, _POLARS_TYPES[c]).alias(c)
