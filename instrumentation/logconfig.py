@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 from typing import IO, Any
@@ -55,6 +56,16 @@ class _State:
 
 
 _state = _State()
+_writers: list[SafeWriteLogger] = []
+
+
+def _after_fork_in_child() -> None:
+    _state.lock = threading.Lock()
+    for writer in _writers:
+        writer.reinit_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SafeWriteLogger:
@@ -68,6 +79,10 @@ class SafeWriteLogger:
         self._stream = stream
         self._write = stream.write
         self._flush = stream.flush
+        self._lock = threading.Lock()
+
+    def reinit_after_fork(self) -> None:
+        # A prefork child inherits this lock in whatever state a parent thread left it.
         self._lock = threading.Lock()
 
     def msg(self, message: str) -> None:
@@ -85,6 +100,7 @@ class SafeWriteLogger:
 class SafeWriteLoggerFactory:
     def __init__(self, stream: IO[str]) -> None:
         self._logger = SafeWriteLogger(stream)
+        _writers.append(self._logger)
 
     def __call__(self, *args: Any) -> SafeWriteLogger:
         return self._logger
@@ -160,6 +176,7 @@ def configure_logging(
     stream = stream if stream is not None else sys.stdout
     chain = shared_processors(service, environment, project)
 
+    _writers.clear()  # the previous factory's writer is no longer used
     structlog.configure(
         processors=[*chain, p.render_json],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -182,6 +182,35 @@ class TestEmbeddedWorker:
         assert dropped_lines() > 0
         assert instrumentation.events.observer_errors > 0
 
+    def test_broken_tracing_does_not_fail_tasks(self, app, span_exporter):
+        """A span processor that raises on every span start and end: tasks still succeed."""
+
+        class BrokenProcessor(SimpleSpanProcessor):
+            enabled = True
+
+            def on_start(self, span, parent_context=None):
+                if self.enabled:
+                    raise RuntimeError("tracing backend down")
+
+            def on_end(self, span):
+                if self.enabled:
+                    raise RuntimeError("tracing backend down")
+
+        broken = BrokenProcessor(InMemorySpanExporter())
+        trace.get_tracer_provider().add_span_processor(broken)
+        out = io.StringIO()
+        configure_logging(stream=out)
+        instrument(app)
+        try:
+            # The worker's log level governs our events too (the test worker defaults to ERROR).
+            with start_worker(app, pool="solo", perform_ping_check=False, loglevel="INFO"):
+                self.run_workload(app)
+                wait_for(lambda: active_task_count() == 0, timeout=10, message="state drained")
+        finally:
+            broken.enabled = False  # providers cannot drop a processor; disarm it instead
+        events = [json.loads(x)[s.EVENT] for x in out.getvalue().splitlines()]
+        assert events.count(s.Event.TASK_SUCCEEDED) >= 12
+
     def test_observers_get_the_same_fields(self, app):
         seen: list[tuple[str, dict]] = []
         configure_logging(stream=io.StringIO())
