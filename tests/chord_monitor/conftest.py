@@ -69,22 +69,24 @@ class ChordLab:
         return {"CHORDAPP_BROKER": self.broker_url, "CHORDAPP_BACKEND": self.backend_url,
                 "CHORDAPP_KEYPREFIX": self.prefix}
 
-    def start_worker(self, pool: str = "solo", concurrency: int = 1) -> WorkerProcess:
+    def start_worker(self, pool: str = "solo", concurrency: int = 1,
+                     queues: str | None = None) -> WorkerProcess:
         self.worker = start_worker("tests.chord_monitor.chordapp", self.tmp_path,
-                                   env=self.env, pool=pool, concurrency=concurrency)
+                                   env=self.env, pool=pool, concurrency=concurrency,
+                                   queues=queues)
         return self.worker
 
     def chord(self, n: int, *, tag: str, gate: str | None = None, gate_from: int = 0,
               fail_member: int | None = None, fail_callback: bool = False,
-              **member_kwargs: Any):
+              callback_options: dict[str, Any] | None = None, **member_kwargs: Any):
         """Publish chord([member(i) ...])(collect(tag)); returns the callback's AsyncResult.
         Members from index ``gate_from`` on wait at ``gate``."""
         header = [self.app.signature("chordapp.member", args=(i,),
                                      kwargs={"gate": gate if i >= gate_from else None,
                                              "fail": i == fail_member, **member_kwargs})
                   for i in range(n)]
-        body = self.app.signature("chordapp.collect", kwargs={"tag": tag,
-                                                              "fail": fail_callback})
+        body = self.app.signature("chordapp.collect", kwargs={"tag": tag, "fail": fail_callback},
+                                  **(callback_options or {}))
         return chord(header, app=self.app)(body)
 
     def key(self, gid: str, suffix: str = "") -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import redis
 
 from instrumentation import instrument, tenant_context, uninstrument
 from instrumentation import schema as s
@@ -305,3 +306,37 @@ class TestUnrecordedApp:
         finally:
             uninstrument()
             close_lab(lab)
+
+
+class TestLostCallback:
+    def test_callback_message_lost_then_recovered(self, lab: ChordLab):
+        """Celery published the callback, its message was lost: callback_not_run; recover."""
+        worker = lab.start_worker(queues="celery,cbq")
+        replies = lab.app.control.cancel_consumer("cbq", destination=[worker.hostname],
+                                                  reply=True, timeout=5)
+        assert replies, "the worker did not answer cancel_consumer"
+        result = lab.chord(2, tag="lostcb", callback_options={"queue": "cbq"})
+        gid = result.parent.id
+        broker = redis.Redis.from_url(lab.broker_url)
+        wait_for(lambda: broker.llen("cbq") == 1, timeout=30,
+                 message="the callback to wait in the unconsumed queue")
+
+        waiting = lab.cli("inspect", gid, "--json")
+        assert waiting.code == 0, waiting.stdout + waiting.stderr
+        doc = waiting.json()
+        assert doc[s.REASON] == "waiting_for_callback"
+        assert doc["callback"]["holder"] == "queue:cbq"
+
+        broker.delete("cbq")  # the message is lost
+        check = lab.cli("check", "--max-hours", "0", "--json")
+        assert check.code == 1
+        (found,) = check.json()["stuck"]
+        assert (found[s.CHORD_ID], found[s.REASON]) == (gid, "callback_not_run")
+        assert found["recoverable"] is True
+
+        lab.app.control.add_consumer("cbq", destination=[worker.hostname], reply=True,
+                                     timeout=5)
+        recovered = lab.cli("recover", gid)
+        assert recovered.code == 0, recovered.stdout + recovered.stderr
+        assert result.get(timeout=30) == 0 + 1
+        assert lab.runs("lostcb") == [[0, 1]]
