@@ -38,6 +38,7 @@ BACKLOG = {0: 100, 9: 50}  # priority -> messages left waiting on the "backlog" 
 OK, FAIL, FLAKY, FANOUT, CHORDS = ("metricsapp.ok", "metricsapp.fail", "metricsapp.flaky",
                                    "metricsapp.fanout", "metricsapp.report_chords")
 FLAKY_RETRIES = 4
+MAX_TASKS_PER_CHILD = 15
 FANOUT_N = 3
 
 #: One run of the workload: (task, args, tenant, how many).
@@ -217,6 +218,7 @@ class Scenario:
     t0_ms: int
     t1_ms: int
     worker: Any
+    multiproc: Path
 
     # One millisecond more than t1 - t0: the sample at t0 is inside the range whether the
     # range is closed (Prometheus 2) or left-open (Prometheus 3). The extrapolation over that
@@ -262,8 +264,10 @@ def scenario(redis_server, tmp_path_factory):
     config = tmp / "prometheus.yml"
     write_config(config, alert_rules.WORKER_JOB, f"127.0.0.1:{port}",
                  {q.NAMESPACE: NAMESPACE}, [build.HERE / build.ALERTS_FILE])
+    # Pool children are replaced every few tasks: their counts must survive their exit.
     worker = start_worker("tests.dashboards.metricsapp", tmp, env=env, pool="prefork",
-                          concurrency=2, hostname=HOSTNAME)
+                          concurrency=2, hostname=HOSTNAME,
+                          extra_args=["--max-tasks-per-child", str(MAX_TASKS_PER_CHILD)])
     client = Celery("publisher", broker=broker, set_as_current=False)
     try:
         with running_prometheus(tmp, config) as prom:
@@ -290,7 +294,7 @@ def scenario(redis_server, tmp_path_factory):
             _publish(client)  # run 2: measured
             wait_for(lambda: finished_in_prometheus(2), timeout=60, message=lambda: stuck(2))
             t1_ms = round(prom.scalar(f"timestamp({up})") * 1000)
-            yield Scenario(prom, t0_ms, t1_ms, worker)
+            yield Scenario(prom, t0_ms, t1_ms, worker, tmp / "multiproc")
     finally:
         worker.stop()
         client.close()
@@ -381,12 +385,49 @@ class TestCounts:
             got = _series(scenario.prom.query(f"sum by ({N}) ({metric})", scenario.t1), (N,))
             assert got == {k: 2 * v for k, v in counts(metric, (N,)).items()}, metric
 
+    def test_recycled_pool_children_were_replaced(self, scenario):
+        """The counts above include children that exited (--max-tasks-per-child)."""
+        assert sum(n for k, n in EVENTS.items() if k[0] == m.TASK_STARTED) * 2 \
+            > 4 * MAX_TASKS_PER_CHILD
+        runs = scenario.multiproc.glob("*/counter_*.db")
+        assert len(list(runs)) > 3  # the main process and more children than the pool's 2
+
     def test_backlog_counts_priority_sub_queues(self, scenario, redis_server):
         """The 50 priority-9 messages sit in kombu's sub-queue list, and are counted."""
         sub = redis_server.client(1).llen(m.queue_keys("backlog")[-1])
         assert sub == BACKLOG[9]
         assert scenario.prom.scalar(
             f'{m.QUEUE_LENGTH}{{queue="backlog"}}', scenario.t1) == sum(BACKLOG.values())
+
+
+class TestDashboardJson:
+    @pytest.mark.parametrize("dashboard", committed_dashboards(), ids=lambda d: d["uid"])
+    def test_structure(self, dashboard):
+        """Unique panel ids, panels inside the 24-column grid, the four filter variables."""
+        panels = list(dashboard["panels"])
+        ids = [p["id"] for p in panels]
+        assert len(ids) == len(set(ids)) and 0 not in ids
+        assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in panels)
+        names = {v["name"] for v in dashboard["templating"]["list"]}
+        assert names == {"datasource", *q.VARIABLES}
+        for p in panels:
+            if p["type"] != "row":
+                assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+                assert p.get("description"), p["title"]
+
+
+class TestZWorkerDown:
+    """Last (it stops the scenario's worker): a worker that goes away fires CeleryWorkerDown."""
+
+    def test_worker_down_fires(self, scenario):
+        scenario.worker.stop()
+        prom = scenario.prom
+
+        def firing() -> set[str]:
+            return {a["labels"]["alertname"] for a in prom.api("alerts")["alerts"]}
+
+        wait_for(lambda: "CeleryWorkerDown" in firing(), timeout=20,
+                 message=lambda: f"CeleryWorkerDown among {firing()}")
 
 
 def test_promtool_accepts_the_rules():
