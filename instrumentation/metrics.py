@@ -327,14 +327,24 @@ class QueueLengthCollector:
         yield family
 
 
+def _broker_url(app: Any) -> str:
+    url = str(app.conf.broker_url or app.conf.broker_read_url or "redis://localhost:6379/0")
+    return url.split(";")[0].strip()  # failover lists: the first broker
+
+
+def _is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://", "unix://", "redis+socket://"))
+
+
 def _redis_client_for(app: Any) -> Any:
     """A Redis client for ``app``'s broker, with short timeouts (a scrape must not hang)."""
     import redis
 
-    url = str(app.conf.broker_url or app.conf.broker_read_url or "redis://localhost:6379/0")
-    url = url.split(";")[0].strip()  # failover lists: the first broker
-    if not url.startswith(("redis://", "rediss://", "unix://")):
+    url = _broker_url(app)
+    if not _is_redis(url):
         raise ValueError("celery_queue_length needs a Redis broker (redis://, rediss://)")
+    if url.startswith("redis+socket://"):
+        url = "unix://" + url[len("redis+socket://"):]
     kwargs: dict[str, Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
     ssl_options = app.conf.broker_use_ssl
     if url.startswith("rediss://") and isinstance(ssl_options, Mapping):
@@ -382,6 +392,7 @@ class _State:
 
 _state: _State | None = None
 _state_lock = threading.Lock()
+_chord_lock = threading.Lock()  # the scrape thread and task threads may both push
 
 
 def metrics_enabled() -> bool:
@@ -392,11 +403,17 @@ def set_chord_counts(counts: ChordCounts) -> None:
     """Publish the chord monitor's latest view (no-op when metrics are not enabled).
 
     Callback names present last time but missing now are set to 0, so a recovered chord
-    stops showing as stuck. Works from any process of the worker (the latest push wins).
+    stops showing as stuck. Works from any process of the worker (the latest push of each
+    callback name wins); push from one process, since only it knows which names to zero.
     """
     state = _state
     if state is None:
         return
+    with _chord_lock:
+        _set_chord_counts(state, counts)
+
+
+def _set_chord_counts(state: _State, counts: ChordCounts) -> None:
     for key, gauge, current in (("in", state.metrics.chords_in_flight, counts.in_flight),
                                 ("stuck", state.metrics.chords_stuck, counts.stuck)):
         for name in state.chord_names[key] - set(current):
@@ -493,7 +510,7 @@ def enable_metrics(
     max_tenants: int = 50,
     tenants: Iterable[str] = (),
     queues: Iterable[str] | Callable[[], Iterable[str]] | None = None,
-    queue_length: bool = True,
+    queue_length: bool | None = None,
     chord_source: Callable[[], ChordCounts] | None = None,
     port: int | None = None,
     addr: str = "0.0.0.0",
@@ -504,7 +521,8 @@ def enable_metrics(
     prometheus-client's multiprocess mode, required with the prefork pool. ``tenant_label``
     adds ``organization_id`` (at most ``max_tenants`` values per process, plus the ``tenants``
     always kept). ``queues`` (names or a callable; default: the app's queues) are measured in
-    Redis at every scrape unless ``queue_length=False``. ``chord_source`` is called at every
+    Redis at every scrape; ``queue_length`` defaults to "if the broker is Redis" (``True`` with
+    another broker is a ``ValueError``). ``chord_source`` is called at every
     scrape for the chord gauges. ``port`` starts :func:`start_metrics_server` when the worker is
     ready. Calling it again replaces the previous configuration.
     """
@@ -526,6 +544,8 @@ def enable_metrics(
     observer = MetricsObserver(metrics, limiter)
 
     extra: list[Any] = []
+    if queue_length is None:
+        queue_length = _is_redis(_broker_url(app))
     if queue_length:
         if queues is None:
             queue_names = _app_queues(app)

@@ -189,10 +189,17 @@ class TestQueueLength:
         assert b"celery_queue_length" not in body and b"s3cret" not in body
         assert b"celery_task_received_total{" in body
 
-    def test_non_redis_broker_is_a_clear_error(self):
+    def test_non_redis_broker_is_a_clear_error_when_asked_for(self):
         other = Celery("x", broker="amqp://guest@localhost//", set_as_current=False)
         with pytest.raises(ValueError, match="Redis broker"):
-            m.enable_metrics(other)
+            m.enable_metrics(other, queue_length=True)
+
+    def test_non_redis_broker_skips_queue_length_by_default(self):
+        other = Celery("x", broker="amqp://guest@localhost//", set_as_current=False)
+        m.enable_metrics(other)
+        log_event(s.Event.TASK_RECEIVED, "x", **task_fields())
+        body, _ = m.render_metrics()
+        assert b"celery_queue_length" not in body and b"celery_task_received_total{" in body
 
 
 class TestChords:
