@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from instrumentation import schema as s
-from tests.support import start_worker
+from tests.support import start_worker, wait_for
 from worker.launch import send_with_tenant
 
 pytestmark = pytest.mark.slow
@@ -26,6 +26,9 @@ def test_sigkill_mid_task_loses_no_task(tmp_path: Path, client: Any,
                               ("run-kill", 0), {"sim": sim}, organization_id="org-k")
     try:
         first.wait_for_event(s.Event.TASK_STARTED, **{s.TASK_ID: result.id})
+        # task_track_started stores STARTED just after the prerun signal that logs the event.
+        wait_for(lambda: client.AsyncResult(result.id).state == "STARTED", timeout=5,
+                 message="the STARTED state in the result backend")
     finally:
         first.kill()
     assert not first.events(s.Event.TASK_SUCCEEDED, **{s.TASK_ID: result.id})
