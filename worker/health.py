@@ -48,8 +48,6 @@ from redis.retry import Retry
 from instrumentation.redaction import redact_mapping, redact_text, redact_url
 from worker.config import Settings, describe_url
 
-_STARTED = time.time()
-
 
 class ProbeTimeout(Exception):
     """The check did not finish within its deadline."""
@@ -292,6 +290,8 @@ ROUTES: dict[str, Callable[[HealthContext], Response]] = {
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # A client that connects and sends nothing must not hold a thread forever.
+    timeout = 10
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
@@ -351,16 +351,19 @@ class HealthServer:
         return self._server.server_address[1]
 
     def start(self) -> HealthServer:
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="health-server", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, name="health-server",
+                                        daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        self._serving = True
         self._server.serve_forever()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        # shutdown() waits for serve_forever to notice; it would wait forever if it never ran.
+        if getattr(self, "_serving", False):
+            self._server.shutdown()
         self._server.server_close()
 
 
