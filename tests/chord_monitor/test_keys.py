@@ -131,3 +131,14 @@ class TestReader:
         snap = ChordReader(client).snapshot(ref)
         assert snap.joined == 2 and snap.joined_states == {"SUCCESS": 1, "<undecodable>": 1}
         assert snap.size is None
+
+    def test_vanished_chord_is_not_reported(self, client):
+        """A chord whose keys are gone by the time it is read is dropped, not called stuck."""
+        from worker.chord_monitor.monitor import Monitor
+
+        kw = client.connection_pool.connection_kwargs
+        url = f"redis://{kw['host']}:{kw['port']}/{kw['db']}"
+        _chord(client, "", "alive")
+        with Monitor(url) as monitor:
+            found = monitor.survey([ChordRef("", "alive"), ChordRef("", "gone")])
+        assert [f.chord_id for f in found] == ["alive"]

@@ -161,7 +161,10 @@ def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcom
     ref = monitor.find(chord_id)
     if ref is None:
         raise MonitorError(f"no chord {chord_id!r} in the result backend")
-    finding = monitor.survey([ref])[0]
+    found = monitor.survey([ref])
+    if not found:
+        raise MonitorError(f"chord {chord_id!r} vanished from the result backend")
+    finding = found[0]
     snap, verdict = finding.snapshot, finding.verdict
     if snap.recovered_at:
         return Outcome(chord_id, "recover", False, dry_run,

@@ -196,8 +196,8 @@ def status(ctx: click.Context, max_hours: float, watch: float | None) -> None:
 
 
 def _status_once(monitor: Monitor, opts: Options, max_hours: float) -> int:
+    workers = monitor.workers(refresh=True)  # fresh each round; survey reuses it
     findings = monitor.survey()
-    workers = monitor.workers(refresh=True)
     stuck = _stuck(findings, max_hours)
     by_state: dict[str, int] = {}
     for f in findings:

@@ -142,6 +142,7 @@ class ChordReader:
                      members: dict[str, TaskInfo]) -> None:
         if not record:
             return
+        snap.has_record = True
         snap.created = parse_time(record.get("created"))
         snap.organization_id = record.get(s.ORGANIZATION_ID)
         snap.user_id = record.get(s.USER_ID)

@@ -95,6 +95,7 @@ class ChordSnapshot:
     joined_ids: set[str] = field(default_factory=set)
     claim: str | None = None  # .c: None, "done" or a dispatch token
     has_chord_data: bool = False  # any of .j .t .s .d exists
+    has_record: bool = False  # our rhesis-chord-<gid> record exists
     members: list[TaskInfo] = field(default_factory=list)  # known members (record/.d/.j)
     recorded_members: int | None = None  # how many members the publisher recorded
     callback: TaskInfo | None = None
@@ -105,6 +106,11 @@ class ChordSnapshot:
     recovered_at: str | None = None  # our recover marker
     holders_known: bool = False  # queues and workers were inspected
     ttl_s: int | None = None  # seconds until Celery's chord keys expire
+
+    @property
+    def exists(self) -> bool:
+        """Any key of the chord was still there when read (it may vanish after SCAN saw it)."""
+        return self.has_chord_data or self.has_record or self.claim is not None
 
     @property
     def expected(self) -> int | None:

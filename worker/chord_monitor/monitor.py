@@ -218,8 +218,9 @@ class Monitor:
                ) -> list[Finding]:
         """Read, locate and judge every chord (or the given ones)."""
         try:
-            snaps = [self.reader.snapshot(ref) for ref in (refs if refs is not None
-                                                            else self.reader.refs())]
+            # A chord whose keys expired between SCAN and the read is gone, not stuck.
+            snaps = [snap for ref in (refs if refs is not None else self.reader.refs())
+                     if (snap := self.reader.snapshot(ref)).exists]
             self.locate(snaps)
         except redis.RedisError as exc:
             raise MonitorError(f"reading the chords failed: {exc}") from exc
@@ -230,4 +231,5 @@ class Monitor:
 
     def inspect(self, chord_id: str) -> Finding | None:
         ref = self.find(chord_id)
-        return None if ref is None else self.survey([ref])[0]
+        found = self.survey([ref]) if ref is not None else []
+        return found[0] if found else None
