@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,23 +27,41 @@ def col(frame: pd.DataFrame, name: str, dtype: str = "object") -> pd.Series:
     return pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index, name=name)
 
 
-#: Columns :func:`prepare` turns into categoricals: hashed once, then every section's
-#: per-id counting, grouping and lookups work on integer codes.
-CATEGORICAL = (s.TASK_ID, s.EVENT, s.TASK_NAME)
+#: Columns :func:`prepare` turns into categoricals: few distinct values, compared and
+#: grouped by every section, so integer codes pay off. (Task ids are not among them: with
+#: hundreds of thousands of distinct ids the categorical itself costs more than it saves.)
+CATEGORICAL = (s.EVENT, s.TASK_NAME)
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with the task id and event columns as categoricals (same values).
+    """``frame`` with the event and task name columns as categoricals (same values).
 
-    Optional: every section gives the same answer without it; with it, a million-row report
-    hashes the 36-character task ids once instead of in four sections.
+    Optional: every section gives the same answer without it, only slower.
     """
     changes = {
-        name: frame[name].astype("category")
+        name: categorical(frame[name])
         for name in CATEGORICAL
         if name in frame.columns and not isinstance(frame[name].dtype, pd.CategoricalDtype)
     }
     return frame.assign(**changes) if changes else frame
+
+
+def categorical(values: pd.Series) -> pd.Series:
+    """``values`` as an (unordered, unsorted) categorical, hashed once.
+
+    ``astype("category")`` sorts the categories: for a million distinct task ids that sort
+    costs seconds. Arrow's dictionary encoding keeps first-seen order and is linear.
+    """
+    try:
+        encoded = pa.chunked_array(pa.array(values, from_pandas=True)).combine_chunks()
+        encoded = pc.dictionary_encode(encoded)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return values.astype("category")
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), -1, codes)
+    categories = pd.Index(encoded.dictionary.to_pandas(), dtype=values.dtype)
+    cat = pd.Categorical.from_codes(codes.astype(np.int64), categories=categories)
+    return pd.Series(cat, index=values.index, name=values.name)
 
 
 def pick(frame: pd.DataFrame, mask: np.ndarray, names: Iterable[str]) -> pd.DataFrame:
@@ -53,15 +72,68 @@ def pick(frame: pd.DataFrame, mask: np.ndarray, names: Iterable[str]) -> pd.Data
     """
     # ``.array[mask]`` gives a fresh RangeIndex: frames concatenated from several sources may
     # repeat index labels, which would make the columns misalign.
-    return pd.DataFrame({n: col(frame, n).array[mask] for n in dict.fromkeys(names)})
+    return pd.DataFrame({n: _take(col(frame, n), mask) for n in dict.fromkeys(names)})
 
 
-def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (-1 for null) and the distinct values, reusing a categorical's codes."""
+#: A picked categorical with more categories than this becomes plain values: a subset of a
+#: million-id categorical would otherwise drag all million categories into every operation.
+_MAX_CATEGORIES = 10_000
+
+
+def _take(values: pd.Series, mask: np.ndarray):
+    if isinstance(values.dtype, pd.CategoricalDtype) and (
+        len(values.cat.categories) > _MAX_CATEGORIES
+    ):
+        codes = values.cat.codes.to_numpy()[mask]
+        return values.cat.categories.take(codes, allow_fill=True, fill_value=None).array
+    return values.array[mask]
+
+
+#: ``factorize(frame[TASK_ID])``: sections that count per task id accept it precomputed
+#: (``ids=``), so ``build_report`` hashes the ids once instead of once per section.
+Codes = tuple[np.ndarray, np.ndarray]
+
+
+def task_codes(frame: pd.DataFrame, ids: Codes | None = None) -> Codes:
+    """``ids`` if given, else the codes of the frame's task ids."""
+    return ids if ids is not None else factorize(col(frame, s.TASK_ID))
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for null) and the position of each code's first occurrence.
+
+    ``values.iloc[first[code]]`` is the value behind ``code``. Strings are hashed to 64 bits
+    by Polars (vectorized, ~10 ms per million) and the hashes factorized: an order of
+    magnitude faster than hashing the strings in pandas, which matters because a million log
+    lines carry hundreds of thousands of 36-character task ids. Two distinct ids sharing a
+    64-bit hash is a ~1e-8 event for a million ids; the report would merge those two tasks.
+    """
+    n = len(values)
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(dtype=np.int64), values.cat.categories
-    codes, uniques = pd.factorize(values)
-    return codes.astype(np.int64, copy=False), pd.Index(uniques)
+        codes = values.cat.codes.to_numpy(dtype=np.int64)
+        uniq = len(values.cat.categories)
+    else:
+        null = values.isna().to_numpy(dtype=bool)
+        keys = _hash64(values)
+        codes = np.full(n, -1, dtype=np.int64)
+        if (~null).any():
+            sub, _ = pd.factorize(keys[~null])
+            codes[~null] = sub
+        uniq = int(codes.max()) + 1 if n else 0
+    first = np.full(uniq, -1, dtype=np.int64)
+    valid = np.flatnonzero(codes >= 0)
+    first[codes[valid[::-1]]] = valid[::-1]  # written last-to-first: the first one stays
+    return codes, first
+
+
+def _hash64(values: pd.Series) -> np.ndarray:
+    try:
+        arr = pa.array(values, from_pandas=True)
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = arr.cast(pa.string())
+        return pl.from_arrow(arr).hash(seed=0).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+        return pd.util.hash_pandas_object(values.astype("str"), index=False).to_numpy()
 
 
 def distinct_per_group(
@@ -120,7 +192,12 @@ def event_is(frame: pd.DataFrame, *events: str | Iterable[str]) -> np.ndarray:
             wanted.extend(str(x) for x in e)
     if s.EVENT not in frame.columns or frame.empty:
         return np.zeros(len(frame), dtype=bool)
-    return frame[s.EVENT].isin(wanted).to_numpy(dtype=bool, na_value=False)
+    events = frame[s.EVENT]
+    if isinstance(events.dtype, pd.CategoricalDtype):
+        # Look the few categories up once, then index by code: ~1 ms per million rows.
+        hit = np.append(np.asarray(events.cat.categories.isin(wanted), dtype=bool), False)
+        return hit[events.cat.codes.to_numpy()]  # code -1 (null) picks the appended False
+    return events.isin(wanted).to_numpy(dtype=bool, na_value=False)
 
 
 def text(frame: pd.DataFrame, name: str, missing: str | None = None) -> pd.Series:

@@ -130,8 +130,9 @@ def chords(
         now = times(frame).max()
 
     # Integer codes for chords and member ids: distinct counts become unique + bincount.
-    gcodes, chord_ids = factorize(members[s.CHORD_ID])
+    gcodes, gfirst = factorize(members[s.CHORD_ID])
     tcodes, _ = factorize(members[s.TASK_ID])
+    chord_ids = members[s.CHORD_ID].iloc[gfirst].astype("str").to_numpy(dtype=object)
     n = len(chord_ids)
     g = members.groupby(gcodes, sort=True)
     per = g.agg(

@@ -11,8 +11,8 @@ worker that died mid-task. ``likely_cause`` says which the logs point to:
 ``worker_lost`` (a lost-worker or time-limit line names the id), ``visibility_timeout``
 (redelivered flag or a gap of about an hour or more), ``redelivered`` (flag only), ``unknown``.
 
-Per-id counting uses one ``pd.factorize`` of the task ids and ``np.bincount``: linear, and no
-Python loop over rows, which matters at a million lines.
+Per-id counting uses integer codes of the task ids (``_util.factorize``) and ``np.bincount``:
+linear, and no Python loop over rows, which matters at a million lines.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import col, empty, event_is, factorize, join_unique, pick, text, times
+from ._util import Codes, col, empty, event_is, join_unique, pick, task_codes, text, times
 from .failures import UNKNOWN
 
 DUPLICATE_COLUMNS = (
@@ -51,7 +51,7 @@ _KIND_OF_EXCEPTION = (
 )
 
 
-def duplicate_executions(frame: pd.DataFrame) -> pd.DataFrame:
+def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
     """Task ids executed more often than their retries explain, with the likely cause."""
     rec = event_is(frame, s.Event.TASK_RECEIVED)
     sta = event_is(frame, s.Event.TASK_STARTED)
@@ -59,8 +59,8 @@ def duplicate_executions(frame: pd.DataFrame) -> pd.DataFrame:
     ret = event_is(frame, s.Event.TASK_RETRIED)
     if not (rec | sta | suc).any():
         return empty(DUPLICATE_COLUMNS)
-    codes, uniques = factorize(col(frame, s.TASK_ID))
-    n = len(uniques)
+    codes, first = task_codes(frame, ids)
+    n = len(first)
     valid = codes >= 0
 
     def per_id(mask: np.ndarray) -> np.ndarray:
@@ -106,11 +106,13 @@ def duplicate_executions(frame: pd.DataFrame) -> pd.DataFrame:
     gaps = received.groupby(s.TASK_ID)["_received_at"].diff().dt.total_seconds()
     out[c.GAP_S] = gaps.groupby(received[s.TASK_ID]).max().reindex(out.index)
 
+    dup_codes = np.flatnonzero(dup)
     counts = pd.DataFrame(
-        {c.RECEIVED: n_rec, c.STARTED: n_sta, c.SUCCEEDED: n_suc, c.RETRIED: n_ret},
-        index=pd.Index(uniques.astype("str")),
+        {c.RECEIVED: n_rec[dup_codes], c.STARTED: n_sta[dup_codes],
+         c.SUCCEEDED: n_suc[dup_codes], c.RETRIED: n_ret[dup_codes]},
+        index=pd.Index(col(frame, s.TASK_ID).iloc[first[dup_codes]].astype("str").to_numpy()),
     )
-    out = out.join(counts.loc[dup], how="left")
+    out = out.join(counts, how="left")
 
     lost_ids = set(lost_worker_rows(frame)[s.TASK_ID].dropna())
     near_hour = (out[c.GAP_S] >= VISIBILITY_TIMEOUT_S * 0.95).fillna(False)

@@ -12,13 +12,16 @@ sorted by p95, slowest first.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import col, empty, event_is, keys, numbers, pick, times
+from ._util import Codes, empty, event_is, keys, numbers, pick, task_codes, times
 from .failures import UNKNOWN
+
+_MAX_RETRY = 1023  # retry numbers above this share a key (no task retries that often)
 
 COLUMNS = (
     s.TASK_NAME, c.COUNT, c.P50_MS, c.P95_MS, c.P99_MS, c.MAX_MS, c.MEAN_MS,
@@ -34,39 +37,40 @@ def _percentiles(values: pd.Series, by: pd.Series, names: tuple[str, ...],
     return q
 
 
-def _queue_waits(frame: pd.DataFrame) -> pd.DataFrame:
+def _queue_waits(frame: pd.DataFrame, ids: Codes | None) -> pd.DataFrame:
     started = event_is(frame, s.Event.TASK_STARTED)
-    rows = pick(frame, started, (s.TASK_NAME, s.QUEUE_WAIT_MS, s.TASK_ID, s.RETRIES, s.TIME))
-    wait = numbers(rows, s.QUEUE_WAIT_MS)
-    missing = wait.isna()
+    rows = pick(frame, started, (s.TASK_NAME, s.QUEUE_WAIT_MS))
+    wait = numbers(rows, s.QUEUE_WAIT_MS).to_numpy(copy=True)
+    missing = np.isnan(wait)
     if missing.any():
-        # Fall back to the received line of the same id and retry number.
-        rec = pick(frame, event_is(frame, s.Event.TASK_RECEIVED), (s.TASK_ID, s.RETRIES, s.TIME))
-        key = [s.TASK_ID, s.RETRIES]
-        left = pd.DataFrame(
-            {s.TASK_ID: col(rows, s.TASK_ID)[missing],
-             s.RETRIES: numbers(rows, s.RETRIES)[missing].fillna(0),
-             "_started": times(rows)[missing]}
-        )
-        right = pd.DataFrame(
-            {s.TASK_ID: col(rec, s.TASK_ID), s.RETRIES: numbers(rec, s.RETRIES).fillna(0),
-             "_received": times(rec)}
-        ).drop_duplicates(key, keep="last")
-        merged = left.reset_index().merge(right, on=key, how="left").set_index("index")
-        fallback = (merged["_started"] - merged["_received"]).dt.total_seconds() * 1000.0
-        wait = wait.copy()
-        wait.loc[fallback.index] = fallback.where(fallback >= 0).to_numpy()
+        # Fall back to the received line of the same id and retry number, matched on one
+        # integer key (task code, retry number): no string merge over a million rows.
+        received = event_is(frame, s.Event.TASK_RECEIVED)
+        codes, _ = task_codes(frame, ids)
+        retry_no = numbers(frame, s.RETRIES).fillna(0).clip(0, _MAX_RETRY).to_numpy()
+        key = codes * (_MAX_RETRY + 1) + retry_no.astype(np.int64)
+        t = times(frame)
+        micros = t.to_numpy(dtype="datetime64[us]").view(np.int64)
+        ok = (codes >= 0) & t.notna().to_numpy(bool)
+        rec = received & ok
+        when_received = pd.Series(micros[rec], index=key[rec])
+        when_received = when_received[~when_received.index.duplicated(keep="last")]
+        positions = np.flatnonzero(started)[missing]
+        matched = when_received.reindex(key[positions]).to_numpy(dtype="float64")
+        gap_ms = (micros[positions] - matched) / 1000.0
+        gap_ms[~ok[positions] | (gap_ms < 0)] = np.nan
+        wait[missing] = gap_ms
     return pd.DataFrame({s.TASK_NAME: keys(rows, s.TASK_NAME, UNKNOWN), "_wait": wait})
 
 
-def slow_tasks(frame: pd.DataFrame) -> pd.DataFrame:
+def slow_tasks(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
     """p50/p95/p99/max/mean run time and p50/p95/max queue wait per task name."""
     finished = pick(frame, event_is(frame, s.FINISHED_EVENTS), (s.TASK_NAME, s.DURATION_MS))
     dur = numbers(finished, s.DURATION_MS)
     have = dur.notna()
     names = keys(finished, s.TASK_NAME, UNKNOWN)[have]
     dur = dur[have]
-    waits = _queue_waits(frame).dropna(subset=["_wait"])
+    waits = _queue_waits(frame, ids).dropna(subset=["_wait"])
     if dur.empty and waits.empty:
         return empty(COLUMNS)
 

@@ -24,7 +24,7 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import col, prepare, times, to_records
+from ._util import col, prepare, task_codes, times, to_records
 from .chords import STUCK
 from .chords import chords as chord_states
 from .duplicates import duplicate_executions, lost_workers
@@ -155,21 +155,22 @@ def build_report(
 
     view = prepare(filter_frame(frame, since=since, until=until, tenant=tenant, task=task))
     view_times = times(view)
+    ids = task_codes(view)  # hashed once, shared by the sections that count per task id
     stuck = pd.Timedelta(stuck_after)
     chord_table = chord_states(view, now=reference, stuck_after=stuck)
     stuck_table = chord_table.loc[chord_table[c.CHORD_STATE] == STUCK]
     return Report(
         lines=line_totals(lines_read, lines_parsed, records=len(frame)),
-        tasks=task_totals(view),
+        tasks=task_totals(view, ids=ids),
         failures=failures(view),
         retries=retries(view),
         retry_storms=retry_storms(view, factor=storm_factor, min_retries=storm_min_retries),
-        retry_outcomes=retry_outcomes(view),
+        retry_outcomes=retry_outcomes(view, ids=ids),
         chords=chord_table,
         stuck_chords=stuck_table.reset_index(drop=True),
-        duplicates=duplicate_executions(view),
+        duplicates=duplicate_executions(view, ids=ids),
         lost_workers=lost_workers(view),
-        slow_tasks=slow_tasks(view),
+        slow_tasks=slow_tasks(view, ids=ids),
         over_time=over_time(view),
         unparsed=_unparsed_examples(unparsed),
         window={

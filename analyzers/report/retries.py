@@ -23,7 +23,7 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import col, empty, event_is, factorize, join_unique, pick, text, times
+from ._util import Codes, col, empty, event_is, join_unique, pick, task_codes, text, times
 from .failures import UNKNOWN
 from .timeseries import bucket_size
 
@@ -164,15 +164,15 @@ def retry_storms(
     return out.reset_index(drop=True)[list(STORM_COLUMNS)]
 
 
-def retry_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
+def retry_outcomes(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
     """Per task name: ids that retried, and how many recovered, exhausted or are pending."""
     retried = event_is(frame, s.Event.TASK_RETRIED)
     if not retried.any():
         return empty(OUTCOME_COLUMNS)
     ok = event_is(frame, s.Event.TASK_SUCCEEDED)
     bad = event_is(frame, s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
-    codes, uniques = factorize(col(frame, s.TASK_ID))
-    n = len(uniques)
+    codes, first = task_codes(frame, ids)
+    n = len(first)
     valid = codes >= 0
 
     # Per id counts with bincount: no Python loop over rows, no groupby over strings.

@@ -9,12 +9,13 @@ plus ``task_ids`` (distinct ids seen on any task event) and ``tenants``.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import col
+from ._util import Codes, col, event_is, task_codes
 
 #: The event behind each count of :func:`task_totals`, in display order.
 TASK_COUNTS: tuple[tuple[str, str], ...] = (
@@ -33,16 +34,17 @@ UNPARSED = "unparsed"
 RECORDS = "records"
 
 
-def task_totals(frame: pd.DataFrame) -> pd.DataFrame:
+def task_totals(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
     """One row with the number of each task event, distinct task ids and tenants."""
     if s.EVENT in frame.columns and not frame.empty:
         counts = frame[s.EVENT].value_counts()
     else:
         counts = pd.Series(dtype="int64")
     row = {name: int(counts.get(str(event), 0)) for name, event in TASK_COUNTS}
-    task_rows = frame[s.EVENT].isin([str(e) for e in s.TASK_EVENTS]) if not frame.empty else None
-    ids = col(frame, s.TASK_ID)
-    row[c.TASK_IDS] = int(ids[task_rows].nunique()) if task_rows is not None else 0
+    codes, _ = task_codes(frame, ids)
+    on_task_events = codes[event_is(frame, s.TASK_EVENTS) & (codes >= 0)]
+    row[c.TASK_IDS] = int(np.count_nonzero(np.bincount(on_task_events))) if len(
+        on_task_events) else 0
     row[c.TENANTS] = int(col(frame, s.ORGANIZATION_ID).nunique())
     return pd.DataFrame([row])
 
