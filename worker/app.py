@@ -39,6 +39,12 @@ def create_app(settings: Settings, *, set_as_current: bool = True) -> Celery:
     import worker.tasks  # noqa: F401
 
     new.finalize(auto=True)
+    # Keep a copy of each chord's callback next to Celery's chord keys, so that the chord
+    # monitor (rhesis-worker chords) can name and recover the callback of a stuck chord.
+    # Workers publish chords too (execute_test_run), so every app of ours installs it.
+    from worker.chord_monitor import record
+
+    record.install(new)
     problems = check_task_names(frozenset(new.tasks), new.conf.task_routes or {},
                                 new.conf.task_annotations or {})
     if problems:

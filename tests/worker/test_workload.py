@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis
 
 from instrumentation import schema as s
 from tests.support import WorkerProcess
@@ -41,6 +42,12 @@ class TestChord:
             s.Event.TASK_SUCCEEDED, **{s.TASK_NAME: "rhesis.execution.collect_results"})
         assert callback_done[0][s.ORGANIZATION_ID] == "org-7"
         prefork_worker.wait_for_event(s.Event.TASK_RETRIED, **{s.ORGANIZATION_ID: "org-7"})
+        # The chord monitor's record of the chord (written by the worker that started it).
+        launched = client.AsyncResult(result.id).get(timeout=5)
+        backend = redis.Redis.from_url(client.conf.result_backend)
+        record = backend.hgetall(f"rhesis-chord-{launched['chord_id']}")
+        assert record[b"callback_name"] == b"rhesis.execution.collect_results"
+        assert record[b"organization_id"] == b"org-7"
 
     def test_tests_that_exhaust_their_retries_still_complete_the_chord(
             self, client: Any, prefork_worker: WorkerProcess) -> None:
@@ -150,6 +157,9 @@ def test_chord_over_tls_redis(tmp_path: Any, tls_redis: Any, worker_env: dict[st
             assert summary["n_results"] == 3 and summary["organization_id"] == "org-tls"
             assert worker.events(s.Event.WORKER_READY)
     finally:
+        import gc
+
+        gc.collect()  # unsubscribe the results while the TLS Redis is still up
         tls_client.close()
 
 
