@@ -9,13 +9,15 @@ Sections without rows print one line saying so, so a healthy run is short to rea
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from analyzers.report import Report
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 from ._sections import SECTIONS, Section, cell, label, precise_times, rows_of, summary_lines
 
@@ -24,6 +26,9 @@ _LEAD_COLUMNS = 5  # render_frame_text: columns shown aligned before the name=va
 
 
 def _console(width: int, color: bool) -> tuple[Console, io.StringIO]:
+    # rich is imported here, not at module level: `--format json` should not pay for it.
+    from rich.console import Console
+
     buffer = io.StringIO()
     console = Console(
         file=buffer, width=width, force_terminal=color, no_color=not color,
@@ -49,6 +54,9 @@ def table_of(frame: pd.DataFrame, section: Section, width: int = 160) -> Table |
     Columns that do not fit ``width`` are left out from the right (the least important);
     the caption says so. Nothing is cut silently.
     """
+    from rich import box
+    from rich.table import Table
+
     if frame.empty:
         return section.empty
     headers, body, left_out = rows_of(frame, section)
