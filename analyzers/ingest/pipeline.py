@@ -337,8 +337,7 @@ def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: _Pa
                       order_base, parts, frame.FORMAT_JSON, bodies=bodies)
 
 
-def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts,
-               fmt_plain: str = frame.FORMAT_TEXT) -> None:
+def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts) -> None:
     """Text lines (Celery headers and other text) of ``df`` become records, stitched per stream.
 
     ``df`` has ``_i`` (stitching order), ``kind``, ``stream``, ``body``, ``line_no``, ``pod``,
@@ -388,7 +387,7 @@ def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts,
         col(s.NAMESPACE),
         pl.lit(source).alias(s.SOURCE),
         pl.when(col(kubectl.KIND) == kubectl.HEADER).then(pl.lit(frame.FORMAT_CELERY_TEXT))
-        .otherwise(pl.lit(fmt_plain)).alias(s.FORMAT),
+        .otherwise(pl.lit(frame.FORMAT_TEXT)).alias(s.FORMAT),
         raw.str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
         (col(s.LINE_NO) + order_base).alias(ORDER),
     )
@@ -493,7 +492,7 @@ def _read_entries_table(table: pa.Table, ctx: pl.DataFrame, buf: bytes, lines: L
         descending = len(times) > 1 and times[0] > times[-1]
         order = np.arange(t.height, dtype=np.int64)
         t = t.with_columns(pl.Series("_i", order[::-1] if descending else order)).sort("_i")
-        _read_text(t, source, order_base, parts, fmt_plain=frame.FORMAT_CLOUD_LOGGING)
+        _read_text(t, source, order_base, parts)
 
 
 # ---------------------------------------------------------------------------------------

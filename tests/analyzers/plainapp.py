@@ -1,0 +1,54 @@
+"""A Celery app *without* our instrumentation: it logs in Celery's default text format.
+
+Used to record real plain-Celery samples (``tests/fixtures/make_fixtures.py``) and to check
+the analyzer on workers that are not instrumented yet. Configured from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.utils.log import get_task_logger
+
+app = Celery(
+    "plainapp",
+    broker=os.environ.get("BROKER_URL", "redis://localhost:6379/0"),
+    backend=os.environ.get("CELERY_RESULT_BACKEND", "redis://localhost:6379/1"),
+)
+app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
+                broker_connection_retry_on_startup=True, result_expires=600,
+                worker_hijack_root_logger=True)
+log = get_task_logger(__name__)
+
+
+@app.task(name="plain.add")
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@app.task(name="plain.member", bind=True, max_retries=3)
+def member(self, i: int, mode: str = "ok") -> int:
+    log.info("member %s running in mode %s", i, mode)
+    if mode == "fail":
+        raise ValueError(f"member {i} failed on purpose")
+    if mode == "retry" and self.request.retries == 0:
+        raise self.retry(exc=ConnectionError(f"member {i} transient error"), countdown=0.2)
+    return i
+
+
+@app.task(name="plain.collect")
+def collect(results: list) -> int:
+    return sum(results)
+
+
+@app.task(name="plain.crash")
+def crash() -> None:
+    os._exit(13)
+
+
+@app.task(name="plain.sleepy", time_limit=1)
+def sleepy(seconds: float = 5) -> None:
+    import time
+
+    time.sleep(seconds)
