@@ -17,7 +17,7 @@ import redis
 from instrumentation import instrument, tenant_context, uninstrument
 from instrumentation import schema as s
 from instrumentation.events import add_observer, remove_observer
-from tests.chord_monitor.conftest import ChordLab, close_lab, make_lab
+from tests.chord_monitor.conftest import ChordLab, CliResult, close_lab, make_lab
 from tests.support import REPO, wait_for
 from worker.chord_monitor import Monitor, actions
 
@@ -59,7 +59,7 @@ class TestHealthyAndClean:
 
         healthy_keys = {k: lab.redis.get(k) for k in (lab.key(healthy.parent.id, ".s"),)}
         assert all(healthy_keys.values())
-        # The library, with an observer on the events (NOTICE lines are checked this way).
+        # The library, with an observer on the events.
         with Monitor(lab.backend_url, lab.broker_url, timeout=0.5) as monitor, \
                 observed() as events:
             plan = actions.clean(monitor, monitor.survey(), dry_run=True)
@@ -73,6 +73,9 @@ class TestHealthyAndClean:
         outcomes = cleaned.json()["outcomes"]
         assert [o[s.CHORD_ID] for o in outcomes] == [stuck_gid]
         assert outcomes[0]["done"] is True
+        (event,) = cleaned.events(s.Event.CHORD_CLEANED)
+        assert (event[s.CHORD_ID], event[s.SEVERITY], event[s.DRY_RUN]) == (
+            stuck_gid, "NOTICE", False)
         # The progressing chord's keys are untouched, and it completes normally.
         assert {k: lab.redis.get(k) for k in healthy_keys} == healthy_keys
         assert lab.redis.exists(f"rhesis-chord-{healthy.parent.id}")
@@ -346,5 +349,10 @@ class TestLostCallback:
         codes = sorted(p.returncode for p in procs)
         assert codes == [0, 1], outputs
         assert any("already recovered" in out for out, _ in outputs), outputs
+        winner = next(err for (_, err), p in zip(outputs, procs, strict=True)
+                      if p.returncode == 0)
+        (event,) = CliResult(0, "", winner).events(s.Event.CHORD_RECOVERED)
+        assert (event[s.CHORD_ID], event[s.REASON], event[s.SEVERITY]) == (
+            gid, "callback_not_run", "NOTICE")
         assert result.get(timeout=30) == 0 + 1
         assert lab.runs("lostcb") == [[0, 1]]
