@@ -5,9 +5,10 @@
         print(finding.verdict.state, finding.to_dict())
     monitor.close()
 
-Without a broker URL nothing can tell whether a pending member still sits in a queue or on a
-worker, so ``members_lost`` and ``callback_not_run`` are never concluded (those chords stay
-"in progress"); everything read from the result backend alone still is.
+Without a broker URL (or with a non-Redis broker, whose queues it cannot read) nothing can
+tell whether a pending member still sits in a queue, so ``members_lost`` and
+``callback_not_run`` are never concluded (those chords stay "in progress"); everything read
+from the result backend alone still is.
 """
 
 from __future__ import annotations
@@ -192,8 +193,9 @@ class Monitor:
             if callbacks:
                 for tid, where in self.broker.holders(set(callbacks), self._workers).items():
                     callbacks[tid].holder = where
+        # Queues are only readable on a Redis broker: elsewhere a queued member would look lost.
         for snap in snaps:
-            snap.holders_known = True
+            snap.holders_known = self.broker.client is not None
 
     def _adopt(self, snap: ChordSnapshot, queued: list[QueuedMember]) -> None:
         """Learn members, callback and tenant of an unrecorded chord from its queued messages."""
