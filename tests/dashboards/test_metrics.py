@@ -4,7 +4,6 @@ and a real Prometheus is in test_prometheus.py."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from instrumentation import log_event
 from instrumentation import metrics as m
 from instrumentation import schema as s
+from instrumentation.events import notify
+from tests.support import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -228,11 +229,31 @@ class TestChords:
         assert not m.metrics_enabled()
 
 
-def _child_counts(n: int) -> None:
-    for _ in range(n):
-        log_event(s.Event.TASK_SUCCEEDED, "x", **task_fields(**{s.DURATION_MS: 10.0}))
-    log_event(s.Event.WORKER_READY, "x", **{s.WORKER: f"child-{os.getpid()}"})
-    os._exit(0)
+def _fork_child(n: int) -> int:
+    """Fork a child that counts ``n`` successes and exits; returns its pid.
+
+    The child only notifies the observers (no logging: another thread of the test process
+    may hold the stdout lock at fork time) and leaves with ``os._exit``.
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            for _ in range(n):
+                notify(s.Event.TASK_SUCCEEDED, task_fields(**{s.DURATION_MS: 10.0}))
+            notify(s.Event.WORKER_READY, {s.WORKER: f"child-{os.getpid()}"})
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _exit_code(pid: int) -> int:
+    def reaped():
+        done, status = os.waitpid(pid, os.WNOHANG)
+        return (done == pid) and (os.waitstatus_to_exitcode(status),)
+
+    return wait_for(reaped, timeout=10, message=f"forked child {pid} to exit")[0]
 
 
 class TestMultiprocess:
@@ -240,22 +261,17 @@ class TestMultiprocess:
         """Forked children count into their own files; the parent's /metrics sums them, and a
         dead child's counters stay while its live gauges go (mark_process_dead)."""
         m.enable_metrics(app, queue_length=False, multiprocess_dir=tmp_path)
-        ctx = multiprocessing.get_context("fork")
-        children = [ctx.Process(target=_child_counts, args=(n,)) for n in (2, 3)]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(10)
-            assert child.exitcode == 0
+        children = [_fork_child(n) for n in (2, 3)]
+        assert [_exit_code(pid) for pid in children] == [0, 0]
         log_event(s.Event.TASK_SUCCEEDED, "x", **task_fields(**{s.DURATION_MS: 10.0}))
         labels = {"name": "t.add", "queue": "celery", "worker": "w1@h"}
         assert value(m.TASK_SUCCEEDED, **labels) == 6
         assert value(m.TASK_RUNTIME + "_count", **labels) == 6
-        dead = f"child-{children[0].pid}"
+        dead = f"child-{children[0]}"
         assert value(m.WORKER_UP, worker=dead) == 1
         from celery import signals
 
-        signals.worker_process_shutdown.send(sender=None, pid=children[0].pid, exitcode=0)
+        signals.worker_process_shutdown.send(sender=None, pid=children[0], exitcode=0)
         assert value(m.WORKER_UP, worker=dead) is None
         assert value(m.TASK_SUCCEEDED, **labels) == 6
 
