@@ -38,6 +38,8 @@ from analyzers.timeline import chord_timeline, task_timeline
 from instrumentation import schema as s
 
 SOURCES = ("auto", "file", "kubectl", "cloud-logging")
+#: Window pulled from Cloud Logging when --since is not given (every request costs quota).
+DEFAULT_CLOUD_HOURS = 1
 PARSE_FORMATS = ("jsonl", "csv", "table")
 
 #: Columns ``parse --format table`` shows (the others are in jsonl/csv).
@@ -100,6 +102,7 @@ class SourceOptions:
     previous: bool
     project: str | None
     cluster: str | None
+    verbose: bool = False
 
     def resolved(self) -> str:
         """The source ``auto`` stands for: files/stdin, unless only remote options are given."""
@@ -129,7 +132,8 @@ def source_options(fn: Callable) -> Callable:
                           "else kubectl if --selector/--context is given, else stdin."),
         click.option("--since", type=InstantType(), default=None,
                      help="Start of the window: a duration before now (15m, 1h, 2d) or an "
-                          "RFC 3339 time. Files: no window unless asked for."),
+                          "RFC 3339 time. Files: no window unless asked for; Cloud Logging: "
+                          "1h by default."),
         click.option("--until", type=InstantType(), default=None,
                      help="End of the window (same forms as --since). Default: now."),
         click.option("-n", "--namespace", default=None,
@@ -143,17 +147,19 @@ def source_options(fn: Callable) -> Callable:
                      help="kubectl: logs of the previous (crashed) container instance."),
         click.option("--project", default=None, help="Cloud Logging: Google Cloud project id."),
         click.option("--cluster", default=None, help="Cloud Logging: GKE cluster name."),
+        click.option("-v", "--verbose", is_flag=True, default=False,
+                     help="Show the kubectl command or the Cloud Logging filter on stderr."),
     ]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, files: tuple[str, ...], source: str, since: Any, until: Any,
                 namespace: Any, context: Any, selector: Any, container: Any, previous: bool,
-                project: Any, cluster: Any, **kwargs: Any) -> Any:
+                project: Any, cluster: Any, verbose: bool, **kwargs: Any) -> Any:
         if since is not None and until is not None and since >= until:
             raise click.BadParameter(f"--since ({since}) must be before --until ({until})",
                                      param_hint="--since/--until")
         options = SourceOptions(files, source, since, until, namespace, context, selector,
-                                container, previous, project, cluster)
+                                container, previous, project, cluster, verbose)
         return fn(*args, sources=options, **kwargs)
 
     for decorator in reversed(decorators):
@@ -178,69 +184,61 @@ def filter_options(fn: Callable) -> Callable:
 # --- Loading -----------------------------------------------------------------------------
 
 
-def _missing(what: str) -> UserError:
-    return UserError(f"{what} is not available in this installation of rhesis-logs yet: "
-                     "use --source file with saved logs")
-
-
-def _open_files(paths: list[str]):
-    """``(name, chunks)`` per path through ``analyzers.sources.files``.
-
-    TEMPORARY fallback until that module lands: read whole files / stdin as one chunk.
-    """
-    try:
-        from analyzers.sources.files import open_sources
-    except ImportError:
-        def open_sources(paths: list[str]):
-            for path in paths:
-                if path == "-":
-                    yield "stdin", [sys.stdin.buffer.read()]
-                else:
-                    yield path, [Path(path).read_bytes()]
-    return open_sources(paths)
-
-
 def load(options: SourceOptions):  # -> analyzers.ingest.IngestResult
     """Read the logs the options name into the normalized frame (the library does the work)."""
     from analyzers import ingest
 
-    kind = options.resolved()
     try:
-        if kind == "file":
-            paths = list(options.files) or ["-"]
-            if paths == ["-"] and sys.stdin.isatty() and options.source == "auto":
-                raise UserError(
-                    "no input: pass log FILEs, pipe logs on stdin, or read a cluster with "
-                    "--source kubectl (-l app=worker) or --source cloud-logging (--project ...)"
-                )
-            return ingest.read_sources(_open_files(paths))
-        if kind == "kubectl":
-            try:
-                from analyzers.sources.kubectl import KubectlSource
-            except ImportError:
-                raise _missing("--source kubectl") from None
-            src = KubectlSource(
-                namespace=options.namespace, context=options.context,
-                selector=options.selector, container=options.container,
-                previous=options.previous, since=options.since,
-            )
-            return ingest.read_sources(src.sources())
-        if not options.project:
-            raise UserError("--source cloud-logging needs --project PROJECT_ID "
-                            "(and usually --cluster and --namespace)")
-        try:
-            from analyzers.sources.cloud_logging import CloudLoggingSource
-        except ImportError:
-            raise _missing("--source cloud-logging") from None
-        src = CloudLoggingSource(
-            project=options.project, since=options.since, until=options.until,
-            cluster=options.cluster, namespace=options.namespace, container=options.container,
-        )
-        return ingest.read_entries(src.entries())
+        return ingest.read_sources(open_source(options))
     except AnalyzerError as exc:
         raise UserError(str(exc)) from None
-    except FileNotFoundError as exc:
-        raise UserError(f"cannot read {exc.filename}: no such file") from None
+
+
+def open_source(options: SourceOptions):  # -> Iterable[analyzers.sources.SourceChunks]
+    """The ``analyzers.sources`` object the options describe."""
+    kind = options.resolved()
+    if kind == "file":
+        from analyzers.sources.files import open_sources
+
+        paths = list(options.files) or ["-"]
+        if paths == ["-"] and sys.stdin.isatty() and options.source == "auto":
+            raise UserError(
+                "no input: pass log FILEs, pipe logs on stdin, or read a cluster with "
+                "--source kubectl (-l app=worker) or --source cloud-logging (--project ...)"
+            )
+        return open_sources(paths)
+    if options.files:
+        raise UserError(f"--source {kind} reads no FILEs: drop them, or use --source file")
+    if kind == "kubectl":
+        from analyzers.sources.kubectl import KubectlSource
+
+        if not options.selector:
+            raise UserError("--source kubectl needs the worker pods' label selector: "
+                            "-l/--selector app=rhesis-worker (and -n/--namespace)")
+        source = KubectlSource(
+            options.selector, namespace=options.namespace, context=options.context,
+            since=options.since.to_pydatetime() if options.since is not None else None,
+            previous=options.previous, container=options.container,
+        )
+        if options.verbose:
+            click.echo("rhesis-logs: running " + " ".join(source.command()), err=True)
+        return source
+    from analyzers.sources.cloud_logging import CloudLoggingSource
+
+    if not options.project:
+        raise UserError("--source cloud-logging needs --project PROJECT_ID "
+                        "(and usually --cluster and --namespace)")
+    since = (options.since.to_pydatetime() if options.since is not None
+             else timedelta(hours=DEFAULT_CLOUD_HOURS))
+    source = CloudLoggingSource(
+        options.project, since=since,
+        until=options.until.to_pydatetime() if options.until is not None else None,
+        cluster=options.cluster, namespace=options.namespace, container=options.container,
+        progress=sys.stderr.isatty(),
+    )
+    if options.verbose:
+        click.echo(f"rhesis-logs: Cloud Logging filter:\n{source.filter()}", err=True)
+    return source
 
 
 def _write(text: str, output: str | None) -> None:
@@ -495,11 +493,7 @@ def _all_commands(group: click.Group) -> Iterable[tuple[str, click.Command]]:
                 yield f"{name} {sub}", subcommand
 
 
-# The saved-queries command group lives in its own module (another engineer's): attach it
-# when it is there.
-try:
-    from analyzers.queries_cmd import queries as _queries
-except ImportError:  # pragma: no cover - until analyzers/queries_cmd.py lands
-    _queries = None
-if _queries is not None:
-    main.add_command(_queries)
+# The saved-queries command group lives in its own module (queries/ over the same schema).
+from analyzers.queries_cmd import queries  # noqa: E402 - attached after main is defined
+
+main.add_command(queries)
