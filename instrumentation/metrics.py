@@ -76,6 +76,7 @@ __all__ = [
     "TASK_STARTED",
     "TASK_SUCCEEDED",
     "WORKER_UP",
+    "ChordCollector",
     "ChordCounts",
     "MetricsObserver",
     "QueueLengthCollector",
@@ -150,6 +151,12 @@ QUEUE_WAIT_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 3
                       1800.0, 3600.0, float("inf"))
 
 
+_CHORD_HELP = {
+    CHORDS_IN_FLIGHT: "Chords whose callback has not run yet",
+    CHORDS_STUCK: "Chords the chord monitor considers stuck",
+}
+
+
 class TenantLimiter:
     """Maps an organization id to a label value, keeping at most ``max_tenants`` distinct ones.
 
@@ -182,7 +189,8 @@ class TenantLimiter:
 class _Metrics:
     """The metric objects of one ``enable_metrics`` call, in a private registry."""
 
-    def __init__(self, registry: CollectorRegistry, tenant_label: bool) -> None:
+    def __init__(self, registry: CollectorRegistry, tenant_label: bool,
+                 chord_gauges: bool = True) -> None:
         labels = (NAME, QUEUE, WORKER) + ((TENANT,) if tenant_label else ())
         self.labels = labels
         self.counters: dict[str, Counter] = {}
@@ -198,10 +206,15 @@ class _Metrics:
         self.worker_up = Gauge(WORKER_UP, "1 while the worker is up, 0 once it shut down",
                                (WORKER,), multiprocess_mode="livemax", registry=registry)
         # Pushed by the chord monitor from whichever process runs it: the latest push wins.
-        self.chords_in_flight = Gauge(CHORDS_IN_FLIGHT, "Chords whose callback has not run yet",
-                                      (NAME,), multiprocess_mode="mostrecent", registry=registry)
-        self.chords_stuck = Gauge(CHORDS_STUCK, "Chords the chord monitor considers stuck",
-                                  (NAME,), multiprocess_mode="mostrecent", registry=registry)
+        # (Not created when a chord_source feeds these names at scrape time instead.)
+        self.chords_in_flight: Gauge | None = None
+        self.chords_stuck: Gauge | None = None
+        if chord_gauges:
+            self.chords_in_flight = Gauge(CHORDS_IN_FLIGHT, _CHORD_HELP[CHORDS_IN_FLIGHT],
+                                          (NAME,), multiprocess_mode="mostrecent",
+                                          registry=registry)
+            self.chords_stuck = Gauge(CHORDS_STUCK, _CHORD_HELP[CHORDS_STUCK], (NAME,),
+                                      multiprocess_mode="mostrecent", registry=registry)
 
 
 def _text(value: Any) -> str:
@@ -373,6 +386,28 @@ class ChordCounts:
     stuck: Mapping[str, int] = field(default_factory=dict)
 
 
+class ChordCollector:
+    """The chord gauges read from ``source()`` at each scrape (the pull alternative to
+    :func:`set_chord_counts`). Nothing is written to the multiprocess files: the scrape thread
+    takes no lock a pool child forked at that moment could inherit held."""
+
+    def __init__(self, source: Callable[[], ChordCounts]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = self._source()
+        except Exception as exc:  # a broken monitor must not break the scrape
+            _log.warning("chord gauges not collected: %s", type(exc).__name__)
+            return
+        for name, values_ in ((CHORDS_IN_FLIGHT, counts.in_flight),
+                              (CHORDS_STUCK, counts.stuck)):
+            family = GaugeMetricFamily(name, _CHORD_HELP[name], labels=[NAME])
+            for callback, n in values_.items():
+                family.add_metric([callback], n)
+            yield family
+
+
 # --- State of this process -------------------------------------------------------------------
 
 
@@ -409,11 +444,17 @@ def set_chord_counts(counts: ChordCounts) -> None:
     state = _state
     if state is None:
         return
+    if state.metrics.chords_in_flight is None:
+        _log.warning("set_chord_counts ignored: enable_metrics(chord_source=...) feeds the "
+                     "chord gauges")
+        return
     with _chord_lock:
         _set_chord_counts(state, counts)
 
 
 def _set_chord_counts(state: _State, counts: ChordCounts) -> None:
+    assert state.metrics.chords_in_flight is not None
+    assert state.metrics.chords_stuck is not None
     for key, gauge, current in (("in", state.metrics.chords_in_flight, counts.in_flight),
                                 ("stuck", state.metrics.chords_stuck, counts.stuck)):
         for name in state.chord_names[key] - set(current):
@@ -427,14 +468,12 @@ class _Exposition:
     """What ``/metrics`` shows: the merged (or in-process) metrics plus scrape-time readings."""
 
     def __init__(self, registry: CollectorRegistry, multiprocess_dir: Path | None,
-                 extra: list[Any], refresh: Callable[[], None]) -> None:
+                 extra: list[Any]) -> None:
         self._registry = registry
         self._dir = multiprocess_dir
         self._extra = extra
-        self._refresh = refresh
 
     def collect(self) -> Iterator[Metric]:
-        self._refresh()
         if self._dir is not None:
             yield from MultiProcessCollector(None, path=str(self._dir)).collect()
         else:
@@ -443,16 +482,16 @@ class _Exposition:
             yield from collector.collect()
 
 
-def _refresh_chords() -> None:
-    state = _state
-    if state is None or state.chord_source is None:
-        return
-    try:
-        counts = state.chord_source()
-    except Exception as exc:  # a broken monitor must not break the scrape
-        _log.warning("chord gauges not refreshed: %s", type(exc).__name__)
-        return
-    set_chord_counts(counts)
+def _reinit_locks_in_child() -> None:
+    # A pool child forked while another thread of the parent held one of these would
+    # otherwise wait forever on its first use.
+    global _state_lock, _chord_lock
+    _state_lock = threading.Lock()
+    _chord_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_locks_in_child)
 
 
 # --- Multiprocess directory ------------------------------------------------------------------
@@ -523,8 +562,9 @@ def enable_metrics(
     always kept). ``queues`` (names or a callable; default: the app's queues) are measured in
     Redis at every scrape; ``queue_length`` defaults to "if the broker is Redis" (``True`` with
     another broker is a ``ValueError``). ``chord_source`` is called at every
-    scrape for the chord gauges. ``port`` starts :func:`start_metrics_server` when the worker is
-    ready. Calling it again replaces the previous configuration.
+    scrape for the chord gauges (then :func:`set_chord_counts` is ignored). ``port`` starts
+    :func:`start_metrics_server` when the worker is ready. Calling it again replaces the
+    previous configuration.
     """
     global _state
     from celery import signals
@@ -539,7 +579,7 @@ def enable_metrics(
         run_dir = _run_directory(Path(base))
         _use_multiprocess_dir(str(run_dir))
     registry = CollectorRegistry(auto_describe=False)
-    metrics = _Metrics(registry, tenant_label)
+    metrics = _Metrics(registry, tenant_label, chord_gauges=chord_source is None)
     limiter = TenantLimiter(max_tenants, tenants) if tenant_label else None
     observer = MetricsObserver(metrics, limiter)
 
@@ -560,7 +600,9 @@ def enable_metrics(
             priority_steps=options.get("priority_steps"), sep=options.get("sep"),
             prefix=options.get("global_keyprefix", "") or ""))
     exposition = CollectorRegistry(auto_describe=False)
-    exposition.register(_Exposition(registry, run_dir, extra, _refresh_chords))
+    if chord_source is not None:
+        extra.append(ChordCollector(chord_source))
+    exposition.register(_Exposition(registry, run_dir, extra))
 
     state = _State(metrics, observer, registry, exposition, run_dir, chord_source, env_before)
 

@@ -204,7 +204,8 @@ class TestQueueLength:
 
 
 class TestChords:
-    def test_source_is_read_at_scrape_and_gone_names_drop_to_zero(self, app):
+    def test_source_is_read_at_each_scrape(self, app):
+        """chord_source is the whole current view: gone callbacks are gone from /metrics."""
         views = iter([m.ChordCounts({"t.cb": 3, "t.other": 1}, {"t.cb": 1}),
                       m.ChordCounts({"t.cb": 2}, {})])
         m.enable_metrics(app, queue_length=False, chord_source=lambda: next(views))
@@ -213,16 +214,34 @@ class TestChords:
         assert first[(m.CHORDS_STUCK, (("name", "t.cb"),))] == 1
         second = samples()
         assert second[(m.CHORDS_IN_FLIGHT, (("name", "t.cb"),))] == 2
-        assert second[(m.CHORDS_IN_FLIGHT, (("name", "t.other"),))] == 0
-        assert second[(m.CHORDS_STUCK, (("name", "t.cb"),))] == 0
+        assert (m.CHORDS_IN_FLIGHT, (("name", "t.other"),)) not in second
+        assert not [k for k in second if k[0] == m.CHORDS_STUCK]
+
+    def test_one_family_per_name_with_a_source(self, app):
+        """Pushes are ignored with a source: /metrics never shows a metric twice."""
+        m.enable_metrics(app, queue_length=False,
+                         chord_source=lambda: m.ChordCounts({"t.cb": 1}, {}))
+        m.set_chord_counts(m.ChordCounts({"t.cb": 9}, {"t.cb": 9}))
+        body = m.render_metrics()[0].decode()
+        assert body.count(f"# TYPE {m.CHORDS_IN_FLIGHT} gauge") == 1
+        assert value(m.CHORDS_IN_FLIGHT, name="t.cb") == 1
+
+    def test_pushed_counts_zero_callbacks_that_are_gone(self, app):
+        m.enable_metrics(app, queue_length=False)
+        m.set_chord_counts(m.ChordCounts({"t.cb": 3, "t.other": 1}, {"t.cb": 1}))
+        m.set_chord_counts(m.ChordCounts({"t.cb": 2}, {}))
+        assert value(m.CHORDS_IN_FLIGHT, name="t.cb") == 2
+        assert value(m.CHORDS_IN_FLIGHT, name="t.other") == 0
+        assert value(m.CHORDS_STUCK, name="t.cb") == 0
 
     def test_a_failing_source_does_not_break_the_scrape(self, app):
         def broken():
             raise RuntimeError("redis gone")
 
         m.enable_metrics(app, queue_length=False, chord_source=broken)
-        m.set_chord_counts(m.ChordCounts({"t.cb": 4}, {}))
-        assert value(m.CHORDS_IN_FLIGHT, name="t.cb") == 4
+        log_event(s.Event.TASK_RECEIVED, "x", **task_fields())
+        body = m.render_metrics()[0]
+        assert b"celery_task_received_total{" in body and b"celery_chords" not in body
 
     def test_set_without_enable_is_a_no_op(self):
         m.set_chord_counts(m.ChordCounts({"t.cb": 4}, {}))
