@@ -123,8 +123,13 @@ def _join(chunks: Iterable[bytes | str]) -> bytes:
 # ---------------------------------------------------------------------------------------
 
 
-def read_buffer(buf: bytes, source: str, first_line_no: int = 1, order_base: int = 0) -> _Parts:
-    """Parse one source's bytes into polars parts (``read_records`` without the assembly)."""
+def read_buffer(buf: bytes, source: str, first_line_no: int = 1, order_base: int = 0,
+                entries: bool | None = None) -> _Parts:
+    """Parse one source's bytes into parts (``read_records`` without the assembly).
+
+    ``entries`` forces reading JSON lines as LogEntry objects (True) or as log lines (False);
+    by default the first line decides.
+    """
     if is_json_array(buf):
         return _read_json_array(buf, source, order_base)
     lines = split_lines(buf, first_line_no)
@@ -140,7 +145,9 @@ def read_buffer(buf: bytes, source: str, first_line_no: int = 1, order_base: int
         if len(lines) == 0:
             return parts
     if (first_bytes(buf, lines) == ord("{")).all():
-        _read_json_fast(buf, lines, source, order_base, parts)
+        if entries is None:
+            entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
+        _read_json_fast(buf, lines, source, order_base, parts, entries)
     else:
         _read_general(buf, lines, source, order_base, parts)
     return parts
@@ -155,20 +162,23 @@ def _blank_out(buf: bytes, lines: Lines) -> bytes:
     return bytes(out)
 
 
-def _is_entries(buf: bytes, lines: Lines) -> bool:
-    """Whether the JSON lines are Cloud Logging LogEntry objects (judged on the first few)."""
-    sample = [buf[a:b] for a, b in zip(lines.starts[:20], lines.ends[:20], strict=True)]
-    hits = sum(any(k in line for k in _ENTRY_KEYS) for line in sample)
-    return hits * 2 > len(sample)
+def is_entry_line(line: bytes) -> bool:
+    """Whether a JSON line is a Cloud Logging LogEntry (it has a payload or insertId key).
+
+    A source is read either as log lines or as LogEntry objects, decided by its first line:
+    exports and API pulls hold nothing but entries, and worker logs never hold one.
+    """
+    return any(k in line for k in _ENTRY_KEYS)
 
 
-def _read_json_fast(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts) -> None:
+def _read_json_fast(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts,
+                    entries: bool) -> None:
     # Zero-copy: element i spans from line i's start to line i+1's start (terminator included;
     # JSON ignores trailing whitespace).
     offsets = np.concatenate((lines.starts, [lines.ends[-1]])).astype(np.int64)
     texts = pa.LargeStringArray.from_buffers(len(lines), pa.py_buffer(offsets), pa.py_buffer(buf))
     ctx = pl.DataFrame({s.LINE_NO: lines.line_no})
-    if _is_entries(buf, lines):
+    if entries:
         _read_entries_table(json_lines.decode_entries(texts), ctx, buf, lines, source,
                             order_base, parts)
         return

@@ -38,6 +38,7 @@ class StreamParser:
         self.lines_parsed = 0
         self.unparsed: list[dict[str, Any]] = []
         self._pending: dict[str, tuple[int, list[bytes]]] = {}  # stream -> (line_no, lines)
+        self._entries: bool | None = None  # LogEntry JSON or log lines: the first one decides
 
     def feed(self, line: bytes | str) -> list[dict[str, Any]]:
         """Add one line; return the records that are now complete."""
@@ -57,6 +58,8 @@ class StreamParser:
             body = body[m.end():]
         body = body.rstrip()
         is_header = bool(_HEADER.match(body))
+        if self._entries is None and body.startswith("{"):
+            self._entries = pipeline.is_entry_line(raw)
         is_text = bool(body) and not body.startswith("{")
         if is_text and not is_header and stream in self._pending:
             self._pending[stream][1].append(raw)  # a continuation line (traceback)
@@ -79,7 +82,8 @@ class StreamParser:
         return self._parse(*pending) if pending else []
 
     def _parse(self, line_no: int, lines: list[bytes]) -> list[dict[str, Any]]:
-        parts = pipeline.read_buffer(b"\n".join(lines), self.source, first_line_no=line_no)
+        parts = pipeline.read_buffer(b"\n".join(lines), self.source, first_line_no=line_no,
+                                     entries=self._entries)
         records, unparsed = pipeline.assemble(parts)
         bad = unparsed.to_dicts()
         self.unparsed += bad
