@@ -446,3 +446,14 @@ def test_committed_files_match_the_code():
         path = Path(build.HERE / name)
         assert path.exists() and path.read_text() == text, (
             f"{name} is stale: run `python -m dashboards.build`")
+
+
+def test_build_check_reports_stale_files(tmp_path, capsys):
+    """`python -m dashboards.build --check` fails on a stale or missing file, passes after a
+    build into the same directory."""
+    assert build.main(["--check", "--out", str(tmp_path)]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert build.main(["--out", str(tmp_path)]) == 0
+    assert build.main(["--check", "--out", str(tmp_path)]) == 0
+    (tmp_path / build.ALERTS_FILE).write_text("groups: []\n")
+    assert build.main(["--check", "--out", str(tmp_path)]) == 1
