@@ -369,7 +369,13 @@ class HealthServer:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the endpoints without a worker in this process (``python -m worker.health``)."""
-    from worker.app import app, settings
+    from worker.config import ConfigError
+
+    try:
+        from worker.app import app, settings
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
     context = HealthContext(settings, app, worker_hostname=os.environ.get("WORKER_HOSTNAME"))
     server = HealthServer(context)
