@@ -70,7 +70,7 @@ def write_config(path: Path, job: str, target: str, labels: dict[str, str],
                  rule_files: Sequence[Path] = ()) -> None:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s",
-                   "scrape_timeout": "900ms"},
+                   "scrape_timeout": "1s"},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": [{"job_name": job,
                             "static_configs": [{"targets": [target], "labels": labels}]}],

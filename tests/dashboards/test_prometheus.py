@@ -287,13 +287,20 @@ def scenario(redis_server, tmp_path_factory):
                 return (f"{runs * _finished_total()} finished tasks in Prometheus (has "
                         f"{prom.scalar(finished)}); worker stderr:\n{worker.stderr()[-2000:]}")
 
+            def last_scrape_ms() -> int:
+                # The worker's own series have a sample only from successful scrapes (a failed
+                # one marks them stale): its timestamp is a scrape every series has.
+                stamp = wait_for(lambda: prom.scalar(f"timestamp({m.WORKER_UP})"), timeout=10,
+                                 message="a successful scrape of the worker")
+                return round(stamp * 1000)
+
             _publish(client)  # run 1: creates every series
             wait_for(lambda: finished_in_prometheus(1), timeout=60, message=lambda: stuck(1))
             # The latest scrape holds run 1's final counts and nothing of run 2.
-            t0_ms = round(prom.scalar(f"timestamp({up})") * 1000)
+            t0_ms = last_scrape_ms()
             _publish(client)  # run 2: measured
             wait_for(lambda: finished_in_prometheus(2), timeout=60, message=lambda: stuck(2))
-            t1_ms = round(prom.scalar(f"timestamp({up})") * 1000)
+            t1_ms = last_scrape_ms()
             yield Scenario(prom, t0_ms, t1_ms, worker, tmp / "multiproc")
     finally:
         worker.stop()
