@@ -61,20 +61,22 @@ def chord_timeline(frame: pd.DataFrame, chord_id: str) -> pd.DataFrame:
     """Every line about chord ``chord_id`` (or the chord whose callback has that id)."""
     group = _as_str(col(frame, s.GROUP_ID))
     callback_of = _as_str(col(frame, s.CHORD_CALLBACK_ID))
-    members = (group == chord_id).to_numpy(dtype=bool, na_value=False)
+    task_ids = col(frame, s.TASK_ID)
+    # The callback's own lines carry the chord's group too: they are not a member's.
+    is_own_callback = (_as_str(task_ids) == callback_of).to_numpy(dtype=bool, na_value=False)
+    members = (group == chord_id).to_numpy(dtype=bool, na_value=False) & ~is_own_callback
     if not members.any():
         # Maybe the id is the callback's: find its chord through the members that name it.
         named = (callback_of == chord_id).to_numpy(dtype=bool, na_value=False)
         groups = group[named].dropna().unique()
         if len(groups):
             chord_id = str(groups[0])
-            members = (group == chord_id).to_numpy(dtype=bool, na_value=False)
+            members = (group == chord_id).to_numpy(dtype=bool, na_value=False) & ~is_own_callback
     chord_lines = (
         (_as_str(col(frame, s.CHORD_ID)) == chord_id).to_numpy(dtype=bool, na_value=False)
         & ~members
     )
     callbacks = callback_of[members | chord_lines].dropna().unique()
-    task_ids = col(frame, s.TASK_ID)
     is_callback = isin(task_ids, callbacks) & ~members & ~chord_lines
     mask = members | chord_lines | is_callback
     role = np.where(members, MEMBER, np.where(is_callback, CALLBACK, CHORD))[mask]

@@ -64,10 +64,17 @@ _MONITOR_STATE = {
 
 def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
     group = col(frame, s.GROUP_ID)
-    is_member = group.notna() & (
-        col(frame, s.CHORD_CALLBACK_ID).notna() | col(frame, s.CHORD_SIZE).notna()
-    )
+    callback = col(frame, s.CHORD_CALLBACK_ID)
+    is_member = group.notna() & (callback.notna() | col(frame, s.CHORD_SIZE).notna())
     mask = is_member.to_numpy(dtype=bool, na_value=False) & event_is(frame, s.TASK_EVENTS)
+    # The callback's own lines carry the chord's group and callback id too (it runs with
+    # the options of the chord): it is the callback, not a member.
+    own = mask.copy()
+    own[mask] = (
+        col(frame, s.TASK_ID)[mask].astype("str").to_numpy(dtype=object)
+        == callback[mask].astype("str").to_numpy(dtype=object)
+    )
+    mask &= ~own
     rows = pick(frame, mask, (
         s.GROUP_ID, s.TASK_ID, s.TIME, s.EVENT, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
         s.CHORD_SIZE, s.ORGANIZATION_ID))

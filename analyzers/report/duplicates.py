@@ -35,6 +35,8 @@ LOST_COLUMNS = (
     s.TASK_NAME, c.EXAMPLE_MESSAGE,
 )
 
+_TASK_IN_TEXT = r"([\w.:-]+)\[([0-9a-fA-F-]{8,})\]"
+
 #: Redis' default visibility_timeout; a redelivery gap this long (give or take) is its mark.
 VISIBILITY_TIMEOUT_S = 3600.0
 
@@ -156,13 +158,16 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
         .fillna(col(rows, s.REASON))
         .fillna(col(rows, s.MESSAGE))
     )
+    # Celery's own "Hard time limit (1s) exceeded for tasks.x[<id>]" names the task only in
+    # its text: read name and id from there when the fields are empty (few rows).
+    named = text(rows, s.MESSAGE).str.extract(_TASK_IN_TEXT)
     out = pd.DataFrame(
         {
             c.KIND: kind,
             s.WORKER: text(rows, s.WORKER).fillna(text(rows, s.POD)).fillna(UNKNOWN),
             s.TIME: times(rows),
-            s.TASK_ID: text(rows, s.TASK_ID),
-            s.TASK_NAME: text(rows, s.TASK_NAME),
+            s.TASK_ID: text(rows, s.TASK_ID).fillna(named[1]),
+            s.TASK_NAME: text(rows, s.TASK_NAME).fillna(named[0]),
             c.EXAMPLE_MESSAGE: message,
         }
     )

@@ -61,9 +61,25 @@ def fingerprint(messages: pd.Series) -> pd.Series:
     return pd.Series(masked[codes] if len(codes) else [], index=messages.index, dtype="str")
 
 
+def once_per_attempt(rows: pd.DataFrame) -> pd.DataFrame:
+    """Drop repeated lines of the same task id and retry number (rows without an id stay).
+
+    A hard time limit is reported by the pool process *and* the worker's main process: one
+    failure, two ``task_failed`` lines. Counting attempts, not lines, gives what happened.
+    """
+    ids = col(rows, s.TASK_ID)
+    if rows.empty or ids.isna().all():
+        return rows
+    attempt = pd.DataFrame({"i": ids.astype("str"),
+                            "r": pd.to_numeric(col(rows, s.RETRIES), errors="coerce")})
+    repeated = attempt.duplicated() & ids.notna()
+    return rows.loc[~repeated.to_numpy(bool)].reset_index(drop=True)
+
+
 def failure_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The failed-task rows, with ``exception_type`` filled and a ``fingerprint`` column."""
     rows = pick(frame, event_is(frame, *FAILURE_EVENTS), _NEEDED)
+    rows = once_per_attempt(rows)
     message = text(rows, s.EXCEPTION_MESSAGE)
     return pd.DataFrame(
         {

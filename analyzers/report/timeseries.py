@@ -52,7 +52,8 @@ def over_time(frame: pd.DataFrame, bucket: pd.Timedelta | None = None) -> pd.Dat
     # Integer bucket numbers, then one bincount per series: no crosstab, no string keys.
     unit = np.timedelta64(int(size.value), "ns")
     offset = (t.to_numpy(dtype="datetime64[ns]") - first.tz_convert(None).to_datetime64())
-    number = np.where(any_event, offset // unit, 0).astype(np.int64)
+    offset[~any_event] = np.timedelta64(0, "ns")  # NaT rows are not counted; keep them quiet
+    number = (offset // unit).astype(np.int64)
     out = pd.DataFrame(index=index)
     for name, mask in masks.items():
         m = mask & any_event

@@ -42,6 +42,13 @@ def task_totals(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFram
         counts = pd.Series(dtype="int64")
     row = {name: int(counts.get(str(event), 0)) for name, event in TASK_COUNTS}
     codes, _ = task_codes(frame, ids)
+    # Failures count attempts (task id, retry number), not lines: see failures.once_per_attempt.
+    failed = event_is(frame, s.Event.TASK_FAILED)
+    if failed.any():
+        retry_no = pd.to_numeric(col(frame, s.RETRIES)[failed], errors="coerce").fillna(-1)
+        attempt = codes[failed] * 4096 + retry_no.clip(-1, 4094).to_numpy(dtype=np.int64) + 1
+        known = codes[failed] >= 0
+        row[c.FAILED] = int(len(pd.unique(attempt[known])) + np.count_nonzero(~known))
     on_task_events = codes[event_is(frame, s.TASK_EVENTS) & (codes >= 0)]
     row[c.TASK_IDS] = int(np.count_nonzero(np.bincount(on_task_events))) if len(
         on_task_events) else 0

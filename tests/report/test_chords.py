@@ -130,3 +130,14 @@ class TestStuckChords:
         out = stuck_chords(make_frame(rows), now=at(5000), stuck_after=STUCK_AFTER)
         assert list(out[s.CHORD_ID]) == ["A", "B"]
         assert (out[c.CHORD_STATE] == "stuck").all()
+
+
+def test_the_callbacks_own_lines_are_not_members() -> None:
+    """A callback runs with the chord's group and callback id: it is not counted a member."""
+    own = {s.GROUP_ID: "g1", s.CHORD_CALLBACK_ID: "cb-g1", s.CHORD_CALLBACK_NAME: "tasks.collect",
+           s.ORGANIZATION_ID: "org-7"}
+    rows = [*member("m1", 0, size=None), *member("m2", 1, size=None),
+            *run("cb-g1", "tasks.collect", 2, **own)]
+    row = chords(make_frame(rows), now=at(100)).iloc[0]
+    assert (row[c.MEMBERS_PUBLISHED], row[c.MEMBERS_FINISHED], row[s.MEMBERS_EXPECTED]) == (2, 2, 2)
+    assert row[c.CHORD_STATE] == "completed"

@@ -212,3 +212,46 @@ class TestParse:
         assert result.exit_code == 0
         assert result.stdout.count("task_succeeded") == 4
         assert "2026-11-28T10:00:00.000000Z" in result.stdout
+
+
+REAL = Path(__file__).resolve().parents[1] / "fixtures"  # recorded from real workers
+
+
+class TestRealWorkerLogs:
+    """On logs recorded from real workers, the report names what really happened."""
+
+    @pytest.mark.parametrize(
+        ("name", "truth"),
+        [("worker.jsonl", "json"), ("celery_plain.log", "plain"),
+         ("kubectl_prefix.log", "kubectl")],
+    )
+    def test_counts_equal_what_happened(self, name: str, truth: str) -> None:
+        expected = json.loads((REAL / "expected.json").read_text())[truth]
+        result = invoke("analyze", str(REAL / name), "-f", "json")
+        assert result.exit_code == 0
+        doc = json.loads(result.stdout)
+        assert doc["lines"]["unparsed"] == 0
+        value_errors = [f for f in doc["failures"] if f["exception_type"].endswith("ValueError")]
+        assert sum(f["count"] for f in value_errors) == len(expected["failed"])
+        lost = {w["kind"]: w for w in doc["lost_workers"]}
+        assert lost["time_limit"]["count"] == len(expected["time_limit"]) == 1
+        assert lost["time_limit"]["example_task_id"] == expected["time_limit"][0]
+        assert lost["worker_lost"]["count"] == len(expected["worker_lost"]) == 1
+        assert doc["tasks"]["retried"] == 1  # the chord member that retried once
+        assert doc["duplicates"] == []
+
+    def test_our_json_lines_chord_and_failures(self) -> None:
+        expected = json.loads((REAL / "expected.json").read_text())["json"]
+        doc = json.loads(invoke("analyze", str(REAL / "worker.jsonl"), "-f", "json").stdout)
+        # 2 ValueErrors + a time limit + a lost worker; the time limit is logged twice.
+        assert doc["tasks"]["failed"] == 4
+        assert lost_ids(doc) == {expected["time_limit"][0], expected["worker_lost"][0]}
+        (chord,) = doc["chords"]
+        assert chord["chord_state"] == "completed"
+        assert chord["chord_callback_id"] == expected["chord"][0]
+        assert (chord["members_published"], chord["members_finished"]) == (3, 3)
+        assert doc["tasks"]["tenants"] == 2
+
+
+def lost_ids(doc: dict) -> set[str]:
+    return {w["example_task_id"] for w in doc["lost_workers"]}

@@ -125,3 +125,17 @@ class TestOverTime:
         out = over_time(make_frame(rows))
         assert out[c.BUCKET].iloc[1] - out[c.BUCKET].iloc[0] == pd.Timedelta(size)
         assert len(out) <= 61
+
+
+def test_time_limit_line_names_the_task_in_its_text() -> None:
+    """Celery's "Hard time limit ... for name[id]" line and the task's failure are one loss."""
+    tid = "d49f79d1-e76f-4577-8aea-c23b575174c7"
+    rows = [
+        ev(s.Event.TASK_FAILED, 1, **{s.TASK_ID: tid, s.TASK_NAME: "tasks.sleepy",
+                                      s.WORKER: "w1",
+                                      s.EXCEPTION_TYPE: "billiard.exceptions.TimeLimitExceeded"}),
+        ev(s.Event.TIME_LIMIT_EXCEEDED, 1, **{
+            s.WORKER: "w1", s.MESSAGE: f"Hard time limit (1s) exceeded for tasks.sleepy[{tid}]"}),
+    ]
+    (row,) = lost_workers(make_frame(rows)).to_dict("records")
+    assert (row[c.KIND], row[c.COUNT], row[c.EXAMPLE_TASK_ID]) == ("time_limit", 1, tid)

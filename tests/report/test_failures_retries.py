@@ -157,3 +157,13 @@ class TestRetryOutcomes:
         assert out.loc["tasks.fetch"].to_dict() == {
             c.RETRIED_IDS: 3, c.RECOVERED: 1, c.EXHAUSTED: 1, c.PENDING: 1}
         assert out.loc["tasks.other", c.RECOVERED] == 1
+
+
+def test_a_failure_logged_twice_counts_once() -> None:
+    """Pool and main process both report a hard time limit: one attempt, one failure."""
+    exc = "billiard.exceptions.TimeLimitExceeded"
+    frame = make_frame([fail("t", 1, exc=exc, retries=0), fail("t", 1.001, exc=exc, retries=0),
+                        fail("u", 2, retries=0), fail("u", 9, retries=1),  # two attempts
+                        ev(FAILED, 3, **{s.TASK_NAME: "tasks.fetch"})])  # no id: kept
+    assert failures(frame)[c.COUNT].sum() == 4
+    assert task_totals(frame).iloc[0][c.FAILED] == 4
