@@ -103,6 +103,7 @@ class SourceOptions:
     project: str | None
     cluster: str | None
     verbose: bool = False
+    logging_endpoint: str | None = None
 
     def resolved(self) -> str:
         """The source ``auto`` stands for: files/stdin, unless only remote options are given."""
@@ -147,6 +148,9 @@ def source_options(fn: Callable) -> Callable:
                      help="kubectl: logs of the previous (crashed) container instance."),
         click.option("--project", default=None, help="Cloud Logging: Google Cloud project id."),
         click.option("--cluster", default=None, help="Cloud Logging: GKE cluster name."),
+        click.option("--logging-endpoint", default=None, envvar="RHESIS_LOGGING_ENDPOINT",
+                     hidden=True, help="Cloud Logging API endpoint (emulators, private "
+                     "endpoints)."),
         click.option("-v", "--verbose", is_flag=True, default=False,
                      help="Show the kubectl command or the Cloud Logging filter on stderr."),
     ]
@@ -154,12 +158,14 @@ def source_options(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args: Any, files: tuple[str, ...], source: str, since: Any, until: Any,
                 namespace: Any, context: Any, selector: Any, container: Any, previous: bool,
-                project: Any, cluster: Any, verbose: bool, **kwargs: Any) -> Any:
+                project: Any, cluster: Any, logging_endpoint: Any, verbose: bool,
+                **kwargs: Any) -> Any:
         if since is not None and until is not None and since >= until:
             raise click.BadParameter(f"--since ({since}) must be before --until ({until})",
                                      param_hint="--since/--until")
         options = SourceOptions(files, source, since, until, namespace, context, selector,
-                                container, previous, project, cluster, verbose)
+                                container, previous, project, cluster, verbose,
+                                logging_endpoint)
         return fn(*args, sources=options, **kwargs)
 
     for decorator in reversed(decorators):
@@ -234,11 +240,30 @@ def open_source(options: SourceOptions):  # -> Iterable[analyzers.sources.Source
         options.project, since=since,
         until=options.until.to_pydatetime() if options.until is not None else None,
         cluster=options.cluster, namespace=options.namespace, container=options.container,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty(), api_endpoint=options.logging_endpoint,
+        credentials=_emulator_credentials(options.logging_endpoint),
     )
     if options.verbose:
         click.echo(f"rhesis-logs: Cloud Logging filter:\n{source.filter()}", err=True)
     return source
+
+
+def _emulator_credentials(endpoint: str | None):  # -> google.auth.credentials.Credentials
+    """Anonymous credentials for a plain-HTTP endpoint on this machine (an emulator).
+
+    Why: Google credentials must never travel over plain HTTP, and an emulator has no use for
+    them; any other endpoint uses the application-default credentials as usual.
+    """
+    if not endpoint:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials()
+    return None
 
 
 def _write(text: str, output: str | None) -> None:

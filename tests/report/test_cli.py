@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -255,3 +256,65 @@ class TestRealWorkerLogs:
 
 def lost_ids(doc: dict) -> set[str]:
     return {w["example_task_id"] for w in doc["lost_workers"]}
+
+
+BIN = Path(__file__).resolve().parents[1] / "analyzers" / "bin"  # the fake kubectl
+
+
+class TestRemoteSources:
+    """analyze over kubectl (a fake one on PATH replaying a recorded stream) and Cloud Logging
+    (a local server speaking the v2 REST API)."""
+
+    @pytest.fixture
+    def kubectl(self, tmp_path, monkeypatch):
+        argv_log = tmp_path / "argv.jsonl"
+        monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("FAKE_KUBECTL_ARGV", str(argv_log))
+        monkeypatch.setenv("FAKE_KUBECTL_CONTEXT", "gke_rhesis_prod")
+        monkeypatch.setenv("FAKE_KUBECTL_REPLAY", str(REAL / "kubectl_prefix.log"))
+        return lambda: [json.loads(x) for x in argv_log.read_text().splitlines()]
+
+    def test_kubectl(self, kubectl) -> None:
+        result = invoke("analyze", "--source", "kubectl", "-l", "app=worker", "-n", "rhesis",
+                        "--since", "2026-11-28T00:00:00Z", "-f", "json")
+        assert result.exit_code == 0, result.output
+        from_file = json.loads(invoke("analyze", str(REAL / "kubectl_prefix.log"), "-f",
+                                      "json").stdout)
+        doc = json.loads(result.stdout)
+        assert doc["tasks"] == from_file["tasks"]
+        logs_call = next(argv for argv in kubectl() if "logs" in argv)
+        assert logs_call[:4] == ["logs", "-l", "app=worker", "--namespace"]
+        assert "--prefix" in logs_call and "--timestamps" in logs_call
+        assert "--since-time=2026-11-28T00:00:00Z" in logs_call
+
+    def test_kubectl_without_context_exits_2(self, kubectl, monkeypatch) -> None:
+        monkeypatch.setenv("FAKE_KUBECTL_CONTEXT", "")
+        result = CliRunner().invoke(main, ["analyze", "--source", "kubectl", "-l", "app=w"])
+        assert result.exit_code == 2
+        assert "pass --context or --source file" in result.output
+
+    def test_kubectl_needs_a_selector(self) -> None:
+        result = CliRunner().invoke(main, ["analyze", "--source", "kubectl"])
+        assert result.exit_code == 2
+        assert "--selector" in result.output
+
+    def test_cloud_logging(self) -> None:
+        from tests.analyzers.logging_server import LoggingServer
+
+        entries = [json.loads(x) for x in (REAL / "entries.ndjson").read_text().splitlines()]
+        with LoggingServer(entries) as server:
+            result = invoke("analyze", "--source", "cloud-logging", "--project", "rhesis-test",
+                            "--cluster", "prod", "-n", "rhesis",
+                            "--since", "2026-11-28T00:00:00Z", "--until", "2026-11-29T00:00:00Z",
+                            "--logging-endpoint", server.url, "-f", "json")
+            requests = list(server.requests)
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)
+        from_file = json.loads(invoke("analyze", str(REAL / "entries.ndjson"), "-f",
+                                      "json").stdout)
+        assert doc["tasks"] == from_file["tasks"]
+        query = requests[0].body["filter"]
+        assert 'resource.labels.cluster_name="prod"' in query
+        assert 'resource.labels.namespace_name="rhesis"' in query
+        assert 'timestamp>="2026-11-28T00:00:00.000000Z"' in query
+        assert "authorization" not in {k.lower() for k in requests[0].headers}
