@@ -20,6 +20,8 @@ import structlog
 
 from instrumentation import processors as p
 from instrumentation import schema as s
+from instrumentation.context import task_fields
+from instrumentation.tenant import get_tenant
 
 Observer = Callable[[str, Mapping[str, Any]], None]
 
@@ -59,6 +61,18 @@ def notify(event: str, fields: Mapping[str, Any]) -> None:
             observer_errors += 1
 
 
+def _with_context(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields as the log line will carry them: the running task's bound fields and the
+    tenant, overridden by the event's own fields."""
+    merged: dict[str, Any] = dict(task_fields() or {})
+    tenant = get_tenant()
+    if tenant:
+        merged.setdefault(s.ORGANIZATION_ID, tenant.organization_id)
+        merged.setdefault(s.USER_ID, tenant.user_id)
+    merged.update(fields)
+    return merged
+
+
 def log_event(
     event: str,
     message: str,
@@ -69,7 +83,8 @@ def log_event(
 ) -> None:
     """Write one structured line for ``event`` (a ``schema.Event``) and notify observers."""
     try:
-        notify(event, fields)
+        if _observers:
+            notify(event, _with_context(fields))
         sev = severity or s.EVENT_SEVERITY.get(event, "INFO")
         if exc_info is not None:
             fields["exc_info"] = exc_info

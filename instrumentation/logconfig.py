@@ -52,6 +52,7 @@ class _State:
     handler: logging.Handler | None = None
     stream: IO[str] | None = None
     dropped = 0
+    generation = 0  # bumped by every (re)configuration; lazy loggers re-bind on change
     lock = threading.Lock()
 
 
@@ -206,6 +207,7 @@ def configure_logging(
     _state.stream = stream
     _state.configured = True
     _state.dropped = 0
+    _state.generation += 1
     from instrumentation import events  # late: events imports structlog config lazily
 
     events.rebind_logger()
@@ -241,11 +243,39 @@ def reset_logging() -> None:
     _state.static = None
     _state.stream = None
     _state.dropped = 0
+    _state.generation += 1
+
+
+class _LazyLogger:
+    """A logger that binds to the configuration in force when it is *used*, not created.
+
+    ``log = get_logger(__name__)`` at module level runs before ``configure_logging`` (which
+    the worker calls from Celery's ``setup_logging``); binding then would keep structlog's
+    default console renderer forever. This re-binds whenever the configuration changes.
+    """
+
+    __slots__ = ("_bound", "_generation", "_initial")
+
+    def __init__(self, initial: dict[str, Any]) -> None:
+        self._initial = initial
+        self._bound: Any = None
+        self._generation = -1
+
+    def _logger(self) -> Any:
+        if self._bound is None or self._generation != _state.generation:
+            self._bound = structlog.get_logger().bind(**self._initial)
+            self._generation = _state.generation
+        return self._bound
+
+    def bind(self, **values: Any) -> _LazyLogger:
+        return _LazyLogger({**self._initial, **values})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger(), name)
 
 
 def get_logger(name: str | None = None, **initial: Any) -> Any:
-    """A structlog logger; ``name`` becomes the ``logger`` field."""
+    """A structlog logger; ``name`` becomes the ``logger`` field. Safe at module level."""
     if name is not None:
         initial.setdefault(s.LOGGER, name)
-    # bind() rather than get_logger(**initial): structlog reserves the keyword "logger".
-    return structlog.get_logger().bind(**initial)
+    return _LazyLogger(initial)

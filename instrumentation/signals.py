@@ -313,7 +313,9 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
         extra[s.ARGS] = _payload(args)
         extra[s.KWARGS] = _payload(kwargs)
     log_event(s.Event.TASK_STARTED, f"Task {task.name} started", **extra)
-    if not tenant:
+    # Tasks that have no tenant by design (heartbeats, housekeeping) opt out with
+    # ``requires_tenant = False`` on the task class.
+    if not tenant and getattr(task, "requires_tenant", True):
         _warn_no_tenant(task.name)
 
 

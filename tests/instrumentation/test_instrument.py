@@ -78,6 +78,10 @@ def app(broker_url, backend_url) -> Celery:
         tenant = get_tenant()
         return tenant.organization_id if tenant else None
 
+    @app.task(name="inproc.housekeeping", shared=False, requires_tenant=False)
+    def housekeeping():
+        return "swept"
+
     return app
 
 
@@ -219,6 +223,7 @@ class TestEmbeddedWorker:
         add_observer(observer)
         try:
             with start_worker(app, pool="solo", perform_ping_check=False):
+                assert app.send_task("inproc.housekeeping").get(timeout=20) == "swept"
                 assert app.send_task("inproc.add", (2, 3)).get(timeout=20) == 5
                 wait_for(lambda: any(e == s.Event.TASK_SUCCEEDED for e, _ in seen), timeout=10,
                          message="task_succeeded observed")
@@ -232,3 +237,6 @@ class TestEmbeddedWorker:
             < events.index(s.Event.TASK_SUCCEEDED)
         done = dict(seen)[s.Event.TASK_SUCCEEDED]
         assert done[s.DURATION_MS] >= 0
+        # Only the task that needs a tenant warns; requires_tenant=False opts out.
+        no_tenant = [f for e, f in seen if e == s.Event.TASK_NO_TENANT]
+        assert len(no_tenant) == 1 and "inproc.add" in str(no_tenant)

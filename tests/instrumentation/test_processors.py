@@ -209,3 +209,21 @@ def test_safe_write_logger_swallows_broken_stream():
     SafeWriteLogger(Broken()).msg("x")
     assert _state.dropped == before + 1
     assert sys.exc_info() == (None, None, None)
+
+
+def test_module_level_logger_follows_configuration():
+    """A logger created before configure_logging writes JSON once logging is configured."""
+    import io
+
+    from instrumentation import configure_logging, get_logger
+
+    log = get_logger("early.module", component="x")
+    out = io.StringIO()
+    configure_logging(stream=out)
+    log.info("hello")
+    rec = json.loads(out.getvalue())
+    assert rec[s.LOGGER] == "early.module" and rec["component"] == "x"
+    out2 = io.StringIO()
+    configure_logging(stream=out2)
+    log.bind(extra=1).warning("again")
+    assert json.loads(out2.getvalue())["extra"] == 1
