@@ -19,6 +19,7 @@ import contextlib
 import csv
 import functools
 import io
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -425,10 +426,16 @@ def _ndjson(frame: pd.DataFrame) -> str:
     return buffer.getvalue().decode()
 
 
-def _follow_lines(paths: list[str]) -> Iterator[bytes]:
-    """Lines of stdin as they arrive, or of one file, then what is appended to it (tail -f)."""
+#: A follower flushes held-back text records after this long without a new line.
+IDLE_FLUSH_S = 1.0
+_POLL_S = 0.2
+
+
+def _follow_lines(paths: list[str]) -> Iterator[bytes | None]:
+    """Lines of stdin as they arrive, or of one file and then what is appended to it
+    (``tail -f``); ``None`` whenever the input has been quiet for ``IDLE_FLUSH_S``."""
     if paths in ([], ["-"]):
-        yield from iter(sys.stdin.buffer.readline, b"")
+        yield from _follow_stdin()
         return
     if len(paths) != 1:
         raise UserError("--follow reads one FILE (or stdin); start one command per file")
@@ -437,16 +444,47 @@ def _follow_lines(paths: list[str]) -> Iterator[bytes]:
     except OSError as exc:
         raise UserError(f"cannot read {paths[0]}: {exc.strerror}") from None
     with handle:
-        pending = b""
+        pending, quiet_since, flushed = b"", time.monotonic(), True
         while True:
             chunk = handle.readline()
-            if not chunk:
-                time.sleep(0.2)  # why: a file has no "new data" signal we can wait on portably
+            if chunk:
+                pending += chunk
+                if pending.endswith(b"\n"):
+                    yield pending
+                    pending, quiet_since, flushed = b"", time.monotonic(), False
                 continue
-            pending += chunk
-            if pending.endswith(b"\n"):
+            if not flushed and time.monotonic() - quiet_since >= IDLE_FLUSH_S:
+                yield None
+                flushed = True
+            time.sleep(_POLL_S)  # why: a regular file has no portable "data appended" event
+
+
+def _follow_stdin() -> Iterator[bytes | None]:
+    stream = sys.stdin.buffer
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        fd = None  # not a real file (tests, wrappers): plain line reads, no idle detection
+    if fd is None:
+        yield from iter(stream.readline, b"")
+        return
+    import select
+
+    pending = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], IDLE_FLUSH_S)
+        if not ready:
+            yield None
+            continue
+        block = os.read(fd, 1 << 16)
+        if not block:
+            if pending:
                 yield pending
-                pending = b""
+            return
+        pending += block
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
 
 
 @main.command()
@@ -490,17 +528,18 @@ def parse(sources: SourceOptions, fmt: str, follow: bool, output: str | None) ->
 
 
 def _parse_follow(paths: list[str], fmt: str, output: str | None) -> None:
-    from analyzers.ingest import iter_records
+    from analyzers.ingest import StreamParser
 
-    name = paths[0] if paths and paths != ["-"] else "stdin"
+    parser = StreamParser(paths[0] if paths and paths != ["-"] else "stdin")
     with contextlib.ExitStack() as stack:
         out = (stack.enter_context(open(output, "w", encoding="utf-8"))
                if output and output != "-" else sys.stdout)
         writer = csv.DictWriter(out, fieldnames=list(s.FRAME_COLUMNS), extrasaction="ignore")
         if fmt == "csv":
             writer.writeheader()
-        with contextlib.suppress(KeyboardInterrupt):
-            for record in iter_records(_follow_lines(paths), source=name):
+
+        def emit(records: list[dict[str, Any]]) -> None:
+            for record in records:
                 if fmt == "csv":
                     writer.writerow({k: _plain(v) for k, v in record.items()})
                 elif fmt == "table":
@@ -508,7 +547,14 @@ def _parse_follow(paths: list[str], fmt: str, output: str | None) -> None:
                               + "\n")
                 else:
                     out.write(_record_json(record).decode() + "\n")
+            if records:
                 out.flush()
+
+        with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+            for line in _follow_lines(paths):
+                # A quiet input completes the text records held back for their tracebacks.
+                emit(parser.flush() if line is None else parser.feed(line))
+            emit(parser.flush())
 
 
 def _plain(value: Any) -> str:

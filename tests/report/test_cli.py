@@ -318,3 +318,65 @@ class TestRemoteSources:
         assert 'resource.labels.namespace_name="rhesis"' in query
         assert 'timestamp>="2026-11-28T00:00:00.000000Z"' in query
         assert "authorization" not in {k.lower() for k in requests[0].headers}
+
+
+def test_follow_a_growing_file(tmp_path) -> None:
+    """`parse --follow FILE` prints records as lines are appended; a text record held back
+    for its traceback comes out once the file has been quiet for a moment."""
+    import subprocess
+    import sys
+    import threading
+
+    from tests.support import REPO, wait_for
+
+    log = tmp_path / "worker.log"
+    log.write_text("[2026-11-28 11:50:32,160: INFO/MainProcess] Task tasks.add[a-1] received\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from analyzers.cli import main; main()", "parse", "--follow",
+         str(log)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records: list[dict] = []
+    reader = threading.Thread(
+        target=lambda: records.extend(json.loads(line) for line in proc.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: len(records) == 1, timeout=20,
+                 message=lambda: f"the first record (got {records}, stderr: {proc.poll()})")
+        assert records[0][s.TASK_ID] == "a-1"
+        with log.open("a") as f:
+            f.write(json.dumps({s.TIME: "2026-11-28T11:50:33Z", s.EVENT: "task_succeeded",
+                                s.TASK_ID: "b-2", s.MESSAGE: "done"}) + "\n")
+        wait_for(lambda: len(records) == 2, timeout=20, message="the appended JSON record")
+        assert records[1][s.EVENT] == "task_succeeded"
+        assert records[1][s.TIME] == "2026-11-28T11:50:33.000000Z"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_follow_a_pipe_flushes_when_quiet() -> None:
+    """`kubectl logs -f | rhesis-logs parse --follow`: a text record comes out while the pipe
+    is still open, once no line has arrived for a moment."""
+    import subprocess
+    import sys
+    import threading
+
+    from tests.support import REPO, wait_for
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from analyzers.cli import main; main()", "parse", "--follow"],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    records: list[dict] = []
+    threading.Thread(target=lambda: records.extend(json.loads(x) for x in proc.stdout),
+                     daemon=True).start()
+    try:
+        proc.stdin.write("[pod/w-0/worker] [2026-11-28 11:50:32,160: INFO/MainProcess] "
+                         "Task tasks.add[a-1] received\n")
+        proc.stdin.flush()
+        wait_for(lambda: records, timeout=20, message="the record before the pipe closes")
+        assert records[0][s.TASK_ID] == "a-1"
+        assert records[0][s.POD] == "w-0"
+        assert proc.poll() is None  # still following
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
