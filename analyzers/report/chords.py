@@ -67,17 +67,13 @@ def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
     callback = col(frame, s.CHORD_CALLBACK_ID)
     is_member = group.notna() & (callback.notna() | col(frame, s.CHORD_SIZE).notna())
     mask = is_member.to_numpy(dtype=bool, na_value=False) & event_is(frame, s.TASK_EVENTS)
-    # The callback's own lines carry the chord's group and callback id too (it runs with
-    # the options of the chord): it is the callback, not a member.
-    own = mask.copy()
-    own[mask] = (
-        col(frame, s.TASK_ID)[mask].astype("str").to_numpy(dtype=object)
-        == callback[mask].astype("str").to_numpy(dtype=object)
-    )
-    mask &= ~own
     rows = pick(frame, mask, (
         s.GROUP_ID, s.TASK_ID, s.TIME, s.EVENT, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
         s.CHORD_SIZE, s.ORGANIZATION_ID))
+    # The callback's own lines carry the chord's group and callback id too (it runs with
+    # the options of the chord): it is the callback, not a member.
+    own = (rows[s.TASK_ID].astype("str") == rows[s.CHORD_CALLBACK_ID].astype("str"))
+    rows = rows.loc[~own.to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
     task_id = col(rows, s.TASK_ID)
     return pd.DataFrame(
         {
