@@ -57,7 +57,7 @@ class _State:
 
 
 _state = _State()
-_writers: list[SafeWriteLogger] = []
+_writers: list[LineWriter] = []
 
 
 def _after_fork_in_child() -> None:
@@ -69,46 +69,88 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class SafeWriteLogger:
-    """Write rendered lines to a stream; never raise into the caller.
+class LineWriter:
+    """Write whole lines to a stream, one ``os.write`` per line, never raising.
 
-    structlog's own ``WriteLogger`` lets an ``OSError`` from a closed pipe escape into task
-    code. This one swallows it, counts the dropped line, and tells stderr once.
+    Why not ``stream.write`` + ``flush``: structlog lines and stdlib records reach the same
+    stream from several threads (Celery's main process has a few), and Python's text and
+    buffered layers are not safe for that: lines came out spliced into each other. One lock
+    for both paths, and one ``write(2)`` of the whole encoded line, keep every line intact.
+    Across processes (prefork children share the fd) a single ``write(2)`` is atomic for
+    regular files and for pipes up to ``PIPE_BUF`` (4096 bytes) on Linux; longer lines from
+    different processes can still interleave on a pipe, which is why tracebacks stay on one
+    line but are not unbounded (see ``processors.MAX_TRACEBACK``).
+
+    Streams without a file descriptor (``io.StringIO`` in tests) get ``write`` + ``flush``.
     """
 
     def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self._write = stream.write
-        self._flush = stream.flush
+        self.stream = stream
         self._lock = threading.Lock()
+        try:
+            self._fd: int | None = stream.fileno()
+            stream.flush()  # anything already buffered goes out before our direct writes
+        except (AttributeError, OSError, ValueError):
+            self._fd = None
 
     def reinit_after_fork(self) -> None:
         # A prefork child inherits this lock in whatever state a parent thread left it.
         self._lock = threading.Lock()
 
-    def msg(self, message: str) -> None:
+    def write_line(self, line: str) -> None:
         try:
             with self._lock:
-                self._write(message + "\n")
-                self._flush()
+                if self._fd is None:
+                    self.stream.write(line + "\n")
+                    self.stream.flush()
+                    return
+                data = (line + "\n").encode("utf-8", "replace")
+                while data:
+                    written = os.write(self._fd, data)
+                    data = data[written:]
         except Exception:
             _note_drop()
+
+
+class SafeWriteLogger:
+    """structlog's output end: hands rendered lines to the LineWriter; never raises.
+
+    structlog's own ``WriteLogger`` lets an ``OSError`` from a closed pipe escape into task
+    code. This one swallows it, counts the dropped line, and tells stderr once.
+    """
+
+    def __init__(self, writer: LineWriter) -> None:
+        self._writer = writer
+
+    def msg(self, message: str) -> None:
+        self._writer.write_line(message)
 
     log = debug = info = warn = warning = notice = msg
     err = error = exception = critical = fatal = alert = emergency = msg
 
 
 class SafeWriteLoggerFactory:
-    def __init__(self, stream: IO[str]) -> None:
-        self._logger = SafeWriteLogger(stream)
-        _writers.append(self._logger)
+    def __init__(self, writer: LineWriter) -> None:
+        self._logger = SafeWriteLogger(writer)
 
     def __call__(self, *args: Any) -> SafeWriteLogger:
         return self._logger
 
 
 class SafeStreamHandler(logging.StreamHandler):
-    """A StreamHandler that counts failures instead of printing a traceback per record."""
+    """The stdlib end: formats through ProcessorFormatter, writes through the LineWriter."""
+
+    def __init__(self, writer: LineWriter) -> None:
+        super().__init__(writer.stream)
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            _note_drop()
+            return
+        self.writer.write_line(line)
 
     def handleError(self, record: logging.LogRecord) -> None:
         _note_drop()
@@ -177,11 +219,12 @@ def configure_logging(
     stream = stream if stream is not None else sys.stdout
     chain = shared_processors(service, environment, project)
 
-    _writers.clear()  # the previous factory's writer is no longer used
+    writer = LineWriter(stream)
+    _writers[:] = [writer]  # the previous writer is no longer used
     structlog.configure(
         processors=[*chain, p.render_json],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=SafeWriteLoggerFactory(stream),
+        logger_factory=SafeWriteLoggerFactory(writer),
         cache_logger_on_first_use=True,
     )
 
@@ -189,7 +232,7 @@ def configure_logging(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *chain],
         processors=[p.drop_internal, p.render_json],
     )
-    handler = SafeStreamHandler(stream)
+    handler = SafeStreamHandler(writer)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     if _state.handler is not None and _state.handler in root.handlers:

@@ -200,8 +200,23 @@ def format_exception(logger: Any, method_name: str, event_dict: EventDict) -> Ev
     etype, value, tback = exc_info
     event_dict.setdefault(s.EXCEPTION_TYPE, qualified_name(etype))
     event_dict.setdefault(s.EXCEPTION_MESSAGE, safe_str(value))
-    event_dict.setdefault(s.TRACEBACK, "".join(tb.format_exception(etype, value, tback)).rstrip())
+    event_dict.setdefault(
+        s.TRACEBACK, cap_traceback("".join(tb.format_exception(etype, value, tback)).rstrip()))
     return event_dict
+
+
+#: Longest traceback kept on one line. Cloud Logging refuses entries over 256 KB, and a
+#: runaway recursion traceback should not cost megabytes; head and tail are what people read.
+MAX_TRACEBACK = 64 * 1024
+
+
+def cap_traceback(text: str, limit: int = MAX_TRACEBACK) -> str:
+    """``text`` unchanged when short, else its head and tail around a marker."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    omitted = len(text) - 2 * keep
+    return f"{text[:keep]}\n... {omitted} characters omitted ...\n{text[-keep:]}"
 
 
 def qualified_name(cls: type) -> str:

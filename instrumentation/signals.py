@@ -42,7 +42,7 @@ from instrumentation import schema as s
 from instrumentation import tenant as tenancy
 from instrumentation import tracing as _tracing
 from instrumentation.events import log_event
-from instrumentation.processors import qualified_name, safe_repr, safe_str
+from instrumentation.processors import cap_traceback, qualified_name, safe_repr, safe_str
 from instrumentation.redaction import redact_text
 
 #: Header the publisher stamps so the worker can measure queue wait across processes.
@@ -174,7 +174,7 @@ def _exception_fields(exc: BaseException | None, traceback_text: str | None) -> 
     return {
         s.EXCEPTION_TYPE: qualified_name(type(exc)),
         s.EXCEPTION_MESSAGE: redact_text(safe_str(exc)),
-        s.TRACEBACK: traceback_text.rstrip() if traceback_text else None,
+        s.TRACEBACK: cap_traceback(traceback_text.rstrip()) if traceback_text else None,
     }
 
 

@@ -221,8 +221,9 @@ def start_worker(
     ping over the broker is too slow to rely on; we wait for a ``worker_ready`` JSON event or
     Celery's "ready." line)."""
     hostname = hostname or f"w{free_port()}@test"
-    out = tmp_path / f"{hostname.split('@')[0]}.stdout"
-    err = tmp_path / f"{hostname.split('@')[0]}.stderr"
+    stem = hostname.replace("@", "_").replace("/", "_")  # unique per worker: celery@a, celery@b
+    out = tmp_path / f"{stem}.stdout"
+    err = tmp_path / f"{stem}.stderr"
     cmd = [sys.executable, "-m", "celery", "-A", app, "worker", "--pool", pool,
            "--concurrency", str(concurrency), "--loglevel", loglevel, "--hostname", hostname,
            "--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -231,7 +232,8 @@ def start_worker(
     cmd += extra_args or []
     full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     full_env.update(env or {})
-    proc = subprocess.Popen(cmd, stdout=out.open("wb"), stderr=err.open("wb"), env=full_env,
+    # O_APPEND: like the pipe a container runtime gives, every write(2) lands whole at the end.
+    proc = subprocess.Popen(cmd, stdout=out.open("ab"), stderr=err.open("ab"), env=full_env,
                             cwd=str(REPO), start_new_session=True)
     worker = WorkerProcess(proc, out, err, hostname)
 

@@ -111,6 +111,12 @@ class TestFormatException:
             out = p.format_exception(None, "error", {"exc_info": exc})
         assert out[s.EXCEPTION_TYPE].endswith("Boom")
 
+    def test_huge_traceback_is_capped(self):
+        text = "x" * (p.MAX_TRACEBACK * 3)
+        capped = p.cap_traceback(text)
+        assert len(capped) < p.MAX_TRACEBACK + 100 and "characters omitted" in capped
+        assert p.cap_traceback("short") == "short"
+
     def test_no_exception(self):
         assert p.format_exception(None, "info", {"exc_info": None}) == {}
 
@@ -196,7 +202,7 @@ class TestRedaction:
 
 def test_safe_write_logger_swallows_broken_stream():
     """A closed stream drops the line and counts it instead of raising into the caller."""
-    from instrumentation.logconfig import SafeWriteLogger, _state
+    from instrumentation.logconfig import LineWriter, SafeWriteLogger, _state
 
     class Broken:
         def write(self, _):
@@ -206,7 +212,7 @@ def test_safe_write_logger_swallows_broken_stream():
             pass
 
     before = _state.dropped
-    SafeWriteLogger(Broken()).msg("x")
+    SafeWriteLogger(LineWriter(Broken())).msg("x")
     assert _state.dropped == before + 1
     assert sys.exc_info() == (None, None, None)
 
