@@ -18,6 +18,7 @@ chord monitor find it (``rhesis-worker chords check``), then writes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -45,7 +46,8 @@ def worker_env(redis) -> dict[str, str]:
     }
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], env: dict[str, str],
+            timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "worker.cli", *args], env={**os.environ, **env},
                           cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
@@ -55,10 +57,8 @@ def json_lines(text: str) -> list[dict]:
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("{"):
-            try:
+            with contextlib.suppress(ValueError):  # a line cut short: not a record
                 out.append(json.loads(line))
-            except ValueError:
-                pass
     return out
 
 
@@ -122,10 +122,8 @@ def plain_celery_log(redis, tmp: Path) -> str:
         results = [client.send_task("tasks.add", (i, i)) for i in range(5)]
         results += [client.send_task("tasks.parse", (d,)) for d in ("ok", "flaky", "bad")]
         for r in results:
-            try:
+            with contextlib.suppress(Exception):  # failures are the point of the sample
                 r.get(timeout=60)
-            except Exception:
-                pass
     finally:
         proc.terminate()
         proc.wait(timeout=60)
