@@ -127,6 +127,10 @@ def rows_of(table: pd.DataFrame, section: Section) -> tuple[list[str], list[list
     """Header labels, the first ``limit`` rows as text cells, and how many rows were left out."""
     columns = [name for name in section.columns if name in table.columns]
     head = table.head(section.limit)
+    if s.EXCEPTION_TYPE in columns:
+        # People read "WorkerLostError"; the module path is in the JSON.
+        short = head[s.EXCEPTION_TYPE].astype("str").str.rsplit(".", n=1).str[-1]
+        head = head.assign(**{s.EXCEPTION_TYPE: short})
     body = [[cell(v) for v in row] for row in head[columns].itertuples(index=False, name=None)]
     return [label(name) for name in columns], body, max(len(table) - section.limit, 0)
 

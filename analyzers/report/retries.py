@@ -7,9 +7,11 @@
 A *retry storm* is retrying far above the norm, at two scales:
 
 * one task id retried ``min_retries`` times or more and at least ``factor`` times the median
-  retries of the other retried ids of the same task name (a poison message, a stuck tenant);
+  retries per retried id of the same task name (the other id's count when there are two, 1
+  when it is alone): a poison message, a stuck tenant;
 * one task name whose retries in one time bucket reach ``min_retries`` and ``factor`` times its
-  median per-bucket count over the window, empty buckets included (a dependency went down).
+  median per-bucket count over the window (the span of all the frame's lines), empty buckets
+  included (a dependency went down).
 
 Celery keeps the task id across retries, so outcomes are per id: *recovered* if the id later
 succeeded, *exhausted* if it failed, *pending* if the logs end before either.
@@ -127,8 +129,11 @@ def retry_storms(
     # One task name against its own per-bucket norm.
     t = rows[s.TIME]
     if t.notna().any():
-        size = bucket or bucket_size(t.max() - t.min())
-        edges = pd.date_range(t.min().floor(size), t.max().floor(size), freq=size)
+        # Buckets span the whole window, not just the retries: quiet time is part of the norm.
+        everything = times(frame)
+        start, end = everything.min(), everything.max()
+        size = bucket or bucket_size(end - start)
+        edges = pd.date_range(start.floor(size), end.floor(size), freq=size)
         b = t.dt.floor(size)
         per_bucket = rows.assign(**{c.BUCKET: b}).groupby([s.TASK_NAME, c.BUCKET]).agg(
             **{
