@@ -30,13 +30,15 @@ class Lines:
     starts: np.ndarray  # int64
     ends: np.ndarray  # int64, exclusive, without the line terminator
     line_no: np.ndarray  # int64, position in the input (blank lines counted)
+    physical: int = 0  # lines in the buffer, blank ones included
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def take(self, mask_or_index: np.ndarray) -> Lines:
         return Lines(
-            self.starts[mask_or_index], self.ends[mask_or_index], self.line_no[mask_or_index]
+            self.starts[mask_or_index], self.ends[mask_or_index], self.line_no[mask_or_index],
+            self.physical,
         )
 
 
@@ -59,7 +61,7 @@ def split_lines(buf: bytes, first_line_no: int = 1) -> Lines:
         has_cr[has_cr] = data[ends[has_cr] - 1] == 13
         ends = ends - has_cr
     keep = ends > starts
-    return Lines(starts[keep], ends[keep], line_no[keep])
+    return Lines(starts[keep], ends[keep], line_no[keep], len(line_no))
 
 
 def first_bytes(buf: bytes, lines: Lines) -> np.ndarray:

@@ -16,7 +16,7 @@ One buffer goes through these steps, each over whole columns:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,21 +86,66 @@ class _Parts:
     unparsed: list[pl.DataFrame] = field(default_factory=list)
     lines_read: int = 0
 
+    def merge(self, other: _Parts) -> None:
+        self.records += other.records
+        self.unparsed += other.unparsed
+        self.lines_read += other.lines_read
 
-def read_records(chunks: Iterable[bytes | str], source: str = "stdin") -> IngestResult:
+
+#: A source of plain JSON lines is read this many bytes at a time, so its memory does not grow
+#: with the input; text logs (whose records span lines) are read whole.
+BATCH_BYTES = 64 << 20
+
+
+def read_records(chunks: Iterable[bytes | str], source: str = "stdin", *,
+                 batch_bytes: int | None = None) -> IngestResult:
     """Read one source given as chunks of bytes (or text) in any supported format."""
-    return _finish(read_buffer(_join(chunks), source))
+    return _finish(read_source(chunks, source, batch_bytes=batch_bytes))
 
 
 def read_sources(sources: Iterable[tuple[str, Iterable[bytes | str]]]) -> IngestResult:
     """Read several ``(source_name, chunks)`` pairs (what ``analyzers.sources`` yield)."""
     parts = _Parts()
     for n, (name, chunks) in enumerate(sources):
-        one = read_buffer(_join(chunks), name, order_base=n << 40)
-        parts.records += one.records
-        parts.unparsed += one.unparsed
-        parts.lines_read += one.lines_read
+        parts.merge(read_source(chunks, name, order_base=n << 40))
     return _finish(parts)
+
+
+def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
+                batch_bytes: int | None = None) -> _Parts:
+    """One source, in batches of ``BATCH_BYTES`` while it is made of JSON lines only.
+
+    A batch is cut after its last newline. As soon as a batch holds anything but JSON objects
+    (Celery text, kubectl prefixes, a gcloud array), the rest of the source is read as one
+    buffer: a traceback must meet the record it continues.
+    """
+    size = batch_bytes or BATCH_BYTES
+    parts = _Parts()
+    pending = bytearray()
+    line_no = 1
+    entries: bool | None = None
+    batching = True
+    for piece in _pieces(chunks, size):
+        pending += piece
+        while batching and len(pending) >= size:
+            cut = pending.rfind(b"\n") + 1
+            if cut == 0:
+                break
+            batch = bytes(pending[:cut])
+            lines = split_lines(batch, line_no)
+            if (line_no == 1 and is_json_array(batch)) or (
+                    len(lines) and not (first_bytes(batch, lines) == ord("{")).all()):
+                batching = False
+                break
+            del pending[:cut]
+            if len(lines):
+                if entries is None:
+                    entries = is_entry_line(batch[lines.starts[0] : lines.ends[0]])
+                parts.merge(read_buffer(batch, source, line_no, order_base, entries, lines=lines))
+            line_no += lines.physical
+            del batch, lines
+    parts.merge(read_buffer(pending, source, line_no, order_base, entries))
+    return parts
 
 
 def read_entries(
@@ -111,28 +156,37 @@ def read_entries(
     return _finish(read_buffer(buf, source))
 
 
-def _join(chunks: Iterable[bytes | str]) -> bytes:
-    if isinstance(chunks, (bytes, str)):
-        chunks = [chunks]
-    return b"".join(c.encode("utf-8", "surrogateescape") if isinstance(c, str) else c
-                    for c in chunks)
-
-
 # ---------------------------------------------------------------------------------------
 # One buffer
 # ---------------------------------------------------------------------------------------
 
 
-def read_buffer(buf: bytes, source: str, first_line_no: int = 1, order_base: int = 0,
-                entries: bool | None = None) -> _Parts:
-    """Parse one source's bytes into parts (``read_records`` without the assembly).
+def _pieces(chunks: Iterable[bytes | str] | bytes | str, size: int
+            ) -> Iterator[bytes | memoryview]:
+    """The chunks cut to at most ``size`` bytes each (views, not copies)."""
+    if isinstance(chunks, (bytes, bytearray, str)):
+        chunks = [chunks]
+    for chunk in chunks:
+        data = chunk.encode("utf-8", "surrogateescape") if isinstance(chunk, str) else chunk
+        if len(data) <= size:
+            yield data
+            continue
+        view = memoryview(data)
+        for i in range(0, len(view), size):
+            yield view[i : i + size]
+
+
+def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, order_base: int = 0,
+                entries: bool | None = None, lines: Lines | None = None) -> _Parts:
+    """Parse one buffer of a source into parts (``read_records`` without the assembly).
 
     ``entries`` forces reading JSON lines as LogEntry objects (True) or as log lines (False);
-    by default the first line decides.
+    by default the first line decides. ``lines`` may pass the buffer's lines if known.
     """
-    if is_json_array(buf):
-        return _read_json_array(buf, source, order_base)
-    lines = split_lines(buf, first_line_no)
+    if first_line_no == 1 and is_json_array(buf):
+        return _read_json_array(bytes(buf), source, order_base)
+    if lines is None:
+        lines = split_lines(buf, first_line_no)
     parts = _Parts(lines_read=len(lines))
     if len(lines) == 0:
         return parts
@@ -241,8 +295,8 @@ def _final(table: pa.Table) -> pa.Table:
             c = table.column(f.name)
             arrays.append(c if c.type == f.type else c.cast(f.type))
         else:
-            arrays.append(pa.nulls(n, f.type))
-    return pa.table(arrays, schema=_FINAL_SCHEMA)
+            arrays.append(json_lines.null_array(n, f.type))
+    return json_lines.share_nulls(pa.table(arrays, schema=_FINAL_SCHEMA))
 
 
 def _in_order(df: pl.DataFrame) -> pl.DataFrame:

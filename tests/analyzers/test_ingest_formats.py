@@ -268,3 +268,32 @@ class TestSources:
         r = ingest.read_entries(entries)
         assert r.lines_read == len(entries)
         assert set(EXPECTED["plain"]["failed"]) <= ids(r.frame, E.TASK_FAILED)
+
+
+class TestBatches:
+    """Large JSON sources are read in batches; the result does not depend on where they cut."""
+
+    def lines(self) -> list[bytes]:
+        return [line.encode() for line in (FIXTURES / "worker.jsonl").read_text().split("\n")
+                if line.startswith("{")] * 20
+
+    def test_batches_read_like_one_buffer(self):
+        data = b"\n".join(self.lines())
+        data = data.replace(b'"event":"task_started"', b'"event":"task_started', 1)  # cut JSON
+        whole = ingest.read_records([data], batch_bytes=1 << 30)
+        small = ingest.read_records([data[i : i + 5000] for i in range(0, len(data), 5000)],
+                                    batch_bytes=32768)
+        assert small.lines_read == whole.lines_read == len(self.lines())
+        cols = [s.LINE_NO, s.EVENT, s.TASK_ID, s.TIME]
+        assert small.frame[cols].equals(whole.frame[cols])
+        assert small.unparsed.equals(whole.unparsed) and len(small.unparsed) == 1
+
+    def test_text_after_some_batches_is_still_stitched(self):
+        plain = (FIXTURES / "celery_plain.log").read_bytes()
+        data = b"\n".join(self.lines()) + b"\n" + plain
+        r = ingest.read_records([data], batch_bytes=32768)
+        failed = r.frame[(r.frame[s.EVENT] == E.TASK_FAILED)
+                         & (r.frame[s.FORMAT] == frame.FORMAT_CELERY_TEXT)]
+        assert len(failed) == 2 and failed[s.TRACEBACK].notna().all()
+        assert r.lines_read == len(self.lines()) + sum(1 for x in plain.split(b"\n") if x)
+        assert r.frame[s.LINE_NO].is_monotonic_increasing
