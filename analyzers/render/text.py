@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 from ._sections import SECTIONS, Section, cell, label, precise_times, rows_of, summary_lines
 
-_FOLDED = 32  # free text wider than this folds onto more lines
+_FOLDED = 40  # free text wider than this folds onto more lines (a UUID is 36)
 _LEAD_COLUMNS = 5  # render_frame_text: columns shown aligned before the name=value part
 
 

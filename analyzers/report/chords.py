@@ -17,7 +17,7 @@ folded in by ``chord_id`` / ``group_id``.
 * ``recovered`` / ``revoked`` / ``cleaned``  the chord monitor acted on it;
 * ``failed``     a member failed or a chord error was logged (Celery will not call back);
 * ``stuck``      no callback and no activity for ``stuck_after`` before ``now``, or the chord
-  monitor reported it stuck;
+  monitor reported it stuck and no member moved since;
 * ``pending``    still inside ``stuck_after``.
 
 ``now`` is the end of the window the logs cover (the CLI passes ``--until``, else the time of
@@ -152,6 +152,7 @@ def chords(
     per[c.MEMBERS_FINISHED] = distinct_per_group(gcodes, tcodes, n, members["_finished"])
     per[s.MEMBERS_FAILED] = distinct_per_group(gcodes, tcodes, n, members["_failed"])
     per.index = pd.Index(np.asarray(chord_ids, dtype=object), name=s.CHORD_ID)
+    per["_work_last"] = per[c.LAST_ACTIVITY]  # members' and callback's lines, not monitor's
     if not events.empty:
         ev = events.groupby(s.CHORD_ID, sort=False).agg(
             **{
@@ -181,6 +182,7 @@ def chords(
         per[c.LAST_ACTIVITY] = per[[c.LAST_ACTIVITY, "_ev_last"]].max(axis=1)
     else:
         per["_ev_last_event"] = pd.Series(dtype="object")
+        per["_ev_last"] = pd.NaT
         per["_chord_error"] = False
 
     for name in (c.MEMBERS_PUBLISHED, c.MEMBERS_FINISHED, s.MEMBERS_FAILED):
@@ -199,9 +201,9 @@ def chords(
     if is_callback.any():
         cb_rows = pick(frame, is_callback, (s.TASK_ID, s.TIME))
         cb_last = times(cb_rows).groupby(cb_rows[s.TASK_ID].astype("str").to_numpy()).max()
-        per[c.LAST_ACTIVITY] = per[[c.LAST_ACTIVITY]].assign(
-            _cb=callback.astype("str").map(cb_last)
-        ).max(axis=1)
+        cb_time = callback.astype("str").map(cb_last)
+        per[c.LAST_ACTIVITY] = per[[c.LAST_ACTIVITY]].assign(_cb=cb_time).max(axis=1)
+        per["_work_last"] = per[["_work_last"]].assign(_cb=cb_time).max(axis=1)
 
     idle = now - per[c.LAST_ACTIVITY]
     per[c.IDLE_S] = (idle.dt.total_seconds()).clip(lower=0).round(3)
@@ -212,7 +214,9 @@ def chords(
             per[c.CALLBACK_RECEIVED].to_numpy(bool),
             monitor.isin([RECOVERED, REVOKED, CLEANED]).to_numpy(bool),
             (chord_error | (per[s.MEMBERS_FAILED] > 0)).to_numpy(bool),
-            monitor.eq(STUCK).to_numpy(bool, na_value=False),
+            # The monitor's "stuck" stands unless the chord moved after it said so.
+            (monitor.eq(STUCK) & ~(per["_work_last"] > per["_ev_last"])).to_numpy(
+                bool, na_value=False),
             (idle >= stuck_after).fillna(False).to_numpy(bool),
         ],
         [COMPLETED, monitor.fillna("").to_numpy(object), FAILED, STUCK, STUCK],

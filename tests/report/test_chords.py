@@ -141,3 +141,11 @@ def test_the_callbacks_own_lines_are_not_members() -> None:
     row = chords(make_frame(rows), now=at(100)).iloc[0]
     assert (row[c.MEMBERS_PUBLISHED], row[c.MEMBERS_FINISHED], row[s.MEMBERS_EXPECTED]) == (2, 2, 2)
     assert row[c.CHORD_STATE] == "completed"
+
+
+def test_a_monitor_stuck_verdict_is_overtaken_by_later_progress() -> None:
+    """Members finishing after the monitor said "stuck" put the chord back to pending."""
+    rows = [*member("m1", 0), ev(s.Event.CHORD_STUCK, 10, **{s.CHORD_ID: "g1"}),
+            *member("m2", 20)]
+    out = chords(make_frame(rows), now=at(30), stuck_after=STUCK_AFTER)
+    assert out.iloc[0][c.CHORD_STATE] == "pending"
