@@ -182,7 +182,7 @@ def chords(
         per[c.LAST_ACTIVITY] = per[[c.LAST_ACTIVITY, "_ev_last"]].max(axis=1)
     else:
         per["_ev_last_event"] = pd.Series(dtype="object")
-        per["_ev_last"] = pd.NaT
+        per["_ev_last"] = per["_work_last"]  # no monitor lines: nothing to compare
         per["_chord_error"] = False
 
     for name in (c.MEMBERS_PUBLISHED, c.MEMBERS_FINISHED, s.MEMBERS_FAILED):
