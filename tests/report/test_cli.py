@@ -153,7 +153,9 @@ class TestAnalyze:
          (["analyze", SMALL, "--fail-on", "everything"], "everything"),
          (["analyze", SMALL, "-f", "pdf"], "pdf"),
          (["analyze", "no/such/file.log"], "no such file"),
-         (["analyze", "--source", "cloud-logging"], "--project")],
+         (["analyze", "--source", "cloud-logging"], "--project"),
+         (["analyze", SMALL, "-o", "/nonexistent-dir/report.json"], "cannot write"),
+         (["analyze", "--source", "kubectl", "-l", "app=w", SMALL], "reads no FILEs")],
     )
     def test_usage_and_source_errors_exit_2(self, args, message) -> None:
         result = CliRunner().invoke(main, args)
