@@ -99,7 +99,7 @@ def retry_storms(
         return empty(STORM_COLUMNS)
     found: list[pd.DataFrame] = []
 
-    # One id against the other retried ids of its task name.
+    # One id against the retried ids of its task name.
     per_id = rows.groupby([s.TASK_NAME, s.TASK_ID], sort=False).agg(
         **{
             c.COUNT: (s.TIME, "size"),
@@ -108,8 +108,9 @@ def retry_storms(
             c.LAST_SEEN: (s.TIME, "max"),
         }
     ).reset_index()
-    # The norm of an id is the median of its *siblings*: with few ids the storm itself would
-    # otherwise drag the median up. A lone retried id has a norm of 1 (one retry is normal).
+    # The norm is the median retries per retried id of the task name. With two ids that
+    # median would sit halfway to the storm itself, so the norm is the other id's count; a
+    # lone retried id has a norm of 1 (one retry is normal).
     per_id[c.NORM] = per_id.groupby(s.TASK_NAME)[c.COUNT].transform("median")
     siblings = per_id.groupby(s.TASK_NAME)[c.COUNT].transform("size")
     alone = siblings <= 1
