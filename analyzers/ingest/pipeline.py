@@ -121,29 +121,35 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
     """
     size = batch_bytes or BATCH_BYTES
     parts = _Parts()
-    pending = bytearray()
+    blocks: list[bytes | memoryview] = []
+    held = 0
     line_no = 1
     entries: bool | None = None
     batching = True
     for piece in _pieces(chunks, size):
-        pending += piece
-        while batching and len(pending) >= size:
-            cut = pending.rfind(b"\n") + 1
-            if cut == 0:
-                break
-            batch = bytes(pending[:cut])
-            lines = split_lines(batch, line_no)
-            if (line_no == 1 and is_json_array(batch)) or (
-                    len(lines) and not (first_bytes(batch, lines) == ord("{")).all()):
-                batching = False
-                break
-            del pending[:cut]
-            if len(lines):
-                if entries is None:
-                    entries = is_entry_line(batch[lines.starts[0] : lines.ends[0]])
-                parts.merge(read_buffer(batch, source, line_no, order_base, entries, lines=lines))
-            line_no += lines.physical
-            del batch, lines
+        blocks.append(piece)
+        held += len(piece)
+        if not batching or held < size:
+            continue
+        buf = b"".join(blocks)  # the only copy: blocks are dropped right after
+        blocks.clear()
+        cut = buf.rfind(b"\n") + 1
+        lines = split_lines(memoryview(buf)[:cut], line_no)
+        if cut == 0 or (line_no == 1 and is_json_array(buf)) or (
+                len(lines) and not (first_bytes(buf, lines) == ord("{")).all()):
+            batching = False  # text, or an array: the rest is read as one buffer
+            blocks, held = [buf], len(buf)
+            continue
+        if len(lines):
+            if entries is None:
+                entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
+            parts.merge(read_buffer(buf, source, line_no, order_base, entries, lines=lines))
+        line_no += lines.physical
+        rest = buf[cut:]
+        blocks, held = ([rest], len(rest)) if rest else ([], 0)
+        del buf, lines
+    pending = b"".join(blocks)
+    del blocks
     parts.merge(read_buffer(pending, source, line_no, order_base, entries))
     return parts
 
