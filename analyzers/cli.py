@@ -335,6 +335,12 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
     )
     width, color = _terminal() if not output else (160, False)
     _write(render(report, fmt, width=width, color=color), output)
+    if report.window.get("first_seen") is None and len(result.frame):
+        # Everything was filtered out: say what the logs do cover, it is usually the window.
+        spans = result.frame[s.TIME].agg(["min", "max"])
+        click.echo(f"rhesis-logs: nothing matched the window/filters; the logs read span "
+                   f"{spans['min']} .. {spans['max']} (UTC): check --since/--until, --tenant, "
+                   "--task", err=True)
     failing = report.failing(fail_on)
     if failing:
         click.echo(f"rhesis-logs: --fail-on condition(s) hold: {', '.join(failing)}", err=True)

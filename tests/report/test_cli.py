@@ -109,6 +109,12 @@ class TestAnalyze:
         doc = json.loads(invoke("analyze", SMALL, "-f", "json", *args).output)
         assert doc["tasks"]["failed"] == failed
 
+    def test_an_empty_window_says_what_the_logs_cover(self) -> None:
+        result = invoke("analyze", SMALL, "--since", "2030-01-01T00:00:00Z", "-f", "json")
+        assert result.exit_code == 0
+        assert json.loads(result.stdout)["tasks"]["received"] == 0
+        assert "the logs read span 2026-11-28 10:00:00" in result.stderr
+
     @pytest.mark.parametrize(
         ("path", "fail_on", "code"),
         [(SMALL, [], 0),
