@@ -31,6 +31,9 @@ from tests.support import free_port, start_worker, wait_for
 pytestmark = pytest.mark.slow
 
 NAMESPACE = "rhesis-test"
+#: A database the suite's redis_dbs fixture never hands out (it cycles through 2-29): this
+#: module-scoped scenario outlives any one test's flushed pair.
+PROM_DB = 30
 HOSTNAME = "metrics@test"
 CB = "metricsapp.cb"
 BACKLOG = {0: 100, 9: 50}  # priority -> messages left waiting on the "backlog" queue
@@ -256,8 +259,8 @@ def _finished_total() -> int:
 def scenario(redis_server, tmp_path_factory):
     binary("prometheus")
     tmp = tmp_path_factory.mktemp("prometheus-e2e")
-    broker = redis_server.url(1)
-    redis_server.client(1).flushdb()
+    broker = redis_server.url(PROM_DB)
+    redis_server.client(PROM_DB).flushdb()
     port = free_port()
     env = {"BROKER_URL": broker, "METRICS_DIR": str(tmp / "multiproc"),
            "METRICS_PORT": str(port), "METRICS_QUEUES": "celery,backlog"}
@@ -401,7 +404,7 @@ class TestCounts:
 
     def test_backlog_counts_priority_sub_queues(self, scenario, redis_server):
         """The 50 priority-9 messages sit in kombu's sub-queue list, and are counted."""
-        sub = redis_server.client(1).llen(m.queue_keys("backlog")[-1])
+        sub = redis_server.client(PROM_DB).llen(m.queue_keys("backlog")[-1])
         assert sub == BACKLOG[9]
         assert scenario.prom.scalar(
             f'{m.QUEUE_LENGTH}{{queue="backlog"}}', scenario.t1) == sum(BACKLOG.values())

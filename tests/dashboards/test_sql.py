@@ -33,6 +33,7 @@ from tests.support import start_worker
 pytestmark = pytest.mark.slow
 
 PROJECT, CLUSTER, NAMESPACE = "proj-1", "prod", "workers"
+SQL_DB = 31
 #: Promoted out of jsonPayload by the logging agent (docs/schema.md).
 PROMOTED = {s.TIME: "timestamp", s.SEVERITY: "severity", s.TRACE: "trace",
             s.SPAN_ID: "spanId", s.TRACE_SAMPLED: "traceSampled", s.LABELS: "labels"}
@@ -81,9 +82,10 @@ def to_entry(i: int, line: str, previous_time: str) -> dict[str, Any]:
 def sample(redis_server, tmp_path_factory):
     """(entries file, entries): the worker's logs as Cloud Logging entries."""
     tmp = tmp_path_factory.mktemp("sql-sample")
-    for db in (1, 0):
-        redis_server.client(db).flushdb()
-    env = {"BROKER_URL": redis_server.url(1), "RESULT_BACKEND": redis_server.url(0)}
+    # A database the suite's redis_dbs fixture never hands out (it cycles through 2-29);
+    # results go to the same one (their keys are celery-task-meta-*, no clash).
+    redis_server.client(SQL_DB).flushdb()
+    env = {"BROKER_URL": redis_server.url(SQL_DB), "RESULT_BACKEND": redis_server.url(SQL_DB)}
     worker = start_worker("tests.dashboards.logsapp", tmp, env=env, pool="prefork",
                           concurrency=2, hostname="logs@test")
     client = Celery("publisher", broker=env["BROKER_URL"], set_as_current=False)
