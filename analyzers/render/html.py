@@ -107,8 +107,10 @@ def _bucket_text(ot: pd.DataFrame) -> str:
     if len(ot) < 2:
         return "the whole window"
     step = pd.Timestamp(ot[c.BUCKET].iloc[1]) - pd.Timestamp(ot[c.BUCKET].iloc[0])
-    minutes = step.total_seconds() / 60
-    return f"{minutes:g} minutes" if minutes < 60 else f"{minutes / 60:g} hours"
+    seconds = step.total_seconds()
+    if seconds < 60:
+        return f"{seconds:g} seconds"
+    return f"{seconds / 60:g} minutes" if seconds < 3600 else f"{seconds / 3600:g} hours"
 
 
 def render_html(report: Report) -> str:

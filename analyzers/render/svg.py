@@ -61,7 +61,12 @@ def time_chart(
     left, right, top, bottom = 50, 130, 24, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(buckets)
-    peak = nice_max(max((max(v, default=0) for v in series.values()), default=0))
+    highest = max((max(v, default=0) for v in series.values()), default=0)
+    # Counts: keep the four grid steps whole numbers when the counts are small.
+    peak = nice_max(highest) if highest > 20 else float(max(4, 4 * math.ceil(highest / 4)))
+    step_s = (pd.Timestamp(buckets[1]) - pd.Timestamp(buckets[0])).total_seconds() if n > 1 \
+        else 60.0
+    label_format = "%H:%M:%S" if step_s < 60 else "%m-%d %H:%M"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" {_FONT}>',
@@ -79,7 +84,7 @@ def time_chart(
 
     step = max(1, math.ceil(n / 6))
     for i in range(0, n, step):  # x labels
-        label = pd.Timestamp(buckets[i]).strftime("%m-%d %H:%M")
+        label = pd.Timestamp(buckets[i]).strftime(label_format)
         parts.append(f'<text x="{x_of(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
                      f"{escape(label)}</text>")
     parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
@@ -94,7 +99,7 @@ def time_chart(
                      f'points="{points}"><title>{escape(name)}</title></polyline>')
         for i, v in enumerate(values):
             if v:
-                label = pd.Timestamp(buckets[i]).strftime("%Y-%m-%d %H:%M")
+                label = pd.Timestamp(buckets[i]).strftime("%Y-%m-%d %H:%M:%S")
                 parts.append(
                     f'<circle cx="{x_of(i):.1f}" cy="{top + plot_h - plot_h * float(v) / peak:.1f}"'
                     f' r="2.5" fill="{color}"><title>{escape(name)} {escape(label)}: '

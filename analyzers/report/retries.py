@@ -133,7 +133,8 @@ def retry_storms(
         # Buckets span the whole window, not just the retries: quiet time is part of the norm.
         everything = times(frame)
         start, end = everything.min(), everything.max()
-        size = bucket or bucket_size(end - start)
+        # At least a minute: a second-long burst of five retries is not yet a storm.
+        size = bucket or bucket_size(end - start, minimum=pd.Timedelta("1min"))
         edges = pd.date_range(start.floor(size), end.floor(size), freq=size)
         b = t.dt.floor(size)
         per_bucket = rows.assign(**{c.BUCKET: b}).groupby([s.TASK_NAME, c.BUCKET]).agg(

@@ -4,8 +4,8 @@
     >>> over_time(frame, bucket=pd.Timedelta("5min"))
 
 Without ``bucket`` the size is chosen from the span of the logs so that there are at most
-about 60 buckets (1 min, 5 min, 15 min, 1 h, 6 h, 1 day or 1 week). Empty buckets are kept
-as zeros so that a chart's x axis is continuous time.
+about 60 buckets (1 s, 5 s, 10 s, 30 s, 1 min, 5 min, 15 min, 1 h, 6 h, 1 day or 1 week).
+Empty buckets are kept as zeros so that a chart's x axis is continuous time.
 """
 
 from __future__ import annotations
@@ -26,12 +26,16 @@ SERIES: tuple[tuple[str, str], ...] = (
 )
 COLUMNS = (c.BUCKET, *(name for name, _ in SERIES))
 
-_SIZES = ("1min", "5min", "15min", "1h", "6h", "1D", "7D")
+_SIZES = ("1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h", "6h", "1D", "7D")
 
 
-def bucket_size(span: pd.Timedelta, max_buckets: int = 60) -> pd.Timedelta:
-    """The smallest readable bucket size giving at most ``max_buckets`` over ``span``."""
+def bucket_size(span: pd.Timedelta, max_buckets: int = 60,
+                minimum: pd.Timedelta | None = None) -> pd.Timedelta:
+    """The smallest readable bucket size (at least ``minimum``) giving at most
+    ``max_buckets`` over ``span``."""
     for size in _SIZES:
+        if minimum is not None and pd.Timedelta(size) < minimum:
+            continue
         if span / pd.Timedelta(size) <= max_buckets:
             return pd.Timedelta(size)
     return pd.Timedelta(_SIZES[-1])

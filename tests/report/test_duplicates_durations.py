@@ -119,7 +119,8 @@ class TestOverTime:
         assert list(out[c.RETRIED]) == [0, 0, 0, 0, 1]
         assert out[c.RECEIVED].sum() == 1
 
-    @pytest.mark.parametrize(("span_s", "size"), [(600, "1min"), (7200, "5min"), (86400, "1h")])
+    @pytest.mark.parametrize(("span_s", "size"), [(20, "1s"), (600, "10s"), (3000, "1min"),
+                                                  (7200, "5min"), (86400, "1h")])
     def test_bucket_size_follows_the_span(self, span_s, size) -> None:
         rows = [ev(s.Event.TASK_RECEIVED, 0), ev(s.Event.TASK_RECEIVED, span_s)]
         out = over_time(make_frame(rows))
