@@ -43,7 +43,8 @@ def synthetic_frame(n_rows: int, seed: int = 7):
         np.where(phase == 1, str(s.Event.TASK_STARTED), outcome.astype(str)),
     )
     t0 = np.datetime64("2026-11-28T10:00:00", "us")
-    when = t0 + ((start + phase * 0.005 + (phase == 2) * dur / 1000) * 1e6).astype("timedelta64[us]")
+    offset_s = start + phase * 0.005 + (phase == 2) * dur / 1000
+    when = t0 + (offset_s * 1e6).astype("timedelta64[us]")
     failed = (events == str(s.Event.TASK_FAILED)) | (events == str(s.Event.TASK_RETRIED))
     exc = np.where(failed, np.where(task_idx % 2 == 0, "TimeoutError", "ValueError"), None)
     msg = np.where(failed, np.char.add("upstream 10.0.0.", (task_idx % 250).astype(str)), None)
