@@ -85,6 +85,10 @@ class _Parts:
     records: list[pa.Table] = field(default_factory=list)  # each in _FINAL_SCHEMA
     unparsed: list[pl.DataFrame] = field(default_factory=list)
     lines_read: int = 0
+    # For a batch read with partial=True: where the unread tail starts (byte offset in the
+    # batch, and its first line's number); None when everything was read.
+    carry: int | None = None
+    carry_line_no: int = 0
 
     def merge(self, other: _Parts) -> None:
         self.records += other.records
@@ -95,6 +99,9 @@ class _Parts:
 #: A source of plain JSON lines is read this many bytes at a time, so its memory does not grow
 #: with the input; text logs (whose records span lines) are read whole.
 BATCH_BYTES = 64 << 20
+#: A text record is considered possibly open at the end of a batch only if it began within
+#: this many lines of the end (a traceback is never interleaved with 10 000 other lines).
+OPEN_RECORD_WINDOW = 10_000
 
 
 def read_records(chunks: Iterable[bytes | str], source: str = "stdin", *,
@@ -115,9 +122,9 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
                 batch_bytes: int | None = None) -> _Parts:
     """One source, in batches of ``BATCH_BYTES`` while it is made of JSON lines only.
 
-    A batch is cut after its last newline. As soon as a batch holds anything but JSON objects
-    (Celery text, kubectl prefixes, a gcloud array), the rest of the source is read as one
-    buffer: a traceback must meet the record it continues.
+    A batch is cut after its last newline. Text records that may still go on (the last one of
+    each pod/container, whose traceback may continue in the next batch) are not read: their
+    lines are carried into the next batch. A gcloud JSON array is read as one buffer.
     """
     size = batch_bytes or BATCH_BYTES
     parts = _Parts()
@@ -134,20 +141,24 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
         buf = b"".join(blocks)  # the only copy: blocks are dropped right after
         blocks.clear()
         cut = buf.rfind(b"\n") + 1
-        lines = split_lines(memoryview(buf)[:cut], line_no)
-        if cut == 0 or (line_no == 1 and is_json_array(buf)) or (
-                len(lines) and not (first_bytes(buf, lines) == ord("{")).all()):
-            batching = False  # text, or an array: the rest is read as one buffer
+        if cut == 0 or (line_no == 1 and is_json_array(buf)):
+            batching = False  # one line longer than a batch, or an array: read as a whole
             blocks, held = [buf], len(buf)
             continue
-        if len(lines):
-            if entries is None:
-                entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
-            parts.merge(read_buffer(buf, source, line_no, order_base, entries, lines=lines))
-        line_no += lines.physical
-        rest = buf[cut:]
+        lines = split_lines(memoryview(buf)[:cut], line_no)
+        if len(lines) and entries is None and first_bytes(buf, lines)[0] == ord("{"):
+            entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
+        part = read_buffer(buf, source, line_no, order_base, entries, lines=lines,
+                           partial=True)
+        parts.merge(part)
+        if part.carry is None:
+            rest, line_no = buf[cut:], line_no + lines.physical
+        else:  # text records still open at the end of the batch: read them with the next
+            rest, line_no = buf[part.carry :], part.carry_line_no
         blocks, held = ([rest], len(rest)) if rest else ([], 0)
-        del buf, lines
+        if part.carry == 0:
+            size *= 2  # one record as long as the batch: take more next time
+        del buf, lines, part
     pending = b"".join(blocks)
     del blocks
     parts.merge(read_buffer(pending, source, line_no, order_base, entries))
@@ -183,11 +194,14 @@ def _pieces(chunks: Iterable[bytes | str] | bytes | str, size: int
 
 
 def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, order_base: int = 0,
-                entries: bool | None = None, lines: Lines | None = None) -> _Parts:
+                entries: bool | None = None, lines: Lines | None = None,
+                partial: bool = False) -> _Parts:
     """Parse one buffer of a source into parts (``read_records`` without the assembly).
 
     ``entries`` forces reading JSON lines as LogEntry objects (True) or as log lines (False);
     by default the first line decides. ``lines`` may pass the buffer's lines if known.
+    ``partial``: more of the source follows, so text records still open at the end are left
+    unread (``parts.carry`` says where they start).
     """
     if first_line_no == 1 and is_json_array(buf):
         return _read_json_array(bytes(buf), source, order_base)
@@ -196,6 +210,7 @@ def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, ord
     parts = _Parts(lines_read=len(lines))
     if len(lines) == 0:
         return parts
+    all_lines = lines
     bad_utf8 = invalid_utf8_mask(buf, lines)
     if bad_utf8.any():
         parts.unparsed.append(_unparsed_from_lines(buf, lines.take(bad_utf8), source,
@@ -208,8 +223,14 @@ def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, ord
         if entries is None:
             entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
         _read_json_fast(buf, lines, source, order_base, parts, entries)
-    else:
-        _read_general(buf, lines, source, order_base, parts)
+        return parts
+    first_open = _read_general(buf, lines, source, order_base, parts, partial)
+    if first_open is not None:  # lines from first_open on are left for the next batch
+        parts.carry = int(lines.starts[first_open])
+        parts.carry_line_no = int(lines.line_no[first_open])
+        parts.lines_read = int((all_lines.starts < parts.carry).sum())
+        parts.unparsed = [u.filter(pl.col(s.LINE_NO) < parts.carry_line_no)
+                          for u in parts.unparsed]
     return parts
 
 
@@ -363,7 +384,10 @@ def _lines_column(buf: bytes, lines: Lines) -> pl.Series:
     return pl.Series(kubectl.TEXT, arr)
 
 
-def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts) -> None:
+def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts,
+                  partial: bool = False) -> int | None:
+    """Lines with prefixes or text. With ``partial``, returns the index of the first line left
+    unread (the start of the earliest record that may continue in the next batch), if any."""
     col = pl.col
     df = pl.DataFrame({"_i": np.arange(len(lines), dtype=np.int64),
                        kubectl.TEXT: _lines_column(buf, lines)})
@@ -380,12 +404,41 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
         pl.Series(s.LINE_NO, lines.line_no),
         pl.lit(None, pl.String).alias(s.NAMESPACE),
     )
+    first_open = _first_open_record(df) if partial else None
+    if first_open is not None:
+        df = df.filter(col("_i") < first_open)
     _binary_unparsed(df, source, parts)
     # JSON bodies: one contiguous NDJSON buffer, decoded like the fast path.
     js = df.filter(col(kubectl.KIND) == kubectl.JSON)
     if js.height:
         _read_json_bodies(js, source, order_base, parts)
     _read_text(df, source, order_base, parts)
+    return first_open
+
+
+def _first_open_record(df: pl.DataFrame) -> int | None:
+    """The latest line index ``p`` such that no record spans line ``p`` and the last text
+    record of every stream starts at or after ``p`` (None: nothing can be left open)."""
+    n = df.height
+    owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
+    if owners.height == 0:
+        return None
+    start = np.arange(n, dtype=np.int64)
+    start[owners.get_column("_i").to_numpy()] = owners.get_column(kubectl.START).to_numpy()
+    streams = df.get_column(kubectl.STREAM).to_numpy()[owners.get_column("_i").to_numpy()]
+    last_starts = pl.DataFrame({"stream": streams, "start": owners.get_column(kubectl.START)}) \
+        .group_by("stream").agg(pl.col("start").max()).get_column("start")
+    # A stream whose last record began long before the end has gone quiet (kubectl without
+    # --follow prints pod after pod): its record is over, do not hold the batch for it.
+    recent = last_starts.filter(last_starts >= n - OPEN_RECORD_WINDOW)
+    if recent.len() == 0:
+        return None
+    p = int(recent.min())
+    # Move p back until no record that started before p has lines at or after it.
+    suffix_min = np.minimum.accumulate(start[::-1])[::-1]
+    while p > 0 and suffix_min[p] < p:
+        p = int(suffix_min[p])
+    return p
 
 
 def _binary_unparsed(df: pl.DataFrame, source: str, parts: _Parts) -> None:
@@ -419,49 +472,82 @@ def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts) ->
         return
     owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
     firsts = owners.filter(col(kubectl.START) == col("_i")).select("_i")
-    recs = firsts.join(df, on="_i", how="left")
+    recs = firsts.join(df.select("_i", kubectl.KIND, kubectl.BODY, s.LINE_NO, kubectl.POD,
+                                 kubectl.CONTAINER, s.NAMESPACE, kubectl.PREFIX_TIME),
+                       on="_i", how="left")
     blocks = kubectl.blocks(df, owners)
-    headers = recs.filter(col(kubectl.KIND) == kubectl.HEADER)
-    parsed = celery_text.parse_headers(headers.select("_i", kubectl.BODY, kubectl.PREFIX_TIME))
-    recs = recs.join(parsed, on="_i", how="left").join(blocks, on="_i", how="left")
+    del owners
+    is_header = col(kubectl.KIND) == kubectl.HEADER
+    parsed = celery_text.parse_headers(
+        recs.filter(is_header).select("_i", kubectl.BODY, kubectl.PREFIX_TIME))
+    recs = recs.join(parsed, on="_i", how="left")
     recs = recs.with_columns([
         pl.lit(None, _POLARS_TYPES[c]).alias(c)
         for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT, s.DURATION_MS,
-                  s.RETRY_IN_S, s.REASON, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE)
+                  s.RETRY_IN_S, s.REASON, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TIME,
+                  s.SEVERITY, s.MESSAGE)
         if c not in recs.columns
     ])
-    block = col(kubectl.BLOCK)
-    is_tb = block.str.contains(_TRACEBACK_START, literal=True) | col(s.EVENT).is_in(_ERROR_EVENTS)
-    tb_type, tb_msg = celery_text.exception_from_traceback(block)
-    has_tb = block.is_not_null() & is_tb
-    first = pl.when(col(kubectl.KIND) == kubectl.HEADER).then(col(s.MESSAGE)) \
-        .otherwise(col(kubectl.BODY))
-    raw = pl.when(block.is_null()).then(col(kubectl.BODY)) \
-        .otherwise(col(kubectl.BODY) + pl.lit("\n") + block)
+    # Most records are one line: their message is the sentence (or the text line) and they
+    # keep no raw copy when Celery's sentence was understood. Records with continuation
+    # lines (few) are finished apart and joined back.
     out = recs.select(
+        "_i",
         pl.coalesce(col(kubectl.PREFIX_TIME), col(s.TIME)).alias(s.TIME),
         col(s.SEVERITY),  # only from Celery's header: a stream's own severity lies
-        pl.when(has_tb | block.is_null()).then(first).otherwise(first + pl.lit("\n") + block)
-        .alias(s.MESSAGE),
+        pl.when(is_header).then(col(s.MESSAGE)).otherwise(col(kubectl.BODY)).alias(s.MESSAGE),
         col(s.EVENT).fill_null(str(s.Event.LOG)),
         *[col(c) for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT,
-                           s.DURATION_MS, s.RETRY_IN_S, s.REASON)],
-        pl.when(has_tb & tb_type.is_not_null()).then(tb_type)
-        .otherwise(col(s.EXCEPTION_TYPE))
-        .alias(s.EXCEPTION_TYPE),
-        pl.when(has_tb & tb_type.is_not_null()).then(tb_msg)
-        .otherwise(col(s.EXCEPTION_MESSAGE))
-        .alias(s.EXCEPTION_MESSAGE),
-        pl.when(has_tb).then(block).alias(s.TRACEBACK),
+                           s.DURATION_MS, s.RETRY_IN_S, s.REASON, s.EXCEPTION_TYPE,
+                           s.EXCEPTION_MESSAGE)],
+        pl.lit(None, pl.String).alias(s.TRACEBACK),
         col(s.LINE_NO), col(kubectl.POD).alias(s.POD), col(kubectl.CONTAINER).alias(s.CONTAINER),
         col(s.NAMESPACE),
         pl.lit(source).alias(s.SOURCE),
-        pl.when(col(kubectl.KIND) == kubectl.HEADER).then(pl.lit(frame.FORMAT_CELERY_TEXT))
+        pl.when(is_header).then(pl.lit(frame.FORMAT_CELERY_TEXT))
         .otherwise(pl.lit(frame.FORMAT_TEXT)).alias(s.FORMAT),
-        raw.str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
+        pl.when(is_header & (col(s.EVENT) != str(s.Event.LOG))).then(None)
+        .otherwise(col(kubectl.BODY).str.slice(0, frame.RAW_LIMIT)).alias(s.RAW),
         (col(s.LINE_NO) + order_base).alias(ORDER),
     )
+    if blocks.height:
+        out = _with_blocks(out, recs.select("_i", kubectl.BODY), blocks)
+    out = out.drop("_i")
     parts.records.append(_final(out.to_arrow()))
+
+
+def _with_blocks(out: pl.DataFrame, bodies: pl.DataFrame, blocks: pl.DataFrame) -> pl.DataFrame:
+    """Attach continuation lines: a traceback to an error record, else more message text."""
+    col = pl.col
+    block = col(kubectl.BLOCK)
+    b = blocks.join(out.select("_i", s.EVENT, s.MESSAGE, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE),
+                    on="_i", how="left").join(bodies, on="_i", how="left")
+    is_tb = block.str.contains(_TRACEBACK_START, literal=True) | col(s.EVENT).is_in(_ERROR_EVENTS)
+    tb_type, tb_msg = celery_text.exception_from_traceback(block)
+    b = b.select(
+        "_i",
+        pl.when(is_tb).then(col(s.MESSAGE)).otherwise(col(s.MESSAGE) + pl.lit("\n") + block)
+        .alias(s.MESSAGE),
+        pl.when(is_tb & tb_type.is_not_null()).then(tb_type).otherwise(col(s.EXCEPTION_TYPE))
+        .alias(s.EXCEPTION_TYPE),
+        pl.when(is_tb & tb_type.is_not_null()).then(tb_msg).otherwise(col(s.EXCEPTION_MESSAGE))
+        .alias(s.EXCEPTION_MESSAGE),
+        pl.when(is_tb).then(block).alias(s.TRACEBACK),
+        (col(kubectl.BODY) + pl.lit("\n") + block).str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
+    )
+    fixed = [s.MESSAGE, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TRACEBACK, s.RAW]
+    return _replace_rows(out, b, fixed)
+
+
+def _replace_rows(out: pl.DataFrame, new: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """``out`` with ``columns`` taken from ``new`` on the rows (``_i``) that ``new`` has."""
+    col = pl.col
+    joined = out.join(new.rename({c: f"{c}__new" for c in columns}).with_columns(
+        pl.lit(True).alias("__hit")), on="_i", how="left")
+    return joined.with_columns([
+        pl.when(col("__hit")).then(col(f"{c}__new")).otherwise(col(c)).alias(c)
+        for c in columns
+    ]).drop([f"{c}__new" for c in columns] + ["__hit"])
 
 
 # ---------------------------------------------------------------------------------------

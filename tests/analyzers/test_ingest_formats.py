@@ -297,3 +297,14 @@ class TestBatches:
         assert len(failed) == 2 and failed[s.TRACEBACK].notna().all()
         assert r.lines_read == len(self.lines()) + sum(1 for x in plain.split(b"\n") if x)
         assert r.frame[s.LINE_NO].is_monotonic_increasing
+
+    def test_kubectl_batches_keep_tracebacks_whole(self):
+        """Cut anywhere, open records are carried to the next batch: same records as whole."""
+        data = (FIXTURES / "kubectl_interleaved.log").read_bytes() * 40
+        data += (FIXTURES / "kubectl_prefix.log").read_bytes() * 10
+        whole = ingest.read_records([data], batch_bytes=1 << 30)
+        for size in (3000, 7777, 50_000):
+            small = ingest.read_records([data], batch_bytes=size)
+            assert small.lines_read == whole.lines_read
+            cols = [s.LINE_NO, s.EVENT, s.POD, s.TASK_ID, s.TRACEBACK, s.MESSAGE]
+            assert small.frame[cols].equals(whole.frame[cols]), size
