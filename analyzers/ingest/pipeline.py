@@ -586,7 +586,9 @@ def _load_array(buf: bytes) -> tuple[list[Any], str | None]:
     while True:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
-        if pos >= len(text) or text[pos] == "]":
+        if pos >= len(text):  # cut off before its closing bracket
+            return out, text[-200:] or "["
+        if text[pos] == "]":
             return out, None
         try:
             value, pos = decoder.raw_decode(text, pos)
