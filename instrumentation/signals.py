@@ -68,6 +68,7 @@ class _Options:
     log_level: str | None = None
     quiet_banner: bool = True
     replace_celery_task_lines: bool = True
+    chord_size_lookup: bool = True
 
 
 @dataclass
@@ -111,10 +112,18 @@ def _safe(fn: Callable[..., Any]) -> Callable[..., None]:
 # --- Reading task identity from the three shapes Celery hands us ---------------------------
 
 
+_NO_CHORD = {s.CHORD_CALLBACK_ID: None, s.CHORD_CALLBACK_NAME: None, s.CHORD_SIZE: None}
+
+
 def _chord_fields(chord: Any) -> dict[str, Any]:
-    """Callback id/name/size from a chord member's embedded chord signature (a dict)."""
+    """Callback id/name/size from a chord member's embedded chord signature (a dict).
+
+    Always all three keys, None when the task is no chord member: a task published from
+    inside a chord member (the chord callback itself) must not inherit the member's values
+    from the bound context.
+    """
     if not isinstance(chord, Mapping):
-        return {}
+        return dict(_NO_CHORD)
     options = chord.get("options") or {}
     return {
         s.CHORD_CALLBACK_ID: options.get("task_id"),
@@ -127,6 +136,44 @@ def _queue_of(delivery_info: Any) -> str | None:
     if isinstance(delivery_info, Mapping):
         return delivery_info.get("routing_key") or None
     return None
+
+
+#: Chord sizes read from the Redis result backend, per group id, bounded.
+_chord_sizes: dict[str, int | None] = {}
+_CHORD_SIZES_MAX = 4096
+
+
+def _chord_size(backend: Any, group_id: str | None) -> int | None:
+    """The chord's size from the Redis backend's ``.s`` key, read once per chord per process.
+
+    Celery 5.7 keeps the size there, not in the message. Only the Redis backend is asked
+    (other backends put ``chord_size`` into the message, which ``_chord_fields`` reads).
+    """
+    if not group_id:
+        return None
+    if group_id in _chord_sizes:
+        return _chord_sizes[group_id]
+    size = None
+    try:
+        from celery.backends.redis import RedisBackend
+
+        if isinstance(backend, RedisBackend):
+            raw = backend.client.get(backend.get_key_for_group(group_id, ".s"))
+            size = int(raw) if raw is not None else None
+    except Exception:
+        size = None
+    if size is None:
+        return None  # not cached: the size key may not be written yet
+    if len(_chord_sizes) >= _CHORD_SIZES_MAX:
+        _chord_sizes.pop(next(iter(_chord_sizes)))
+    _chord_sizes[group_id] = size
+    return size
+
+
+def _fill_chord_size(fields: dict[str, Any], backend: Any) -> None:
+    if _options.chord_size_lookup and fields.get(s.CHORD_CALLBACK_ID) and \
+            fields.get(s.CHORD_SIZE) is None:
+        fields[s.CHORD_SIZE] = _chord_size(backend, fields.get(s.GROUP_ID))
 
 
 def _context_fields(task: Any, request: Any) -> dict[str, Any]:
@@ -229,6 +276,7 @@ def _on_received(sender: Any = None, request: Any = None, **kw: Any) -> None:
     fields[s.TASK_NAME] = request.name
     fields.update(_tenant_of_headers(headers))
     fields[s.WORKER] = getattr(request, "hostname", None)
+    _fill_chord_size(fields, getattr(getattr(request, "task", None), "backend", None))
     if request.delivery_info and request.delivery_info.get("redelivered"):
         fields[s.REDELIVERED] = True
     if headers.get("eta"):
@@ -285,6 +333,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     tenant = tenancy.tenant_from_request(request, kwargs if isinstance(kwargs, Mapping) else None)
     fields = _context_fields(task, request)
     fields.update(tenant.as_fields())
+    _fill_chord_size(fields, getattr(task, "backend", None))
     if request.hostname:
         fields[s.WORKER] = request.hostname
     # Bind for the task's duration: every line the task writes, structlog or stdlib, gets these.
@@ -373,12 +422,32 @@ def _on_success(sender: Any = None, result: Any = None, **kw: Any) -> None:
     log_event(s.Event.TASK_SUCCEEDED, f"Task {task.name} succeeded", **fields)
 
 
+#: Celery sends task_failure twice for one hard time limit (Request.on_timeout, then
+#: on_failure with the pool's result). Remember what we reported, briefly, to say it once.
+_recent_failures: dict[tuple[str, str], float] = {}
+_RECENT_FAILURES_MAX = 1024
+
+
+def _first_report(task_id: str | None, exception: BaseException | None) -> bool:
+    if task_id is None:
+        return True
+    key = (task_id, type(exception).__name__)
+    if key in _recent_failures:
+        return False
+    if len(_recent_failures) >= _RECENT_FAILURES_MAX:
+        _recent_failures.pop(next(iter(_recent_failures)))
+    _recent_failures[key] = time.monotonic()
+    return True
+
+
 @_safe
 def _on_failure(sender: Any = None, task_id: str | None = None,
                 exception: BaseException | None = None, einfo: Any = None, **kw: Any) -> None:
     task = sender
     if task is None:
         return
+    if task_id not in _tasks and not _first_report(task_id, exception):
+        return  # the main process's second report of the same failure
     fields = _bound_or(task, task_id)
     fields[s.DURATION_MS] = _duration_ms(task_id)
     fields[s.STATE] = "FAILURE"
@@ -536,10 +605,11 @@ class CeleryLineFilter(logging.Filter):
         if record.msg in self.replaced:
             return False
         text = record.msg if isinstance(record.msg, str) else ""
+        # (Celery's "Hard time limit exceeded" line stays a plain log line: our
+        # time_limit_exceeded event reports it with the task's fields; tagging both would count
+        # every time limit twice.)
         if "Connection to broker lost" in text:
             record.__dict__[_EVENT_ATTR] = s.Event.BROKER_CONNECTION_LOST.value
-        elif "time limit" in text.lower() and "exceeded" in text.lower():
-            record.__dict__[_EVENT_ATTR] = s.Event.TIME_LIMIT_EXCEEDED.value
         elif text.startswith("Chord") and "raised" in text:
             record.__dict__[_EVENT_ATTR] = s.Event.CHORD_ERROR.value
         return True
@@ -606,6 +676,7 @@ def instrument(
     log_level: str | None = None,
     quiet_banner: bool = True,
     replace_celery_task_lines: bool = True,
+    chord_size_lookup: bool = True,
 ) -> None:
     """Connect the signal handlers (and OpenTelemetry's) for ``app``; safe to call twice.
 
@@ -614,7 +685,9 @@ def instrument(
     worker's ``setup_logging`` signal installs our JSON logging instead of Celery's prose, and
     the process's logging is configured right away if nobody did it yet.
     ``log_payloads`` logs a truncated, redacted repr of args, kwargs and results (off by
-    default: they carry customer data).
+    default: they carry customer data). ``chord_size_lookup`` reads each chord's size from the
+    Redis result backend once per worker process (one GET per chord), so that chord members'
+    lines say how many members to expect.
     """
     global _options
     _options = _Options(
@@ -627,6 +700,7 @@ def instrument(
         log_level=log_level,
         quiet_banner=quiet_banner,
         replace_celery_task_lines=replace_celery_task_lines,
+        chord_size_lookup=chord_size_lookup,
     )
     if tracing:
         # Before our handlers: in prerun the task's span must already be current.
@@ -656,6 +730,8 @@ def uninstrument() -> None:
     _connected.clear()
     _tasks.clear()
     _no_tenant_seen.clear()
+    _recent_failures.clear()
+    _chord_sizes.clear()
     for name in REPLACED_CELERY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET)
     _tracing.teardown_tracing()

@@ -72,7 +72,8 @@ def test_chord_with_tenant_retry_and_failure(worker, broker_url, backend_url):
         assert rec[s.GROUP_ID] == group_id
         assert rec[s.CHORD_CALLBACK_ID] == callback_id
         assert rec[s.CHORD_CALLBACK_NAME] == "tapp.collect"
-        # Celery 5.7 on Redis keeps the size in the backend (.s key), not in the message.
+        # Celery 5.7 on Redis keeps the size in the backend (.s key), not in the message:
+        # the publisher cannot know it; the worker reads it (below).
         assert s.CHORD_SIZE in rec
     assert sorted(r[s.GROUP_INDEX] for r in members_pub) == [0, 1, 2]
 
@@ -90,6 +91,7 @@ def test_chord_with_tenant_retry_and_failure(worker, broker_url, backend_url):
             assert rec[s.CHORD_CALLBACK_ID] == callback_id, rec
             assert rec[s.WORKER] == worker.hostname, rec
         started = [r for r in by_task(lines, task_id) if r[s.EVENT] == s.Event.TASK_STARTED]
+        assert {r[s.CHORD_SIZE] for r in started} == {3}
         # The client's span is the parent of every member's run span: one trace.
         assert {r[s.TRACE_ID] for r in started} == {trace_id}
         assert started[0][s.TRACE] == f"projects/test-project/traces/{trace_id}"
@@ -121,6 +123,8 @@ def test_chord_with_tenant_retry_and_failure(worker, broker_url, backend_url):
     cb_pub = [r for r in lines if r[s.EVENT] == s.Event.TASK_PUBLISHED
               and r[s.TASK_ID] == callback_id]
     assert cb_pub and cb_pub[0][s.ORGANIZATION_ID] == "org-7"
+    # ... but not the member's chord fields: the callback is no member of its own chord.
+    assert cb_pub[0][s.CHORD_CALLBACK_ID] is None and cb_pub[0][s.CHORD_CALLBACK_NAME] is None
 
     # Failure: the whole traceback in one string, severity ERROR.
     failed = [r for r in by_task(lines, failing.id) if r[s.EVENT] == s.Event.TASK_FAILED]
@@ -255,8 +259,12 @@ def test_worker_lost_and_time_limit(tmp_path, broker_url, backend_url):
         assert failed[s.TASK_NAME] == "tapp.crash" and failed[s.SEVERITY] == "ERROR"
         tl = w.wait_for_event(s.Event.TIME_LIMIT_EXCEEDED, task_id=slow.id)[0]
         assert tl[s.TASK_NAME] == "tapp.sleepy"
+        w.wait_for_event(s.Event.TASK_FAILED, task_id=slow.id)
         unk = w.wait_for_event(s.Event.TASK_UNKNOWN, task_id=unknown.id)[0]
         assert unk[s.TASK_NAME] == "tapp.not_registered"
         w.json_lines()  # still only JSON, Celery's error lines included
     shutdown = w.events(s.Event.WORKER_SHUTDOWN)
     assert len(shutdown) == 1
+    # Celery signals a hard time limit twice; it is reported once.
+    assert len(w.events(s.Event.TASK_FAILED, task_id=slow.id)) == 1
+    assert len(w.events(s.Event.TIME_LIMIT_EXCEEDED)) == 1
