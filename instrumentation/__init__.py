@@ -18,26 +18,43 @@ it::
 See ``docs/schema.md`` for every field and an example line per event.
 """
 
-from instrumentation import schema
-from instrumentation.events import add_observer, log_event, remove_observer
-from instrumentation.logconfig import configure_logging, dropped_lines, get_logger, reset_logging
-from instrumentation.signals import active_task_count, instrument, is_instrumented, uninstrument
-from instrumentation.tenant import Tenant, get_tenant, tenant_context
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "Tenant",
-    "active_task_count",
-    "add_observer",
-    "configure_logging",
-    "dropped_lines",
-    "get_logger",
-    "get_tenant",
-    "instrument",
-    "is_instrumented",
-    "log_event",
-    "remove_observer",
-    "reset_logging",
-    "schema",
-    "tenant_context",
-    "uninstrument",
-]
+from instrumentation import schema
+
+# The public names and the module each lives in. They are imported on first use (PEP 562) so
+# that ``from instrumentation import schema`` (the analyzer, the query generators) does not
+# pay for importing Celery, structlog and OpenTelemetry.
+_EXPORTS = {
+    "add_observer": "instrumentation.events",
+    "log_event": "instrumentation.events",
+    "remove_observer": "instrumentation.events",
+    "configure_logging": "instrumentation.logconfig",
+    "dropped_lines": "instrumentation.logconfig",
+    "get_logger": "instrumentation.logconfig",
+    "reset_logging": "instrumentation.logconfig",
+    "active_task_count": "instrumentation.signals",
+    "instrument": "instrumentation.signals",
+    "is_instrumented": "instrumentation.signals",
+    "uninstrument": "instrumentation.signals",
+    "Tenant": "instrumentation.tenant",
+    "get_tenant": "instrumentation.tenant",
+    "tenant_context": "instrumentation.tenant",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'instrumentation' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = ["schema", *sorted(_EXPORTS)]
