@@ -540,14 +540,19 @@ def _with_blocks(out: pl.DataFrame, bodies: pl.DataFrame, blocks: pl.DataFrame) 
 
 
 def _replace_rows(out: pl.DataFrame, new: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """``out`` with ``columns`` taken from ``new`` on the rows (``_i``) that ``new`` has."""
-    col = pl.col
-    joined = out.join(new.rename({c: f"{c}__new" for c in columns}).with_columns(
-        pl.lit(True).alias("__hit")), on="_i", how="left")
-    return joined.with_columns([
-        pl.when(col("__hit")).then(col(f"{c}__new")).otherwise(col(c)).alias(c)
+    """``out`` with ``columns`` taken from ``new`` on the rows (``_i``) that ``new`` has.
+
+    ``out`` is sorted by ``_i``; the few rows are written in place (scatter), not joined.
+    """
+    if not out.get_column("_i").is_sorted():
+        out = out.sort("_i")
+    index = out.get_column("_i").to_numpy()
+    new = new.sort("_i")
+    positions = np.searchsorted(index, new.get_column("_i").to_numpy())
+    return out.with_columns([
+        out.get_column(c).scatter(positions, new.get_column(c).cast(out.schema[c]))
         for c in columns
-    ]).drop([f"{c}__new" for c in columns] + ["__hit"])
+    ])
 
 
 # ---------------------------------------------------------------------------------------
