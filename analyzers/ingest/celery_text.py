@@ -163,16 +163,19 @@ def _task_sentences(h: pl.DataFrame) -> pl.DataFrame:
     """Rows whose message is "Task <name>[<id>] <known sentence>": their event and fields."""
     col = pl.col
     msg = col(s.MESSAGE)
-    lb = msg.str.find("[", literal=True)
-    rb = msg.str.find("] ", literal=True)
-    t = h.filter(msg.str.starts_with("Task ") & (lb < rb))
+    t = h.filter(msg.str.starts_with("Task "))
+    # Each intermediate once, as a column (Polars evaluates a reused expression at each use).
+    t = t.with_columns(msg.str.find("[", literal=True).alias("_lb"),
+                       msg.str.find("] ", literal=True).alias("_rb"))
+    t = t.filter(col("_lb") < col("_rb"))
+    t = t.with_columns(msg.str.slice(0, col("_rb")).alias("_head"))
     # str.find gives bytes, str.slice counts characters: both agree while the prefix is ASCII.
-    t = t.filter(msg.str.slice(0, rb).str.len_bytes() == rb)
+    t = t.filter(col("_head").str.len_bytes() == col("_rb"))
     t = t.select(
         col("_i"),
-        msg.str.slice(5, lb - 5).alias(s.TASK_NAME),
-        msg.str.slice(lb + 1, rb - lb - 1).alias(s.TASK_ID),
-        msg.str.slice(rb + 2).alias("rest"),
+        col("_head").str.slice(5, col("_lb") - 5).alias(s.TASK_NAME),
+        col("_head").str.slice(col("_lb") + 1).alias(s.TASK_ID),
+        msg.str.slice(col("_rb") + 2).alias("rest"),
     )
     rest = col("rest")
     event = pl.lit(None, pl.String)

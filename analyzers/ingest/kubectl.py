@@ -29,38 +29,43 @@ def split_prefixes(df: pl.DataFrame) -> pl.DataFrame:
 
     Plain string slicing, no regular expression: the prefixes are ASCII, so byte offsets
     from ``str.find`` equal character offsets for ``str.slice`` up to the prefix's end.
+    Every intermediate is materialized once as a column (Polars would otherwise evaluate a
+    shared sub-expression once per use).
     """
     col = pl.col
     text = col(TEXT)
     if df.get_column(TEXT).str.starts_with("[pod/").any():
-        end = text.str.find("] ", literal=True)
-        has_pod = text.str.starts_with("[pod/") & end.is_not_null()
-        inner = text.str.slice(5, end - 5)
-        slash = inner.str.find("/", literal=True)
+        df = df.with_columns(text.str.find("] ", literal=True).alias("_end"))
         df = df.with_columns(
-            pl.when(has_pod & slash.is_not_null()).then(inner.str.slice(0, slash)).alias(POD),
-            pl.when(has_pod & slash.is_not_null()).then(inner.str.slice(slash + 1))
+            pl.when(text.str.starts_with("[pod/")).then(text.str.slice(5, col("_end") - 5))
+            .alias("_inner"))
+        df = df.with_columns(col("_inner").str.find("/", literal=True).alias("_slash"))
+        df = df.with_columns(
+            col("_inner").str.slice(0, col("_slash")).alias(POD),
+            pl.when(col("_slash").is_not_null()).then(col("_inner").str.slice(col("_slash") + 1))
             .alias(CONTAINER),
-            pl.when(has_pod).then(text.str.slice(end + 2)).otherwise(text).alias(BODY),
-        )
+            pl.when(col("_inner").is_not_null()).then(text.str.slice(col("_end") + 2))
+            .otherwise(text).alias(BODY),
+        ).drop("_end", "_inner", "_slash")
     else:
         df = df.with_columns(pl.lit(None, pl.String).alias(POD),
                              pl.lit(None, pl.String).alias(CONTAINER), text.alias(BODY))
     body = col(BODY)
-    if df.get_column(BODY).str.contains(r"^\d{4}-\d{2}-\d{2}T").any():
-        space = body.str.find(" ", literal=True)
+    stamped = body.str.contains(r"^\d{4}-\d{2}-\d{2}T")
+    if df.select(stamped.any()).item():
+        df = df.with_columns(stamped.alias("_stamped"), body.str.find(" ", literal=True)
+                             .alias("_space"))
         df = df.with_columns(
-            pl.when(body.str.contains(r"^\d{4}-\d{2}-\d{2}T"))
-            .then(pl.when(space.is_null()).then(body.str.strip_chars_end())
-                  .otherwise(body.str.slice(0, space)))
-            .alias("_ts"),
-        )
-        ts = parse_times(df.get_column("_ts"))
-        df = df.with_columns(ts.alias(PREFIX_TIME)).with_columns(
+            pl.when(col("_stamped"))
+            .then(pl.when(col("_space").is_null()).then(body.str.strip_chars_end())
+                  .otherwise(body.str.slice(0, col("_space"))))
+            .alias("_ts"))
+        df = df.with_columns(parse_times(df.get_column("_ts")).alias(PREFIX_TIME))
+        df = df.with_columns(
             pl.when(col(PREFIX_TIME).is_null()).then(body)
-            .when(space.is_null()).then(pl.lit(""))
-            .otherwise(body.str.slice(space + 1)).alias(BODY),
-        ).drop("_ts")
+            .when(col("_space").is_null()).then(pl.lit(""))
+            .otherwise(body.str.slice(col("_space") + 1)).alias(BODY),
+        ).drop("_ts", "_stamped", "_space")
     else:
         df = df.with_columns(pl.lit(None, UTC_US).alias(PREFIX_TIME))
     return df.with_columns(col(BODY).str.strip_chars_end())
