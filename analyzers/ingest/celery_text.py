@@ -111,16 +111,16 @@ def parse_headers(df: pl.DataFrame) -> pl.DataFrame:
     col = pl.col
     body = col(BODY)
     # "[2026-11-28 11:50:32,160: INFO/MainProcess] msg": fixed offsets up to the level.
-    end = body.str.find("] ", literal=True)
-    slash = body.str.find("/", literal=True)
-    h = df.select(
+    h = df.with_columns(body.str.find("] ", literal=True).alias("_end"),
+                        body.str.find("/", literal=True).alias("_slash"))
+    h = h.select(
         col("_i"),
         col(PREFIX_TIME),
         body.str.slice(1, 23).alias("hdr_time"),
-        body.str.slice(26, slash - 26).replace({"WARN": "WARNING", "FATAL": "CRITICAL"})
+        body.str.slice(26, col("_slash") - 26).replace({"WARN": "WARNING", "FATAL": "CRITICAL"})
         .alias(s.SEVERITY),
-        pl.when(end.is_null()).then(pl.lit("")).otherwise(body.str.slice(end + 2))
-        .alias(s.MESSAGE),
+        pl.when(col("_end").is_null()).then(pl.lit(""))
+        .otherwise(body.str.slice(col("_end") + 2)).alias(s.MESSAGE),
     )
     h = _with_time(h)
     task = _task_sentences(h.select("_i", s.MESSAGE))

@@ -409,23 +409,24 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
         df = df.with_columns(
             pl.when(col("_i").is_in(junk.get_column("_i").implode())).then(pl.lit(kubectl.BINARY))
             .otherwise(col(kubectl.KIND)).alias(kubectl.KIND))
-    first_open = _first_open_record(df) if partial else None
-    if first_open is not None:
+    owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
+    first_open = _first_open_record(df, owners) if partial else None
+    if first_open is not None:  # records never span the cut: their owners stay valid
         df = df.filter(col("_i") < first_open)
+        owners = owners.filter(col("_i") < first_open)
     _binary_unparsed(df, source, parts)
     # JSON bodies: one contiguous NDJSON buffer, decoded like the fast path.
     js = df.filter(col(kubectl.KIND) == kubectl.JSON)
     if js.height:
         _read_json_bodies(js, source, order_base, parts)
-    _read_text(df, source, order_base, parts)
+    _read_text(df, source, order_base, parts, owners)
     return first_open
 
 
-def _first_open_record(df: pl.DataFrame) -> int | None:
+def _first_open_record(df: pl.DataFrame, owners: pl.DataFrame) -> int | None:
     """The latest line index ``p`` such that no record spans line ``p`` and the last text
     record of every stream starts at or after ``p`` (None: nothing can be left open)."""
     n = df.height
-    owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
     if owners.height == 0:
         return None
     start = np.arange(n, dtype=np.int64)
@@ -465,7 +466,8 @@ def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: _Pa
                       order_base, parts, frame.FORMAT_JSON, bodies=bodies)
 
 
-def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts) -> None:
+def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts,
+               owners: pl.DataFrame | None = None) -> None:
     """Text lines (Celery headers and other text) of ``df`` become records, stitched per stream.
 
     ``df`` has ``_i`` (stitching order), ``kind``, ``stream``, ``body``, ``line_no``, ``pod``,
@@ -475,7 +477,8 @@ def _read_text(df: pl.DataFrame, source: str, order_base: int, parts: _Parts) ->
     kinds = df.get_column(kubectl.KIND)
     if not kinds.is_in([kubectl.HEADER, kubectl.PLAIN]).any():
         return
-    owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
+    if owners is None:
+        owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
     firsts = owners.filter(col(kubectl.START) == col("_i")).select("_i")
     recs = firsts.join(df.select("_i", kubectl.KIND, kubectl.BODY, s.LINE_NO, kubectl.POD,
                                  kubectl.CONTAINER, s.NAMESPACE, kubectl.PREFIX_TIME),
