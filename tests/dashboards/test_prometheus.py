@@ -117,16 +117,22 @@ class Expect:
     rate: bool = False  # per-second: multiply by the window to compare with counts
     bounds: tuple[float, float] | None = None  # every value within (for percentiles)
     series: set[tuple] = field(default_factory=set)  # with bounds: the series expected
+    allowed: set[tuple] | None = None  # with bounds: series that may also be there
 
 
 def pct(by: tuple[str, ...] = (), series: set[tuple] | None = None,
-        hi: float = 10.0) -> Expect:
-    return Expect(by, bounds=(0.0, hi), series=series if series is not None else {()})
+        hi: float = 10.0, allowed: set[tuple] | None = None) -> Expect:
+    return Expect(by, bounds=(0.0, hi), series=series if series is not None else {()},
+                  allowed=allowed)
 
 
 N, T, X, W = m.NAME, m.TENANT, m.EXCEPTION, m.WORKER
 _RUN_NAMES = keys(m.TASK_STARTED, by=(N,))
-_WAIT_NAMES = {(OK,), (FLAKY,)}  # published by the worker itself (fanout, retries)
+# Queue wait needs the publish time the instrumentation puts in the message headers: tasks
+# the worker publishes (fanout's children, retries) always have it; the test's own messages
+# have it too when an earlier test module instrumented this process (Celery's publish signals
+# are global), so the others may or may not show.
+_WAIT_NAMES = {(OK,), (FLAKY,)}
 
 PANELS: dict[tuple[str, str, str], Expect] = {
     # --- overview
@@ -172,7 +178,8 @@ PANELS: dict[tuple[str, str, str], Expect] = {
     ("Celery task drill-down", "Runtime by task", "A"): pct((N,), _RUN_NAMES),
     ("Celery task drill-down", "Runtime by task", "B"): pct((N,), _RUN_NAMES),
     ("Celery task drill-down", "Runtime by task", "C"): pct((N,), _RUN_NAMES),
-    ("Celery task drill-down", "Queue wait by task", "A"): pct((N,), _WAIT_NAMES),
+    ("Celery task drill-down", "Queue wait by task", "A"): pct((N,), _WAIT_NAMES,
+                                                                allowed=_RUN_NAMES),
     ("Celery task drill-down", "Runs by worker", "A"): Expect(
         (W,), counts(m.TASK_STARTED, (W,)), rate=True),
     ("Celery task drill-down", "Published by task", "A"): Expect(
@@ -339,7 +346,7 @@ class TestPanels:
         got = _series(scenario.prom.query(expr, scenario.t1), expect.by)
         assert got, f"no data for {panel_id}: {expr}"
         if expect.bounds is not None:
-            assert set(got) == expect.series, expr
+            assert expect.series <= set(got) <= (expect.allowed or expect.series), (expr, got)
             lo, hi = expect.bounds
             assert all(lo <= v <= hi for v in got.values()), (expr, got)
             return
