@@ -20,7 +20,7 @@ from typing import BinaryIO
 from analyzers.errors import SourceError
 from analyzers.sources import SourceChunks
 
-BLOCK = 8 << 20
+BLOCK = 4 << 20
 STDIN = "-"
 _GZIP_MAGIC = b"\x1f\x8b"
 
