@@ -31,11 +31,12 @@ What counts: ``lines_read`` is the number of non-blank input lines (blank lines 
 nothing and are skipped); for a gcloud JSON array, each entry counts as one line. A line is
 *parsed* when it became a record or was attached to one (a traceback line); otherwise it is
 in ``unparsed`` with its source, line number, pod/container and a reason (invalid UTF-8,
-binary data, invalid JSON, not a JSON object, ...). Nothing in the input makes this raise.
+binary data, invalid JSON, ...). Nothing in the input makes this raise.
 
 The work is columnar (see ``analyzers.ingest.pipeline``): lines are split and classified with
-vectorized string operations and JSON is decoded by Polars, so a million lines take about a
-second; only malformed batches fall back to a per-line path.
+NumPy and Polars string operations, JSON is decoded by DuckDB in parallel, 16 MB at a time;
+a million lines take 2-3 s on two cores. Only a chunk holding a malformed line is redone
+more slowly. Docs: ``docs/ingest.md``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The columnar ingest: raw bytes in, normalized frame out (see ``analyzers.ingest``).
 
-One buffer goes through these steps, each over whole columns:
+A source is read in batches of ``BATCH_BYTES`` (``read_source``); each batch goes through
+these steps, each over whole columns:
 
 1. ``detect``: a gcloud JSON array is unpacked into entries; otherwise the buffer is split into
    lines (NumPy newline scan) and checked for UTF-8 (Arrow); bad lines go to ``unparsed``.
@@ -9,7 +10,8 @@ One buffer goes through these steps, each over whole columns:
 3. General path: the lines become a Polars column; ``kubectl.split_prefixes`` peels pod and
    timestamp prefixes; each body is classified (JSON object, Celery header, other text,
    binary junk); JSON bodies are decoded as in 2; text lines are grouped into records per
-   pod/container (``kubectl.stitch``) and read with ``celery_text``.
+   pod/container (``kubectl.stitch``) and read with ``celery_text``. Records that may still
+   continue (the last one of each stream) are carried into the next batch.
 4. Everything is concatenated in input order and handed to pandas (``frame.from_arrow``).
 """
 
