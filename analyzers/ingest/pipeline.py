@@ -18,7 +18,9 @@ these steps, each over whole columns:
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +93,9 @@ class _Parts:
     # batch, and its first line's number); None when everything was read.
     carry: int | None = None
     carry_line_no: int = 0
+    # The second half of a text batch (parsing the records), running on the background
+    # thread while the next batch is split and stitched; merged by read_source in order.
+    deferred: Future[_Parts] | None = None
 
     def merge(self, other: _Parts) -> None:
         self.records += other.records
@@ -131,7 +136,8 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
     lines are carried into the next batch. A gcloud JSON array is read as one buffer.
     """
     size = batch_bytes or BATCH_BYTES
-    parts = _Parts()
+    sequence: list[_Parts] = []  # in input order; text batches finish on a background thread
+    executor = _background()
     blocks: list[bytes | memoryview] = []
     held = 0
     line_no = 1
@@ -153,8 +159,8 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
         if len(lines) and entries is None and first_bytes(buf, lines)[0] == ord("{"):
             entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
         part = read_buffer(buf, source, line_no, order_base, entries, lines=lines,
-                           partial=True)
-        parts.merge(part)
+                           partial=True, executor=executor)
+        sequence.append(part)
         if part.carry is None:
             rest, line_no = buf[cut:], line_no + lines.physical
         else:  # text records still open at the end of the batch: read them with the next
@@ -165,8 +171,28 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
         del buf, lines, part
     pending = b"".join(blocks)
     del blocks
-    parts.merge(read_buffer(pending, source, line_no, order_base, entries))
+    sequence.append(read_buffer(pending, source, line_no, order_base, entries,
+                                executor=executor))
+    parts = _Parts()
+    for part in sequence:
+        parts.merge(part)
+        if part.deferred is not None:
+            parts.merge(part.deferred.result())
     return parts
+
+
+_background_pool: ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """One thread that parses a text batch while the main thread prepares the next one."""
+    global _background_pool
+    with _background_lock:
+        if _background_pool is None:
+            _background_pool = ThreadPoolExecutor(max_workers=1,
+                                                  thread_name_prefix="rhesis-ingest-text")
+        return _background_pool
 
 
 def read_entries(
@@ -199,13 +225,14 @@ def _pieces(chunks: Iterable[bytes | str] | bytes | str, size: int
 
 def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, order_base: int = 0,
                 entries: bool | None = None, lines: Lines | None = None,
-                partial: bool = False) -> _Parts:
+                partial: bool = False, executor: ThreadPoolExecutor | None = None) -> _Parts:
     """Parse one buffer of a source into parts (``read_records`` without the assembly).
 
     ``entries`` forces reading JSON lines as LogEntry objects (True) or as log lines (False);
     by default the first line decides. ``lines`` may pass the buffer's lines if known.
     ``partial``: more of the source follows, so text records still open at the end are left
-    unread (``parts.carry`` says where they start).
+    unread (``parts.carry`` says where they start). ``executor``: parse text records there
+    (``parts.deferred``) instead of before returning.
     """
     if first_line_no == 1 and is_json_array(buf):
         return _read_json_array(bytes(buf), source, order_base)
@@ -228,7 +255,7 @@ def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, ord
             entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
         _read_json_fast(buf, lines, source, order_base, parts, entries)
         return parts
-    first_open = _read_general(buf, lines, source, order_base, parts, partial)
+    first_open = _read_general(buf, lines, source, order_base, parts, partial, executor)
     if first_open is not None:  # lines from first_open on are left for the next batch
         parts.carry = int(lines.starts[first_open])
         parts.carry_line_no = int(lines.line_no[first_open])
@@ -389,7 +416,8 @@ def _lines_column(buf: bytes, lines: Lines) -> pl.Series:
 
 
 def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts: _Parts,
-                  partial: bool = False) -> int | None:
+                  partial: bool = False, executor: ThreadPoolExecutor | None = None
+                  ) -> int | None:
     """Lines with prefixes or text. With ``partial``, returns the index of the first line left
     unread (the start of the earliest record that may continue in the next batch), if any."""
     col = pl.col
@@ -419,12 +447,22 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
         df = df.filter(col("_i") < first_open)
         owners = owners.filter(col("_i") < first_open)
     _binary_unparsed(df, source, parts)
-    # JSON bodies: one contiguous NDJSON buffer, decoded like the fast path.
-    js = df.filter(col(kubectl.KIND) == kubectl.JSON)
-    if js.height:
+    if executor is not None:
+        parts.deferred = executor.submit(_read_records_of, df, owners, source, order_base)
+    else:
+        parts.merge(_read_records_of(df, owners, source, order_base))
+    return first_open
+
+
+def _read_records_of(df: pl.DataFrame, owners: pl.DataFrame, source: str, order_base: int
+                     ) -> _Parts:
+    """The records of a classified, stitched batch: JSON bodies and text records."""
+    parts = _Parts()
+    js = df.filter(pl.col(kubectl.KIND) == kubectl.JSON)
+    if js.height:  # one contiguous NDJSON buffer, decoded like the fast path
         _read_json_bodies(js, source, order_base, parts)
     _read_text(df, source, order_base, parts, owners)
-    return first_open
+    return parts
 
 
 def _first_open_record(df: pl.DataFrame, owners: pl.DataFrame) -> int | None:
