@@ -23,6 +23,7 @@ from typing import Any
 from celery import Task
 from celery.result import AsyncResult
 
+from instrumentation import schema as s
 from instrumentation import tenant_context
 
 
@@ -39,8 +40,16 @@ def send_with_tenant(
     if organization_id is None and user_id is None:
         raise ValueError("send_with_tenant needs an organization_id or a user_id")
     _check_delay(task, options)
+    # The headers are set here explicitly, not only through tenant_context's publish hook:
+    # the launcher must carry the tenant even in a process that is not instrumented (or was
+    # uninstrumented). tenant_context still binds it for log lines written while publishing.
+    headers = dict(options.pop("headers", None) or {})
+    for name, value in ((s.ORGANIZATION_ID, organization_id), (s.USER_ID, user_id)):
+        if value is not None:
+            headers.setdefault(name, str(value))
     with tenant_context(organization_id=organization_id, user_id=user_id):
-        return task.apply_async(args=tuple(args or ()), kwargs=dict(kwargs or {}), **options)
+        return task.apply_async(args=tuple(args or ()), kwargs=dict(kwargs or {}),
+                                headers=headers, **options)
 
 
 def _check_delay(task: Task, options: Mapping[str, Any]) -> None:
