@@ -161,6 +161,10 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
         part = read_buffer(buf, source, line_no, order_base, entries, lines=lines,
                            partial=True, executor=executor)
         sequence.append(part)
+        # At most two batches in flight: the background thread must not fall far behind.
+        waiting = [p.deferred for p in sequence[-3:-1] if p.deferred is not None]
+        for future in waiting[:-1]:
+            future.result()
         if part.carry is None:
             rest, line_no = buf[cut:], line_no + lines.physical
         else:  # text records still open at the end of the batch: read them with the next
@@ -253,6 +257,7 @@ def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, ord
     if (first_bytes(buf, lines) == ord("{")).all():
         if entries is None:
             entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
+        # (Not deferred to the background thread: DuckDB already keeps both cores busy.)
         _read_json_fast(buf, lines, source, order_base, parts, entries)
         return parts
     first_open = _read_general(buf, lines, source, order_base, parts, partial, executor)
