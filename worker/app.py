@@ -66,6 +66,7 @@ instrument(app, service=settings.service, environment=settings.environment,
 
 _log = get_logger(__name__)
 _health_server: Any = None
+_chord_gauges: Any = None
 
 
 @signals.celeryd_init.connect(weak=False)
@@ -76,15 +77,31 @@ def _enable_metrics(**kwargs: Any) -> None:
     and a metrics port, not every tool or test that imports the app. celeryd_init runs in the
     main process before the pool forks, so the children inherit the observer.
     """
+    global _chord_gauges
     if not settings.metrics_port:
         return
     from instrumentation.metrics import enable_metrics
+    from worker.chord_monitor.gauges import ChordGaugeFeeder
 
+    chord_source = None
+    if settings.chord_metrics_interval > 0 and settings.result_backend.startswith(
+            ("redis://", "rediss://")):
+        _chord_gauges = ChordGaugeFeeder(settings.result_backend,
+                                         interval=settings.chord_metrics_interval)
+        chord_source = _chord_gauges.counts
     try:
         enable_metrics(app, multiprocess_dir=settings.metrics_dir,
-                       tenant_label=settings.metrics_tenant_label, port=settings.metrics_port)
-    except OSError as exc:  # metrics are worth a log line, not a dead worker
+                       tenant_label=settings.metrics_tenant_label, port=settings.metrics_port,
+                       chord_source=chord_source)
+    except (OSError, ValueError) as exc:  # metrics are worth a log line, not a dead worker
         _log.error("metrics could not be enabled", **{s.REASON: str(exc)})
+
+
+@signals.worker_ready.connect(weak=False)
+def _start_chord_gauges(sender: Any = None, **kwargs: Any) -> None:
+    # After the pool forked: children must not inherit the survey thread.
+    if _chord_gauges is not None:
+        _chord_gauges.start()
 
 
 @signals.worker_ready.connect(weak=False)

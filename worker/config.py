@@ -42,6 +42,8 @@ Environment variables (defaults in brackets):
 ``PROMETHEUS_MULTIPROC_DIR``        where prefork children share metric values
                                     [``$TMPDIR/rhesis-metrics``]
 ``METRICS_TENANT_LABEL``            label task metrics with ``organization_id`` [0]
+``CHORD_METRICS_INTERVAL``          seconds between chord surveys for the chord gauges,
+                                    0 = off [60]
 ==================================  ==============================================================
 
 Why the visibility-timeout check: with Redis, a message that is not acked within
@@ -126,6 +128,7 @@ class Settings:
     metrics_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(),
                                                                   "rhesis-metrics"))
     metrics_tenant_label: bool = False
+    chord_metrics_interval: float = 60.0
 
     # --- derived -----------------------------------------------------------------------
     @property
@@ -292,6 +295,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR")
         or os.path.join(tempfile.gettempdir(), "rhesis-metrics"),
         metrics_tenant_label=reader.flag("METRICS_TENANT_LABEL", False),
+        chord_metrics_interval=float(reader.number("CHORD_METRICS_INTERVAL", 60, minimum=0,
+                                                   maximum=86400)),
     )
     errors.extend(validate(settings))
     if errors:
