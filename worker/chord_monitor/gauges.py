@@ -1,6 +1,6 @@
 """Feed the chord gauges of ``instrumentation.metrics`` from the chord monitor.
 
-The worker's ``/metrics`` exposes ``rhesis_chords_in_flight`` / ``rhesis_chords_stuck`` (see
+The worker's ``/metrics`` exposes ``celery_chords_in_flight`` / ``celery_chords_stuck`` (see
 ``docs/dashboards.md``); this module computes them. A survey reads every chord of the result
 backend (SCAN, paged), which is too slow to run on each scrape of a big Redis, so a daemon
 thread in the worker's main process refreshes the counts every ``interval`` seconds and the
