@@ -187,7 +187,7 @@ def _run_chunk(chunk: tuple[int, pa.Array], spec_json: str, select: str) -> pa.T
                f"(SELECT {INDEX}, json_transform(line, '{spec_json}') AS r FROM _lines)")
         try:
             return share_nulls(_fetch(con.sql(sql)), compact=COMPACT)
-        except duckdb.Error:
+        except (duckdb.Error, OSError, pa.ArrowException):  # raised while streaming, too
             pass
         sql = (f"SELECT {INDEX}, {select.format(ok='r IS NOT NULL')} FROM "
                f"(SELECT {INDEX}, try(json_transform(line, '{spec_json}')) AS r FROM _lines)")

@@ -308,3 +308,14 @@ class TestBatches:
             assert small.lines_read == whole.lines_read
             cols = [s.LINE_NO, s.EVENT, s.POD, s.TASK_ID, s.TRACEBACK, s.MESSAGE]
             assert small.frame[cols].equals(whole.frame[cols]), size
+
+    def test_bad_lines_in_several_parallel_chunks(self):
+        """A malformed line only costs its own chunk a slower pass; positions stay exact."""
+        lines = [json.dumps({"event": "task_received", "task_id": f"t{i}"}) for i in range(30_000)]
+        for i in (5, 12_345, 29_999):
+            lines[i] = lines[i][:-2]
+        r = ingest.read_records(["\n".join(lines)])
+        assert r.unparsed[s.LINE_NO].tolist() == [6, 12_346, 30_000]
+        assert len(r.frame) == 29_997
+        assert r.frame[s.TASK_ID].iloc[12_344] == "t12346"  # rows after a bad one shift by one
+        assert r.frame[s.LINE_NO].iloc[12_344] == 12_347
