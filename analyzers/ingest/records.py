@@ -1,0 +1,293 @@
+"""Records and unparsed lines, as the ingest's steps produce them, until the final frame.
+
+``Parts`` collects what one batch produced: record tables in the frame's Arrow schema plus
+an ``_order`` column (``FINAL_SCHEMA``), unparsed lines as small Polars frames, and the count
+of lines read. ``add_json_records`` turns DuckDB's decoded table into records;
+``read_text`` turns text lines, stitched per pod/container, into records (Celery sentences
+via ``celery_text``, continuation lines via ``with_blocks``); ``assemble`` puts all parts
+together in input order.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzers import frame
+from analyzers.ingest import celery_text, json_lines, kubectl
+from analyzers.ingest._times import UTC_US, parse_times
+from analyzers.ingest.detect import Lines
+from instrumentation import schema as s
+
+ORDER = "_order"  # position of a record in the whole input, for the final sort
+
+
+_ERROR_EVENTS = [str(e) for e in (
+    s.Event.TASK_FAILED, s.Event.TASK_RETRIED, s.Event.TASK_INTERNAL_ERROR, s.Event.CHORD_ERROR,
+    s.Event.WORKER_LOST, s.Event.TIME_LIMIT_EXCEEDED, s.Event.TASK_UNKNOWN,
+)]
+
+
+_TRACEBACK_START = "Traceback (most recent call last)"
+
+
+FINAL_SCHEMA = frame.ARROW_SCHEMA.append(pa.field(ORDER, pa.int64()))
+
+
+POLARS_TYPES = {
+    c: (UTC_US if c == s.TIME else
+        {"large_string": pl.String, "int64": pl.Int64, "double": pl.Float64, "bool": pl.Boolean}[
+            str(frame.ARROW_SCHEMA.field(c).type)])
+    for c in s.FRAME_COLUMNS
+}
+
+
+UNPARSED_POLARS = {c: (pl.Int64 if c == s.LINE_NO else pl.String) for c in frame.UNPARSED_COLUMNS}
+
+
+@dataclass
+class Parts:
+    """Polars pieces of one or more sources, before the final assembly."""
+
+    records: list[pa.Table] = field(default_factory=list)  # each in FINAL_SCHEMA
+    unparsed: list[pl.DataFrame] = field(default_factory=list)
+    lines_read: int = 0
+    # For a batch read with partial=True: where the unread tail starts (byte offset in the
+    # batch, and its first line's number); None when everything was read.
+    carry: int | None = None
+    carry_line_no: int = 0
+    # The second half of a text batch (parsing the records), running on the background
+    # thread while the next batch is split and stitched; merged by read_source in order.
+    deferred: Future[Parts] | None = None
+
+    def merge(self, other: Parts) -> None:
+        self.records += other.records
+        self.unparsed += other.unparsed
+        self.lines_read += other.lines_read
+
+
+def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, lines: Lines | None,
+                      source: str, order_base: int, parts: Parts, fmt: str,
+                      bodies: pl.Series | None = None) -> None:
+    """Records from a decoded table (``json_lines``); its bad rows become unparsed lines.
+
+    ``ctx`` holds, per decoded element (``_i``), line_no and optionally pod, container,
+    namespace and prefix_time. Stays in Arrow: this is the hot path of a JSON log.
+    """
+    J = json_lines
+    kinds = table.column(J.KIND)
+    bad = pc.equal(kinds, J.KIND_BAD)
+    if pc.any(bad).as_py():
+        bad_idx = table.column(J.INDEX).filter(bad).to_numpy()
+        if bodies is not None:
+            add_unparsed_texts(parts, source, ctx[bad_idx], bodies[bad_idx], "invalid JSON")
+        else:
+            add_bad(parts, [(int(i), "invalid JSON") for i in bad_idx], buf, lines, source)
+    keep = pc.equal(kinds, J.KIND_JSON)
+    if not pc.all(keep).as_py():
+        table = table.filter(keep)
+    n = table.num_rows
+    idx = table.column(J.INDEX).to_numpy()
+    identity = n == ctx.height and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1))
+    here = ctx if identity else ctx[idx]
+    time = table.column(s.TIME).cast(frame.ARROW_SCHEMA.field(s.TIME).type)
+    raw_time = table.column(J.TIME_RAW)
+    if raw_time.null_count < n:  # formats DuckDB does not know (asctime, epoch numbers)
+        time = pc.coalesce(time, parse_times(pl.from_arrow(raw_time)).to_arrow())
+    if kubectl.PREFIX_TIME in here.columns:
+        time = pc.coalesce(time, here.get_column(kubectl.PREFIX_TIME).to_arrow())
+    columns = {c: table.column(c) for c in J.WORKER_FIELDS}
+    columns[s.TIME] = time
+    line_no = here.get_column(s.LINE_NO).to_numpy()
+    columns[s.LINE_NO] = pa.array(line_no)
+    for name, key in ((s.POD, kubectl.POD), (s.CONTAINER, kubectl.CONTAINER),
+                      (s.NAMESPACE, s.NAMESPACE)):
+        if key in here.columns:
+            columns[name] = here.get_column(key).to_arrow()
+        elif name in table.column_names:
+            columns[name] = table.column(name)
+    columns[s.SOURCE] = pa.repeat(pa.scalar(source, pa.large_string()), n)
+    columns[s.FORMAT] = pa.repeat(pa.scalar(fmt, pa.large_string()), n)
+    columns[ORDER] = pa.array(line_no + order_base)
+    parts.records.append(final_table(pa.table(columns)))
+
+
+def final_table(table: pa.Table) -> pa.Table:
+    """``table`` with exactly the frame's columns (nulls where missing) and ``_order``."""
+    n = table.num_rows
+    arrays = []
+    for f in FINAL_SCHEMA:
+        if f.name in table.column_names:
+            c = table.column(f.name)
+            arrays.append(c if c.type == f.type else c.cast(f.type))
+        else:
+            arrays.append(json_lines.null_array(n, f.type))
+    return json_lines.share_nulls(pa.table(arrays, schema=FINAL_SCHEMA))
+
+
+def in_order(df: pl.DataFrame) -> pl.DataFrame:
+    """DuckDB scans in parallel: put rows back in input order (a no-op when they are)."""
+    idx = df.get_column(json_lines.INDEX)
+    return df if idx.is_sorted() else df.sort(json_lines.INDEX)
+
+
+def add_unparsed_texts(parts: Parts, source: str, ctx: pl.DataFrame, texts: pl.Series,
+                        reason: str) -> None:
+    parts.unparsed.append(pl.DataFrame({
+        s.SOURCE: [source] * ctx.height,
+        s.LINE_NO: ctx.get_column(s.LINE_NO),
+        s.POD: ctx.get_column(kubectl.POD),
+        s.CONTAINER: ctx.get_column(kubectl.CONTAINER),
+        s.REASON: [reason] * ctx.height,
+        s.RAW: [frame.truncate_raw(x) for x in texts.to_list()],
+    }))
+
+
+def add_bad(parts: Parts, bad: list[tuple[int, str]], buf: bytes, lines: Lines, source: str,
+             pods: pl.DataFrame | None = None) -> None:
+    if not bad:
+        return
+    idx = np.array([i for i, _ in bad], dtype=np.int64)
+    df = unparsed_from_lines(buf, lines.take(idx), source, [r for _, r in bad])
+    if pods is not None:
+        df = df.with_columns(pods[idx, kubectl.POD].alias(s.POD),
+                             pods[idx, kubectl.CONTAINER].alias(s.CONTAINER))
+    parts.unparsed.append(df)
+
+
+def unparsed_from_lines(buf: bytes, lines: Lines, source: str, reason: str | list[str]
+                         ) -> pl.DataFrame:
+    raws = [
+        frame.truncate_raw(buf[a : min(b, a + 4 * frame.RAW_LIMIT)].decode("utf-8", "replace"))
+        for a, b in zip(lines.starts, lines.ends, strict=True)
+    ]
+    return pl.DataFrame({
+        s.SOURCE: [source] * len(raws),
+        s.LINE_NO: lines.line_no,
+        s.POD: pl.Series([None] * len(raws), dtype=pl.String),
+        s.CONTAINER: pl.Series([None] * len(raws), dtype=pl.String),
+        s.REASON: reason if isinstance(reason, list) else [reason] * len(raws),
+        s.RAW: raws,
+    }, schema_overrides={s.LINE_NO: pl.Int64})
+
+
+def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
+               owners: pl.DataFrame | None = None) -> None:
+    """Text lines (Celery headers and other text) of ``df`` become records, stitched per stream.
+
+    ``df`` has ``_i`` (stitching order), ``kind``, ``stream``, ``body``, ``line_no``, ``pod``,
+    ``container``, ``namespace`` and ``prefix_time``.
+    """
+    col = pl.col
+    kinds = df.get_column(kubectl.KIND)
+    if not kinds.is_in([kubectl.HEADER, kubectl.PLAIN]).any():
+        return
+    if owners is None:
+        owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
+    firsts = owners.filter(col(kubectl.START) == col("_i")).select("_i")
+    recs = firsts.join(df.select("_i", kubectl.KIND, kubectl.BODY, s.LINE_NO, kubectl.POD,
+                                 kubectl.CONTAINER, s.NAMESPACE, kubectl.PREFIX_TIME),
+                       on="_i", how="left")
+    blocks = kubectl.blocks(df, owners)
+    del owners
+    is_header = col(kubectl.KIND) == kubectl.HEADER
+    parsed = celery_text.parse_headers(
+        recs.filter(is_header).select("_i", kubectl.BODY, kubectl.PREFIX_TIME))
+    recs = recs.join(parsed, on="_i", how="left")
+    recs = recs.with_columns([
+        pl.lit(None, POLARS_TYPES[c]).alias(c)
+        for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT, s.DURATION_MS,
+                  s.RETRY_IN_S, s.REASON, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TIME,
+                  s.SEVERITY, s.MESSAGE)
+        if c not in recs.columns
+    ])
+    # Most records are one line: their message is the sentence (or the text line) and they
+    # keep no raw copy when Celery's sentence was understood. Records with continuation
+    # lines (few) are finished apart and joined back.
+    out = recs.select(
+        "_i",
+        pl.coalesce(col(kubectl.PREFIX_TIME), col(s.TIME)).alias(s.TIME),
+        col(s.SEVERITY),  # only from Celery's header: a stream's own severity lies
+        pl.when(is_header).then(col(s.MESSAGE)).otherwise(col(kubectl.BODY)).alias(s.MESSAGE),
+        col(s.EVENT).fill_null(str(s.Event.LOG)),
+        *[col(c) for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT,
+                           s.DURATION_MS, s.RETRY_IN_S, s.REASON, s.EXCEPTION_TYPE,
+                           s.EXCEPTION_MESSAGE)],
+        pl.lit(None, pl.String).alias(s.TRACEBACK),
+        col(s.LINE_NO), col(kubectl.POD).alias(s.POD), col(kubectl.CONTAINER).alias(s.CONTAINER),
+        col(s.NAMESPACE),
+        pl.lit(source).alias(s.SOURCE),
+        pl.when(is_header).then(pl.lit(frame.FORMAT_CELERY_TEXT))
+        .otherwise(pl.lit(frame.FORMAT_TEXT)).alias(s.FORMAT),
+        pl.when(is_header & (col(s.EVENT) != str(s.Event.LOG))).then(None)
+        .otherwise(col(kubectl.BODY).str.slice(0, frame.RAW_LIMIT)).alias(s.RAW),
+        (col(s.LINE_NO) + order_base).alias(ORDER),
+    )
+    if blocks.height:
+        out = with_blocks(out, recs.select("_i", kubectl.BODY), blocks)
+    out = out.drop("_i")
+    parts.records.append(final_table(out.to_arrow()))
+
+
+def with_blocks(out: pl.DataFrame, bodies: pl.DataFrame, blocks: pl.DataFrame) -> pl.DataFrame:
+    """Attach continuation lines: a traceback to an error record, else more message text."""
+    col = pl.col
+    block = col(kubectl.BLOCK)
+    b = blocks.join(out.select("_i", s.EVENT, s.MESSAGE, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE),
+                    on="_i", how="left").join(bodies, on="_i", how="left")
+    is_tb = block.str.contains(_TRACEBACK_START, literal=True) | col(s.EVENT).is_in(_ERROR_EVENTS)
+    tb_type, tb_msg = celery_text.exception_from_traceback(block)
+    b = b.select(
+        "_i",
+        pl.when(is_tb).then(col(s.MESSAGE)).otherwise(col(s.MESSAGE) + pl.lit("\n") + block)
+        .alias(s.MESSAGE),
+        pl.when(is_tb & tb_type.is_not_null()).then(tb_type).otherwise(col(s.EXCEPTION_TYPE))
+        .alias(s.EXCEPTION_TYPE),
+        pl.when(is_tb & tb_type.is_not_null()).then(tb_msg).otherwise(col(s.EXCEPTION_MESSAGE))
+        .alias(s.EXCEPTION_MESSAGE),
+        pl.when(is_tb).then(block).alias(s.TRACEBACK),
+        (col(kubectl.BODY) + pl.lit("\n") + block).str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
+    )
+    fixed = [s.MESSAGE, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TRACEBACK, s.RAW]
+    return replace_rows(out, b, fixed)
+
+
+def replace_rows(out: pl.DataFrame, new: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """``out`` with ``columns`` taken from ``new`` on the rows (``_i``) that ``new`` has.
+
+    ``out`` is sorted by ``_i``; the few rows are written in place (scatter), not joined.
+    """
+    if not out.get_column("_i").is_sorted():
+        out = out.sort("_i")
+    index = out.get_column("_i").to_numpy()
+    new = new.sort("_i")
+    positions = np.searchsorted(index, new.get_column("_i").to_numpy())
+    return out.with_columns([
+        out.get_column(c).scatter(positions, new.get_column(c).cast(out.schema[c]))
+        for c in columns
+    ])
+
+
+def assemble(parts: Parts) -> tuple[pa.Table, pl.DataFrame]:
+    """The records (all FRAME_COLUMNS, input order, Arrow) and the unparsed lines (Polars)."""
+    if not parts.records:
+        records = frame.ARROW_SCHEMA.empty_table()
+    elif len(parts.records) == 1:
+        records = parts.records[0].drop_columns([ORDER])
+    else:
+        records = pa.concat_tables(parts.records)
+        order = records.column(ORDER)
+        if not pl.from_arrow(order).is_sorted():
+            records = records.take(pc.sort_indices(order))
+        records = records.drop_columns([ORDER])
+    if parts.unparsed:
+        un = pl.concat([u.cast(UNPARSED_POLARS) for u in parts.unparsed], how="vertical")
+        un = un.sort(s.SOURCE, s.LINE_NO, maintain_order=True)
+    else:
+        un = pl.DataFrame(schema=UNPARSED_POLARS)
+    return records, un
