@@ -4,8 +4,8 @@ A source is read in batches of ``BATCH_BYTES`` (``read_source``); each batch goe
 these steps, each over whole columns:
 
 1. ``detect``: a gcloud JSON array is unpacked into entries (``gcloud``); otherwise the buffer
-   is split into
-   lines (NumPy newline scan) and checked for UTF-8 (Arrow); bad lines go to ``unparsed``.
+   is split into lines (NumPy newline scan) and checked for UTF-8 (Arrow); bad lines go to
+   ``unparsed``.
 2. Fast path: when every line starts with ``{`` (plain JSON lines or LogEntry NDJSON), the
    buffer goes straight to ``json_lines`` (DuckDB ``json_transform``, zero-copy from Arrow).
 3. General path: the lines become a Polars column; ``kubectl.split_prefixes`` peels pod and
