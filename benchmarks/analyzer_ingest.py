@@ -71,7 +71,8 @@ def measure(cmd: list[str], stdout: str = os.devnull) -> Run:
 
 def row(label: str, n: int, run: Run, ref: Run | None) -> str:
     ratio = f"{run.wall / max(ref.wall, 0.01):6.1f}x" if ref else "     - "
-    return (f"  {label:<34} {run.wall:7.2f} s {run.cpu:7.2f} s {n / max(run.wall, 0.01) / 1000:8.0f} k/s "
+    rate = n / max(run.wall, 0.01) / 1000
+    return (f"  {label:<34} {run.wall:7.2f} s {run.cpu:7.2f} s {rate:8.0f} k/s "
             f"{run.rss_mb:7.0f} MB   {ratio}")
 
 
