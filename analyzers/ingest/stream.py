@@ -50,15 +50,17 @@ class StreamParser:
         self._entries: bool | None = None  # LogEntry JSON or log lines: the first one decides
         self._json: list[tuple[int, bytes]] = []  # JSON lines waiting to be parsed together
         self._json_since = 0.0
+        self._physical = 0
 
     def feed(self, line: bytes | str) -> list[dict[str, Any]]:
         """Add one line; return the records that are now complete."""
         raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
         raw = raw.rstrip(b"\r\n")
+        self._physical += 1  # line numbers count blank lines, as reading a whole file does
         if not raw:
             return []
         self.lines_read += 1
-        line_no = self.lines_read
+        line_no = self._physical
         text = raw.decode("utf-8", "replace")
         stream, body = "", text
         m = _POD.match(text)
