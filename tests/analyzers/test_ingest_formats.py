@@ -319,3 +319,19 @@ class TestBatches:
         assert len(r.frame) == 29_997
         assert r.frame[s.TASK_ID].iloc[12_344] == "t12346"  # rows after a bad one shift by one
         assert r.frame[s.LINE_NO].iloc[12_344] == 12_347
+
+
+def test_follow_agrees_with_batch_on_a_real_log_with_blank_lines():
+    """parse --follow gives the same records, line numbers included (blank lines count)."""
+    data = (FIXTURES / "celery_plain.log").read_bytes()
+    assert b"\n\n" in data
+    parser = ingest.StreamParser()
+    streamed = [r for line in data.split(b"\n") for r in parser.feed(line)] + parser.flush()
+    whole = ingest.read_records([data]).frame
+    assert sorted(r[s.LINE_NO] for r in streamed) == whole[s.LINE_NO].tolist()
+    by_line = {r[s.LINE_NO]: r for r in streamed}
+    for row in whole.itertuples():
+        got = by_line[row.line_no]
+        assert (got[s.EVENT], got[s.TASK_ID], got[s.TRACEBACK]) == (
+            row.event, None if pd.isna(row.task_id) else row.task_id,
+            None if pd.isna(row.traceback) else row.traceback)
