@@ -111,6 +111,7 @@ def event_line_cost(n: int = 50_000) -> tuple[float, float]:
     for _ in range(n):
         logger.info("Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s", ctx)
     stdlib = (time.perf_counter() - t0) / n * 1e6
+    logger.removeHandler(handler)
     return ours, stdlib
 
 

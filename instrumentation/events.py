@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from instrumentation import logconfig
 from instrumentation import processors as p
 from instrumentation import schema as s
 from instrumentation.context import task_fields
@@ -90,9 +91,12 @@ def log_event(
             fields["exc_info"] = exc_info
         fields[p.EVENT_NAME_KEY] = event
         fields[p.SEVERITY_KEY] = sev
-        _logger.log(_LEVEL.get(sev, 20), message, **fields)
+        fields["event"] = message  # structlog's name for the message; normalize_event renames
+        level = _LEVEL.get(sev, 20)
+        if not logconfig.emit(fields, sev.lower(), level):
+            # Logging not configured by us: structlog's own configuration decides.
+            message = fields.pop("event")
+            _logger.log(level, message, **fields)
     except Exception:
         # The stream, a processor or an odd value failed: drop this line, keep the task.
-        from instrumentation.logconfig import _note_drop
-
-        _note_drop()
+        logconfig._note_drop()

@@ -37,7 +37,8 @@ from instrumentation.redaction import Redactor
 
 # Fields that never hold a secret: skipping them keeps the redactor off the hot path.
 _NEVER_SECRET = frozenset(
-    {s.TIME, s.SEVERITY, s.EVENT, s.TASK_ID, s.TASK_NAME, s.ROOT_ID, s.PARENT_ID, s.GROUP_ID,
+    {s.TIME, s.SEVERITY, s.EVENT, s.TASK_ID, s.DURATION_MS, s.QUEUE_WAIT_MS, s.RETRIES,
+     s.GROUP_INDEX, s.CHORD_SIZE, s.TRACE_SAMPLED, s.ETA, s.RETRY_IN_S, s.TASK_NAME, s.ROOT_ID, s.PARENT_ID, s.GROUP_ID,
      s.QUEUE, s.WORKER, s.PID, s.TRACE, s.SPAN_ID, s.TRACE_ID, s.OTEL_SPAN_ID, s.LABELS,
      s.ORGANIZATION_ID, s.USER_ID, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.STATE,
      s.LOGGER, "_record", "_from_structlog"}
@@ -53,6 +54,9 @@ class _State:
     stream: IO[str] | None = None
     dropped = 0
     generation = 0  # bumped by every (re)configuration; lazy loggers re-bind on change
+    processors: list[Any] | None = None  # the structlog chain, renderer last
+    writer: LineWriter | None = None
+    level = logging.INFO
     lock = threading.Lock()
 
 
@@ -97,14 +101,16 @@ class LineWriter:
         # A prefork child inherits this lock in whatever state a parent thread left it.
         self._lock = threading.Lock()
 
-    def write_line(self, line: str) -> None:
+    def write_line(self, line: str | bytes) -> None:
         try:
             with self._lock:
                 if self._fd is None:
-                    self.stream.write(line + "\n")
+                    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+                    self.stream.write(text + "\n")
                     self.stream.flush()
                     return
-                data = (line + "\n").encode("utf-8", "replace")
+                data = (line + b"\n" if isinstance(line, bytes)
+                        else (line + "\n").encode("utf-8", "replace"))
                 while data:
                     written = os.write(self._fd, data)
                     data = data[written:]
@@ -122,7 +128,7 @@ class SafeWriteLogger:
     def __init__(self, writer: LineWriter) -> None:
         self._writer = writer
 
-    def msg(self, message: str) -> None:
+    def msg(self, message: str | bytes) -> None:
         self._writer.write_line(message)
 
     log = debug = info = warn = warning = notice = msg
@@ -164,6 +170,25 @@ def _note_drop() -> None:
         with contextlib.suppress(Exception):
             sys.__stderr__.write('{"severity":"ERROR","message":"log stream failed; '
                                  'dropping lines","event":"log"}\n')
+
+
+def emit(event_dict: dict[str, Any], method_name: str, level: int) -> bool:
+    """Run ``event_dict`` through the configured chain and write it, without a BoundLogger
+    (the hot path of our own events: same processors, same writer, less call overhead).
+    Returns False when logging is not configured, so the caller can fall back to structlog.
+    """
+    processors, writer = _state.processors, _state.writer
+    if processors is None or writer is None:
+        return False
+    if level < _state.level:
+        return True
+    try:
+        for proc in processors:
+            event_dict = proc(None, method_name, event_dict)
+    except structlog.DropEvent:
+        return True
+    writer.write_line(event_dict)
+    return True
 
 
 def dropped_lines() -> int:
@@ -230,7 +255,7 @@ def configure_logging(
 
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *chain],
-        processors=[p.drop_internal, p.render_json],
+        processors=[p.drop_internal, p.render_json_str],
     )
     handler = SafeStreamHandler(writer)
     handler.setFormatter(formatter)
@@ -248,6 +273,9 @@ def configure_logging(
         logging.getLogger(name).setLevel(lvl)
     _state.handler = handler
     _state.stream = stream
+    _state.processors = [*chain, p.render_json]
+    _state.writer = writer
+    _state.level = numeric
     _state.configured = True
     _state.dropped = 0
     _state.generation += 1
@@ -285,6 +313,8 @@ def reset_logging() -> None:
     _state.handler = None
     _state.static = None
     _state.stream = None
+    _state.processors = None
+    _state.writer = None
     _state.dropped = 0
     _state.generation += 1
 

@@ -138,7 +138,7 @@ class TestRenderJson:
     def test_leading_keys_and_one_line(self):
         line = p.render_json(None, "info", {"x": 1, s.MESSAGE: "m", s.TIME: "t",
                                             s.TRACEBACK: "a\nb"})
-        assert "\n" not in line
+        assert b"\n" not in line and isinstance(line, bytes)
         assert list(json.loads(line))[:2] == [s.TIME, s.MESSAGE]
 
     def test_odd_values_fall_back_to_repr(self):
