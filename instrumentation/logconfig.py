@@ -38,7 +38,8 @@ from instrumentation.redaction import Redactor
 # Fields that never hold a secret: skipping them keeps the redactor off the hot path.
 _NEVER_SECRET = frozenset(
     {s.TIME, s.SEVERITY, s.EVENT, s.TASK_ID, s.DURATION_MS, s.QUEUE_WAIT_MS, s.RETRIES,
-     s.GROUP_INDEX, s.CHORD_SIZE, s.TRACE_SAMPLED, s.ETA, s.RETRY_IN_S, s.TASK_NAME, s.ROOT_ID, s.PARENT_ID, s.GROUP_ID,
+     s.GROUP_INDEX, s.CHORD_SIZE, s.TRACE_SAMPLED, s.ETA, s.RETRY_IN_S, s.TASK_NAME,
+     s.ROOT_ID, s.PARENT_ID, s.GROUP_ID,
      s.QUEUE, s.WORKER, s.PID, s.TRACE, s.SPAN_ID, s.TRACE_ID, s.OTEL_SPAN_ID, s.LABELS,
      s.ORGANIZATION_ID, s.USER_ID, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.STATE,
      s.LOGGER, "_record", "_from_structlog"}
