@@ -8,7 +8,9 @@ directly. What it decides:
   correlated) but are exported only when the standard variables ask for it:
   ``OTEL_TRACES_EXPORTER=otlp`` (needs the ``otlp`` extra) or ``console`` (one JSON span per
   line on stderr), or ``OTEL_EXPORTER_OTLP_ENDPOINT``/``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``.
-  With none of these set nothing is exported.
+  With none of these set nothing is exported, and spans are not even recorded (sampler
+  ``always_off`` unless ``OTEL_TRACES_SAMPLER`` says otherwise): they still carry real trace
+  and span ids into the log lines and to child tasks, at a fraction of the cost.
 * Prefork children are safe: the SDK's batch processor restarts its thread after fork, and
   ``instrument`` re-checks the provider in ``worker_process_init``.
 """
@@ -64,8 +66,16 @@ def setup_tracing(service: str | None = None, environment: str | None = None) ->
         attributes = {"service.name": service or os.environ.get("OTEL_SERVICE_NAME", "celery")}
         if environment:
             attributes["deployment.environment"] = environment
-        provider = TracerProvider(resource=Resource.create(attributes))
         exporter = _exporter_from_env()
+        sampler = None  # the SDK reads OTEL_TRACES_SAMPLER, default parent-based always-on
+        if exporter is None and not os.environ.get("OTEL_TRACES_SAMPLER"):
+            # Nothing is exported, so recording spans (attributes, events, timing) would be
+            # pure cost on every task. Unsampled spans still get real trace and span ids, and
+            # propagate them to child tasks, which is all log correlation needs.
+            from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+            sampler = ALWAYS_OFF
+        provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
         if exporter is not None:
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
