@@ -98,8 +98,12 @@ class TestPaging:
         ingest.read_sources(src)
         at = [r.at for r in server.requests]
         assert len(at) == -(-len(ENTRIES) // 40) >= 4
+        # The client spaces the *sends* 50 ms apart; arrival times jitter by the network and
+        # scheduling (a 42 ms gap was seen on a loaded machine), so check the rate over the
+        # run, and that no two requests arrived back to back.
         gaps = [b - a for a, b in itertools.pairwise(at)]
-        assert min(gaps) >= 0.045
+        assert at[-1] - at[0] >= (len(at) - 1) * 0.05 * 0.9
+        assert min(gaps) >= 0.025
 
 
 class TestQuota:
