@@ -131,15 +131,15 @@ def plain_celery_log(redis, tmp: Path) -> str:
 
 
 def kubectl_format(lines_by_pod: dict[str, list[dict]]) -> str:
-    """What ``kubectl logs --prefix --timestamps`` prints: a 9-digit RFC 3339 stamp, the pod
-    prefix, the line as the container wrote it (kubectl stamps with the arrival time)."""
+    """What ``kubectl logs --prefix --timestamps`` prints: the pod prefix, a 9-digit RFC 3339
+    stamp (the kubelet's, taken here from the line's own time), the line as written."""
     rows = []
     for pod, recs in lines_by_pod.items():
         for rec in recs:
             t = rec[s.TIME]  # 2026-11-28T12:35:58.991236Z -> nanoseconds
             stamp = t[:-1] + "000Z" if t.endswith("Z") and len(t) == 27 else t
             line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
-            rows.append((stamp, f"{stamp} [pod/{pod}/worker] {line}"))
+            rows.append((stamp, f"[pod/{pod}/worker] {stamp} {line}"))
     rows.sort(key=lambda r: r[0])
     return "\n".join(r[1] for r in rows) + "\n"
 
