@@ -5,6 +5,8 @@ and a real Prometheus is in test_prometheus.py."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from instrumentation import log_event
 from instrumentation import metrics as m
 from instrumentation import schema as s
 from instrumentation.events import notify
-from tests.support import wait_for
+from tests.support import REPO, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -275,24 +277,37 @@ def _exit_code(pid: int) -> int:
     return wait_for(reaped, timeout=10, message=f"forked child {pid} to exit")[0]
 
 
-class TestMultiprocess:
-    def test_children_counts_are_merged_and_kept_after_exit(self, app, tmp_path):
-        """Forked children count into their own files; the parent's /metrics sums them, and a
-        dead child's counters stay while its live gauges go (mark_process_dead)."""
-        m.enable_metrics(app, queue_length=False, multiprocess_dir=tmp_path)
-        children = [_fork_child(n) for n in (2, 3)]
-        assert [_exit_code(pid) for pid in children] == [0, 0]
-        log_event(s.Event.TASK_SUCCEEDED, "x", **task_fields(**{s.DURATION_MS: 10.0}))
-        labels = {"name": "t.add", "queue": "celery", "worker": "w1@h"}
-        assert value(m.TASK_SUCCEEDED, **labels) == 6
-        assert value(m.TASK_RUNTIME + "_count", **labels) == 6
-        dead = f"child-{children[0]}"
-        assert value(m.WORKER_UP, worker=dead) == 1
-        from celery import signals
+def _multiprocess_scenario(broker_url: str, tmp: str) -> None:
+    """Forked children count into their own files; the parent's /metrics sums them, and a
+    dead child's counters stay while its live gauges go (mark_process_dead)."""
+    app = Celery("metrics-test", broker=broker_url, set_as_current=False)
+    m.enable_metrics(app, queue_length=False, multiprocess_dir=Path(tmp))
+    children = [_fork_child(n) for n in (2, 3)]
+    assert [_exit_code(pid) for pid in children] == [0, 0]
+    log_event(s.Event.TASK_SUCCEEDED, "x", **task_fields(**{s.DURATION_MS: 10.0}))
+    labels = {"name": "t.add", "queue": "celery", "worker": "w1@h"}
+    assert value(m.TASK_SUCCEEDED, **labels) == 6
+    assert value(m.TASK_RUNTIME + "_count", **labels) == 6
+    dead = f"child-{children[0]}"
+    assert value(m.WORKER_UP, worker=dead) == 1
+    from celery import signals
 
-        signals.worker_process_shutdown.send(sender=None, pid=children[0], exitcode=0)
-        assert value(m.WORKER_UP, worker=dead) is None
-        assert value(m.TASK_SUCCEEDED, **labels) == 6
+    signals.worker_process_shutdown.send(sender=None, pid=children[0], exitcode=0)
+    assert value(m.WORKER_UP, worker=dead) is None
+    assert value(m.TASK_SUCCEEDED, **labels) == 6
+    m.disable_metrics()
+
+
+class TestMultiprocess:
+    def test_children_counts_are_merged_and_kept_after_exit(self, broker_url, tmp_path):
+        """The prefork scenario, in a fresh interpreter: forking the pytest process itself,
+        which holds gRPC and DuckDB threads from other tests by then, crashed with SIGSEGV."""
+        code = ("from tests.dashboards.test_metrics import _multiprocess_scenario as run; "
+                f"run({broker_url!r}, {str(tmp_path)!r})")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                              text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert proc.returncode == 0, proc.stderr[-3000:]
 
     def test_each_run_starts_from_zero_and_stale_runs_are_removed(self, app, tmp_path):
         """A previous run's files (same dir, e.g. an emptyDir after a restart) never add up."""
