@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import hypothesis  # noqa: F401  (see below)
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from tests.support import RedisServer, redis_from_env, start_redis_server
 
@@ -19,6 +21,12 @@ from tests.support import RedisServer, redis_from_env, start_redis_server
 # once any ast compile in the process has failed, a later ast.parse raises "AST constructor
 # recursion depth mismatch". Hypothesis' pytest plugin imports hypothesis lazily at the end
 # of the run, where pytest's assertion rewriter parses it and hits that bug.
+
+# One recording TracerProvider for the whole test process, installed before any test calls
+# instrument(): OpenTelemetry lets the global provider be set once, and instrument() would
+# otherwise install its unsampled one (nothing is exported in tests), leaving span tests with
+# no spans whenever another test module happened to instrument the process first.
+trace.set_tracer_provider(TracerProvider())
 
 _db_numbers = itertools.cycle(range(2, 30, 2))
 
