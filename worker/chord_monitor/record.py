@@ -24,6 +24,7 @@ chord with no pending member, nor recover it. A failure here never fails the pub
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import weakref
@@ -39,13 +40,18 @@ from worker.chord_monitor.keys import MEMBERS, RECORD, normalize_prefix
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 7 * 86400
-_apps: weakref.WeakSet[Celery] = weakref.WeakSet()
+# app -> when it was installed. after_task_publish does not say which app published, so with
+# several apps in one process the one to write to is a guess: an app that has the task
+# registered, else the most recently installed one (a set's arbitrary order made this guess
+# flip between runs, writing records into another app's backend).
+_apps: weakref.WeakKeyDictionary[Celery, int] = weakref.WeakKeyDictionary()
+_installs = itertools.count()
 _DISPATCH_UID = "rhesis-chord-monitor-record"
 
 
 def install(app: Celery) -> None:
     """Record the chords ``app`` publishes. Idempotent."""
-    _apps.add(app)
+    _apps[app] = next(_installs)
     after_task_publish.connect(_on_publish, weak=False, dispatch_uid=_DISPATCH_UID)
 
 
@@ -54,13 +60,14 @@ def uninstall(app: Celery | None = None) -> None:
     if app is None:
         _apps.clear()
     else:
-        _apps.discard(app)
+        _apps.pop(app, None)
     if not _apps:
         after_task_publish.disconnect(dispatch_uid=_DISPATCH_UID)
 
 
 def _app_for(task_name: str | None) -> Celery | None:
-    apps = list(_apps)
+    newest_first = sorted(_apps.items(), key=lambda item: item[1], reverse=True)
+    apps = [app for app, _ in newest_first]
     for app in apps:
         if task_name and task_name in app.tasks:
             return app
