@@ -14,7 +14,7 @@ from opentelemetry import trace
 
 from instrumentation import configure_logging, instrument, tenant_context
 from instrumentation import schema as s
-from tests.support import REPO, running_worker, start_worker
+from tests.support import REPO, running_worker, start_worker, wait_for
 
 APP = "tests.instrumentation.app"
 
@@ -268,3 +268,39 @@ def test_worker_lost_and_time_limit(tmp_path, broker_url, backend_url):
     # Celery signals a hard time limit twice; it is reported once.
     assert len(w.events(s.Event.TASK_FAILED, task_id=slow.id)) == 1
     assert len(w.events(s.Event.TIME_LIMIT_EXCEEDED)) == 1
+
+
+def test_payloads_opt_in_and_console_span_export(tmp_path, broker_url, backend_url):
+    """Args are logged only when asked (truncated, redacted); OTEL_TRACES_EXPORTER=console
+    exports spans to stderr, one JSON object a line, and stdout stays log lines only."""
+    client = client_app(broker_url, backend_url)
+    secret_arg = "redis://:hunter2@db/0 " + "x" * 1000
+    env = {**worker_env(broker_url, backend_url), "TAPP_LOG_PAYLOADS": "1",
+           "OTEL_TRACES_EXPORTER": "console"}
+    with running_worker(APP, tmp_path, env=env) as w:
+        res = client.send_task("tapp.kwtenant", kwargs={"organization_id": secret_arg})
+        res.get(timeout=20)
+        started = w.wait_for_event(s.Event.TASK_STARTED, task_id=res.id)[0]
+        # BatchSpanProcessor exports on its schedule: wait for the span, don't sleep.
+        wait_for(lambda: "run/tapp.kwtenant" in w.stderr(), timeout=20,
+                 message="the task's span on stderr")
+        spans = [json.loads(line) for line in w.stderr().splitlines()
+                 if line.startswith("{") and '"name"' in line]
+    assert "hunter2" not in started[s.KWARGS] and "redis://:***@db/0" in started[s.KWARGS]
+    assert len(started[s.KWARGS]) <= 256
+    run = next(sp for sp in spans if sp["name"] == "run/tapp.kwtenant")
+    assert run["context"]["trace_id"] == "0x" + started[s.TRACE_ID]
+    assert run["attributes"]["rhesis." + s.ORGANIZATION_ID].startswith("redis://:")
+
+
+def test_no_payloads_and_no_export_by_default(tmp_path, broker_url, backend_url):
+    """Without opt-in: no args/kwargs/result fields, and no span anywhere in the output."""
+    client = client_app(broker_url, backend_url)
+    with running_worker(APP, tmp_path, env=worker_env(broker_url, backend_url)) as w:
+        res = client.send_task("tapp.add", (2, 3))
+        assert res.get(timeout=20) == 5
+        done = w.wait_for_event(s.Event.TASK_SUCCEEDED, task_id=res.id)[0]
+        started = w.events(s.Event.TASK_STARTED, task_id=res.id)[0]
+    assert not {s.ARGS, s.KWARGS, s.RESULT} & (set(done) | set(started))
+    assert "run/tapp.add" not in w.stderr() + w.stdout()
+    assert started[s.TRACE_ID] and started[s.TRACE_SAMPLED] is False
