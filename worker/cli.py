@@ -263,12 +263,7 @@ def health(port: int | None, host: str | None, worker_hostname: str | None) -> N
     server = HealthServer(HealthContext(settings, app, worker_hostname=worker_hostname),
                           host=host, port=port)
     click.echo(f"serving on {host or settings.health_host}:{server.port}", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.run()
 
 
 # The chord monitor's commands (worker.chord_monitor): rhesis-worker chords | fix-chords.

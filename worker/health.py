@@ -360,6 +360,15 @@ class HealthServer:
         self._serving = True
         self._server.serve_forever()
 
+    def run(self) -> None:
+        """Serve in the foreground until Ctrl-C, then close the socket."""
+        try:
+            self.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         # shutdown() waits for serve_forever to notice; it would wait forever if it never ran.
         if getattr(self, "_serving", False):
@@ -382,12 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     from instrumentation import get_logger
 
     get_logger(__name__).info(f"health server listening on port {server.port}")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.run()
     return 0
 
 
