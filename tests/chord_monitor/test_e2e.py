@@ -348,7 +348,12 @@ class TestLostCallback:
         outputs = [p.communicate(timeout=60) for p in procs]
         codes = sorted(p.returncode for p in procs)
         assert codes == [0, 1], outputs
-        assert any("already recovered" in out for out, _ in outputs), outputs
+        # The loser either lost the claim ("already recovered") or, if it looked after the
+        # winner published, saw the callback waiting in its queue and refused: both are right;
+        # what matters is that exactly one callback runs (below).
+        loser = next(out + err for (out, err), p in zip(outputs, procs, strict=True)
+                     if p.returncode == 1)
+        assert "already recovered" in loser or "waiting_for_callback" in loser, outputs
         winner = next(err for (_, err), p in zip(outputs, procs, strict=True)
                       if p.returncode == 0)
         (event,) = CliResult(0, "", winner).events(s.Event.CHORD_RECOVERED)
