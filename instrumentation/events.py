@@ -28,9 +28,6 @@ Observer = Callable[[str, Mapping[str, Any]], None]
 
 _observers: list[Observer] = []
 _logger = structlog.get_logger()
-# structlog only knows the stdlib levels; NOTICE filters like INFO (the severity field says NOTICE).
-_LEVEL = {"DEBUG": 10, "INFO": 20, "NOTICE": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50,
-          "ALERT": 50, "EMERGENCY": 50}
 observer_errors = 0
 
 
@@ -92,7 +89,7 @@ def log_event(
         fields[p.EVENT_NAME_KEY] = event
         fields[p.SEVERITY_KEY] = sev
         fields["event"] = message  # structlog's name for the message; normalize_event renames
-        level = _LEVEL.get(sev, 20)
+        level = logconfig.SEVERITY_LEVELS.get(sev, 20)
         if not logconfig.emit(fields, sev.lower(), level):
             # Logging not configured by us: structlog's own configuration decides.
             message = fields.pop("event")

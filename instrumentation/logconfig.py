@@ -17,7 +17,7 @@ Why stdout: the GKE logging agent marks everything on stderr as ERROR unless the
 with a severity. Writing JSON to stdout is correct either way.
 
 A logging failure must never fail a task: a closed or broken stream is swallowed and counted
-(``dropped_lines()``), and stdlib handlers report through ``logging.raiseExceptions`` rules.
+(``dropped_lines()``), on the structlog and the stdlib path alike.
 """
 
 from __future__ import annotations
@@ -221,7 +221,10 @@ def shared_processors(
     ]
 
 
-_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+#: Severity (or level name) -> stdlib level number. structlog knows only the stdlib levels, so
+#: Cloud Logging's extra severities filter like their nearest one (the line still says NOTICE).
+SEVERITY_LEVELS = {"DEBUG": 10, "INFO": 20, "NOTICE": 20, "WARNING": 30, "WARN": 30, "ERROR": 40,
+                   "CRITICAL": 50, "ALERT": 50, "EMERGENCY": 50}
 
 
 def configure_logging(
@@ -239,7 +242,7 @@ def configure_logging(
     ``quiet_loggers`` maps logger names to a minimum level (e.g. ``{"kombu": "WARNING"}``).
     Calling it again replaces the previous configuration (handlers are not stacked).
     """
-    numeric = level if isinstance(level, int) else _LEVELS.get(str(level).upper())
+    numeric = level if isinstance(level, int) else SEVERITY_LEVELS.get(str(level).upper())
     if numeric is None:
         raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
     stream = stream if stream is not None else sys.stdout

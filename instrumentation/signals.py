@@ -42,6 +42,9 @@ from instrumentation import schema as s
 from instrumentation import tenant as tenancy
 from instrumentation import tracing as _tracing
 from instrumentation.events import log_event
+
+# EVENT_NAME_KEY set on a stdlib record names its event (ExtraAdder copies record extras).
+from instrumentation.processors import EVENT_NAME_KEY as _EVENT_ATTR
 from instrumentation.processors import cap_traceback, qualified_name, safe_repr, safe_str
 from instrumentation.redaction import redact_text
 
@@ -615,8 +618,6 @@ class CeleryLineFilter(logging.Filter):
         return True
 
 
-# ExtraAdder copies record extras into the event dict; this one names the event.
-from instrumentation.processors import EVENT_NAME_KEY as _EVENT_ATTR  # noqa: E402
 
 _celery_filter: CeleryLineFilter | None = None
 

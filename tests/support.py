@@ -54,6 +54,13 @@ def wait_for(
         time.sleep(interval)
 
 
+def simulate_work(seconds: float) -> None:
+    """A test task's simulated work: it takes ``seconds`` (hard time limits need a busy task,
+    runtime histograms a non-zero duration). This is workload inside a worker, not a test
+    waiting for something; tests wait with ``wait_for``."""
+    time.sleep(seconds)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

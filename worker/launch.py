@@ -23,8 +23,8 @@ from typing import Any
 from celery import Task
 from celery.result import AsyncResult
 
-from instrumentation import schema as s
 from instrumentation import tenant_context
+from instrumentation.tenant import inject_headers
 
 
 def send_with_tenant(
@@ -44,10 +44,8 @@ def send_with_tenant(
     # the launcher must carry the tenant even in a process that is not instrumented (or was
     # uninstrumented). tenant_context still binds it for log lines written while publishing.
     headers = dict(options.pop("headers", None) or {})
-    for name, value in ((s.ORGANIZATION_ID, organization_id), (s.USER_ID, user_id)):
-        if value is not None:
-            headers.setdefault(name, str(value))
     with tenant_context(organization_id=organization_id, user_id=user_id):
+        inject_headers(headers)  # the publish hook's own function; explicit headers still win
         return task.apply_async(args=tuple(args or ()), kwargs=dict(kwargs or {}),
                                 headers=headers, **options)
 

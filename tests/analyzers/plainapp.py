@@ -11,6 +11,8 @@ import os
 from celery import Celery
 from celery.utils.log import get_task_logger
 
+from tests.support import simulate_work
+
 app = Celery(
     "plainapp",
     broker=os.environ.get("BROKER_URL", "redis://localhost:6379/0"),
@@ -49,6 +51,4 @@ def crash() -> None:
 
 @app.task(name="plain.sleepy", time_limit=1)
 def sleepy(seconds: float = 5) -> None:
-    import time
-
-    time.sleep(seconds)
+    simulate_work(seconds)

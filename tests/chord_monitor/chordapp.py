@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import redis
 from celery import Celery
 
+from tests.chord_monitor.gates import GATE_TIMEOUT_S, gate_key, runs_key, started_key
 from worker.chord_monitor import record
 
 BROKER = os.environ.get("CHORDAPP_BROKER", "redis://127.0.0.1:6379/14")
@@ -41,27 +41,18 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(BACKEND)
 
 
-def gate_key(name: str) -> str:
-    return f"chordapp:gate:{name}"
-
-
-def started_key(name: str) -> str:
-    return f"chordapp:started:{name}"
-
-
-def runs_key(tag: str) -> str:
-    return f"chordapp:callback-runs:{tag}"
-
-
 @app.task(name="chordapp.member")
 def member(i: int, gate: str | None = None, fail: bool = False, **kwargs) -> int:
     """Return ``i * i``; wait for the gate key first when one is named; raise when ``fail``."""
     if gate:
-        client = _redis()
+        # BLPOP blocks up to GATE_TIMEOUT_S: the socket must wait at least that long.
+        client = redis.Redis.from_url(BACKEND, socket_timeout=GATE_TIMEOUT_S + 10)
         client.rpush(started_key(gate), i)
-        deadline = time.monotonic() + 60
-        while not client.exists(gate_key(gate)) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # Block until the test opens the gate; pass the token on for the other members.
+        token = client.blpop([gate_key(gate)], timeout=GATE_TIMEOUT_S)
+        if token is None:
+            raise TimeoutError(f"gate {gate!r} was not opened within {GATE_TIMEOUT_S}s")
+        client.rpush(gate_key(gate), token[1])
     if fail:
         raise ValueError(f"member {i} failed on purpose")
     return i * i

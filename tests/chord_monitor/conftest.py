@@ -18,6 +18,7 @@ import pytest
 import redis
 from celery import Celery, chord
 
+from tests.chord_monitor.gates import gate_key, runs_key, started_key
 from tests.support import REPO, WorkerProcess, start_worker, wait_for
 from worker.chord_monitor import record
 from worker.chord_monitor.keys import normalize_prefix
@@ -93,15 +94,15 @@ class ChordLab:
         return f"{normalize_prefix(self.prefix)}celery-taskset-meta-{gid}{suffix}"
 
     def open_gate(self, gate: str) -> None:
-        self.redis.set(f"chordapp:gate:{gate}", 1)
+        self.redis.rpush(gate_key(gate), 1)
 
     def wait_started(self, gate: str, count: int = 1) -> None:
-        wait_for(lambda: self.redis.llen(f"chordapp:started:{gate}") >= count, timeout=30,
+        wait_for(lambda: self.redis.llen(started_key(gate)) >= count, timeout=30,
                  message=lambda: f"{count} member(s) at gate {gate}; worker stderr:\n"
                  + (self.worker.stderr()[-2000:] if self.worker else ""))
 
     def runs(self, tag: str) -> list[Any]:
-        return [json.loads(v) for v in self.redis.lrange(f"chordapp:callback-runs:{tag}", 0, -1)]
+        return [json.loads(v) for v in self.redis.lrange(runs_key(tag), 0, -1)]
 
     def meta_state(self, task_id: str) -> str | None:
         raw = self.redis.get(f"{normalize_prefix(self.prefix)}celery-task-meta-{task_id}")

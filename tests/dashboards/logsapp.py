@@ -8,11 +8,11 @@ Environment: ``BROKER_URL``, ``RESULT_BACKEND``.
 from __future__ import annotations
 
 import os
-import time
 
 from celery import Celery, chord
 
 from instrumentation import instrument
+from tests.support import simulate_work
 
 app = Celery("logsapp", broker=os.environ["BROKER_URL"], backend=os.environ["RESULT_BACKEND"])
 app.conf.update(worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True)
@@ -24,7 +24,7 @@ _ERRORS = {"ValueError": ValueError, "KeyError": KeyError, "TimeoutError": Timeo
 
 @app.task(name="logsapp.ok")
 def ok(ms: float = 5) -> float:
-    time.sleep(ms / 1000)
+    simulate_work(ms / 1000)
     return ms
 
 

@@ -9,12 +9,12 @@ queues whose length is exported).
 from __future__ import annotations
 
 import os
-import time
 
 from celery import Celery
 
 from instrumentation import instrument
 from instrumentation.metrics import ChordCounts, enable_metrics, set_chord_counts
+from tests.support import simulate_work
 
 app = Celery("metricsapp", broker=os.environ["BROKER_URL"])
 app.conf.update(
@@ -38,7 +38,7 @@ _ERRORS = {"ValueError": ValueError, "KeyError": KeyError}
 
 @app.task(name="metricsapp.ok")
 def ok(ms: float = 10) -> float:
-    time.sleep(ms / 1000)
+    simulate_work(ms / 1000)
     return ms
 
 

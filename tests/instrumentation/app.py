@@ -12,6 +12,7 @@ import structlog
 from celery import Celery
 
 from instrumentation import get_tenant, instrument
+from tests.support import simulate_work
 
 app = Celery(
     "tapp",
@@ -98,6 +99,4 @@ def crash() -> None:
 
 @app.task(name="tapp.sleepy", time_limit=1)
 def sleepy(seconds: float = 5) -> None:
-    import time
-
-    time.sleep(seconds)
+    simulate_work(seconds)
