@@ -22,7 +22,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ import pandas as pd
 
 from analyzers.errors import AnalyzerError
 from analyzers.render import FORMATS, FRAME_FORMATS, render, render_frame
+from analyzers.report import COLUMNS as REPORT_COLUMNS
 from analyzers.report import CONDITIONS, build_report, parse_duration, parse_instant
 from analyzers.timeline import chord_timeline, task_timeline
 from instrumentation import schema as s
@@ -191,12 +192,16 @@ def filter_options(fn: Callable) -> Callable:
 # --- Loading -----------------------------------------------------------------------------
 
 
-def load(options: SourceOptions):  # -> analyzers.ingest.IngestResult
-    """Read the logs the options name into the normalized frame (the library does the work)."""
+def load(options: SourceOptions, columns: Collection[str] | None = None
+         ):  # -> analyzers.ingest.IngestResult
+    """Read the logs the options name into the normalized frame (the library does the work).
+
+    ``columns``: the only columns the command reads (the rest may stay null).
+    """
     from analyzers import ingest
 
     try:
-        return ingest.read_sources(open_source(options))
+        return ingest.read_sources(open_source(options), columns=columns)
     except AnalyzerError as exc:
         raise UserError(str(exc)) from None
 
@@ -326,7 +331,7 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
       rhesis-logs analyze --source kubectl -n workers -l app=worker --since 1h --fail-on stuck
       rhesis-logs analyze --source cloud-logging --project my-proj --cluster prod --since 1h
     """
-    result = load(sources)
+    result = load(sources, columns=REPORT_COLUMNS)
     now = sources.until or (pd.Timestamp.now(tz="UTC") if sources.live else None)
     report = build_report(
         result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,

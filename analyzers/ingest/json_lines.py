@@ -93,10 +93,19 @@ def connection() -> duckdb.DuckDBPyConnection:
     con = getattr(_local, "con", None)
     if con is None:
         con = duckdb.connect(config={"threads": 1})
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET arrow_large_buffer_size = true")  # large_string: free for pandas
+        configure(con)
         _local.con = con
     return con
+
+
+def configure(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings every connection that decodes log lines needs."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET arrow_large_buffer_size = true")  # large_string: free for pandas
+    # Rows must come back in input order. DuckDB rewrites an IN list of more than a few
+    # values (our event names) into a hash join, which does not keep the order when the
+    # scan is parallel (duckdb/duckdb#24398; seen here with read_json, DuckDB 2.0).
+    con.execute("SET disabled_optimizers = 'in_clause'")
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -108,17 +117,19 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _q(name: str) -> str:
+def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _normalized(p: str, entry: str | None) -> list[str]:
-    """SQL expressions for the worker columns, reading the struct ``p`` (and entry ``entry``)."""
+def normalized_columns(p: str, entry: str | None, fields: tuple[str, ...] = WORKER_FIELDS
+                       ) -> list[str]:
+    """SQL expressions for the worker columns ``fields`` (and the raw time text), reading the
+    struct ``p`` (and the entry ``entry``)."""
     def f(name: str) -> str:
-        return f"{p}.{_q(name)}"
+        return f"{p}.{quote(name)}"
 
     def e(name: str) -> str | None:
-        return f"{entry}.{_q(name)}" if entry else None
+        return f"{entry}.{quote(name)}" if entry else None
 
     def coalesce(*xs: str | None) -> str:
         xs2 = [x for x in xs if x]
@@ -144,14 +155,14 @@ def _normalized(p: str, entry: str | None) -> list[str]:
             f(s.TRACE_ID),
             f"nullif(regexp_extract({trace_path}, '/traces/([0-9a-fA-F]+)$', 1), '')"),
         s.OTEL_SPAN_ID: coalesce(f(s.OTEL_SPAN_ID), f(s.SPAN_ID), e(ENTRY_SPAN)),
-        s.SERVICE: coalesce(f(s.SERVICE), f"{f(s.LABELS)}.{_q(s.SERVICE)}",
-                            f"{e(LABELS)}.{_q(s.SERVICE)}" if entry else None),
-        s.ENVIRONMENT: coalesce(f(s.ENVIRONMENT), f"{f(s.LABELS)}.{_q(s.ENVIRONMENT)}",
-                                f"{e(LABELS)}.{_q(s.ENVIRONMENT)}" if entry else None),
+        s.SERVICE: coalesce(f(s.SERVICE), f"{f(s.LABELS)}.{quote(s.SERVICE)}",
+                            f"{e(LABELS)}.{quote(s.SERVICE)}" if entry else None),
+        s.ENVIRONMENT: coalesce(f(s.ENVIRONMENT), f"{f(s.LABELS)}.{quote(s.ENVIRONMENT)}",
+                                f"{e(LABELS)}.{quote(s.ENVIRONMENT)}" if entry else None),
     }
-    cols = [f"{special.get(c, f(c))} AS {_q(c)}" for c in WORKER_FIELDS]
+    cols = [f"{special.get(c, f(c))} AS {quote(c)}" for c in fields]
     # The raw time text, only where it could not be parsed (other formats are tried later).
-    cols.append(f"CASE WHEN {time} IS NULL THEN {time_raw} END AS {_q(TIME_RAW)}")
+    cols.append(f"CASE WHEN {time} IS NULL THEN {time_raw} END AS {quote(TIME_RAW)}")
     return cols
 
 
@@ -227,24 +238,24 @@ def share_nulls(table: pa.Table, compact: bool = False) -> pa.Table:
 def decode_plain(texts: pa.Array) -> pa.Table:
     """Normalize JSON log lines: ``_i``, ``_kind`` (json or bad), the worker columns, time text."""
     select = (f"CASE WHEN {{ok}} THEN '{KIND_JSON}' ELSE '{KIND_BAD}' END AS {KIND}, "
-              + ", ".join(_normalized("r", None)))
+              + ", ".join(normalized_columns("r", None)))
     return _run(texts, PLAIN_SPEC, select)
 
 
 def decode_entries(texts: pa.Array) -> pa.Table:
     """Normalize LogEntry lines: as ``decode_plain`` plus pod/container/namespace, text, time."""
-    p = f"r.{_q(JSON_PAYLOAD)}"
-    res = f"r.{_q(RESOURCE)}.{_q(LABELS)}"
+    p = f"r.{quote(JSON_PAYLOAD)}"
+    res = f"r.{quote(RESOURCE)}.{quote(LABELS)}"
     select = ", ".join([
         f"CASE WHEN NOT ({{ok}}) THEN '{KIND_BAD}' WHEN {p} IS NOT NULL THEN '{KIND_JSON}' "
-        f"WHEN r.{_q(TEXT_PAYLOAD)} IS NOT NULL THEN '{KIND_TEXT}' ELSE '{KIND_NONE}' END "
+        f"WHEN r.{quote(TEXT_PAYLOAD)} IS NOT NULL THEN '{KIND_TEXT}' ELSE '{KIND_NONE}' END "
         f"AS {KIND}",
-        *_normalized(p, "r"),
-        f"r.{_q(TEXT_PAYLOAD)} AS {TEXT}",
-        f"try_cast(r.{_q(ENTRY_TIMESTAMP)} AS TIMESTAMPTZ) AS {ENTRY_TIME}",
-        f"{res}.{_q(POD_NAME)} AS {_q(s.POD)}",
-        f"{res}.{_q(CONTAINER_NAME)} AS {_q(s.CONTAINER)}",
-        f"{res}.{_q(NAMESPACE_NAME)} AS {_q(s.NAMESPACE)}",
+        *normalized_columns(p, "r"),
+        f"r.{quote(TEXT_PAYLOAD)} AS {TEXT}",
+        f"try_cast(r.{quote(ENTRY_TIMESTAMP)} AS TIMESTAMPTZ) AS {ENTRY_TIME}",
+        f"{res}.{quote(POD_NAME)} AS {quote(s.POD)}",
+        f"{res}.{quote(CONTAINER_NAME)} AS {quote(s.CONTAINER)}",
+        f"{res}.{quote(NAMESPACE_NAME)} AS {quote(s.NAMESPACE)}",
     ])
     return _run(texts, ENTRY_SPEC, select)
 

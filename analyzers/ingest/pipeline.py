@@ -6,6 +6,8 @@ these steps, each over whole columns:
 1. ``detect``: a gcloud JSON array is unpacked into entries (``gcloud``); otherwise the buffer
    is split into lines (NumPy newline scan) and checked for UTF-8 (Arrow); bad lines go to
    ``unparsed``.
+0. A whole file of JSON lines on disk is first offered to ``json_file``, which has DuckDB read
+   it in parallel straight from disk; only if it declines does the file come here.
 2. Fast path: when every line starts with ``{`` (plain JSON lines or LogEntry NDJSON), the
    buffer goes straight to ``json_lines`` (DuckDB ``json_transform``, zero-copy from Arrow).
 3. General path: the lines become a Polars column; ``kubectl.split_prefixes`` peels pod and
@@ -20,7 +22,7 @@ these steps, each over whole columns:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +34,7 @@ import polars as pl
 import pyarrow as pa
 
 from analyzers import frame
-from analyzers.ingest import celery_text, gcloud, json_lines, kubectl, records
+from analyzers.ingest import celery_text, gcloud, json_file, json_lines, kubectl, records
 from analyzers.ingest.detect import (
     Lines,
     first_bytes,
@@ -82,11 +84,20 @@ def read_records(chunks: Iterable[bytes | str], source: str = "stdin", *,
     return _finish(read_source(chunks, source, batch_bytes=batch_bytes))
 
 
-def read_sources(sources: Iterable[tuple[str, Iterable[bytes | str]]]) -> IngestResult:
-    """Read several ``(source_name, chunks)`` pairs (what ``analyzers.sources`` yield)."""
+def read_sources(sources: Iterable[tuple[str, Iterable[bytes | str]]],
+                 columns: Collection[str] | None = None) -> IngestResult:
+    """Read several ``(source_name, chunks)`` pairs (what ``analyzers.sources`` yield).
+
+    ``columns``: the frame columns the caller will read (e.g. ``report.COLUMNS``); a reader
+    may then leave the others null. The frame has every column either way.
+    """
     parts = Parts()
     for n, (name, chunks) in enumerate(sources):
-        parts.merge(read_source(chunks, name, order_base=n << 40))
+        path = getattr(chunks, "path", None)  # a file on disk: DuckDB may read it directly
+        whole = json_file.read_file(path, name, n << 40, columns) if path else None
+        if whole is not None and hasattr(chunks, "close"):
+            chunks.close()
+        parts.merge(whole if whole is not None else read_source(chunks, name, order_base=n << 40))
     return _finish(parts)
 
 

@@ -101,7 +101,8 @@ def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, line
         time = pc.coalesce(time, parse_times(pl.from_arrow(raw_time)).to_arrow())
     if kubectl.PREFIX_TIME in here.columns:
         time = pc.coalesce(time, here.get_column(kubectl.PREFIX_TIME).to_arrow())
-    columns = {c: table.column(c) for c in J.WORKER_FIELDS}
+    # (A decode restricted to some columns leaves the others out: final_table nulls them.)
+    columns = {c: table.column(c) for c in J.WORKER_FIELDS if c in table.column_names}
     columns[s.TIME] = time
     line_no = here.get_column(s.LINE_NO).to_numpy()
     columns[s.LINE_NO] = pa.array(line_no)

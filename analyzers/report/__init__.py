@@ -16,13 +16,14 @@ from .chords import chords, stuck_chords
 from .duplicates import duplicate_executions, lost_worker_rows, lost_workers
 from .durations import slow_tasks
 from .failures import failure_rows, failures, fingerprint
-from .model import CONDITIONS, CONTRACT_VERSION, Report, build_report
+from .model import COLUMNS, CONDITIONS, CONTRACT_VERSION, Report, build_report
 from .retries import retries, retry_outcomes, retry_storms
 from .timeseries import bucket_size, over_time
 from .totals import line_totals, task_totals
 from .window import filter_frame, filter_window, parse_duration, parse_instant
 
 __all__ = [
+    "COLUMNS",
     "CONDITIONS",
     "CONTRACT_VERSION",
     "Report",

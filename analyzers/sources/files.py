@@ -49,13 +49,26 @@ def open_sources(paths: Sequence[str | Path] | None = None,
             handle = path.open("rb")
         except OSError as exc:
             raise SourceError(f"{name}: cannot open: {exc.strerror or exc}") from exc
-        out.append((name, _read_file(handle, name)))
+        out.append((name, FileChunks(path, handle, name)))
     return out
 
 
-def _read_file(handle: BinaryIO, name: str) -> Iterator[bytes]:
-    with handle:
-        yield from read_stream(handle, name)
+class FileChunks:
+    """The blocks of one open file, read once when iterated; ``path`` lets a reader that can
+    do better (``analyzers.ingest.json_file``) read the file itself instead."""
+
+    def __init__(self, path: Path, handle: BinaryIO, name: str) -> None:
+        self.path = path
+        self._handle = handle
+        self._name = name
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._handle:
+            yield from read_stream(self._handle, self._name)
+
+    def close(self) -> None:
+        """Close the file without reading it (when it was read through ``path``)."""
+        self._handle.close()
 
 
 def read_stream(stream: BinaryIO, name: str = "stdin") -> Iterator[bytes]:

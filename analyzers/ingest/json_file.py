@@ -1,0 +1,139 @@
+"""The fast path for a whole file of JSON lines: DuckDB's parallel reader, from disk.
+
+    parts = json_file.read_file("worker.jsonl", source="worker.jsonl")   # None: not eligible
+    parts = json_file.read_file(path, source, columns=report.COLUMNS)    # decode fewer fields
+
+``analyzers.ingest.read_sources`` tries this first for every regular file; when it answers
+None, the file is read by the batch pipeline (``analyzers.ingest.pipeline``) as before, with
+the same result. It answers None, having read nothing that matters, unless the file:
+
+* is plain (not gzip) and starts with a JSON object that is a log line, not a LogEntry;
+* has no blank lines (so that row *i* is line *i + 1*; DuckDB skips blank lines, which
+  shows as fewer rows than lines);
+* is read by DuckDB without an error: any malformed or non-JSON line, invalid UTF-8 or a
+  field of the wrong type makes DuckDB fail, and the batch pipeline then finds and reports
+  exactly those lines as unparsed.
+
+Why a second path: DuckDB's ``read_json`` splits, parses and converts the file on every core
+without any of it passing through Python, and, given ``columns``, skips the fields nobody
+reads. On 1 M lines (330 MB) that is ~0.5 s against ~1.7 s for the batch pipeline, which must
+split lines itself and hand every batch to DuckDB as Arrow strings.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Collection
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from analyzers import frame
+from analyzers.ingest import json_lines, records
+from analyzers.ingest.gcloud import is_entry_line
+from instrumentation import schema as s
+
+#: Bytes compared at a time while counting lines (the comparison's bools stay in cache).
+_COUNT_BLOCK = 4 << 20
+_HEAD = 64 << 10
+_GZIP_MAGIC = b"\x1f\x8b"
+#: DuckDB expands these in a path as a glob; such a file goes the batch pipeline's way.
+_GLOB_CHARS = frozenset("*?[]{}")
+
+
+def read_file(path: str | os.PathLike[str], source: str, order_base: int = 0,
+              columns: Collection[str] | None = None) -> records.Parts | None:
+    """Every line of the JSON-lines file ``path`` as records, or None if it is not eligible.
+
+    ``columns``: the frame columns the caller will read (None: all); the others stay null.
+    """
+    path = os.path.abspath(path)
+    if _GLOB_CHARS.intersection(path) or not _looks_eligible(path):
+        return None
+    expected = _count_lines(path)
+    if expected is None or expected == 0:
+        return None
+    try:
+        table = _decode(path, columns)
+    except (duckdb.Error, pa.ArrowException, OSError):
+        return None  # a bad line somewhere: the batch pipeline reads it and says which
+    if table.num_rows != expected:  # whitespace-only lines, or the file changed meanwhile
+        return None
+    n = table.num_rows
+    table = table.append_column(json_lines.INDEX, pa.array(np.arange(n, dtype=np.int64)))
+    table = table.append_column(json_lines.KIND, pa.repeat(
+        pa.scalar(json_lines.KIND_JSON, pa.large_string()), n))
+    parts = records.Parts(lines_read=n)
+    ctx = pl.DataFrame({s.LINE_NO: np.arange(1, n + 1, dtype=np.int64)})
+    records.add_json_records(table, ctx, None, None, source, order_base, parts,
+                             frame.FORMAT_JSON)
+    return parts
+
+
+def _looks_eligible(path: str) -> bool:
+    """A regular, plain file whose first line is a JSON log line (not a LogEntry)."""
+    try:
+        if not Path(path).is_file():
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD)
+    except OSError:
+        return False
+    if head.startswith(_GZIP_MAGIC) or not head.startswith(b"{"):
+        return False
+    first = head.split(b"\n", 1)[0]
+    return not is_entry_line(first)
+
+
+def _count_lines(path: str) -> int | None:
+    """Number of lines (blank ones included: DuckDB skips those, so the counts then differ).
+
+    NumPy over a memory map, a few MB at a time: ~0.04 s for 330 MB, 4x ``bytes.count``.
+    """
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            data = np.frombuffer(mm, dtype=np.uint8)
+            count = sum(int(np.count_nonzero(data[i : i + _COUNT_BLOCK] == 10))
+                        for i in range(0, len(data), _COUNT_BLOCK))
+            unterminated = len(data) > 0 and data[-1] != 10
+            del data  # the map cannot close while an array still points into it
+    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        return None
+    return count + int(unterminated)
+
+
+def _decode(path: str, columns: Collection[str] | None) -> pa.Table:
+    """DuckDB ``read_json`` with the normalization of ``json_lines`` (same SQL, same output)."""
+    # time and event always: the raw-time and message expressions read them.
+    wanted = None if columns is None else {*columns, s.TIME, s.EVENT}
+    fields = tuple(c for c in json_lines.WORKER_FIELDS if wanted is None or c in wanted)
+    spec = {k: v for k, v in json_lines.PLAIN_SPEC.items()
+            if k in fields or k not in json_lines.WORKER_FIELDS}
+    select = ", ".join(json_lines.normalized_columns("r", None, fields))
+    quoted = path.replace("'", "''")
+    con = duckdb.connect()
+    try:
+        json_lines.configure(con)
+        sql = (f"SELECT {select} FROM read_json('{quoted}', format = 'newline_delimited', "
+               f"records = true, columns = {_columns_sql(spec)}) AS r")
+        table = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+    # Compact: tight copies of the columns, one chunk each (DuckDB over-allocates its export;
+    # and every later take or filter of a chunked array pays per chunk).
+    return json_lines.share_nulls(table, compact=True)
+
+
+def _columns_sql(spec: dict[str, object]) -> str:
+    """``read_json``'s ``columns`` struct literal for a json_transform structure."""
+    def sql_type(t: object) -> str:
+        if isinstance(t, dict):
+            return "STRUCT(" + ", ".join(f"{json_lines.quote(k)} {sql_type(v)}"
+                                         for k, v in t.items()) + ")"
+        return str(t)
+
+    return "{" + ", ".join(f"'{k}': '{sql_type(v)}'" for k, v in spec.items()) + "}"
