@@ -294,7 +294,31 @@ def _terminal() -> tuple[int, bool]:
 # --- Commands ----------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose ``lazy`` subcommands are imported only when used (or listed).
+
+    Why: ``queries`` pulls in YAML and HTTP modules that ``analyze`` never needs, and every
+    millisecond of start-up is paid by each ``kubectl logs | rhesis-logs ...`` run.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})  # name -> "module:attribute"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            import importlib
+
+            module, _, attr = self.lazy[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, lazy={"queries": "analyzers.queries_cmd:queries"},
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="rhesis-logs", prog_name="rhesis-logs")
 def main() -> None:
     """Parse and analyze Celery worker logs: failures, retries, stuck chords, slow tasks.
@@ -574,16 +598,43 @@ def _plain(value: Any) -> str:
     return str(_rfc3339(value))
 
 
+def entry() -> None:
+    """The ``rhesis-logs`` console script: ``main()``, then a quick exit.
+
+    Once the output is written and flushed, freeing a million-row frame object by object
+    and tearing the interpreter down takes ~0.1 s that nobody needs, so the process ends
+    with ``os._exit`` after the exit handlers ran (temporary files are still removed).
+    In-process callers (``CliRunner``, tests) use ``main`` and keep the normal exit.
+    """
+    import atexit
+
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `| head` closed the pipe: not an error for a log tool
+        pass
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 def _all_commands(group: click.Group) -> Iterable[tuple[str, click.Command]]:
-    """Every command of the group, recursively (the help test walks these)."""
-    for name, command in group.commands.items():
+    """Every command of the group, recursively, lazy ones loaded (the help test walks these)."""
+    with click.Context(group) as ctx:
+        named = [(name, group.get_command(ctx, name)) for name in group.list_commands(ctx)]
+    for name, command in named:
+        if command is None:
+            continue
         yield name, command
         if isinstance(command, click.Group):
             for sub, subcommand in _all_commands(command):
                 yield f"{name} {sub}", subcommand
 
-
-# The saved-queries command group lives in its own module (queries/ over the same schema).
-from analyzers.queries_cmd import queries  # noqa: E402 - attached after main is defined
-
-main.add_command(queries)

@@ -20,6 +20,8 @@ The unparsed lines are a second, small frame with :data:`UNPARSED_COLUMNS`.
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import pyarrow as pa
 
@@ -103,6 +105,13 @@ def _types_mapper(arrow_type: pa.DataType) -> object | None:
     return None  # floats and timestamps: numpy dtypes
 
 
+@functools.lru_cache(maxsize=64)
+def null_array(n: int, arrow_type: pa.DataType) -> pa.Array:
+    """An all-null array, shared: most of the frame's 54 columns are empty for most records,
+    and 8 bytes of offsets per row per empty text column would add up to hundreds of MB."""
+    return pa.nulls(n, arrow_type)
+
+
 def from_arrow(table: pa.Table, columns: tuple[str, ...] = s.FRAME_COLUMNS) -> pd.DataFrame:
     """Turn an Arrow table into a frame with exactly ``columns`` (missing ones all-null)."""
     n = table.num_rows
@@ -114,12 +123,8 @@ def from_arrow(table: pa.Table, columns: tuple[str, ...] = s.FRAME_COLUMNS) -> p
             col = table.column(name)
             if col.type != target:
                 col = col.cast(target)
-            if col.num_chunks > 1 and col.null_count < n:
-                # One contiguous array per column: every later take/filter of a chunked
-                # array pays per chunk (measured: the report ran 1.6x slower on 40 chunks).
-                col = pa.chunked_array([col.combine_chunks()])
         else:
-            col = pa.nulls(n, target)
+            col = null_array(n, target)
         arrays.append(col)
     fixed = pa.table(arrays, schema=schema)
     df = fixed.to_pandas(types_mapper=_types_mapper, self_destruct=True, split_blocks=True)

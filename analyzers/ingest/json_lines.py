@@ -19,7 +19,6 @@ rerun with ``TRY`` so that only the bad elements come back null (reported as unp
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import threading
@@ -207,13 +206,6 @@ def _run_chunk(chunk: tuple[int, pa.Array], spec_json: str, select: str) -> pa.T
         con.unregister("_lines")
 
 
-@functools.lru_cache(maxsize=64)
-def null_array(n: int, arrow_type: pa.DataType) -> pa.Array:
-    """An all-null array, shared: most of the frame's 54 columns are empty for most records,
-    and 8 bytes of offsets per row per empty text column would add up to hundreds of MB."""
-    return pa.nulls(n, arrow_type)
-
-
 def share_nulls(table: pa.Table, compact: bool = False) -> pa.Table:
     """``table`` with every all-null column replaced by a shared null array.
 
@@ -227,7 +219,7 @@ def share_nulls(table: pa.Table, compact: bool = False) -> pa.Table:
     columns = []
     for col in table.columns:
         if col.null_count == n:
-            columns.append(null_array(n, col.type))
+            columns.append(frame.null_array(n, col.type))
         elif compact:
             columns.append(pa.concat_arrays([*col.chunks, pa.array([], col.type)]))
         else:

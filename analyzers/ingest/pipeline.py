@@ -98,7 +98,7 @@ def read_sources(sources: Iterable[tuple[str, Iterable[bytes | str]]],
         if whole is not None and hasattr(chunks, "close"):
             chunks.close()
         parts.merge(whole if whole is not None else read_source(chunks, name, order_base=n << 40))
-    return _finish(parts)
+    return _finish(parts, columns)
 
 
 def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
@@ -383,11 +383,15 @@ def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: Par
 # ---------------------------------------------------------------------------------------
 
 
-def _finish(parts: Parts) -> IngestResult:
+def _finish(parts: Parts, columns: Collection[str] | None = None) -> IngestResult:
     records, unparsed = assemble(parts)
+    lines_read = parts.lines_read
+    del parts  # the frame below shares its buffers with the records; nothing else is needed
+    if columns is not None:  # left out: from_arrow fills them with (shared) nulls
+        records = records.select([c for c in records.column_names if c in columns])
     return IngestResult(
         frame=frame.from_arrow(records),
         unparsed=frame.from_arrow(unparsed.to_arrow(), frame.UNPARSED_COLUMNS),
-        lines_read=parts.lines_read,
-        lines_parsed=parts.lines_read - unparsed.height,
+        lines_read=lines_read,
+        lines_parsed=lines_read - unparsed.height,
     )

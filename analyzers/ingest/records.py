@@ -127,7 +127,7 @@ def final_table(table: pa.Table) -> pa.Table:
             c = table.column(f.name)
             arrays.append(c if c.type == f.type else c.cast(f.type))
         else:
-            arrays.append(json_lines.null_array(n, f.type))
+            arrays.append(frame.null_array(n, f.type))
     return json_lines.share_nulls(pa.table(arrays, schema=FINAL_SCHEMA))
 
 

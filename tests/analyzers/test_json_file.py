@@ -31,7 +31,7 @@ def through_pipeline(path: Path) -> ingest.IngestResult:
 
 def fast(path: Path, columns=None) -> ingest.IngestResult | None:
     parts = json_file.read_file(path, str(path), columns=columns)
-    return None if parts is None else pipeline._finish(parts)
+    return None if parts is None else pipeline._finish(parts, columns)
 
 
 def assert_same_frame(a: pd.DataFrame, b: pd.DataFrame, columns=s.FRAME_COLUMNS) -> None:
@@ -103,7 +103,7 @@ def test_steps_aside_for_what_it_cannot_read(tmp_path: Path, name: str, data: by
     want = through_pipeline(path)
     assert got.lines_unparsed == want.lines_unparsed == unparsed
     assert got.lines_read == want.lines_read
-    assert_same_frame(got.frame, want.frame)
+    assert_same_frame(got.frame, want.frame, columns=sorted(COLUMNS))
 
 
 def test_gzip_and_empty_files_step_aside(tmp_path: Path):

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -52,8 +54,37 @@ class TestHelp:
 
     def test_main_help_lists_commands(self) -> None:
         out = invoke("--help").output
-        for name in ("analyze", "parse", "chord", "task"):
+        for name in ("analyze", "parse", "chord", "task", "queries"):
             assert name in out
+        assert "queries show" in dict(_all_commands(main))  # the lazy group is walked too
+
+
+class TestConsoleScript:
+    """The installed ``rhesis-logs`` (``cli.entry``) ends with os._exit: the exit code and
+    every byte of output must survive that."""
+
+    SCRIPT = str(Path(sys.executable).with_name("rhesis-logs"))
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([self.SCRIPT, *args], capture_output=True, timeout=120,
+                              check=False)
+
+    def test_output_complete_and_exit_codes_kept(self, tmp_path: Path) -> None:
+        done = self.run("analyze", "--format", "json", SMALL)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)  # the whole document arrived
+        assert report["tasks"]["received"] > 0
+        assert self.run("analyze", SMALL, "--fail-on", "failures").returncode == 1
+        missing = self.run("analyze", str(tmp_path / "nope.jsonl"))
+        assert missing.returncode == 2
+        assert b"no such file" in missing.stderr
+
+    def test_a_closed_pipe_is_not_an_error(self) -> None:
+        script = f"{self.SCRIPT} parse {SMALL} | head -n 1"
+        done = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True,
+                              timeout=120, check=False)
+        assert done.stdout.count(b"\n") == 1
+        assert b"Traceback" not in done.stderr
 
 
 class TestAnalyze:
