@@ -97,12 +97,14 @@ def read_sources(sources: Iterable[tuple[str, Iterable[bytes | str]]],
         whole = json_file.read_file(path, name, n << 40, columns) if path else None
         if whole is not None and hasattr(chunks, "close"):
             chunks.close()
-        parts.merge(whole if whole is not None else read_source(chunks, name, order_base=n << 40))
+        parts.merge(whole if whole is not None
+                    else read_source(chunks, name, order_base=n << 40, columns=columns))
     return _finish(parts, columns)
 
 
 def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
-                batch_bytes: int | None = None) -> Parts:
+                batch_bytes: int | None = None, columns: Collection[str] | None = None
+                ) -> Parts:
     """One source, in batches of ``BATCH_BYTES`` while it is made of JSON lines only.
 
     A batch is cut after its last newline. Text records that may still go on (the last one of
@@ -133,7 +135,7 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
         if len(lines) and entries is None and first_bytes(buf, lines)[0] == ord("{"):
             entries = is_entry_line(buf[lines.starts[0] : lines.ends[0]])
         part = read_buffer(buf, source, line_no, order_base, entries, lines=lines,
-                           partial=True, executor=executor)
+                           partial=True, executor=executor, columns=columns)
         sequence.append(part)
         # At most two batches in flight: the background thread must not fall far behind.
         waiting = [p.deferred for p in sequence[-3:-1] if p.deferred is not None]
@@ -150,7 +152,7 @@ def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
     pending = b"".join(blocks)
     del blocks
     sequence.append(read_buffer(pending, source, line_no, order_base, entries,
-                                executor=executor))
+                                executor=executor, columns=columns))
     parts = Parts()
     for part in sequence:
         parts.merge(part)
@@ -203,7 +205,8 @@ def _pieces(chunks: Iterable[bytes | str] | bytes | str, size: int
 
 def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, order_base: int = 0,
                 entries: bool | None = None, lines: Lines | None = None,
-                partial: bool = False, executor: ThreadPoolExecutor | None = None) -> Parts:
+                partial: bool = False, executor: ThreadPoolExecutor | None = None,
+                columns: Collection[str] | None = None) -> Parts:
     """Parse one buffer of a source into parts (``read_records`` without the assembly).
 
     ``entries`` forces reading JSON lines as LogEntry objects (True) or as log lines (False);
@@ -234,7 +237,8 @@ def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, ord
         # (Not deferred to the background thread: DuckDB already keeps both cores busy.)
         _read_json_fast(buf, lines, source, order_base, parts, entries)
         return parts
-    first_open = _read_general(buf, lines, source, order_base, parts, partial, executor)
+    first_open = _read_general(buf, lines, source, order_base, parts, partial, executor,
+                               columns)
     if first_open is not None:  # lines from first_open on are left for the next batch
         parts.carry = int(lines.starts[first_open])
         parts.carry_line_no = int(lines.line_no[first_open])
@@ -281,8 +285,8 @@ def _lines_column(buf: bytes, lines: Lines) -> pl.Series:
 
 
 def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts: Parts,
-                  partial: bool = False, executor: ThreadPoolExecutor | None = None
-                  ) -> int | None:
+                  partial: bool = False, executor: ThreadPoolExecutor | None = None,
+                  columns: Collection[str] | None = None) -> int | None:
     """Lines with prefixes or text. With ``partial``, returns the index of the first line left
     unread (the start of the earliest record that may continue in the next batch), if any."""
     col = pl.col
@@ -313,20 +317,21 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
         owners = owners.filter(col("_i") < first_open)
     _binary_unparsed(df, source, parts)
     if executor is not None:
-        parts.deferred = executor.submit(_read_records_of, df, owners, source, order_base)
+        parts.deferred = executor.submit(_read_records_of, df, owners, source, order_base,
+                                         columns)
     else:
-        parts.merge(_read_records_of(df, owners, source, order_base))
+        parts.merge(_read_records_of(df, owners, source, order_base, columns))
     return first_open
 
 
-def _read_records_of(df: pl.DataFrame, owners: pl.DataFrame, source: str, order_base: int
-                     ) -> Parts:
+def _read_records_of(df: pl.DataFrame, owners: pl.DataFrame, source: str, order_base: int,
+                     columns: Collection[str] | None = None) -> Parts:
     """The records of a classified, stitched batch: JSON bodies and text records."""
     parts = Parts()
     js = df.filter(pl.col(kubectl.KIND) == kubectl.JSON)
     if js.height:  # one contiguous NDJSON buffer, decoded like the fast path
         _read_json_bodies(js, source, order_base, parts)
-    records.read_text(df, source, order_base, parts, owners)
+    records.read_text(df, source, order_base, parts, owners, columns)
     return parts
 
 

@@ -10,6 +10,7 @@ together in input order.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -178,11 +179,13 @@ def unparsed_from_lines(buf: bytes, lines: Lines, source: str, reason: str | lis
 
 
 def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
-               owners: pl.DataFrame | None = None) -> None:
+               owners: pl.DataFrame | None = None, columns: Collection[str] | None = None
+               ) -> None:
     """Text lines (Celery headers and other text) of ``df`` become records, stitched per stream.
 
     ``df`` has ``_i`` (stitching order), ``kind``, ``stream``, ``body``, ``line_no``, ``pod``,
-    ``container``, ``namespace`` and ``prefix_time``.
+    ``container``, ``namespace`` and ``prefix_time``. ``columns``: only these frame columns
+    are kept (the rest are null), as in ``read_sources``.
     """
     col = pl.col
     kinds = df.get_column(kubectl.KIND)
@@ -232,6 +235,8 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
     if blocks.height:
         out = with_blocks(out, recs.select("_i", kubectl.BODY), blocks)
     out = out.drop("_i")
+    if columns is not None:  # converting to Arrow copies every string: only what is read
+        out = out.select([c for c in out.columns if c in columns or c == ORDER])
     parts.records.append(final_table(out.to_arrow()))
 
 
