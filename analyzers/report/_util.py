@@ -11,7 +11,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -53,15 +52,33 @@ def categorical(values: pd.Series) -> pd.Series:
     costs seconds. Arrow's dictionary encoding keeps first-seen order and is linear.
     """
     try:
-        encoded = pa.chunked_array(pa.array(values, from_pandas=True)).combine_chunks()
-        encoded = pc.dictionary_encode(encoded)
+        encoded = pc.dictionary_encode(to_arrow(values))
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         return values.astype("category")
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    codes = np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), -1, codes)
+    codes = _indices(encoded)
     categories = pd.Index(encoded.dictionary.to_pandas(), dtype=values.dtype)
-    cat = pd.Categorical.from_codes(codes.astype(np.int64), categories=categories)
+    dtype = pd.CategoricalDtype(categories, ordered=False)
+    # Codes straight from Arrow are valid by construction: skip from_codes' range check.
+    cat = pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
     return pd.Series(cat, index=values.index, name=values.name)
+
+
+def to_arrow(values: pd.Series) -> pa.Array:
+    """``values`` as one Arrow array (no copy for an Arrow-backed column of one chunk)."""
+    return _one_chunk(pa.array(values, from_pandas=True))
+
+
+def _one_chunk(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A plain Arrow array (a pandas Arrow column may come as several chunks)."""
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    return arr
+
+
+def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
+    """The dictionary indices as int64 codes, -1 where the value was null."""
+    indices = encoded.indices.fill_null(-1) if encoded.null_count else encoded.indices
+    return indices.to_numpy().astype(np.int64, copy=False)
 
 
 def pick(frame: pd.DataFrame, mask: np.ndarray, names: Iterable[str]) -> pd.DataFrame:
@@ -70,11 +87,15 @@ def pick(frame: pd.DataFrame, mask: np.ndarray, names: Iterable[str]) -> pd.Data
     Much cheaper than ``frame.loc[mask]``, which copies all ~60 columns: on a million rows
     that copy alone costs more than a whole report section.
     """
-    # ``.array[mask]`` gives a fresh RangeIndex: frames concatenated from several sources may
-    # repeat index labels, which would make the columns misalign.
     # Positions, not the boolean mask: a sparse mask (30 k failures in a million rows) would
     # be rebuilt as an Arrow bitmap for every column.
-    positions = np.flatnonzero(mask)
+    return rows_at(frame, np.flatnonzero(mask), names)
+
+
+def rows_at(frame: pd.DataFrame, positions: np.ndarray, names: Iterable[str]) -> pd.DataFrame:
+    """Only ``names`` of the rows at ``positions`` (ascending), with a fresh RangeIndex."""
+    # Taking from the arrays gives a fresh RangeIndex: frames concatenated from several
+    # sources may repeat index labels, which would make the columns misalign.
     return pd.DataFrame({n: _take(col(frame, n), positions) for n in dict.fromkeys(names)})
 
 
@@ -89,7 +110,29 @@ def _take(values: pd.Series, positions: np.ndarray):
     ):
         codes = values.cat.codes.to_numpy()[positions]
         return values.cat.categories.take(codes, allow_fill=True, fill_value=None).array
+    if _arrow_backed(values.dtype):
+        chunks = values.array.__arrow_array__()
+        if chunks.num_chunks > 1:
+            return values.dtype.__from_arrow__(_take_chunks(chunks, positions))
     return values.array.take(positions)
+
+
+def _arrow_backed(dtype) -> bool:
+    return isinstance(dtype, pd.ArrowDtype) or (
+        isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")
+
+
+def _take_chunks(chunks: pa.ChunkedArray, positions: np.ndarray) -> pa.ChunkedArray:
+    """``chunks.take(positions)`` for ascending ``positions``, chunk by chunk.
+
+    Arrow's take on a chunked array first concatenates all the chunks: ~5 ms for a column of
+    a million strings, even to take none of them (a reader may hand over a dozen chunks).
+    """
+    starts = np.cumsum([0, *(len(chunk) for chunk in chunks.chunks)])
+    cuts = np.searchsorted(positions, starts)
+    spans = zip(chunks.chunks, starts[:-1], cuts[:-1], cuts[1:], strict=True)
+    pieces = [chunk.take(positions[lo:hi] - start) for chunk, start, lo, hi in spans if hi > lo]
+    return pa.chunked_array(pieces, type=chunks.type)
 
 
 #: ``factorize(frame[TASK_ID])``: sections that count per task id accept it precomputed
@@ -105,38 +148,119 @@ def task_codes(frame: pd.DataFrame, ids: Codes | None = None) -> Codes:
 def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (-1 for null) and the position of each code's first occurrence.
 
-    ``values.iloc[first[code]]`` is the value behind ``code``. Strings are hashed to 64 bits
-    by Polars (vectorized, ~10 ms per million) and the hashes factorized: an order of
-    magnitude faster than hashing the strings in pandas, which matters because a million log
-    lines carry hundreds of thousands of 36-character task ids. Two distinct ids sharing a
-    64-bit hash is a ~1e-8 event for a million ids; the report would merge those two tasks.
+    ``values.iloc[first[code]]`` is the value behind ``code``; codes are numbered in order of
+    first appearance. Strings of one length (task ids are 36-character UUIDs) are hashed to
+    64 bits in NumPy (~8 ms per million) and the hashes factorized: several times faster than
+    hashing the strings themselves, which matters because a million log lines carry hundreds
+    of thousands of task ids. Two distinct ids sharing a 64-bit hash is a ~1e-8 event for a
+    million ids; the report would merge those two tasks. Strings of mixed lengths are
+    dictionary-encoded by Arrow (exact).
     """
-    n = len(values)
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy(dtype=np.int64)
-        uniq = len(values.cat.categories)
-    else:
-        null = values.isna().to_numpy(dtype=bool)
-        keys = _hash64(values)
-        codes = np.full(n, -1, dtype=np.int64)
-        if (~null).any():
-            sub, _ = pd.factorize(keys[~null])
-            codes[~null] = sub
-        uniq = int(codes.max()) + 1 if n else 0
-    first = np.full(uniq, -1, dtype=np.int64)
-    valid = np.flatnonzero(codes >= 0)
-    first[codes[valid[::-1]]] = valid[::-1]  # written last-to-first: the first one stays
-    return codes, first
+        first = np.full(len(values.cat.categories), -1, dtype=np.int64)
+        valid = np.flatnonzero(codes >= 0)
+        first[codes[valid[::-1]]] = valid[::-1]  # written last-to-first: the first one stays
+        return codes, first
+    codes = _string_codes(values)
+    return codes, _first_appearances(codes)
 
 
-def _hash64(values: pd.Series) -> np.ndarray:
+def _first_appearances(codes: np.ndarray) -> np.ndarray:
+    """Where each code first occurs, for codes numbered in order of first appearance.
+
+    Such a code is new exactly where it exceeds every code before it: a running maximum,
+    no scatter over a million random positions.
+    """
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    new = np.empty(len(codes), dtype=bool)
+    new[0] = codes[0] >= 0
+    np.greater(codes[1:], np.maximum.accumulate(codes)[:-1], out=new[1:])
+    return np.flatnonzero(new)
+
+
+def _string_codes(values: pd.Series) -> np.ndarray:
+    """First-appearance codes of the values as strings, -1 for null."""
     try:
         arr = pa.array(values, from_pandas=True)
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             arr = arr.cast(pa.string())
-        return pl.from_arrow(arr).hash(seed=0).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
-        return pd.util.hash_pandas_object(values.astype("str"), index=False).to_numpy()
+        codes, _ = pd.factorize(values.astype("str"))  # mixed Python objects: rare, small
+        return codes.astype(np.int64, copy=False)
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    valid = [chunk.drop_null() if chunk.null_count else chunk for chunk in chunks]
+    if not valid or not all(_fixed_width(chunk) for chunk in valid):
+        return _indices(pc.dictionary_encode(_one_chunk(arr)))
+    keys = np.concatenate([_hash64(chunk) for chunk in valid])
+    sub, _ = pd.factorize(keys)
+    if len(keys) == len(values):
+        return sub.astype(np.int64, copy=False)
+    codes = np.full(len(values), -1, dtype=np.int64)
+    codes[arr.is_valid().to_numpy(zero_copy_only=False)] = sub
+    return codes
+
+
+def _offsets(chunk: pa.Array) -> np.ndarray:
+    """Arrow's offsets buffer of a (large) string array, as NumPy integers."""
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    return np.frombuffer(chunk.buffers()[1], dtype=width, count=len(chunk) + 1,
+                         offset=chunk.offset * np.dtype(width).itemsize)
+
+
+def _fixed_width(chunk: pa.Array) -> bool:
+    """Whether the strings of a null-free ``chunk`` all have one length of 8 bytes or more."""
+    if not len(chunk):
+        return True
+    lengths = np.diff(_offsets(chunk))
+    return bool(lengths[0] >= 8 and (lengths == lengths[0]).all())
+
+
+#: SplitMix64's finalizer constants (Steele et al.): each word is xored in and mixed by this
+#: bijection, so two ids that differ only in a few bits (counters, sequential UUIDs) still
+#: land far apart. (A single multiply-xorshift per word merged 56 000 of 3 M sequential ids.)
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+#: Rows hashed at a time: the running hashes stay in cache across the per-word passes.
+_BLOCK = 1 << 15
+
+
+def _hash64(chunk: pa.Array) -> np.ndarray:
+    """64-bit hashes of a null-free string array whose strings all have one length >= 8.
+
+    The strings lie back to back in Arrow's data buffer, so the k-th 8-byte word of every
+    string is one strided NumPy view (the last word overlaps the one before it when the
+    length is not a multiple of 8). Each word is xored into the running hash, which is then
+    mixed with SplitMix64's finalizer: ~13 ms per million 36-character ids.
+    """
+    n = len(chunk)
+    out = np.empty(n, dtype=np.uint64)
+    if not n:
+        return out
+    offsets = _offsets(chunk)
+    width = int(offsets[1] - offsets[0])
+    starts = [*range(0, width - 7, 8), *([width - 8] if width % 8 else [])]
+    data, base = chunk.buffers()[2], int(offsets[0])
+    words = [np.ndarray((n,), dtype=np.uint64, buffer=data, offset=base + start,
+                        strides=(width,)) for start in starts]
+    shifted = np.empty(min(n, _BLOCK), dtype=np.uint64)
+    for lo in range(0, n, _BLOCK):
+        h = out[lo:lo + _BLOCK]
+        tmp = shifted[: len(h)]
+        h[:] = width
+        for word in words:
+            h ^= word[lo:lo + _BLOCK]
+            np.right_shift(h, _S30, out=tmp)
+            h ^= tmp
+            h *= _C1
+            np.right_shift(h, _S27, out=tmp)
+            h ^= tmp
+            h *= _C2
+            np.right_shift(h, _S31, out=tmp)
+            h ^= tmp
+    return out
 
 
 def distinct_per_group(
@@ -182,7 +306,11 @@ def times(frame: pd.DataFrame) -> pd.Series:
 
 def numbers(frame: pd.DataFrame, name: str) -> pd.Series:
     """A numeric column as float64 with NaN for missing values."""
-    return pd.to_numeric(col(frame, name), errors="coerce").astype("float64")
+    c = col(frame, name)
+    if pd.api.types.is_numeric_dtype(c.dtype) and not pd.api.types.is_bool_dtype(c.dtype):
+        # Already numbers (Int64, float64): one conversion, no parsing pass.
+        return pd.Series(c.to_numpy(dtype="float64", na_value=np.nan), index=c.index, name=name)
+    return pd.to_numeric(c, errors="coerce").astype("float64")
 
 
 def event_is(frame: pd.DataFrame, *events: str | Iterable[str]) -> np.ndarray:
@@ -197,16 +325,48 @@ def event_is(frame: pd.DataFrame, *events: str | Iterable[str]) -> np.ndarray:
         return np.zeros(len(frame), dtype=bool)
     events = frame[s.EVENT]
     if isinstance(events.dtype, pd.CategoricalDtype):
-        # Look the few categories up once, then index by code: ~1 ms per million rows.
-        hit = np.append(np.asarray(events.cat.categories.isin(wanted), dtype=bool), False)
-        return hit[events.cat.codes.to_numpy()]  # code -1 (null) picks the appended False
+        # A few categories: a set lookup each (Index.isin costs more than the codes below).
+        wanted_set = set(wanted)
+        is_hit = np.array([name in wanted_set for name in events.cat.categories], dtype=bool)
+        return _codes_in(events.cat.codes.to_numpy(), is_hit)
     return events.isin(wanted).to_numpy(dtype=bool, na_value=False)
+
+
+def _codes_in(codes: np.ndarray, is_hit: np.ndarray) -> np.ndarray:
+    """Whether each categorical code's category ``is_hit`` (code -1, null, never is)."""
+    # A report asks for one to three events at a time: comparing the small integer codes
+    # once per event is ~0.05 ms per million rows, a lookup table indexed by code ~1 ms.
+    hits, misses = np.flatnonzero(is_hit), np.flatnonzero(~is_hit)
+    if len(misses) < len(hits) and len(misses) <= _FEW_CODES:
+        # Most events wanted (all task events, say): rule out the few others instead.
+        return (codes >= 0) & ~_equal_any(codes, misses)
+    if len(hits) <= _FEW_CODES:
+        return _equal_any(codes, hits)
+    table = np.append(is_hit, False)
+    return table[codes]  # code -1 (null) picks the last entry, False
+
+
+#: Up to this many codes, :func:`_codes_in` compares codes one by one.
+_FEW_CODES = 4
+
+
+def _equal_any(codes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    mask = np.zeros(len(codes), dtype=bool)
+    for code in wanted:
+        mask |= codes == int(code)  # a Python int keeps the comparison in int8
+    return mask
 
 
 def text(frame: pd.DataFrame, name: str, missing: str | None = None) -> pd.Series:
     """A string column as plain Python-string objects, ``missing`` filling the nulls."""
     c = col(frame, name)
-    out = c.astype(_STRING) if c.dtype != _STRING else c
+    if isinstance(c.dtype, pd.CategoricalDtype) and c.cat.categories.dtype == _STRING:
+        # Take the few categories by code: ``astype`` would convert row by row (~40 ms for
+        # 300 k rows) to reach the same strings.
+        values = c.cat.categories.array.take(c.cat.codes.to_numpy(), allow_fill=True)
+        out = pd.Series(values, index=c.index, name=c.name)
+    else:
+        out = c.astype(_STRING) if c.dtype != _STRING else c
     if missing is not None:
         out = out.fillna(missing)
     return out
@@ -220,8 +380,18 @@ def keys(frame: pd.DataFrame, name: str, missing: str) -> pd.Series:
             if missing not in c.cat.categories:
                 c = c.cat.add_categories([missing])
             c = c.fillna(missing)
-        return c.cat.remove_unused_categories()
+        return _without_unused(c)
     return text(frame, name, missing)
+
+
+def _without_unused(c: pd.Series) -> pd.Series:
+    """``c.cat.remove_unused_categories()``, counting the codes instead of hashing them."""
+    codes = c.cat.codes.to_numpy()
+    used = np.bincount(codes.astype(np.intp) + 1, minlength=len(c.cat.categories) + 1)[1:] > 0
+    renumber = np.append(np.cumsum(used) - 1, -1)  # code -1 (null) picks the appended -1
+    dtype = pd.CategoricalDtype(c.cat.categories[used], ordered=c.cat.ordered)
+    cat = pd.Categorical.from_codes(renumber[codes], dtype=dtype, validate=False)
+    return pd.Series(cat, index=c.index, name=c.name)
 
 
 def join_unique(values: pd.Series, limit: int = 5) -> str:
@@ -234,7 +404,12 @@ def join_unique(values: pd.Series, limit: int = 5) -> str:
 
 def empty(columns: Iterable[str]) -> pd.DataFrame:
     """An empty result table with the given columns (so renderers always see the headers)."""
-    return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+    names = list(dict.fromkeys(columns))
+    # One empty object block: a Series per column costs ~10x as much (sections return this
+    # often, and a report has a dozen sections).
+    if not names:
+        return pd.DataFrame({})
+    return pd.DataFrame(np.empty((0, len(names)), dtype=object), columns=names)
 
 
 def to_records(frame: pd.DataFrame) -> list[dict]:

@@ -66,7 +66,8 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
     valid = codes >= 0
 
     def per_id(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(codes[mask & valid], minlength=n)
+        # np.compress, not codes[mask]: NumPy's boolean indexing is ~5x slower here.
+        return np.bincount(np.compress(mask & valid, codes), minlength=n)
 
     n_rec, n_sta, n_suc, n_ret = per_id(rec), per_id(sta), per_id(suc), per_id(ret)
     expected = n_ret + 1
@@ -136,13 +137,15 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per lost-worker, time-limit or broker-connection line (deduplicated per task)."""
     by_event = event_is(frame, *_KIND_OF_EVENT)
     failed = event_is(frame, s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
-    # Only the failed rows' exception types are scanned: a regex over every row costs.
+    # Only the failed rows' exception types are scanned, each distinct type once: a regex
+    # over every row costs.
     by_exception = np.zeros(len(frame), dtype=bool)
     exc_kind = pd.Series(pd.NA, index=np.flatnonzero(failed), dtype="object")
     if failed.any():
         exc = text(pick(frame, failed, (s.EXCEPTION_TYPE,)), s.EXCEPTION_TYPE, "")
+        exc_code, exc_types = pd.factorize(exc)
         for pattern, name in _KIND_OF_EXCEPTION:
-            hit = exc.str.contains(pattern, regex=True).to_numpy(bool, na_value=False)
+            hit = np.asarray(exc_types.str.contains(pattern, regex=True), dtype=bool)[exc_code]
             exc_kind[hit] = name
             by_exception[exc_kind.index[hit]] = True
     mask = by_event | by_exception

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import col, empty, event_is, join_unique, pick, text, times
+from ._util import col, empty, event_is, join_unique, pick, text, times, to_arrow
 
 #: Events counted as a task failure.
 FAILURE_EVENTS = (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
@@ -27,14 +27,17 @@ FAILURE_EVENTS = (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
 UNKNOWN = "<unknown>"
 _FINGERPRINT_WIDTH = 200
 
-# Order matters: a UUID contains hex runs, and hex runs contain digits.
-_MASKS: tuple[tuple[str, str], ...] = (
-    (r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>"),
-    (r"(?i)\b0x[0-9a-f]+\b", "<hex>"),
-    (r"(?i)\b[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\b", "<hex>"),  # mixed hex ids, >=1 digit
-    (r"(?i)\b[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\b", "<hex>"),
-    (r"\d+(?:\.\d+)?", "<n>"),
-    (r"\s+", " "),
+# Order matters: a UUID contains hex runs, and hex runs contain digits. The third field is a
+# cheaper pattern that every string the mask would change matches (None: no such pattern);
+# the strings it misses skip the replacement. (Whitespace changes only where it is not one
+# plain space.)
+_MASKS: tuple[tuple[str, str, str | None], ...] = (
+    (r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", "-"),
+    (r"(?i)\b0x[0-9a-f]+\b", "<hex>", "(?i)0x"),
+    (r"(?i)\b[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\b", "<hex>", None),  # mixed hex, >=1 digit
+    (r"(?i)\b[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\b", "<hex>", None),
+    (r"\d+(?:\.\d+)?", "<n>", None),
+    (r"\s+", " ", r"[\t\n\f\r]|  "),  # RE2's \s is exactly [\t\n\f\r ]
 )
 
 _NEEDED = (s.TIME, s.TASK_NAME, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TASK_ID,
@@ -50,15 +53,28 @@ def fingerprint(messages: pd.Series) -> pd.Series:
     """Mask ids, hex and numbers in each message (vectorized), trimmed to 200 characters."""
     text = messages.astype("str").fillna("")
     # The same message repeats across failures: mask each distinct message once, in Arrow
-    # (RE2, no per-call pandas overhead).
-    codes, distinct = pd.factorize(text)
-    arr = pa.array(np.asarray(distinct, dtype=object), type=pa.string())
-    for pattern, repl in _MASKS:
-        arr = pc.replace_substring_regex(arr, pattern=pattern, replacement=repl)
-    arr = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(arr), 0, _FINGERPRINT_WIDTH)
-    masked = np.asarray(arr.to_pylist() if len(arr) < 64 else arr.to_numpy(zero_copy_only=False),
-                        dtype=object)
-    return pd.Series(masked[codes] if len(codes) else [], index=messages.index, dtype="str")
+    # (RE2, no per-call pandas overhead, no Python strings).
+    encoded = pc.dictionary_encode(to_arrow(text))
+    distinct = encoded.dictionary
+    for pattern, repl, needed in _MASKS:
+        distinct = _mask(distinct, pattern, repl, needed)
+    distinct = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(distinct), 0, _FINGERPRINT_WIDTH)
+    masked = pa.chunked_array([distinct.take(encoded.indices)], type=distinct.type)
+    return pd.Series(text.dtype.__from_arrow__(masked), index=messages.index)
+
+
+def _mask(values: pa.Array, pattern: str, repl: str, needed: str | None) -> pa.Array:
+    """``pattern`` replaced by ``repl``, only in the strings that match ``needed``."""
+    if needed is None:
+        return pc.replace_substring_regex(values, pattern=pattern, replacement=repl)
+    hit = pc.match_substring_regex(values, pattern=needed)
+    hits = pc.sum(hit).as_py() or 0
+    if hits == 0:
+        return values
+    if hits == len(values):
+        return pc.replace_substring_regex(values, pattern=pattern, replacement=repl)
+    changed = pc.replace_substring_regex(values.filter(hit), pattern=pattern, replacement=repl)
+    return pc.replace_with_mask(values, hit, changed)
 
 
 def once_per_attempt(rows: pd.DataFrame) -> pd.DataFrame:
@@ -70,10 +86,13 @@ def once_per_attempt(rows: pd.DataFrame) -> pd.DataFrame:
     ids = col(rows, s.TASK_ID)
     if rows.empty or ids.isna().all():
         return rows
-    attempt = pd.DataFrame({"i": ids.astype("str"),
-                            "r": pd.to_numeric(col(rows, s.RETRIES), errors="coerce")})
-    repeated = attempt.duplicated() & ids.notna()
-    return rows.loc[~repeated.to_numpy(bool)].reset_index(drop=True)
+    # DataFrame.duplicated over (id, retry number), on one integer key per line.
+    id_code, _ = pd.factorize(ids.astype("str"))  # -1 for a missing id
+    retry_code, _ = pd.factorize(pd.to_numeric(col(rows, s.RETRIES), errors="coerce"),
+                                 use_na_sentinel=False)
+    attempt = id_code.astype(np.int64) * (int(retry_code.max()) + 1) + retry_code
+    repeated = pd.Series(attempt).duplicated().to_numpy() & (id_code >= 0)
+    return rows.loc[~repeated].reset_index(drop=True)
 
 
 def failure_rows(frame: pd.DataFrame) -> pd.DataFrame:

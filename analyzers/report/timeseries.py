@@ -45,21 +45,26 @@ def over_time(frame: pd.DataFrame, bucket: pd.Timedelta | None = None) -> pd.Dat
     """Counts of received, succeeded, failed and retried tasks per time bucket."""
     masks = {name: event_is(frame, event) for name, event in SERIES}
     t = times(frame)
-    any_event = np.logical_or.reduce(list(masks.values())) & t.notna().to_numpy(bool)
-    if not any_event.any():
+    ticks = t.to_numpy(dtype=f"datetime64[{t.dt.unit}]")  # the frame's own unit: no copy
+    rows = np.flatnonzero(np.logical_or.reduce(list(masks.values())) & ~np.isnat(ticks))
+    if not len(rows):
         return empty(COLUMNS)
-    when = t[any_event]
-    start, end = when.min(), when.max()
+    when = ticks[rows]
+    start, end = t.iloc[rows[when.argmin()]], t.iloc[rows[when.argmax()]]
     size = bucket or bucket_size(end - start)
     first = start.floor(size)
     index = pd.date_range(first, end.floor(size), freq=size, name=c.BUCKET)
-    # Integer bucket numbers, then one bincount per series: no crosstab, no string keys.
+    # Integer bucket numbers of the counted rows only, then one bincount over (bucket, series)
+    # pairs: no crosstab, no string keys, no boolean selection of the rows of each series.
     unit = np.timedelta64(int(size.value), "ns")
-    offset = (t.to_numpy(dtype="datetime64[ns]") - first.tz_convert(None).to_datetime64())
-    offset[~any_event] = np.timedelta64(0, "ns")  # NaT rows are not counted; keep them quiet
+    offset = when.astype("datetime64[ns]") - first.tz_convert(None).to_datetime64()
     number = (offset // unit).astype(np.int64)
+    series = np.zeros(len(rows), dtype=np.int64)
+    for k, mask in enumerate(masks.values()):
+        series += k * mask[rows]  # the events differ, so a row is in one series only
+    pairs = np.bincount(number * len(masks) + series, minlength=len(index) * len(masks))
+    counts = pairs.reshape(-1, len(masks))[: len(index)]
     out = pd.DataFrame(index=index)
-    for name, mask in masks.items():
-        m = mask & any_event
-        out[name] = np.bincount(number[m], minlength=len(index))[: len(index)]
+    for k, name in enumerate(masks):
+        out[name] = counts[:, k]
     return out.reset_index()

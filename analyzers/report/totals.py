@@ -15,7 +15,7 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import Codes, col, event_is, task_codes
+from ._util import Codes, col, event_is, numbers, rows_at, task_codes
 
 #: The event behind each count of :func:`task_totals`, in display order.
 TASK_COUNTS: tuple[tuple[str, str], ...] = (
@@ -36,24 +36,38 @@ RECORDS = "records"
 
 def task_totals(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
     """One row with the number of each task event, distinct task ids and tenants."""
-    if s.EVENT in frame.columns and not frame.empty:
-        counts = frame[s.EVENT].value_counts()
-    else:
-        counts = pd.Series(dtype="int64")
+    counts = _event_counts(frame)
     row = {name: int(counts.get(str(event), 0)) for name, event in TASK_COUNTS}
     codes, _ = task_codes(frame, ids)
     # Failures count attempts (task id, retry number), not lines: see failures.once_per_attempt.
     failed = event_is(frame, s.Event.TASK_FAILED)
     if failed.any():
-        retry_no = pd.to_numeric(col(frame, s.RETRIES)[failed], errors="coerce").fillna(-1)
-        attempt = codes[failed] * 4096 + retry_no.clip(-1, 4094).to_numpy(dtype=np.int64) + 1
-        known = codes[failed] >= 0
+        lines = np.flatnonzero(failed)
+        retries = numbers(rows_at(frame, lines, (s.RETRIES,)), s.RETRIES).to_numpy()
+        retry_no = np.nan_to_num(retries, nan=-1)
+        failed_codes = codes[lines]
+        attempt = failed_codes * 4096 + np.clip(retry_no, -1, 4094).astype(np.int64) + 1
+        known = failed_codes >= 0
         row[c.FAILED] = int(len(pd.unique(attempt[known])) + np.count_nonzero(~known))
-    on_task_events = codes[event_is(frame, s.TASK_EVENTS) & (codes >= 0)]
+    # np.compress, not codes[mask]: NumPy's boolean indexing is ~5x slower on a million rows.
+    on_task_events = np.compress(event_is(frame, s.TASK_EVENTS) & (codes >= 0), codes)
     row[c.TASK_IDS] = int(np.count_nonzero(np.bincount(on_task_events))) if len(
         on_task_events) else 0
     row[c.TENANTS] = int(col(frame, s.ORGANIZATION_ID).nunique())
     return pd.DataFrame([row])
+
+
+def _event_counts(frame: pd.DataFrame) -> pd.Series:
+    """Lines per event (``value_counts``; counted per code when categorical)."""
+    if s.EVENT not in frame.columns or frame.empty:
+        return pd.Series(dtype="int64")
+    events = frame[s.EVENT]
+    if isinstance(events.dtype, pd.CategoricalDtype) and len(events.cat.categories) <= 64:
+        # A handful of events: one comparison each beats hashing or casting every row.
+        codes = events.cat.codes.to_numpy()
+        n = [np.count_nonzero(codes == k) for k in range(len(events.cat.categories))]
+        return pd.Series(n, index=events.cat.categories.astype(str), dtype="int64")
+    return events.value_counts()
 
 
 def line_totals(lines_read: int, lines_parsed: int, records: int | None = None) -> pd.DataFrame:
