@@ -8,14 +8,17 @@ lines (~340 bytes each) and ``kubectl logs --prefix --timestamps`` output of thr
 interleaved tracebacks, then times, each in a fresh process under ``/usr/bin/time`` (wall
 seconds, CPU seconds, peak RSS):
 
-* ``rhesis ingest``: ``ingest.read_sources(files.open_sources([path]))``, imports included;
+* ``rhesis ingest``: ``ingest.read_sources(files.open_sources([path]))``, every column (what
+  ``parse`` needs), imports included;
 * ``rhesis-logs analyze --format json``: the whole command, report and rendering included;
 * baselines over the same file: ``jq -c 'select(.severity=="ERROR")'`` and
   ``pandas.read_json(lines=True)`` (skipped above ``--pandas-max`` lines: it needs minutes
   and gigabytes), and for the kubectl file ``grep -c 'raised unexpected'`` (a floor: it only
   scans bytes).
 
-Ratios are baseline time / rhesis time (above 1: rhesis is faster). CPU seconds are shown
+Each command but ``pandas.read_json`` runs ``--repeat`` times (default 3); the median run is
+shown, with the spread of wall times. Ratios are baseline time / rhesis time (above 1: rhesis
+is faster). CPU seconds are shown
 because wall time on a shared 2-core machine depends on what else runs; CPU/wall near 2
 means both cores were ours.
 """
@@ -53,13 +56,23 @@ PANDAS = "import sys, pandas as pd\ndf = pd.read_json(sys.argv[1], lines=True)\n
 
 @dataclass
 class Run:
-    wall: float
+    wall: float  # the median run's
     cpu: float
     rss_mb: float
+    walls: tuple[float, ...] = ()  # every run's, for the spread
 
 
-def measure(cmd: list[str], stdout: str = os.devnull) -> Run:
-    """Run ``cmd`` under /usr/bin/time; its wall, user+sys CPU and peak RSS."""
+def measure(cmd: list[str], stdout: str = os.devnull, repeat: int = 1) -> Run:
+    """Run ``cmd`` ``repeat`` times under /usr/bin/time: the median run (by wall time)."""
+    runs = [_measure_once(cmd, stdout) for _ in range(repeat)]
+    runs.sort(key=lambda r: r.wall)
+    median = runs[len(runs) // 2]
+    median.walls = tuple(r.wall for r in runs)
+    return median
+
+
+def _measure_once(cmd: list[str], stdout: str) -> Run:
+    """One run: wall, user+sys CPU and peak RSS."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf, open(stdout, "wb") as out:
         full = ["/usr/bin/time", "-o", tf.name, "-f", "%e %U %S %M", *cmd]
         done = subprocess.run(full, stdout=out, stderr=subprocess.PIPE, cwd=REPO, check=False)
@@ -72,21 +85,24 @@ def measure(cmd: list[str], stdout: str = os.devnull) -> Run:
 def row(label: str, n: int, run: Run, ref: Run | None) -> str:
     ratio = f"{run.wall / max(ref.wall, 0.01):6.1f}x" if ref else "     - "
     rate = n / max(run.wall, 0.01) / 1000
+    spread = (f"  ({min(run.walls):.2f}-{max(run.walls):.2f} s in {len(run.walls)} runs)"
+              if len(run.walls) > 1 else "")
     return (f"  {label:<34} {run.wall:7.2f} s {run.cpu:7.2f} s {rate:8.0f} k/s "
-            f"{run.rss_mb:7.0f} MB   {ratio}")
+            f"{run.rss_mb:7.0f} MB   {ratio}{spread}")
 
 
-def bench(n: int, pandas_max: int) -> None:
+def bench(n: int, pandas_max: int, repeat: int) -> None:
     json_path, kube_path = dataset("json", n), dataset("kubectl", n)
     mb = json_path.stat().st_size / 2**20
     print(f"\n{n:,} JSON lines ({mb:.0f} MB, {mb * 2**20 / n:.0f} B/line)")
     print(f"  {'':<34} {'wall':>9} {'cpu':>9} {'lines/s':>12} {'peak RSS':>10}   vs rhesis")
-    ingest = measure([PY, "-c", INGEST, str(json_path)])
-    analyze = measure([RHESIS_LOGS, "analyze", str(json_path), "--format", "json"])
+    ingest = measure([PY, "-c", INGEST, str(json_path)], repeat=repeat)
+    analyze = measure([RHESIS_LOGS, "analyze", str(json_path), "--format", "json"],
+                      repeat=repeat)
     print(row("rhesis ingest (read_sources)", n, ingest, None))
     print(row("rhesis-logs analyze --format json", n, analyze, None))
     if shutil.which("jq"):
-        jq = measure(["jq", "-c", 'select(.severity=="ERROR")', str(json_path)])
+        jq = measure(["jq", "-c", 'select(.severity=="ERROR")', str(json_path)], repeat=repeat)
         print(row("jq select(.severity==\"ERROR\")", n, jq, analyze))
     if n <= pandas_max:
         pd_run = measure([PY, "-c", PANDAS, str(json_path)])
@@ -96,8 +112,9 @@ def bench(n: int, pandas_max: int) -> None:
 
     kmb = kube_path.stat().st_size / 2**20
     print(f"\n{n:,} kubectl --prefix --timestamps lines, 3 pods, tracebacks ({kmb:.0f} MB)")
-    ingest = measure([PY, "-c", INGEST, str(kube_path)])
-    analyze = measure([RHESIS_LOGS, "analyze", str(kube_path), "--format", "json"])
+    ingest = measure([PY, "-c", INGEST, str(kube_path)], repeat=repeat)
+    analyze = measure([RHESIS_LOGS, "analyze", str(kube_path), "--format", "json"],
+                      repeat=repeat)
     grep = measure(["grep", "-c", "raised unexpected", str(kube_path)])
     print(row("rhesis ingest (read_sources)", n, ingest, None))
     print(row("rhesis-logs analyze --format json", n, analyze, None))
@@ -108,11 +125,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000,3000000")
     parser.add_argument("--pandas-max", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each command but pandas' (the median is shown)")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
-          "(other work on the machine slows wall times; compare CPU seconds)")
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} (other work on the machine slows wall times; compare "
+          "CPU seconds)")
     for n in (int(x) for x in args.sizes.split(",")):
-        bench(n, args.pandas_max)
+        bench(n, args.pandas_max, args.repeat)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 if __name__ == "__main__":
