@@ -124,3 +124,11 @@ def test_line_numbers_and_sources_of_several_files(tmp_path: Path):
     n = len(a.read_bytes().splitlines())
     assert r.frame[s.SOURCE].tolist() == [str(a)] * n + [str(b)] * 2
     assert r.frame[s.LINE_NO].tolist() == [*range(1, n + 1), 1, 2]
+
+
+def test_crlf_lines_take_the_fast_path_and_equal_the_pipeline(tmp_path: Path):
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes((EXAMPLES / "worker.jsonl").read_bytes().replace(b"\n", b"\r\n"))
+    got = fast(path)
+    assert got is not None
+    assert_same_frame(got.frame, through_pipeline(path).frame)
