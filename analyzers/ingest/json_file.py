@@ -10,9 +10,10 @@ the same result. It answers None, having read nothing that matters, unless the f
 * is plain (not gzip) and starts with a JSON object that is a log line, not a LogEntry;
 * has no blank lines (so that row *i* is line *i + 1*; DuckDB skips blank lines, which
   shows as fewer rows than lines);
-* is read by DuckDB without an error: any malformed or non-JSON line, invalid UTF-8 or a
-  field of the wrong type makes DuckDB fail, and the batch pipeline then finds and reports
-  exactly those lines as unparsed.
+* is read by DuckDB without an error: any malformed or non-JSON line, invalid UTF-8, a
+  field of the wrong type or a ``time`` that is not an ISO 8601 timestamp makes DuckDB fail,
+  and the batch pipeline then reads the file, reporting exactly the bad lines as unparsed
+  (and parsing the times DuckDB does not know: epochs, Python's asctime).
 
 Why a second path: DuckDB's ``read_json`` splits, parses and converts the file on every core
 without any of it passing through Python, and, given ``columns``, skips the fields nobody
@@ -113,7 +114,10 @@ def _decode(path: str, columns: Collection[str] | None) -> pa.Table:
     fields = tuple(c for c in json_lines.WORKER_FIELDS if wanted is None or c in wanted)
     spec = {k: v for k, v in json_lines.PLAIN_SPEC.items()
             if k in fields or k not in json_lines.WORKER_FIELDS}
-    select = ", ".join(json_lines.normalized_columns("r", None, fields))
+    # The reader parses our time field itself (0.1 s less per 1 M lines than text and a
+    # cast); a value it cannot parse fails the read, and the batch pipeline takes the file.
+    spec[s.TIME] = "TIMESTAMPTZ"
+    select = ", ".join(json_lines.normalized_columns("r", None, fields, typed_time=True))
     quoted = path.replace("'", "''")
     con = duckdb.connect()
     try:

@@ -120,10 +120,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def normalized_columns(p: str, entry: str | None, fields: tuple[str, ...] = WORKER_FIELDS
-                       ) -> list[str]:
+def normalized_columns(p: str, entry: str | None, fields: tuple[str, ...] = WORKER_FIELDS,
+                       typed_time: bool = False) -> list[str]:
     """SQL expressions for the worker columns ``fields`` (and the raw time text), reading the
-    struct ``p`` (and the entry ``entry``)."""
+    struct ``p`` (and the entry ``entry``). ``typed_time``: ``p``'s ``time`` was read as a
+    TIMESTAMPTZ already (a reader that fails on any other value: ``json_file``)."""
     def f(name: str) -> str:
         return f"{p}.{quote(name)}"
 
@@ -136,8 +137,12 @@ def normalized_columns(p: str, entry: str | None, fields: tuple[str, ...] = WORK
 
     level = f"upper({coalesce(f(s.SEVERITY), f(LEVELNAME), f(LEVEL), e(ENTRY_SEVERITY))})"
     level_map = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _LEVELS.items())
-    time_raw = coalesce(f(s.TIME), f(TIMESTAMP), f(ASCTIME))
-    time = f"try_cast({time_raw} AS TIMESTAMPTZ)"
+    if typed_time:  # only the other loggers' keys are text
+        time_raw = coalesce(f(TIMESTAMP), f(ASCTIME))
+        time = f"coalesce({f(s.TIME)}, try_cast({time_raw} AS TIMESTAMPTZ))"
+    else:
+        time_raw = coalesce(f(s.TIME), f(TIMESTAMP), f(ASCTIME))
+        time = f"try_cast({time_raw} AS TIMESTAMPTZ)"
     if entry:
         time = f"coalesce({time}, try_cast({e(ENTRY_TIMESTAMP)} AS TIMESTAMPTZ))"
     trace_path = coalesce(f(s.TRACE), e(ENTRY_TRACE))

@@ -91,6 +91,8 @@ GOOD = b'{"time":"2026-11-28T10:00:00Z","event":"task_received","task_id":"a"}\n
     ("array.jsonl", GOOD + b"[1,2]\n", 0),  # not an object: a text record
     ("entries.ndjson", (FIXTURES / "entries.ndjson").read_bytes(), 0),
     ("glob[1].jsonl", GOOD, 0),
+    ("epoch.jsonl", GOOD + b'{"time":1795860000.5,"event":"task_received"}\n', 0),
+    ("asctime.jsonl", GOOD + b'{"time":"2026-11-28 11:50:32,160","event":"log"}\n', 0),
     ("plain.log", b"[2026-11-28 10:00:00,000: INFO/MainProcess] hello\n" + GOOD, 0),
 ])
 def test_steps_aside_for_what_it_cannot_read(tmp_path: Path, name: str, data: bytes,
@@ -132,3 +134,19 @@ def test_crlf_lines_take_the_fast_path_and_equal_the_pipeline(tmp_path: Path):
     got = fast(path)
     assert got is not None
     assert_same_frame(got.frame, through_pipeline(path).frame)
+
+
+def test_other_loggers_keys_take_the_fast_path_and_equal_the_pipeline(tmp_path: Path):
+    """level/msg/timestamp/asctime (python-json-logger, pino-style) are mapped the same way."""
+    path = tmp_path / "other.jsonl"
+    path.write_bytes(
+        b'{"timestamp":"2026-11-28T10:00:00.5Z","level":"warn","msg":"disk low"}\n'
+        b'{"asctime":"2026-11-28 10:00:01,250","levelname":"ERROR","message":"boom",'
+        b'"name":"app","process":7}\n'
+        b'{"time":"2026-11-28T10:00:02+01:00","severity":"INFO","event":"task_received",'
+        b'"task_id":"t1"}\n')
+    got = fast(path)
+    assert got is not None
+    want = through_pipeline(path)
+    assert_same_frame(got.frame, want.frame)
+    assert got.frame[s.TIME].notna().all()  # the asctime line too (parsed after DuckDB)
