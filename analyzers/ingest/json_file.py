@@ -13,7 +13,8 @@ the same result. It answers None, having read nothing that matters, unless the f
 * is read by DuckDB without an error: any malformed or non-JSON line, invalid UTF-8, a
   field of the wrong type or a ``time`` that is not an ISO 8601 timestamp makes DuckDB fail,
   and the batch pipeline then reads the file, reporting exactly the bad lines as unparsed
-  (and parsing the times DuckDB does not know: epochs, Python's asctime).
+  (and parsing the times DuckDB does not know: epochs, Python's asctime). Such a file pays
+  for DuckDB's attempt on top of the pipeline: up to ~0.5 s per million lines.
 
 Why a second path: DuckDB's ``read_json`` splits, parses and converts the file on every core
 without any of it passing through Python, and, given ``columns``, skips the fields nobody
