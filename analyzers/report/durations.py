@@ -135,6 +135,8 @@ def _last_value(keys_: np.ndarray, values: np.ndarray, wanted: np.ndarray,
     Keys are small integers (task code times retry numbers seen): a table indexed by key
     answers with one scatter and one gather. Past a few slots per row, a hashed lookup.
     """
+    if not len(keys_):  # no row to look up: nothing found
+        return np.full(len(wanted), np.nan)
     if n_keys <= _DENSE_SLOTS * (len(keys_) + len(wanted)) + 1024:
         # The last row of each key: NumPy does not promise which of repeated indices an
         # assignment keeps, so the latest row number per key is taken with maximum.at.

@@ -140,3 +140,17 @@ def test_time_limit_line_names_the_task_in_its_text() -> None:
     ]
     (row,) = lost_workers(make_frame(rows)).to_dict("records")
     assert (row[c.KIND], row[c.COUNT], row[c.EXAMPLE_TASK_ID]) == ("time_limit", 1, tid)
+
+
+def test_queue_wait_without_any_received_line_is_unknown() -> None:
+    """A started line with no queue_wait_ms and no received line anywhere (a log that begins
+    mid-task): the wait is unknown, not an error (hypothesis found the empty lookup)."""
+    df = make_frame([
+        ev(s.Event.TASK_STARTED, 1, **{s.TASK_ID: "a", s.TASK_NAME: "tasks.add"}),
+        ev(s.Event.TASK_SUCCEEDED, 2, **{s.TASK_ID: "a", s.TASK_NAME: "tasks.add",
+                                          s.DURATION_MS: 5.0}),
+    ])
+    out = slow_tasks(df)
+    assert out[c.COUNT].tolist() == [1]
+    assert out[c.WAITS].tolist() == [0]
+    assert pd.isna(out[c.WAIT_P50_MS].iloc[0])
