@@ -13,13 +13,16 @@ Ingest is not included: ``benchmarks/`` has its own script for the end-to-end fi
 from __future__ import annotations
 
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from analyzers import frame as frame_mod
 from analyzers.report import build_report
+from benchmarks.timing import best_of
 from instrumentation import schema as s
 
 
@@ -72,21 +75,13 @@ def synthetic_frame(n_rows: int, seed: int = 7):
     return frame_mod.from_arrow(table)
 
 
-def timed(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
 
 def main(sizes: list[int]) -> None:
     for n in sizes:
         frame = synthetic_frame(n)
-        base_vc = timed(lambda f=frame: f[s.EVENT].value_counts())
-        base_gb = timed(lambda f=frame: f.groupby(s.TASK_NAME).size())
-        report = timed(lambda f=frame: build_report(f), repeat=2)
+        base_vc = best_of(lambda f=frame: f[s.EVENT].value_counts())
+        base_gb = best_of(lambda f=frame: f.groupby(s.TASK_NAME).size())
+        report = best_of(lambda f=frame: build_report(f), repeat=2)
         per_m = report / len(frame) * 1e6
         print(
             f"{len(frame):>9,} rows: build_report {report:6.3f} s ({per_m:.3f} s per 1M rows); "

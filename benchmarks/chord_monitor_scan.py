@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.timing import best_of
 from tests.support import start_redis_server
 from worker.chord_monitor.keys import ChordRef, iter_chord_refs
 from worker.chord_monitor.monitor import Monitor
@@ -56,14 +57,6 @@ def fill(client, keys: int, chords: int, members: int) -> None:
     pipe.execute()
 
 
-def timed(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
 
 def peak_bytes(fn) -> int:
     tracemalloc.start()
@@ -87,9 +80,9 @@ def main(keys: int = 1_000_000, chords: int = 50, members: int = 20) -> None:
                 pass
 
         monitor = Monitor(server.url())
-        base = timed(bare_scan)
-        discover = timed(lambda: sum(1 for _ in iter_chord_refs(client)))
-        survey = timed(lambda: monitor.survey(), repeat=1)
+        base = best_of(bare_scan)
+        discover = best_of(lambda: sum(1 for _ in iter_chord_refs(client)))
+        survey = best_of(lambda: monitor.survey(), repeat=1)
         found = monitor.survey()
         print(f"baseline: bare SCAN of every key      {base:8.3f}s  (1.00x)")
         print(f"chord discovery (2 SCAN MATCH passes) {discover:8.3f}s  "

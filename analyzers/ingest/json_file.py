@@ -37,12 +37,12 @@ import pyarrow as pa
 from analyzers import frame
 from analyzers.ingest import json_lines, records
 from analyzers.ingest.gcloud import is_entry_line
+from analyzers.sources.files import GZIP_MAGIC
 from instrumentation import schema as s
 
 #: Bytes compared at a time while counting lines (the comparison's bools stay in cache).
 _COUNT_BLOCK = 4 << 20
 _HEAD = 64 << 10
-_GZIP_MAGIC = b"\x1f\x8b"
 #: DuckDB expands these in a path as a glob; such a file goes the batch pipeline's way.
 _GLOB_CHARS = frozenset("*?[]{}")
 
@@ -66,9 +66,6 @@ def read_file(path: str | os.PathLike[str], source: str, order_base: int = 0,
     if table.num_rows != expected:  # whitespace-only lines, or the file changed meanwhile
         return None
     n = table.num_rows
-    table = table.append_column(json_lines.INDEX, pa.array(np.arange(n, dtype=np.int64)))
-    table = table.append_column(json_lines.KIND, pa.repeat(
-        pa.scalar(json_lines.KIND_JSON, pa.large_string()), n))
     parts = records.Parts(lines_read=n)
     ctx = pl.DataFrame({s.LINE_NO: np.arange(1, n + 1, dtype=np.int64)})
     records.add_json_records(table, ctx, None, None, source, order_base, parts,
@@ -85,7 +82,7 @@ def _looks_eligible(path: str) -> bool:
             head = fh.read(_HEAD)
     except OSError:
         return False
-    if head.startswith(_GZIP_MAGIC) or not head.startswith(b"{"):
+    if head.startswith(GZIP_MAGIC) or not head.startswith(b"{"):
         return False
     first = head.split(b"\n", 1)[0]
     return not is_entry_line(first)

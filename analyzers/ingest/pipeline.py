@@ -1,13 +1,13 @@
 """The columnar ingest: raw bytes in, normalized frame out (see ``analyzers.ingest``).
 
-A source is read in batches of ``BATCH_BYTES`` (``read_source``); each batch goes through
-these steps, each over whole columns:
+A whole file of JSON lines on disk is first offered to ``json_file``, which has DuckDB read
+it in parallel straight from disk; only if it declines does the file come here. A source is
+read in batches of ``BATCH_BYTES`` (``read_source``); each batch goes through these steps,
+each over whole columns:
 
 1. ``detect``: a gcloud JSON array is unpacked into entries (``gcloud``); otherwise the buffer
    is split into lines (NumPy newline scan) and checked for UTF-8 (Arrow); bad lines go to
    ``unparsed``.
-0. A whole file of JSON lines on disk is first offered to ``json_file``, which has DuckDB read
-   it in parallel straight from disk; only if it declines does the file come here.
 2. Fast path: when every line starts with ``{`` (plain JSON lines or LogEntry NDJSON), the
    buffer goes straight to ``json_lines`` (DuckDB ``json_transform``, zero-copy from Arrow).
 3. General path: the lines become a Polars column; ``kubectl.split_prefixes`` peels pod and
@@ -392,13 +392,11 @@ def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: Par
 
 def _finish(parts: Parts, columns: Collection[str] | None = None) -> IngestResult:
     records, unparsed = assemble(parts)
-    lines_read = parts.lines_read
-    del parts  # the frame below shares its buffers with the records; nothing else is needed
     if columns is not None:  # left out: from_arrow fills them with (shared) nulls
         records = records.select([c for c in records.column_names if c in columns])
     return IngestResult(
         frame=frame.from_arrow(records),
         unparsed=frame.from_arrow(unparsed.to_arrow(), frame.UNPARSED_COLUMNS),
-        lines_read=lines_read,
-        lines_parsed=lines_read - unparsed.height,
+        lines_read=parts.lines_read,
+        lines_parsed=parts.lines_read - unparsed.height,
     )

@@ -78,24 +78,15 @@ def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, line
     """Records from a decoded table (``json_lines``); its bad rows become unparsed lines.
 
     ``ctx`` holds, per decoded element (``_i``), line_no and optionally pod, container,
-    namespace and prefix_time. Stays in Arrow: this is the hot path of a JSON log.
+    namespace and prefix_time. A table without ``_kind`` holds only good rows, one per row of
+    ``ctx`` (``json_file``: DuckDB fails rather than return a bad row). Stays in Arrow: this
+    is the hot path of a JSON log.
     """
     J = json_lines
-    kinds = table.column(J.KIND)
-    bad = pc.equal(kinds, J.KIND_BAD)
-    if pc.any(bad).as_py():
-        bad_idx = table.column(J.INDEX).filter(bad).to_numpy()
-        if bodies is not None:
-            add_unparsed_texts(parts, source, ctx[bad_idx], bodies[bad_idx], "invalid JSON")
-        else:
-            add_bad(parts, [(int(i), "invalid JSON") for i in bad_idx], buf, lines, source)
-    keep = pc.equal(kinds, J.KIND_JSON)
-    if not pc.all(keep).as_py():
-        table = table.filter(keep)
+    here = ctx
+    if J.KIND in table.column_names:
+        table, here = _good_rows(table, ctx, buf, lines, source, parts, bodies)
     n = table.num_rows
-    idx = table.column(J.INDEX).to_numpy()
-    identity = n == ctx.height and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1))
-    here = ctx if identity else ctx[idx]
     time = table.column(s.TIME).cast(frame.ARROW_SCHEMA.field(s.TIME).type)
     raw_time = table.column(J.TIME_RAW)
     if raw_time.null_count < n:  # formats DuckDB does not know (asctime, epoch numbers)
@@ -117,6 +108,28 @@ def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, line
     columns[s.FORMAT] = pa.repeat(pa.scalar(fmt, pa.large_string()), n)
     columns[ORDER] = pa.array(line_no + order_base)
     parts.records.append(final_table(pa.table(columns)))
+
+
+def _good_rows(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, lines: Lines | None,
+               source: str, parts: Parts, bodies: pl.Series | None
+               ) -> tuple[pa.Table, pl.DataFrame]:
+    """Report the table's bad rows as unparsed; its good rows and their ``ctx`` rows."""
+    J = json_lines
+    kinds = table.column(J.KIND)
+    bad = pc.equal(kinds, J.KIND_BAD)
+    if pc.any(bad).as_py():
+        bad_idx = table.column(J.INDEX).filter(bad).to_numpy()
+        if bodies is not None:
+            add_unparsed_texts(parts, source, ctx[bad_idx], bodies[bad_idx], "invalid JSON")
+        else:
+            add_bad(parts, [(int(i), "invalid JSON") for i in bad_idx], buf, lines, source)
+    keep = pc.equal(kinds, J.KIND_JSON)
+    if not pc.all(keep).as_py():
+        table = table.filter(keep)
+    n = table.num_rows
+    idx = table.column(J.INDEX).to_numpy()
+    identity = n == ctx.height and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1))
+    return table, (ctx if identity else ctx[idx])
 
 
 def final_table(table: pa.Table) -> pa.Table:

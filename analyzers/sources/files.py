@@ -23,7 +23,7 @@ from analyzers.sources import SourceChunks
 
 BLOCK = 4 << 20
 STDIN = "-"
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def open_sources(paths: Sequence[str | Path] | None = None,
@@ -76,7 +76,7 @@ def read_stream(stream: BinaryIO, name: str = "stdin") -> Iterator[bytes]:
     head = stream.read(2)
     if not head:
         return
-    if head == _GZIP_MAGIC:
+    if head == GZIP_MAGIC:
         raw = io.BufferedReader(_Prepend(head, stream))
         source: BinaryIO = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
     else:
