@@ -102,7 +102,8 @@ def start_redis_server(password: str | None = None) -> RedisServer:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError(
-            "redis-server is not installed: `apt-get install redis-server`, or set REDIS_URL"
+            "redis-server is not installed: run scripts/test (it installs it), "
+            "or `apt-get install redis-server`"
         )
     tmpdir = tempfile.mkdtemp(prefix="rhesis-redis-")
     port = free_port()

@@ -27,7 +27,8 @@ def binary(name: str) -> str:
     path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
                                   else None)
     if path is None:
-        pytest.fail(f"{name} is not installed: `apt-get install -y prometheus` (Debian package)")
+        pytest.fail(f"{name} is not installed: run scripts/test (it installs it), "
+                    f"or `apt-get install -y {name}`")
     return path
 
 
