@@ -1,0 +1,46 @@
+"""A prefork pool process killed mid-task under acks_late + reject_on_worker_lost: Celery
+requeues the message without task_failure, and the instrumentation still says worker_lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from celery import Celery
+
+from instrumentation import schema as s
+from tests.support import running_worker
+
+APP = "tests.instrumentation.lostapp"
+
+
+def test_killed_pool_process_is_reported_as_lost_and_requeued(tmp_path, broker_url,
+                                                                backend_url):
+    client = Celery("client", broker=broker_url, backend=backend_url)
+    client.conf.update(task_serializer="json", accept_content=["json"])
+    env = {"BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": backend_url}
+    with running_worker(APP, tmp_path, env=env, pool="prefork", concurrency=1) as w:
+        res = client.send_task("lost.hold", (f"runs:{tmp_path.name}",))
+        started = w.wait_for_event(s.Event.TASK_STARTED, task_id=res.id)[0]
+        child = started[s.PID]
+        main_pid = w.process.pid
+        assert child != main_pid
+        os.kill(child, signal.SIGKILL)
+
+        assert res.get(timeout=60) == 2  # ran again after the requeue, and only once more
+        lost = w.wait_for_event(s.Event.WORKER_LOST, task_id=res.id)
+        w.wait_for_event(s.Event.TASK_SUCCEEDED, task_id=res.id)
+    assert len(lost) == 1
+    rec = lost[0]
+    assert rec[s.REQUEUED] is True
+    assert rec[s.SIGNUM] == signal.SIGKILL
+    assert rec[s.PID] == child
+    assert rec[s.TASK_NAME] == "lost.hold"
+    assert rec[s.SEVERITY] == "ERROR"
+    assert rec[s.EXCEPTION_TYPE].endswith("WorkerLostError")
+    assert "SIGKILL" in rec[s.REASON]
+    # Requeued, not failed: no failure line; the message came back and ran to success once.
+    assert w.events(s.Event.TASK_FAILED, task_id=res.id) == []
+    assert len(w.events(s.Event.TASK_SUCCEEDED, task_id=res.id)) == 1
+    assert len(w.events(s.Event.TASK_STARTED, task_id=res.id)) == 2
+    w.json_lines()  # every line, Celery's own error lines included, is JSON
