@@ -511,25 +511,28 @@ def _wrap_request_on_failure() -> None:
 
     @functools.wraps(original)
     def on_failure(self: Any, exc_info: Any, *args: Any, **kwargs: Any) -> Any:
-        exc = _lost_exception(exc_info) if is_instrumented() else None
+        try:
+            exc = _lost_exception(exc_info) if is_instrumented() else None
+            reject, task_id, pid = self._on_reject, self.id, self.worker_pid
+        except Exception:  # never let our bookkeeping stop Celery's own handling
+            exc = None
         if exc is None:
             return original(self, exc_info, *args, **kwargs)
         requeues: list[bool] = []
-        reject = self._on_reject
 
         def observed_reject(logger: Any, errors: Any, requeue: bool = False) -> Any:
             requeues.append(bool(requeue))
             return reject(logger, errors, requeue)
 
         self._on_reject = observed_reject
-        _lost_pids[self.id] = getattr(self, "worker_pid", None)
+        _lost_pids[task_id] = pid
         try:
             return original(self, exc_info, *args, **kwargs)
         finally:
             self._on_reject = reject
             if any(requeues):
                 _on_lost_requeued(self, exc)
-            _lost_pids.pop(self.id, None)
+            _lost_pids.pop(task_id, None)
 
     Request.on_failure = on_failure
     _original_on_failure = original

@@ -53,3 +53,17 @@ def test_killed_pool_process_is_reported_as_lost_and_requeued(tmp_path, broker_u
     assert len(w.events(s.Event.TASK_SUCCEEDED, task_id=res.id)) == 1
     assert len(w.events(s.Event.TASK_STARTED, task_id=res.id)) == 2
     w.json_lines()  # every line, Celery's own error lines included, is JSON
+
+
+def test_uninstrument_restores_celerys_request_on_failure():
+    from celery.worker.request import Request
+
+    from instrumentation import instrument, uninstrument
+
+    original = Request.on_failure
+    instrument(tracing=False, configure_logging=False)
+    assert Request.on_failure is not original
+    instrument(tracing=False, configure_logging=False)  # twice: still wrapped once
+    assert Request.on_failure.__wrapped__ is original
+    uninstrument()
+    assert Request.on_failure is original
