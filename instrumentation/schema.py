@@ -73,6 +73,7 @@ REDELIVERED = "redelivered"
 REASON = "reason"
 TERMINATED = "terminated"
 SIGNUM = "signum"
+REQUEUED = "requeued"
 EXPIRED = "expired"
 
 # --- Chords --------------------------------------------------------------------------------
@@ -231,7 +232,8 @@ FIELDS: tuple[FieldSpec, ...] = (
               required=True),
     FieldSpec(STATE, "string", "Celery state name where one applies (SUCCESS, FAILURE, ...)"),
     FieldSpec(WORKER, "string", "Worker hostname (node name)", required=True),
-    FieldSpec(PID, "integer", "Process id that wrote the line", required=True),
+    FieldSpec(PID, "integer", "Process id that wrote the line; on worker_lost, the pool process "
+              "that was lost (when Celery knew it)", required=True),
     FieldSpec(SERVICE, "string", "Service name (also in the labels)"),
     FieldSpec(ENVIRONMENT, "string", "Deployment environment (also in the labels)"),
     FieldSpec(DURATION_MS, "number", "Run time of the task in milliseconds", FINISHED_EVENTS),
@@ -249,8 +251,12 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(REASON, "string", "Why: rejection, revocation, stuck chord or worker-lost reason"),
     FieldSpec(TERMINATED, "boolean", "The revoked task was terminated while running",
               frozenset({Event.TASK_REVOKED})),
-    FieldSpec(SIGNUM, "integer", "Signal used to terminate a revoked task",
-              frozenset({Event.TASK_REVOKED})),
+    FieldSpec(SIGNUM, "integer", "Signal that ended the task's process: the one used to terminate "
+              "a revoked task, or the one a lost pool process died of",
+              frozenset({Event.TASK_REVOKED, Event.WORKER_LOST})),
+    FieldSpec(REQUEUED, "boolean", "The lost task's message went back to the queue "
+              "(acks_late + reject_on_worker_lost): it runs again, no failure is recorded",
+              frozenset({Event.WORKER_LOST})),
     FieldSpec(EXPIRED, "boolean", "The task was revoked because it expired",
               frozenset({Event.TASK_REVOKED})),
     FieldSpec(CHORD_ID, "string", "Id of a chord (its header group id)", CHORD_MONITOR_EVENTS),

@@ -26,7 +26,8 @@ _WHERE = {
     s.Event.TASK_NO_TENANT: "process running the task (a task without tenant)",
     s.Event.WORKER_READY: "worker main process",
     s.Event.WORKER_SHUTDOWN: "worker main process",
-    s.Event.WORKER_LOST: "worker main process (pool child died: WorkerLostError)",
+    s.Event.WORKER_LOST: "worker main process (pool child died: WorkerLostError; "
+                          "failed, or requeued with acks_late + reject_on_worker_lost)",
     s.Event.TIME_LIMIT_EXCEEDED: "worker main process (hard time limit)",
     s.Event.BROKER_CONNECTION_LOST: "Celery's consumer log line, tagged",
     s.Event.CHORD_ERROR: "Celery's chord error log line, tagged",

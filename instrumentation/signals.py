@@ -29,6 +29,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -460,10 +461,106 @@ def _on_failure(sender: Any = None, task_id: str | None = None,
     exc_type = fields.get(s.EXCEPTION_TYPE) or ""
     if exc_type.endswith("WorkerLostError"):
         log_event(s.Event.WORKER_LOST, f"Worker process lost while running {name}", **{
-            **fields, s.REASON: fields.get(s.EXCEPTION_MESSAGE)})
+            **fields, **_lost_fields(task_id, fields.get(s.EXCEPTION_MESSAGE), False)})
     elif exc_type.endswith(".TimeLimitExceeded"):
         log_event(s.Event.TIME_LIMIT_EXCEEDED, f"Task {name} exceeded its time limit", **{
             **fields, s.REASON: fields.get(s.EXCEPTION_MESSAGE)})
+
+
+# --- A pool process lost mid-task ------------------------------------------------------------
+# Celery's Request.on_failure handles a WorkerLostError. Without acks_late it records a failure
+# (task_failure, reported by _on_failure above); with acks_late + reject_on_worker_lost it
+# requeues the message and sends no signal at all, so we wrap on_failure (instrument() does,
+# uninstrument() restores it) to see that path: the rejection it makes is observed, not
+# predicted, so any other outcome (retry_on_worker_lost, success stored before the loss) logs
+# nothing here.
+
+_SIGNAL_IN_REASON = re.compile(r"\bsignal (\d+)")
+#: Pool pid of a lost task, by task id, while Celery handles the loss (read by _on_failure).
+_lost_pids: dict[str, int | None] = {}
+_original_on_failure: Callable[..., Any] | None = None
+
+
+def _lost_fields(task_id: str | None, reason: str | None, requeued: bool) -> dict[str, Any]:
+    match = _SIGNAL_IN_REASON.search(reason or "")
+    fields = {s.REASON: reason, s.REQUEUED: requeued,
+              s.SIGNUM: int(match.group(1)) if match else None}
+    pid = _lost_pids.get(task_id) if task_id else None
+    if pid:
+        fields[s.PID] = pid
+    return fields
+
+
+def _lost_exception(exc_info: Any) -> BaseException | None:
+    """The exception if it says the pool process died (else None): WorkerLostError, or the
+    SystemExit billiard >= 4.3 reports before the process is gone."""
+    from billiard.exceptions import WorkerLostError
+
+    exc = getattr(exc_info, "exception", None)
+    exc = getattr(exc, "exc", exc)  # billiard's ExceptionWithTraceback wraps the real one
+    return exc if isinstance(exc, WorkerLostError | SystemExit | KeyboardInterrupt) else None
+
+
+def _wrap_request_on_failure() -> None:
+    global _original_on_failure
+    from celery.worker.request import Request
+
+    if _original_on_failure is not None:
+        return
+    original = Request.on_failure
+
+    @functools.wraps(original)
+    def on_failure(self: Any, exc_info: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            exc = _lost_exception(exc_info) if is_instrumented() else None
+            reject, task_id, pid = self._on_reject, self.id, self.worker_pid
+        except Exception:  # never let our bookkeeping stop Celery's own handling
+            exc = None
+        if exc is None:
+            return original(self, exc_info, *args, **kwargs)
+        requeues: list[bool] = []
+
+        def observed_reject(logger: Any, errors: Any, requeue: bool = False) -> Any:
+            requeues.append(bool(requeue))
+            return reject(logger, errors, requeue)
+
+        self._on_reject = observed_reject
+        _lost_pids[task_id] = pid
+        try:
+            return original(self, exc_info, *args, **kwargs)
+        finally:
+            self._on_reject = reject
+            if any(requeues):
+                _on_lost_requeued(self, exc)
+            _lost_pids.pop(task_id, None)
+
+    Request.on_failure = on_failure
+    _original_on_failure = original
+
+
+def _unwrap_request_on_failure() -> None:
+    global _original_on_failure
+    if _original_on_failure is None:
+        return
+    from celery.worker.request import Request
+
+    Request.on_failure = _original_on_failure
+    _original_on_failure = None
+
+
+@_safe
+def _on_lost_requeued(request: Any, exc: BaseException) -> None:
+    headers = _request_dict(request)
+    fields = _headers_fields(headers, getattr(request, "chord", None),
+                             _queue_of(request.delivery_info))
+    fields[s.TASK_NAME] = request.name
+    fields.update(_tenant_of_headers(headers))
+    fields[s.WORKER] = getattr(request, "hostname", None)
+    fields[s.EXCEPTION_TYPE] = qualified_name(type(exc))
+    fields[s.EXCEPTION_MESSAGE] = redact_text(safe_str(exc))
+    fields.update(_lost_fields(request.id, fields[s.EXCEPTION_MESSAGE], True))
+    log_event(s.Event.WORKER_LOST,
+              f"Worker process lost while running {request.name}; task requeued", **fields)
 
 
 @_safe
@@ -713,6 +810,7 @@ def instrument(
     _install_celery_filter()
     if _connected:
         return
+    _wrap_request_on_failure()
     for signal, handler in _HANDLERS:
         signal.connect(handler, weak=False)
         _connected.append((signal, handler))
@@ -729,6 +827,7 @@ def uninstrument() -> None:
     for signal, handler in _connected:
         signal.disconnect(handler)
     _connected.clear()
+    _unwrap_request_on_failure()
     _tasks.clear()
     _no_tenant_seen.clear()
     _recent_failures.clear()
