@@ -89,13 +89,22 @@ LABELS: dict[str, str] = {
 }
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 row``, ``3 rows``, ``1,200 rows``: the count with its noun in the right number."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
 def label(column: str) -> str:
     """The header people see for ``column``."""
     return LABELS.get(column, column.replace("_", " "))
 
 
-def cell(value: object) -> str:
-    """One value as short human text: UTC times to the second, floats rounded, None blank."""
+def cell(value: object, width: int | None = _CELL_WIDTH) -> str:
+    """One value as short human text: UTC times to the second, floats rounded, None blank.
+
+    ``width``: longer text is cut there with an ellipsis (None: never cut, for the HTML page,
+    which clips with CSS and keeps the whole text on hover).
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if value is pd.NaT or (not isinstance(value, str) and pd.api.types.is_scalar(value)
@@ -110,7 +119,7 @@ def cell(value: object) -> str:
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     # Control characters from binary junk would drive the terminal: show them as U+FFFD.
     text = _CONTROL.sub("\ufffd", str(value).replace("\n", " "))
-    return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 1] + "…"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
 def precise_times(frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from analyzers.report import Report
 
-from ._sections import SECTIONS, Section, precise_times, rows_of, summary_lines
+from ._sections import SECTIONS, Section, plural, precise_times, rows_of, summary_lines
 
 
 def _escape(text: str) -> str:
@@ -31,7 +31,7 @@ def table_markdown(frame: pd.DataFrame, section: Section) -> str:
     ]
     lines += ["| " + " | ".join(_escape(v) for v in row) + " |" for row in body]
     if left_out:
-        lines.append(f"\n_{left_out:,} more rows (see `--format json`)._")
+        lines.append(f"\n_{plural(left_out, 'more row')} (see `--format json`)._")
     return "\n".join(lines) + "\n"
 
 

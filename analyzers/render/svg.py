@@ -43,6 +43,23 @@ def nice_max(value: float) -> float:
     return float(10 * power)
 
 
+def _svg_open(width: int, height: int) -> str:
+    """The <svg> tag: drawn at ``width`` x ``height``, scaled down (never up) to its container.
+
+    Why: a fixed pixel width overflows a narrow window; the viewBox keeps the proportions.
+    """
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
+            f'width="100%" style="max-width:{width}px;height:auto" {_FONT}>')
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Powers of ten from the one at or below ``low`` to the one at or above ``high``."""
+    low = max(low, 1e-3)
+    start = math.floor(math.log10(low))
+    stop = max(math.ceil(math.log10(max(high, low))), start + 1)
+    return [10.0 ** k for k in range(start, stop + 1)]
+
+
 def _fmt(value: float) -> str:
     if value >= 1000:
         return f"{value:,.0f}"
@@ -68,8 +85,7 @@ def time_chart(
         else 60.0
     label_format = "%H:%M:%S" if step_s < 60 else "%m-%d %H:%M"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" {_FONT}>',
+        _svg_open(width, height),
         f"<title>{escape(title)}</title>",
     ]
     for k in range(5):  # horizontal grid and y labels
@@ -120,27 +136,39 @@ def percentile_bars(
     width: int = 900,
     unit: str = "ms",
     title: str = "",
+    log: bool = False,
 ) -> str:
-    """Horizontal bars per name, one thin bar per percentile (p50, p95, p99), values labelled."""
+    """Horizontal bars per name, one thin bar per percentile (p50, p95, p99), values labelled.
+
+    ``log``: a logarithmic axis (powers of ten). Run times of different tasks span orders of
+    magnitude; on a linear axis the fast ones become invisible slivers.
+    """
     label_w, right, top = 220, 90, 24
     bar_h, gap = 7, 10
     keys = list(percentiles)
     row_h = bar_h * len(keys) + gap
     height = top + row_h * len(names) + 30
     plot_w = width - label_w - right
-    peak = nice_max(max((max((v for v in vals if not math.isnan(v)), default=0)
-                         for vals in percentiles.values()), default=0))
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" {_FONT}>',
-        f"<title>{escape(title)}</title>",
-    ]
-    for k in range(5):
-        x = label_w + plot_w * k / 4
+    values = [v for vals in percentiles.values() for v in vals if not math.isnan(v)]
+    if log:
+        ticks = log_ticks(min((v for v in values if v > 0), default=1.0), max(values, default=1))
+        low, high = math.log10(ticks[0]), math.log10(ticks[-1])
+
+        def x_of(v: float) -> float:
+            return plot_w * (math.log10(max(v, ticks[0])) - low) / (high - low)
+    else:
+        peak = nice_max(max(values, default=0))
+        ticks = [peak * k / 4 for k in range(5)]
+
+        def x_of(v: float) -> float:
+            return plot_w * v / peak
+    parts = [_svg_open(width, height), f"<title>{escape(title)}</title>"]
+    for tick in ticks:
+        x = label_w + x_of(tick)
         parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 26}" '
                      'stroke="#eee"/>')
         parts.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">'
-                     f"{_fmt(peak * k / 4)} {escape(unit)}</text>")
+                     f"{_fmt(tick)} {escape(unit)}</text>")
     for i, name in enumerate(names):
         y0 = top + i * row_h
         short = name if len(name) <= 34 else "…" + name[-33:]
@@ -150,19 +178,21 @@ def percentile_bars(
             v = float(percentiles[key][i])
             if math.isnan(v):
                 continue
-            w = plot_w * v / peak
             y = y0 + j * bar_h
-            parts.append(f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 1}" '
-                         f'fill="{_color(key, j)}"><title>{escape(name)} {escape(key)}: '
-                         f"{_fmt(v)} {escape(unit)}</title></rect>")
+            parts.append(f'<rect x="{label_w}" y="{y:.1f}" width="{max(x_of(v), 1):.1f}" '
+                         f'height="{bar_h - 1}" fill="{_color(key, j)}"><title>{escape(name)} '
+                         f"{escape(key)}: {_fmt(v)} {escape(unit)}</title></rect>")
         last = float(percentiles[keys[-1]][i]) if keys else float("nan")
         if not math.isnan(last):
-            parts.append(f'<text x="{label_w + plot_w * last / peak + 4:.1f}" '
+            parts.append(f'<text x="{label_w + max(x_of(last), 1) + 4:.1f}" '
                          f'y="{y0 + row_h / 2:.1f}">{_fmt(last)}</text>')
     ly = 12
     for j, key in enumerate(keys):
         parts.append(f'<rect x="{label_w + j * 60}" y="{ly - 9}" width="10" height="10" '
                      f'fill="{_color(key, j)}"/><text x="{label_w + j * 60 + 14}" y="{ly}">'
                      f"{escape(key)}</text>")
+    if log:
+        parts.append(f'<text x="{width - 4}" y="{ly}" text-anchor="end" fill="#666">'
+                     "log scale</text>")
     parts.append("</svg>")
     return "".join(parts)

@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-from ._sections import SECTIONS, Section, cell, label, precise_times, rows_of, summary_lines
+from ._sections import (
+    SECTIONS,
+    Section,
+    cell,
+    label,
+    plural,
+    precise_times,
+    rows_of,
+    summary_lines,
+)
 
 _FOLDED = 40  # free text wider than this folds onto more lines (a UUID is 36)
 _LEAD_COLUMNS = 5  # render_frame_text: columns shown aligned before the name=value part
@@ -63,7 +72,7 @@ def table_of(frame: pd.DataFrame, section: Section, width: int = 160) -> Table |
     keep = _fit(headers, body, width)
     notes = []
     if left_out:
-        notes.append(f"{left_out:,} more rows")
+        notes.append(plural(left_out, "more row"))
     if keep < len(headers):
         notes.append(f"columns {', '.join(headers[keep:])} left out for width")
     table = Table(title=section.title, title_justify="left", box=box.SIMPLE_HEAD,
