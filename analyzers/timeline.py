@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from analyzers.report import columns as c
-from analyzers.report._util import col, isin, pick, times
+from analyzers.report.kernels import isin, pick
+from analyzers.report.values import times
 from instrumentation import schema as s
 
 COLUMNS = (
@@ -46,22 +47,22 @@ def _assemble(frame: pd.DataFrame, mask: np.ndarray, role: pd.Series | str) -> p
     rows = pick(frame, mask, [name for name in COLUMNS if name != c.ROLE])
     rows[s.TIME] = times(rows)
     rows[c.ROLE] = role if isinstance(role, str) else role.to_numpy()
-    order = _as_str(col(rows, s.EVENT)).map(_ORDER).fillna(len(_ORDER))
+    order = _as_str(rows[s.EVENT]).map(_ORDER).fillna(len(_ORDER))
     rows = rows.assign(_o=order.to_numpy()).sort_values([s.TIME, "_o"], kind="stable")
     return rows.drop(columns="_o").reset_index(drop=True)[list(COLUMNS)]
 
 
 def task_timeline(frame: pd.DataFrame, task_id: str) -> pd.DataFrame:
     """Every line about task ``task_id``, in order."""
-    mask = (_as_str(col(frame, s.TASK_ID)) == task_id).to_numpy(dtype=bool, na_value=False)
+    mask = (_as_str(frame[s.TASK_ID]) == task_id).to_numpy(dtype=bool, na_value=False)
     return _assemble(frame, mask, TASK)
 
 
 def chord_timeline(frame: pd.DataFrame, chord_id: str) -> pd.DataFrame:
     """Every line about chord ``chord_id`` (or the chord whose callback has that id)."""
-    group = _as_str(col(frame, s.GROUP_ID))
-    callback_of = _as_str(col(frame, s.CHORD_CALLBACK_ID))
-    task_ids = col(frame, s.TASK_ID)
+    group = _as_str(frame[s.GROUP_ID])
+    callback_of = _as_str(frame[s.CHORD_CALLBACK_ID])
+    task_ids = frame[s.TASK_ID]
     # The callback's own lines carry the chord's group too: they are not a member's.
     is_own_callback = (_as_str(task_ids) == callback_of).to_numpy(dtype=bool, na_value=False)
     members = (group == chord_id).to_numpy(dtype=bool, na_value=False) & ~is_own_callback
@@ -73,7 +74,7 @@ def chord_timeline(frame: pd.DataFrame, chord_id: str) -> pd.DataFrame:
             chord_id = str(groups[0])
             members = (group == chord_id).to_numpy(dtype=bool, na_value=False) & ~is_own_callback
     chord_lines = (
-        (_as_str(col(frame, s.CHORD_ID)) == chord_id).to_numpy(dtype=bool, na_value=False)
+        (_as_str(frame[s.CHORD_ID]) == chord_id).to_numpy(dtype=bool, na_value=False)
         & ~members
     )
     callbacks = callback_of[members | chord_lines].dropna().unique()

@@ -32,7 +32,8 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import col, distinct_per_group, empty, event_is, factorize, isin, pick, times
+from .kernels import distinct_per_group, event_is, factorize, isin, pick
+from .values import empty, times
 
 COMPLETED, FAILED, STUCK, PENDING = "completed", "failed", "stuck", "pending"
 RECOVERED, REVOKED, CLEANED = "recovered", "revoked", "cleaned"
@@ -63,9 +64,9 @@ _MONITOR_STATE = {
 
 
 def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    group = col(frame, s.GROUP_ID)
-    callback = col(frame, s.CHORD_CALLBACK_ID)
-    is_member = group.notna() & (callback.notna() | col(frame, s.CHORD_SIZE).notna())
+    group = frame[s.GROUP_ID]
+    callback = frame[s.CHORD_CALLBACK_ID]
+    is_member = group.notna() & (callback.notna() | frame[s.CHORD_SIZE].notna())
     mask = is_member.to_numpy(dtype=bool, na_value=False) & event_is(frame, s.TASK_EVENTS)
     rows = pick(frame, mask, (
         s.GROUP_ID, s.TASK_ID, s.TIME, s.EVENT, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
@@ -74,16 +75,16 @@ def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
     # the options of the chord): it is the callback, not a member.
     own = (rows[s.TASK_ID].astype("str") == rows[s.CHORD_CALLBACK_ID].astype("str"))
     rows = rows.loc[~own.to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
-    task_id = col(rows, s.TASK_ID)
+    task_id = rows[s.TASK_ID]
     return pd.DataFrame(
         {
-            s.CHORD_ID: col(rows, s.GROUP_ID),
+            s.CHORD_ID: rows[s.GROUP_ID],
             s.TASK_ID: task_id,
             s.TIME: times(rows),
-            s.CHORD_CALLBACK_ID: col(rows, s.CHORD_CALLBACK_ID),
-            s.CHORD_CALLBACK_NAME: col(rows, s.CHORD_CALLBACK_NAME),
-            s.CHORD_SIZE: pd.to_numeric(col(rows, s.CHORD_SIZE), errors="coerce"),
-            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
+            s.CHORD_CALLBACK_ID: rows[s.CHORD_CALLBACK_ID],
+            s.CHORD_CALLBACK_NAME: rows[s.CHORD_CALLBACK_NAME],
+            s.CHORD_SIZE: pd.to_numeric(rows[s.CHORD_SIZE], errors="coerce"),
+            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
             "_finished": event_is(rows, _TERMINAL),
             "_failed": event_is(rows, _MEMBER_FAILED),
         },
@@ -97,21 +98,21 @@ def _chord_events(frame: pd.DataFrame) -> pd.DataFrame:
     rows = pick(frame, mask, (
         s.CHORD_ID, s.GROUP_ID, s.EVENT, s.TIME, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
         s.ORGANIZATION_ID, s.MEMBERS_EXPECTED, s.MESSAGE))
-    chord = col(rows, s.CHORD_ID).astype("str").fillna(col(rows, s.GROUP_ID).astype("str"))
+    chord = rows[s.CHORD_ID].astype("str").fillna(rows[s.GROUP_ID].astype("str"))
     # Celery's own "Chord '<group id>' raised: ChordError(...)" line names the chord only in
     # its text; these rows are few, so one regex over them is cheap.
     if chord.isna().any():
-        named = col(rows, s.MESSAGE).astype("str").str.extract(_CHORD_IN_TEXT, expand=False)
+        named = rows[s.MESSAGE].astype("str").str.extract(_CHORD_IN_TEXT, expand=False)
         chord = chord.fillna(named)
     out = pd.DataFrame(
         {
             s.CHORD_ID: chord,
-            s.EVENT: col(rows, s.EVENT).astype("str"),
+            s.EVENT: rows[s.EVENT].astype("str"),
             s.TIME: times(rows),
-            s.CHORD_CALLBACK_ID: col(rows, s.CHORD_CALLBACK_ID),
-            s.CHORD_CALLBACK_NAME: col(rows, s.CHORD_CALLBACK_NAME),
-            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
-            s.MEMBERS_EXPECTED: pd.to_numeric(col(rows, s.MEMBERS_EXPECTED), errors="coerce"),
+            s.CHORD_CALLBACK_ID: rows[s.CHORD_CALLBACK_ID],
+            s.CHORD_CALLBACK_NAME: rows[s.CHORD_CALLBACK_NAME],
+            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
+            s.MEMBERS_EXPECTED: pd.to_numeric(rows[s.MEMBERS_EXPECTED], errors="coerce"),
         },
         index=rows.index,
     )
@@ -192,7 +193,7 @@ def chords(
 
     # Was the callback seen at all? (One hashed lookup over the ids of task events.)
     callback = per[s.CHORD_CALLBACK_ID]
-    task_ids = col(frame, s.TASK_ID)
+    task_ids = frame[s.TASK_ID]
     is_callback = isin(task_ids, callback.dropna().unique())
     seen = is_callback & event_is(frame, *_CALLBACK_SEEN)
     seen_ids = pd.Series(task_ids[seen].astype("str").unique())

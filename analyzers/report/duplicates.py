@@ -23,8 +23,9 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import Codes, col, empty, event_is, join_unique, pick, task_codes, text, times
 from .failures import UNKNOWN
+from .kernels import Codes, event_is, pick, task_codes
+from .values import empty, join_unique, text, times
 
 DUPLICATE_COLUMNS = (
     s.TASK_ID, s.TASK_NAME, c.RECEIVED, c.STARTED, c.SUCCEEDED, c.RETRIED, c.WORKERS,
@@ -88,8 +89,8 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
             s.TASK_NAME: text(dup_rows, s.TASK_NAME),
             s.TIME: t,
             "_worker": worker,
-            s.ORGANIZATION_ID: col(dup_rows, s.ORGANIZATION_ID),
-            s.REDELIVERED: col(dup_rows, s.REDELIVERED).astype("boolean").fillna(False),
+            s.ORGANIZATION_ID: dup_rows[s.ORGANIZATION_ID],
+            s.REDELIVERED: dup_rows[s.REDELIVERED].astype("boolean").fillna(False),
             "_received_at": t.where(event_is(dup_rows, s.Event.TASK_RECEIVED)),
         }
     )
@@ -113,7 +114,7 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
     counts = pd.DataFrame(
         {c.RECEIVED: n_rec[dup_codes], c.STARTED: n_sta[dup_codes],
          c.SUCCEEDED: n_suc[dup_codes], c.RETRIED: n_ret[dup_codes]},
-        index=pd.Index(col(frame, s.TASK_ID).iloc[first[dup_codes]].astype("str").to_numpy()),
+        index=pd.Index(frame[s.TASK_ID].iloc[first[dup_codes]].astype("str").to_numpy()),
     )
     out = out.join(counts, how="left")
 
@@ -152,14 +153,14 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = pick(frame, mask, (
         s.EVENT, s.WORKER, s.POD, s.TIME, s.TASK_ID, s.TASK_NAME, s.EXCEPTION_MESSAGE,
         s.REASON, s.MESSAGE))
-    kind = col(rows, s.EVENT).astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
+    kind = rows[s.EVENT].astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
     from_exc = exc_kind.reindex(np.flatnonzero(mask)).to_numpy(dtype=object)
     kind = pd.Series(np.where(pd.isna(from_exc), kind.to_numpy(dtype=object), from_exc),
                      index=rows.index)
     message = (
-        col(rows, s.EXCEPTION_MESSAGE)
-        .fillna(col(rows, s.REASON))
-        .fillna(col(rows, s.MESSAGE))
+        rows[s.EXCEPTION_MESSAGE]
+        .fillna(rows[s.REASON])
+        .fillna(rows[s.MESSAGE])
     )
     # Celery's own "Hard time limit (1s) exceeded for tasks.x[<id>]" names the task only in
     # its text: read name and id from there when the fields are empty (few rows).

@@ -18,8 +18,9 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import Codes, empty, event_is, keys, numbers, pick, task_codes, times
 from .failures import UNKNOWN
+from .kernels import Codes, event_is, pick, task_codes
+from .values import empty, keys, numbers, times
 
 _MAX_RETRY = 1023  # retry numbers above this share a key (no task retries that often)
 

@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import col, empty, event_is, join_unique, pick, text, times, to_arrow
+from .kernels import event_is, pick, to_arrow
+from .values import empty, join_unique, text, times
 
 #: Events counted as a task failure.
 FAILURE_EVENTS = (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
@@ -83,12 +84,12 @@ def once_per_attempt(rows: pd.DataFrame) -> pd.DataFrame:
     A hard time limit is reported by the pool process *and* the worker's main process: one
     failure, two ``task_failed`` lines. Counting attempts, not lines, gives what happened.
     """
-    ids = col(rows, s.TASK_ID)
+    ids = rows[s.TASK_ID]
     if rows.empty or ids.isna().all():
         return rows
     # DataFrame.duplicated over (id, retry number), on one integer key per line.
     id_code, _ = pd.factorize(ids.astype("str"))  # -1 for a missing id
-    retry_code, _ = pd.factorize(pd.to_numeric(col(rows, s.RETRIES), errors="coerce"),
+    retry_code, _ = pd.factorize(pd.to_numeric(rows[s.RETRIES], errors="coerce"),
                                  use_na_sentinel=False)
     attempt = id_code.astype(np.int64) * (int(retry_code.max()) + 1) + retry_code
     repeated = pd.Series(attempt).duplicated().to_numpy() & (id_code >= 0)
@@ -106,10 +107,10 @@ def failure_rows(frame: pd.DataFrame) -> pd.DataFrame:
             s.TASK_NAME: text(rows, s.TASK_NAME, UNKNOWN),
             s.EXCEPTION_TYPE: text(rows, s.EXCEPTION_TYPE, UNKNOWN),
             c.FINGERPRINT: fingerprint(message),
-            s.TASK_ID: col(rows, s.TASK_ID),
-            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
+            s.TASK_ID: rows[s.TASK_ID],
+            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
             s.EXCEPTION_MESSAGE: message,
-            s.RETRIES: pd.to_numeric(col(rows, s.RETRIES), errors="coerce"),
+            s.RETRIES: pd.to_numeric(rows[s.RETRIES], errors="coerce"),
         },
         index=rows.index,
     )

@@ -25,21 +25,10 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import (
-    Codes,
-    col,
-    empty,
-    event_is,
-    factorize,
-    join_unique,
-    pick,
-    rows_at,
-    task_codes,
-    text,
-    times,
-)
 from .failures import UNKNOWN
+from .kernels import Codes, event_is, factorize, pick, rows_at, task_codes
 from .timeseries import bucket_size
+from .values import empty, join_unique, text, times
 
 RETRY_COLUMNS = (
     s.TASK_NAME, s.EXCEPTION_TYPE, c.COUNT, c.TASK_IDS, c.MAX_RETRIES, c.TENANTS,
@@ -67,9 +56,9 @@ def retry_rows(frame: pd.DataFrame) -> pd.DataFrame:
             s.TASK_NAME: text(rows, s.TASK_NAME, UNKNOWN),
             s.EXCEPTION_TYPE: text(rows, s.EXCEPTION_TYPE, UNKNOWN),
             s.TASK_ID: text(rows, s.TASK_ID),
-            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
-            s.EXCEPTION_MESSAGE: col(rows, s.EXCEPTION_MESSAGE),
-            s.RETRIES: pd.to_numeric(col(rows, s.RETRIES), errors="coerce"),
+            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
+            s.EXCEPTION_MESSAGE: rows[s.EXCEPTION_MESSAGE],
+            s.RETRIES: pd.to_numeric(rows[s.RETRIES], errors="coerce"),
         },
         index=rows.index,
     )

@@ -16,7 +16,8 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import empty, event_is, times
+from .kernels import event_is
+from .values import empty, times
 
 SERIES: tuple[tuple[str, str], ...] = (
     (c.RECEIVED, s.Event.TASK_RECEIVED),

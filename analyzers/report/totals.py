@@ -15,7 +15,8 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as c
-from ._util import Codes, col, event_is, numbers, rows_at, task_codes
+from .kernels import Codes, event_is, rows_at, task_codes
+from .values import numbers
 
 #: The event behind each count of :func:`task_totals`, in display order.
 TASK_COUNTS: tuple[tuple[str, str], ...] = (
@@ -53,7 +54,7 @@ def task_totals(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFram
     on_task_events = np.compress(event_is(frame, s.TASK_EVENTS) & (codes >= 0), codes)
     row[c.TASK_IDS] = int(np.count_nonzero(np.bincount(on_task_events))) if len(
         on_task_events) else 0
-    row[c.TENANTS] = int(col(frame, s.ORGANIZATION_ID).nunique())
+    row[c.TENANTS] = int(frame[s.ORGANIZATION_ID].nunique())
     return pd.DataFrame([row])
 
 
