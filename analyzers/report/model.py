@@ -36,8 +36,8 @@ from .duplicates import duplicate_executions, lost_workers
 from .durations import slow_tasks
 from .failures import failures
 from .kernels import factorize, prepare
-from .records import to_records
 from .retries import retries, retry_outcomes, retry_rows, retry_storms
+from .tables import to_records
 from .timeseries import over_time
 from .totals import UNPARSED, line_totals, task_totals
 from .values import times

@@ -12,11 +12,11 @@ import sqlglot
 import yaml
 from click.testing import CliRunner
 
-from analyzers.queries_cmd import queries
 from dashboards import alerts as alert_rules
 from instrumentation import schema as s
 from queries import template
 from queries.catalog import METRIC, POLICY, SAVED, SQL, Context, QueryError, load
+from queries.cli import queries
 from tests.dashboards.logging_server import LocalLoggingServer
 
 CATALOG = load()

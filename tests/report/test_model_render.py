@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 
 from analyzers.render import FORMATS, render, render_frame
-from analyzers.report import CONDITIONS, build_report
+from analyzers.report import CONDITIONS, build_report, chord_timeline, task_timeline
 from analyzers.report import columns as c
-from analyzers.timeline import chord_timeline, task_timeline
 from instrumentation import schema as s
 from tests.report.frames import at, ev, make_frame, run
 

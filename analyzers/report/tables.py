@@ -1,6 +1,6 @@
 """JSON-ready rows of a result table: the shape of every table in the JSON contract.
 
-    from analyzers.report.records import to_records
+    from analyzers.report.tables import to_records
 
     to_records(report.failures)   # [{"task_name": ..., "first_seen": "2026-...Z", ...}, ...]
 

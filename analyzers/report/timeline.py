@@ -1,6 +1,6 @@
 """The timeline of one task or one chord across pods, from the normalized frame.
 
-    >>> from analyzers.timeline import chord_timeline, task_timeline
+    >>> from analyzers.report import chord_timeline, task_timeline
     >>> task_timeline(frame, "5e0c...")    # published, received, started, retried, finished
     >>> chord_timeline(frame, "a1b2...")   # every member, chord errors / monitor lines, callback
 
@@ -16,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyzers.report import columns as c
-from analyzers.report.kernels import isin, pick
-from analyzers.report.values import times
 from instrumentation import schema as s
+
+from . import columns as c
+from .kernels import isin, pick
+from .values import times
 
 COLUMNS = (
     s.TIME, s.EVENT, c.ROLE, s.TASK_ID, s.TASK_NAME, s.WORKER, s.POD, s.RETRIES,
