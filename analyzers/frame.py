@@ -86,10 +86,6 @@ UNPARSED_ARROW_SCHEMA: pa.Schema = pa.schema(
     [pa.field(c, pa.int64() if c == s.LINE_NO else pa.large_string()) for c in UNPARSED_COLUMNS]
 )
 
-#: How every report, record and API filter writes a timestamp: RFC 3339 in UTC with
-#: microseconds (``2026-11-28T10:00:00.123456Z``), for ``strftime``.
-RFC3339_MICROS = "%Y-%m-%dT%H:%M:%S.%fZ"
-
 #: Values of the ``format`` column: which reader understood the record.
 FORMAT_JSON = "json"  # one JSON object per line (ours or another JSON logger's)
 FORMAT_CELERY_TEXT = "celery_text"  # Celery's default "[date: LEVEL/Process] message" lines

@@ -20,15 +20,12 @@ from typing import Any, TextIO
 import orjson
 import pandas as pd
 
-from analyzers.frame import RFC3339_MICROS
+from analyzers.rfc3339 import RFC3339_MICROS, RFC3339_MICROS_POLARS
 from instrumentation import schema as s
 
 #: Columns ``parse --format table`` shows (the others are in jsonl/csv).
 TABLE_COLUMNS = (s.TIME, s.SEVERITY, s.EVENT, s.TASK_NAME, s.TASK_ID, s.WORKER, s.POD,
                  s.ORGANIZATION_ID, s.MESSAGE)
-
-#: ``RFC3339_MICROS`` in Polars' ``strftime`` dialect (``%6f``: six fraction digits).
-_POLARS_RFC3339_MICROS = "%Y-%m-%dT%H:%M:%S.%6fZ"
 
 
 def ndjson(frame: pd.DataFrame) -> str:
@@ -43,7 +40,7 @@ def ndjson(frame: pd.DataFrame) -> str:
         return ""
     table = pl.from_pandas(frame)
     if s.TIME in table.columns:
-        table = table.with_columns(pl.col(s.TIME).dt.strftime(_POLARS_RFC3339_MICROS))
+        table = table.with_columns(pl.col(s.TIME).dt.strftime(RFC3339_MICROS_POLARS))
     buffer = io.BytesIO()
     table.write_ndjson(buffer)
     return buffer.getvalue().decode()

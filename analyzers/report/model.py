@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from analyzers.frame import check_frame
+from analyzers.rfc3339 import RFC3339_MICROS
 from instrumentation import schema as s
 
 from . import columns as c
@@ -108,7 +109,7 @@ class Report:
         def ts(value: pd.Timestamp | None) -> str | None:
             if value is None or pd.isna(value):
                 return None
-            return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return pd.Timestamp(value).strftime(RFC3339_MICROS)
 
         one = lambda table: to_records(table)[0] if not table.empty else {}  # noqa: E731
         return {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyzers.frame import RFC3339_MICROS
+from analyzers.rfc3339 import RFC3339_MICROS
 
 
 def to_records(frame: pd.DataFrame) -> list[dict]:

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from analyzers.errors import SourceError
+from analyzers.rfc3339 import RFC3339_MICROS
 from analyzers.sources import SourceChunks
 from instrumentation import schema as s
 
@@ -102,7 +103,7 @@ class RateLimiter:
 
 def _rfc3339(t: datetime) -> str:
     t = t if t.tzinfo else t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(UTC).strftime(RFC3339_MICROS)
 
 
 def _quote(value: str) -> str:

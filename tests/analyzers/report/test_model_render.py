@@ -14,7 +14,7 @@ from analyzers.render import FORMATS, render, render_frame
 from analyzers.report import CONDITIONS, build_report, chord_timeline, task_timeline
 from analyzers.report import columns as c
 from instrumentation import schema as s
-from tests.report.frames import at, ev, make_frame, run
+from tests.analyzers.report.frames import at, ev, make_frame, run
 
 CONTRACT_KEYS = {"lines", "tasks", "failures", "retries", "stuck_chords", "duplicates",
                  "slow_tasks"}

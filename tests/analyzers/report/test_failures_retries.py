@@ -15,7 +15,7 @@ from analyzers.report import (
     task_totals,
 )
 from instrumentation import schema as s
-from tests.report.frames import at, ev, make_frame, run
+from tests.analyzers.report.frames import at, ev, make_frame, run
 
 FAILED = s.Event.TASK_FAILED
 RETRIED = s.Event.TASK_RETRIED

@@ -12,7 +12,7 @@ from analyzers.render import FORMATS, render
 from analyzers.report import build_report
 from analyzers.report import columns as c
 from instrumentation import schema as s
-from tests.report.frames import at, make_frame
+from tests.analyzers.report.frames import at, make_frame
 
 EVENTS = [str(e) for e in s.Event]
 maybe = lambda values: st.one_of(st.none(), st.sampled_from(values))  # noqa: E731

@@ -20,7 +20,7 @@ from analyzers.cli import all_commands, main
 from instrumentation import schema as s
 from instrumentation.exit_status import ExitStatus
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "report" / "fixtures"
 SMALL = str(FIXTURES / "worker_small.jsonl")
 HEALTHY = str(FIXTURES / "healthy.jsonl")
 
@@ -322,7 +322,7 @@ def lost_ids(doc: dict) -> set[str]:
     return {w["example_task_id"] for w in doc["lost_workers"]}
 
 
-BIN = Path(__file__).resolve().parents[1] / "analyzers" / "bin"  # the fake kubectl
+BIN = Path(__file__).resolve().parent / "bin"  # the fake kubectl
 
 
 class TestRemoteSources:

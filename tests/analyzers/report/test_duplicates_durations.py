@@ -9,7 +9,7 @@ import pytest
 from analyzers.report import columns as c
 from analyzers.report import duplicate_executions, lost_workers, over_time, slow_tasks
 from instrumentation import schema as s
-from tests.report.frames import T0, at, ev, make_frame, run
+from tests.analyzers.report.frames import T0, at, ev, make_frame, run
 
 
 class TestDuplicates:

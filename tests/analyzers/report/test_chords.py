@@ -8,7 +8,7 @@ import pytest
 from analyzers.report import chords, stuck_chords
 from analyzers.report import columns as c
 from instrumentation import schema as s
-from tests.report.frames import at, ev, make_frame, run
+from tests.analyzers.report.frames import at, ev, make_frame, run
 
 STUCK_AFTER = pd.Timedelta("15min")
 
