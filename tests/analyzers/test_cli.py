@@ -363,7 +363,7 @@ class TestRemoteSources:
         assert "--selector" in result.output
 
     def test_cloud_logging(self) -> None:
-        from tests.analyzers.logging_server import LoggingServer
+        from tests.logging_server import LoggingServer
 
         entries = [json.loads(x) for x in (REAL / "entries.ndjson").read_text().splitlines()]
         with LoggingServer(entries) as server:
