@@ -30,7 +30,7 @@ from analyzers.frame import check_frame
 from analyzers.rfc3339 import RFC3339_MICROS
 from instrumentation import schema as s
 
-from . import columns as c
+from . import columns as cols
 from .chords import STUCK
 from .chords import chords as chord_states
 from .duplicates import duplicate_executions, lost_workers
@@ -88,7 +88,7 @@ class Report:
 
     def conditions(self) -> dict[str, bool]:
         """Which ``--fail-on`` conditions hold."""
-        failed = int(self.tasks.iloc[0][c.FAILED]) if not self.tasks.empty else 0
+        failed = int(self.tasks.iloc[0][cols.FAILED]) if not self.tasks.empty else 0
         return {
             "failures": failed > 0 or not self.failures.empty,
             "stuck": not self.stuck_chords.empty,
@@ -194,7 +194,7 @@ def build_report(
             "retry_storms": retry_storms(view, factor=storm_factor,
                                          min_retries=storm_min_retries, rows=retried),
             "chords": chord_table,
-            "stuck_chords": chord_table.loc[chord_table[c.CHORD_STATE] == STUCK].reset_index(
+            "stuck_chords": chord_table.loc[chord_table[cols.CHORD_STATE] == STUCK].reset_index(
                 drop=True),
             "lost_workers": lost_workers(view),
             "over_time": over_time(view),

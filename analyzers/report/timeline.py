@@ -18,12 +18,12 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-from . import columns as c
+from . import columns as cols
 from .kernels import isin, pick
 from .values import times
 
 COLUMNS = (
-    s.TIME, s.EVENT, c.ROLE, s.TASK_ID, s.TASK_NAME, s.WORKER, s.POD, s.RETRIES,
+    s.TIME, s.EVENT, cols.ROLE, s.TASK_ID, s.TASK_NAME, s.WORKER, s.POD, s.RETRIES,
     s.DURATION_MS, s.QUEUE_WAIT_MS, s.EXCEPTION_TYPE, s.ORGANIZATION_ID, s.SOURCE, s.LINE_NO,
     s.EXCEPTION_MESSAGE, s.MESSAGE,
 )
@@ -45,9 +45,9 @@ def _as_str(values: pd.Series) -> pd.Series:
 
 
 def _assemble(frame: pd.DataFrame, mask: np.ndarray, role: pd.Series | str) -> pd.DataFrame:
-    rows = pick(frame, mask, [name for name in COLUMNS if name != c.ROLE])
+    rows = pick(frame, mask, [name for name in COLUMNS if name != cols.ROLE])
     rows[s.TIME] = times(rows)
-    rows[c.ROLE] = role if isinstance(role, str) else role.to_numpy()
+    rows[cols.ROLE] = role if isinstance(role, str) else role.to_numpy()
     order = _as_str(rows[s.EVENT]).map(_ORDER).fillna(len(_ORDER))
     rows = rows.assign(_o=order.to_numpy()).sort_values([s.TIME, "_o"], kind="stable")
     return rows.drop(columns="_o").reset_index(drop=True)[list(COLUMNS)]
