@@ -8,51 +8,58 @@
 
 A thin layer over the library: options become arguments of ``analyzers.sources`` /
 ``analyzers.ingest`` / ``analyzers.report`` / ``analyzers.render`` calls, and the library's
-``AnalyzerError`` (and bad option values) become exit code 2 with a message saying what to
-do. Exit codes: 0 healthy, 1 a ``--fail-on`` condition holds (or the asked-for id is not in
-the logs), 2 usage or source errors.
+``AnalyzerError`` (and bad option values) become exit status USAGE with a message saying
+what to do. Following, record writing and timelines live in the library too
+(``sources.follow``, ``render.records``, ``report.timeline``); the ``queries`` command lives
+with ``queries/`` (``queries.cli``) and is loaded only when used.
+
+Exit statuses (``instrumentation.exit_status.ExitStatus``): OK (0) healthy, FINDINGS (1) a
+``--fail-on`` condition holds or the asked-for id is not in the logs, USAGE (2) usage or
+source errors, INTERRUPTED (130) Ctrl-C (``parse --follow`` ends there normally: OK).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
-import io
 import os
 import sys
-import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 import pandas as pd
 
 from analyzers.errors import AnalyzerError
 from analyzers.render import FORMATS, FRAME_FORMATS, render, render_frame
+from analyzers.render.records import TABLE_COLUMNS, RecordWriter, csv_text, ndjson
 from analyzers.report import COLUMNS as REPORT_COLUMNS
-from analyzers.report import CONDITIONS, build_report, parse_duration, parse_instant
-from analyzers.timeline import chord_timeline, task_timeline
+from analyzers.report import (
+    CONDITIONS,
+    build_report,
+    chord_timeline,
+    parse_duration,
+    parse_instant,
+    task_timeline,
+)
+from analyzers.sources.follow import follow_lines
 from instrumentation import schema as s
+from instrumentation.exit_status import ExitStatus
 
 SOURCES = ("auto", "file", "kubectl", "cloud-logging")
 #: Window pulled from Cloud Logging when --since is not given (every request costs quota).
 DEFAULT_CLOUD_HOURS = 1
 PARSE_FORMATS = ("jsonl", "csv", "table")
 
-#: Columns ``parse --format table`` shows (the others are in jsonl/csv).
-TABLE_COLUMNS = (s.TIME, s.SEVERITY, s.EVENT, s.TASK_NAME, s.TASK_ID, s.WORKER, s.POD,
-                 s.ORGANIZATION_ID, s.MESSAGE)
 
 
 class UserError(click.ClickException):
-    """A problem the user can fix (bad source, missing input): exit code 2."""
+    """A problem the user can fix (bad source, missing input)."""
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 # --- Option types --------------------------------------------------------------------------
@@ -308,6 +315,14 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Click would turn Ctrl-C into "Aborted!" and 1, the code of a finding.
+            click.echo("\nAborted!", err=True)
+            ctx.exit(ExitStatus.INTERRUPTED)
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy and name not in self.commands:
             import importlib
@@ -317,7 +332,7 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=LazyGroup, lazy={"queries": "analyzers.queries_cmd:queries"},
+@click.group(cls=LazyGroup, lazy={"queries": "queries.cli:queries"},
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="rhesis-logs", prog_name="rhesis-logs")
 def main() -> None:
@@ -373,7 +388,7 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
     failing = report.failing(fail_on)
     if failing:
         click.echo(f"rhesis-logs: --fail-on condition(s) hold: {', '.join(failing)}", err=True)
-        sys.exit(1)
+        sys.exit(ExitStatus.FINDINGS)
 
 
 def _timeline_command(kind: str, compute: Callable[[pd.DataFrame, str], pd.DataFrame]):
@@ -383,7 +398,7 @@ def _timeline_command(kind: str, compute: Callable[[pd.DataFrame, str], pd.DataF
         if frame.empty:
             click.echo(f"rhesis-logs: no lines about {kind} {ident} in these logs: check the id "
                        "or widen the window (--since) / add the other pods' logs", err=True)
-            sys.exit(1)
+            sys.exit(ExitStatus.FINDINGS)
         width, color = _terminal() if not output else (160, False)
         _write(render_frame(frame, fmt, f"Timeline of {kind} {ident}", width=width,
                             color=color), output)
@@ -429,99 +444,6 @@ def task(task_id: str, sources: SourceOptions, fmt: str, output: str | None) -> 
 # --- parse ---------------------------------------------------------------------------------
 
 
-def _record_json(record: dict[str, Any]) -> bytes:
-    clean = {k: _rfc3339(v) for k, v in record.items() if v is not None and not (
-        isinstance(v, float) and v != v)}
-    return orjson.dumps(clean, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def _rfc3339(value: Any) -> Any:
-    """Datetimes as ``2026-11-28T10:00:00.000000Z`` (what the non-streaming output writes)."""
-    if isinstance(value, datetime):
-        return pd.Timestamp(value).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value
-
-
-def _ndjson(frame: pd.DataFrame) -> str:
-    """One JSON object per record, columns no record has left out, times as RFC 3339.
-
-    Polars writes the lines (a million in about a second; a dict per row would take 30).
-    A field a record lacks is ``null`` here, and absent in ``--follow`` output.
-    """
-    import polars as pl
-
-    frame = frame.dropna(axis=1, how="all")
-    if frame.empty:
-        return ""
-    table = pl.from_pandas(frame)
-    if s.TIME in table.columns:
-        table = table.with_columns(pl.col(s.TIME).dt.strftime("%Y-%m-%dT%H:%M:%S.%6fZ"))
-    buffer = io.BytesIO()
-    table.write_ndjson(buffer)
-    return buffer.getvalue().decode()
-
-
-#: A follower flushes held-back text records after this long without a new line.
-IDLE_FLUSH_S = 1.0
-_POLL_S = 0.2
-
-
-def _follow_lines(paths: list[str]) -> Iterator[bytes | None]:
-    """Lines of stdin as they arrive, or of one file and then what is appended to it
-    (``tail -f``); ``None`` whenever the input has been quiet for ``IDLE_FLUSH_S``."""
-    if paths in ([], ["-"]):
-        yield from _follow_stdin()
-        return
-    if len(paths) != 1:
-        raise UserError("--follow reads one FILE (or stdin); start one command per file")
-    try:
-        handle = open(paths[0], "rb")  # noqa: SIM115 - closed below, read until interrupted
-    except OSError as exc:
-        raise UserError(f"cannot read {paths[0]}: {exc.strerror}") from None
-    with handle:
-        pending, quiet_since, flushed = b"", time.monotonic(), True
-        while True:
-            chunk = handle.readline()
-            if chunk:
-                pending += chunk
-                if pending.endswith(b"\n"):
-                    yield pending
-                    pending, quiet_since, flushed = b"", time.monotonic(), False
-                continue
-            if not flushed and time.monotonic() - quiet_since >= IDLE_FLUSH_S:
-                yield None
-                flushed = True
-            time.sleep(_POLL_S)  # why: a regular file has no portable "data appended" event
-
-
-def _follow_stdin() -> Iterator[bytes | None]:
-    stream = sys.stdin.buffer
-    try:
-        fd = stream.fileno()
-    except (OSError, ValueError, io.UnsupportedOperation):
-        fd = None  # not a real file (tests, wrappers): plain line reads, no idle detection
-    if fd is None:
-        yield from iter(stream.readline, b"")
-        return
-    import select
-
-    pending = b""
-    while True:
-        ready, _, _ = select.select([fd], [], [], IDLE_FLUSH_S)
-        if not ready:
-            yield None
-            continue
-        block = os.read(fd, 1 << 16)
-        if not block:
-            if pending:
-                yield pending
-            return
-        pending += block
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line + b"\n"
-
-
 @main.command()
 @source_options
 @click.option("-f", "--format", "fmt", type=click.Choice(PARSE_FORMATS), default="jsonl",
@@ -551,12 +473,9 @@ def parse(sources: SourceOptions, fmt: str, follow: bool, output: str | None) ->
         _write(render_frame(shown, "text", f"{len(frame):,} records", width=width,
                             color=color), output)
     elif fmt == "csv":
-        buffer = io.StringIO()
-        frame.dropna(axis=1, how="all").to_csv(buffer, index=False,
-                                                date_format="%Y-%m-%dT%H:%M:%S.%fZ")
-        _write(buffer.getvalue(), output)
+        _write(csv_text(frame), output)
     else:
-        _write(_ndjson(frame), output)
+        _write(ndjson(frame), output)
     if result.lines_read != result.lines_parsed:
         click.echo(f"rhesis-logs: {result.lines_read - result.lines_parsed:,} of "
                    f"{result.lines_read:,} lines could not be read (see `analyze`)", err=True)
@@ -569,33 +488,15 @@ def _parse_follow(paths: list[str], fmt: str, output: str | None) -> None:
     with contextlib.ExitStack() as stack:
         out = (stack.enter_context(open(output, "w", encoding="utf-8"))
                if output and output != "-" else sys.stdout)
-        writer = csv.DictWriter(out, fieldnames=list(s.FRAME_COLUMNS), extrasaction="ignore")
-        if fmt == "csv":
-            writer.writeheader()
-
-        def emit(records: list[dict[str, Any]]) -> None:
-            for record in records:
-                if fmt == "csv":
-                    writer.writerow({k: _plain(v) for k, v in record.items()})
-                elif fmt == "table":
-                    out.write("  ".join(_plain(record.get(k)) or "-" for k in TABLE_COLUMNS)
-                              + "\n")
-                else:
-                    out.write(_record_json(record).decode() + "\n")
-            if records:
-                out.flush()
-
+        writer = RecordWriter(out, fmt)
         with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-            for line in _follow_lines(paths):
-                # A quiet input completes the text records held back for their tracebacks.
-                emit(parser.flush() if line is None else parser.feed(line))
-            emit(parser.flush())
-
-
-def _plain(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return str(_rfc3339(value))
+            try:
+                for line in follow_lines(paths):
+                    # A quiet input completes the text records held back for their tracebacks.
+                    writer.write(parser.flush() if line is None else parser.feed(line))
+            except AnalyzerError as exc:
+                raise UserError(str(exc)) from None
+            writer.write(parser.flush())
 
 
 def entry() -> None:
@@ -610,13 +511,13 @@ def entry() -> None:
 
     try:
         main()
-        code = 0
+        code = ExitStatus.OK
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
+            code = exc.code or ExitStatus.OK
         else:
             print(exc.code, file=sys.stderr)
-            code = 1
+            code = ExitStatus.FINDINGS
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -626,7 +527,7 @@ def entry() -> None:
     os._exit(code)
 
 
-def _all_commands(group: click.Group) -> Iterable[tuple[str, click.Command]]:
+def all_commands(group: click.Group) -> Iterable[tuple[str, click.Command]]:
     """Every command of the group, recursively, lazy ones loaded (the help test walks these)."""
     with click.Context(group) as ctx:
         named = [(name, group.get_command(ctx, name)) for name in group.list_commands(ctx)]
@@ -635,6 +536,6 @@ def _all_commands(group: click.Group) -> Iterable[tuple[str, click.Command]]:
             continue
         yield name, command
         if isinstance(command, click.Group):
-            for sub, subcommand in _all_commands(command):
+            for sub, subcommand in all_commands(command):
                 yield f"{name} {sub}", subcommand
 

@@ -44,6 +44,7 @@ from analyzers.ingest.detect import (
 )
 from analyzers.ingest.gcloud import is_entry_line
 from analyzers.ingest.records import Parts, assemble
+from analyzers.sources.files import FileChunks
 from instrumentation import schema as s
 
 _BINARY = r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]"
@@ -68,12 +69,9 @@ class IngestResult:
         return self.lines_read - self.lines_parsed
 
 
-#: A source is read this many bytes at a time, so memory does not grow with the input. Why
-#: 8 MB: glibc hands blocks up to 32 MB back to its heap when freed, so the next batch reuses
-#: warm pages (on this VM a page touched for the first time is expensive: 64 MB batches spent
-#: 2.7 s in the kernel per 1 M lines, 16 MB 1 s); and two batches are in flight at once, so
-#: 8 MB rather than 16 MB keeps ~50 MB less at the peak of a 1 M-line kubectl log for the same
-#: time (measured: 860-875 MB against 880-925 MB, 2.4-2.6 s against 2.6-2.7 s).
+#: A source is read this many bytes at a time, so memory does not grow with the input. Small
+#: enough that glibc hands a freed batch back to its heap (the next batch reuses warm pages)
+#: and that two batches in flight keep the peak low; ``docs/ingest.md`` has the measurements.
 BATCH_BYTES = 8 << 20
 #: A text record is considered possibly open at the end of a batch only if it began within
 #: this many lines of the end (a traceback is never interleaved with 10 000 other lines).
@@ -95,9 +93,10 @@ def read_sources(sources: Iterable[tuple[str, Iterable[bytes | str]]],
     """
     parts = Parts()
     for n, (name, chunks) in enumerate(sources):
-        path = getattr(chunks, "path", None)  # a file on disk: DuckDB may read it directly
-        whole = json_file.read_file(path, name, n << 40, columns) if path else None
-        if whole is not None and hasattr(chunks, "close"):
+        # A file on disk may be read by DuckDB directly, in parallel (``json_file``).
+        on_disk = isinstance(chunks, FileChunks)
+        whole = json_file.read_file(chunks.path, name, n << 40, columns) if on_disk else None
+        if whole is not None:
             chunks.close()
         parts.merge(whole if whole is not None
                     else read_source(chunks, name, order_base=n << 40, columns=columns))
@@ -378,11 +377,6 @@ def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: Par
     ctx = js.select(s.LINE_NO, kubectl.POD, kubectl.CONTAINER, s.NAMESPACE, kubectl.PREFIX_TIME)
     records.add_json_records(json_lines.decode_plain(bodies.to_arrow()), ctx, None, None, source,
                       order_base, parts, frame.FORMAT_JSON, bodies=bodies)
-
-
-# ---------------------------------------------------------------------------------------
-# Cloud Logging entries
-# ---------------------------------------------------------------------------------------
 
 
 # ---------------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ UNPARSED_POLARS = {c: (pl.Int64 if c == s.LINE_NO else pl.String) for c in frame
 
 @dataclass
 class Parts:
-    """Polars pieces of one or more sources, before the final assembly."""
+    """What one batch, source or several sources decoded, before the final assembly:
+    record tables (Arrow, ``FINAL_SCHEMA``), unparsed lines (Polars frames) and counts."""
 
     records: list[pa.Table] = field(default_factory=list)  # each in FINAL_SCHEMA
     unparsed: list[pl.DataFrame] = field(default_factory=list)

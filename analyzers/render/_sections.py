@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analyzers.report import Report
-from analyzers.report import columns as c
+from analyzers.report import columns as cols
 from instrumentation import schema as s
 
 
@@ -28,41 +28,41 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("failures", "Failures by task, exception and message",
-            (s.TASK_NAME, s.EXCEPTION_TYPE, c.FINGERPRINT, c.COUNT, c.TENANTS, c.TENANT_IDS,
-             c.FIRST_SEEN, c.LAST_SEEN, c.EXAMPLE_TASK_ID),
+            (s.TASK_NAME, s.EXCEPTION_TYPE, cols.FINGERPRINT, cols.COUNT, cols.TENANTS,
+             cols.TENANT_IDS, cols.FIRST_SEEN, cols.LAST_SEEN, cols.EXAMPLE_TASK_ID),
             "No task failed."),
     Section("retries", "Retries by task and exception",
-            (s.TASK_NAME, s.EXCEPTION_TYPE, c.COUNT, c.TASK_IDS, c.MAX_RETRIES, c.TENANTS,
-             c.LAST_SEEN, c.EXAMPLE_TASK_ID),
+            (s.TASK_NAME, s.EXCEPTION_TYPE, cols.COUNT, cols.TASK_IDS, cols.MAX_RETRIES,
+             cols.TENANTS, cols.LAST_SEEN, cols.EXAMPLE_TASK_ID),
             "No task retried."),
     Section("retry_storms", "Retry storms",
-            (c.SCOPE, c.KEY, s.TASK_NAME, s.ORGANIZATION_ID, c.COUNT, c.NORM, c.RATIO,
-             c.FIRST_SEEN, c.LAST_SEEN),
+            (cols.SCOPE, cols.KEY, s.TASK_NAME, s.ORGANIZATION_ID, cols.COUNT, cols.NORM,
+             cols.RATIO, cols.FIRST_SEEN, cols.LAST_SEEN),
             "No task retried far above its norm."),
     Section("retry_outcomes", "How retried tasks ended",
-            (s.TASK_NAME, c.RETRIED_IDS, c.RECOVERED, c.EXHAUSTED, c.PENDING),
+            (s.TASK_NAME, cols.RETRIED_IDS, cols.RECOVERED, cols.EXHAUSTED, cols.PENDING),
             "No task retried."),
     Section("stuck_chords", "Stuck chords (callback overdue)",
             (s.CHORD_ID, s.ORGANIZATION_ID, s.CHORD_CALLBACK_NAME, s.MEMBERS_EXPECTED,
-             c.MEMBERS_FINISHED, s.MEMBERS_FAILED, c.LAST_ACTIVITY, c.IDLE_S,
-             c.MEMBERS_PUBLISHED, s.CHORD_CALLBACK_ID),
+             cols.MEMBERS_FINISHED, s.MEMBERS_FAILED, cols.LAST_ACTIVITY, cols.IDLE_S,
+             cols.MEMBERS_PUBLISHED, s.CHORD_CALLBACK_ID),
             "No chord is stuck."),
     Section("chords", "All chords",
-            (s.CHORD_ID, c.CHORD_STATE, s.ORGANIZATION_ID, s.CHORD_CALLBACK_NAME,
-             s.MEMBERS_EXPECTED, c.MEMBERS_FINISHED, s.MEMBERS_FAILED, c.CALLBACK_RECEIVED,
-             c.LAST_ACTIVITY),
+            (s.CHORD_ID, cols.CHORD_STATE, s.ORGANIZATION_ID, s.CHORD_CALLBACK_NAME,
+             s.MEMBERS_EXPECTED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED, cols.CALLBACK_RECEIVED,
+             cols.LAST_ACTIVITY),
             "No chord in these logs.", limit=15),
     Section("duplicates", "Duplicate executions",
-            (s.TASK_ID, s.TASK_NAME, c.RECEIVED, c.SUCCEEDED, c.RETRIED, c.WORKERS,
-             s.ORGANIZATION_ID, c.GAP_S, c.LIKELY_CAUSE),
+            (s.TASK_ID, s.TASK_NAME, cols.RECEIVED, cols.SUCCEEDED, cols.RETRIED, cols.WORKERS,
+             s.ORGANIZATION_ID, cols.GAP_S, cols.LIKELY_CAUSE),
             "No task ran more often than its retries explain."),
     Section("lost_workers", "Lost workers, time limits, broker disconnects",
-            (c.KIND, s.WORKER, c.COUNT, c.TASK_IDS, c.FIRST_SEEN, c.LAST_SEEN,
-             c.EXAMPLE_TASK_ID, s.TASK_NAME),
+            (cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.FIRST_SEEN, cols.LAST_SEEN,
+             cols.EXAMPLE_TASK_ID, s.TASK_NAME),
             "No worker was lost, no time limit hit, no broker connection lost."),
     Section("slow_tasks", "Run time and queue wait per task (ms)",
-            (s.TASK_NAME, c.COUNT, c.P50_MS, c.P95_MS, c.P99_MS, c.MAX_MS, c.WAIT_P50_MS,
-             c.WAIT_P95_MS, c.WAIT_MAX_MS),
+            (s.TASK_NAME, cols.COUNT, cols.P50_MS, cols.P95_MS, cols.P99_MS, cols.MAX_MS,
+             cols.WAIT_P50_MS, cols.WAIT_P95_MS, cols.WAIT_MAX_MS),
             "No durations in these logs."),
     Section("unparsed", "Lines that could not be read (first few)",
             (s.SOURCE, s.LINE_NO, s.RAW),
@@ -74,17 +74,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: Short headers for people (the JSON keeps the column names).
 LABELS: dict[str, str] = {
-    s.TASK_NAME: "task", s.EXCEPTION_TYPE: "exception", c.FINGERPRINT: "message (masked)",
-    c.TENANT_IDS: "tenant ids", c.FIRST_SEEN: "first", c.LAST_SEEN: "last",
-    c.EXAMPLE_TASK_ID: "example id", c.TASK_IDS: "ids", c.MAX_RETRIES: "max retries",
+    s.TASK_NAME: "task", s.EXCEPTION_TYPE: "exception", cols.FINGERPRINT: "message (masked)",
+    cols.TENANT_IDS: "tenant ids", cols.FIRST_SEEN: "first", cols.LAST_SEEN: "last",
+    cols.EXAMPLE_TASK_ID: "example id", cols.TASK_IDS: "ids", cols.MAX_RETRIES: "max retries",
     s.ORGANIZATION_ID: "tenant", s.CHORD_CALLBACK_NAME: "callback",
     s.CHORD_CALLBACK_ID: "callback id", s.MEMBERS_EXPECTED: "expected",
-    c.MEMBERS_PUBLISHED: "published", c.MEMBERS_FINISHED: "finished",
-    s.MEMBERS_FAILED: "failed", c.LAST_ACTIVITY: "last activity", c.IDLE_S: "idle s",
-    c.CHORD_STATE: "state", c.CALLBACK_RECEIVED: "callback seen", c.GAP_S: "gap s",
-    c.LIKELY_CAUSE: "likely cause", c.P50_MS: "p50", c.P95_MS: "p95", c.P99_MS: "p99",
-    c.MAX_MS: "max", c.WAIT_P50_MS: "wait p50", c.WAIT_P95_MS: "wait p95",
-    c.WAIT_MAX_MS: "wait max", c.RETRIED_IDS: "retried ids", s.LINE_NO: "line",
+    cols.MEMBERS_PUBLISHED: "published", cols.MEMBERS_FINISHED: "finished",
+    s.MEMBERS_FAILED: "failed", cols.LAST_ACTIVITY: "last activity", cols.IDLE_S: "idle s",
+    cols.CHORD_STATE: "state", cols.CALLBACK_RECEIVED: "callback seen", cols.GAP_S: "gap s",
+    cols.LIKELY_CAUSE: "likely cause", cols.P50_MS: "p50", cols.P95_MS: "p95", cols.P99_MS: "p99",
+    cols.MAX_MS: "max", cols.WAIT_P50_MS: "wait p50", cols.WAIT_P95_MS: "wait p95",
+    cols.WAIT_MAX_MS: "wait max", cols.RETRIED_IDS: "retried ids", s.LINE_NO: "line",
     s.RAW: "text", s.TASK_ID: "task id", s.CHORD_ID: "chord id",
 }
 
@@ -154,8 +154,8 @@ def summary_lines(report: Report) -> list[tuple[str, str]]:
         ("Lines", f"{lines.get('read', 0):,} read, {lines.get('parsed', 0):,} parsed, "
                   f"{lines.get('unparsed', 0):,} unparsed"),
         ("Tasks", ", ".join(f"{tasks.get(k, 0):,} {k}" for k in (
-            c.RECEIVED, c.SUCCEEDED, c.FAILED, c.RETRIED, c.REVOKED))),
-        ("Task ids / tenants", f"{tasks.get(c.TASK_IDS, 0):,} / {tasks.get(c.TENANTS, 0):,}"),
+            cols.RECEIVED, cols.SUCCEEDED, cols.FAILED, cols.RETRIED, cols.REVOKED))),
+        ("Task ids / tenants", f"{tasks.get(cols.TASK_IDS, 0):,} / {tasks.get(cols.TENANTS, 0):,}"),
     ]
     filters = {k: v for k, v in d["filters"].items() if v}
     if filters:

@@ -14,7 +14,7 @@ from html import escape
 import pandas as pd
 
 from analyzers.report import Report
-from analyzers.report import columns as c
+from analyzers.report import columns as cols
 from instrumentation import schema as s
 
 from ._sections import SECTIONS, Section, cell, plural, rows_of, summary_lines
@@ -65,7 +65,7 @@ def _weight(name: str, series: pd.Series) -> float:
     """
     if name in (s.RAW,):
         return 60
-    if name in (c.FINGERPRINT, s.EXCEPTION_MESSAGE):
+    if name in (cols.FINGERPRINT, s.EXCEPTION_MESSAGE):
         return 30
     if _is_number(series):
         return 8
@@ -92,7 +92,7 @@ def _table(frame: pd.DataFrame, section: Section) -> str:
     colgroup = "<colgroup>" + "".join(
         f'<col style="width:{100 * w / sum(weights):.1f}%">' for w in weights) + "</colgroup>"
     rows = []
-    states = head[c.CHORD_STATE].tolist() if c.CHORD_STATE in head.columns else None
+    states = head[cols.CHORD_STATE].tolist() if cols.CHORD_STATE in head.columns else None
     for i, values in enumerate(head[columns].itertuples(index=False, name=None)):
         bad = section.key in _BAD_SECTIONS or (states is not None and states[i] in _BAD_STATES)
         cells = []
@@ -116,10 +116,10 @@ def _table(frame: pd.DataFrame, section: Section) -> str:
 def _cards(report: Report) -> str:
     tasks = report.tasks.iloc[0].to_dict() if not report.tasks.empty else {}
     cards = [
-        (c.RECEIVED, tasks.get(c.RECEIVED, 0), False),
-        (c.SUCCEEDED, tasks.get(c.SUCCEEDED, 0), False),
-        (c.FAILED, tasks.get(c.FAILED, 0), tasks.get(c.FAILED, 0) > 0),
-        (c.RETRIED, tasks.get(c.RETRIED, 0), False),
+        (cols.RECEIVED, tasks.get(cols.RECEIVED, 0), False),
+        (cols.SUCCEEDED, tasks.get(cols.SUCCEEDED, 0), False),
+        (cols.FAILED, tasks.get(cols.FAILED, 0), tasks.get(cols.FAILED, 0) > 0),
+        (cols.RETRIED, tasks.get(cols.RETRIED, 0), False),
         ("stuck chords", len(report.stuck_chords), len(report.stuck_chords) > 0),
         ("retry storms", len(report.retry_storms), len(report.retry_storms) > 0),
         ("duplicates", len(report.duplicates), len(report.duplicates) > 0),
@@ -134,32 +134,32 @@ def _charts(report: Report) -> str:
     out = []
     ot = report.over_time
     if not ot.empty:
-        series = {name: ot[name].tolist() for name in (c.FAILED, c.RETRIED)}
+        series = {name: ot[name].tolist() for name in (cols.FAILED, cols.RETRIED)}
         out.append('<h2 id="over-time">Failures and retries over time</h2><figure>'
-                   + time_chart(ot[c.BUCKET].tolist(), series,
+                   + time_chart(ot[cols.BUCKET].tolist(), series,
                                 title="Failures and retries over time")
                    + "<figcaption>Events per bucket of "
                    + escape(_bucket_text(ot)) + ".</figcaption></figure>")
     slow = report.slow_tasks
-    runs = slow.loc[slow[c.COUNT] > 0].head(_CHART_TASKS) if not slow.empty else slow
+    runs = slow.loc[slow[cols.COUNT] > 0].head(_CHART_TASKS) if not slow.empty else slow
     if not runs.empty:
         out.append('<h2 id="run-times">Run time percentiles per task</h2><figure>'
                    + percentile_bars(
                        runs[s.TASK_NAME].astype(str).tolist(),
-                       {"p50": runs[c.P50_MS].astype(float).tolist(),
-                        "p95": runs[c.P95_MS].astype(float).tolist(),
-                        "p99": runs[c.P99_MS].astype(float).tolist()},
+                       {"p50": runs[cols.P50_MS].astype(float).tolist(),
+                        "p95": runs[cols.P95_MS].astype(float).tolist(),
+                        "p99": runs[cols.P99_MS].astype(float).tolist()},
                        title="Run time percentiles per task (ms)", log=True)
                    + "<figcaption>Slowest p95 first; milliseconds, on a log scale."
                    "</figcaption></figure>")
-    waits = slow.loc[slow[c.WAITS] > 0].sort_values(c.WAIT_P95_MS, ascending=False).head(
+    waits = slow.loc[slow[cols.WAITS] > 0].sort_values(cols.WAIT_P95_MS, ascending=False).head(
         _CHART_TASKS) if not slow.empty else slow
     if not waits.empty:
         out.append('<h2 id="queue-waits">Queue wait (received → started) per task</h2><figure>'
                    + percentile_bars(
                        waits[s.TASK_NAME].astype(str).tolist(),
-                       {"p50": waits[c.WAIT_P50_MS].astype(float).tolist(),
-                        "p95": waits[c.WAIT_P95_MS].astype(float).tolist()},
+                       {"p50": waits[cols.WAIT_P50_MS].astype(float).tolist(),
+                        "p95": waits[cols.WAIT_P95_MS].astype(float).tolist()},
                        title="Queue wait per task (ms)", log=True)
                    + "<figcaption>Milliseconds, on a log scale.</figcaption></figure>")
     return "".join(out)
@@ -168,7 +168,7 @@ def _charts(report: Report) -> str:
 def _bucket_text(ot: pd.DataFrame) -> str:
     if len(ot) < 2:
         return "the whole window"
-    step = pd.Timestamp(ot[c.BUCKET].iloc[1]) - pd.Timestamp(ot[c.BUCKET].iloc[0])
+    step = pd.Timestamp(ot[cols.BUCKET].iloc[1]) - pd.Timestamp(ot[cols.BUCKET].iloc[0])
     seconds = step.total_seconds()
     if seconds < 60:
         return _amount(seconds, "second")

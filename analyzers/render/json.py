@@ -12,7 +12,7 @@ import orjson
 import pandas as pd
 
 from analyzers.report import Report
-from analyzers.report._util import to_records
+from analyzers.report.tables import to_records
 
 
 def _fallback(value: Any) -> Any:

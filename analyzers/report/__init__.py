@@ -6,6 +6,7 @@
                           since=since, tenant="org-1", stuck_after=timedelta(minutes=15))
     report.failures            # DataFrame: one row per task / exception / message fingerprint
     report.to_dict()           # the JSON contract (docs/report.md)
+    task_timeline(frame, "5e0c...")   # one task's lines across pods, in lifecycle order
 
 Each section is a function of the normalized frame (columns ``schema.FRAME_COLUMNS``, ``time``
 tz-aware UTC) and can be called on its own; none reads files or calls services. All are
@@ -18,6 +19,7 @@ from .durations import slow_tasks
 from .failures import failure_rows, failures, fingerprint
 from .model import COLUMNS, CONDITIONS, CONTRACT_VERSION, Report, build_report
 from .retries import retries, retry_outcomes, retry_storms
+from .timeline import chord_timeline, task_timeline
 from .timeseries import bucket_size, over_time
 from .totals import line_totals, task_totals
 from .window import filter_frame, filter_window, parse_duration, parse_instant
@@ -29,6 +31,7 @@ __all__ = [
     "Report",
     "bucket_size",
     "build_report",
+    "chord_timeline",
     "chords",
     "duplicate_executions",
     "failure_rows",
@@ -47,5 +50,6 @@ __all__ = [
     "retry_storms",
     "slow_tasks",
     "stuck_chords",
+    "task_timeline",
     "task_totals",
 ]

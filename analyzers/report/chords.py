@@ -31,8 +31,9 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-from . import columns as c
-from ._util import col, distinct_per_group, empty, event_is, factorize, isin, pick, times
+from . import columns as cols
+from .kernels import distinct_per_group, event_is, factorize, isin, pick
+from .values import empty, times
 
 COMPLETED, FAILED, STUCK, PENDING = "completed", "failed", "stuck", "pending"
 RECOVERED, REVOKED, CLEANED = "recovered", "revoked", "cleaned"
@@ -43,9 +44,9 @@ _CHORD_IN_TEXT = r"Chord(?: callback)? '([^']+)' raised"
 STUCK_AFTER = pd.Timedelta("15min")
 
 COLUMNS = (
-    s.CHORD_ID, c.CHORD_STATE, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.ORGANIZATION_ID,
-    s.MEMBERS_EXPECTED, c.MEMBERS_PUBLISHED, c.MEMBERS_FINISHED, s.MEMBERS_FAILED,
-    c.CALLBACK_RECEIVED, c.FIRST_SEEN, c.LAST_ACTIVITY, c.IDLE_S,
+    s.CHORD_ID, cols.CHORD_STATE, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.ORGANIZATION_ID,
+    s.MEMBERS_EXPECTED, cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED,
+    cols.CALLBACK_RECEIVED, cols.FIRST_SEEN, cols.LAST_ACTIVITY, cols.IDLE_S,
 )
 
 _TERMINAL = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
@@ -63,9 +64,9 @@ _MONITOR_STATE = {
 
 
 def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    group = col(frame, s.GROUP_ID)
-    callback = col(frame, s.CHORD_CALLBACK_ID)
-    is_member = group.notna() & (callback.notna() | col(frame, s.CHORD_SIZE).notna())
+    group = frame[s.GROUP_ID]
+    callback = frame[s.CHORD_CALLBACK_ID]
+    is_member = group.notna() & (callback.notna() | frame[s.CHORD_SIZE].notna())
     mask = is_member.to_numpy(dtype=bool, na_value=False) & event_is(frame, s.TASK_EVENTS)
     rows = pick(frame, mask, (
         s.GROUP_ID, s.TASK_ID, s.TIME, s.EVENT, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
@@ -74,16 +75,16 @@ def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
     # the options of the chord): it is the callback, not a member.
     own = (rows[s.TASK_ID].astype("str") == rows[s.CHORD_CALLBACK_ID].astype("str"))
     rows = rows.loc[~own.to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
-    task_id = col(rows, s.TASK_ID)
+    task_id = rows[s.TASK_ID]
     return pd.DataFrame(
         {
-            s.CHORD_ID: col(rows, s.GROUP_ID),
+            s.CHORD_ID: rows[s.GROUP_ID],
             s.TASK_ID: task_id,
             s.TIME: times(rows),
-            s.CHORD_CALLBACK_ID: col(rows, s.CHORD_CALLBACK_ID),
-            s.CHORD_CALLBACK_NAME: col(rows, s.CHORD_CALLBACK_NAME),
-            s.CHORD_SIZE: pd.to_numeric(col(rows, s.CHORD_SIZE), errors="coerce"),
-            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
+            s.CHORD_CALLBACK_ID: rows[s.CHORD_CALLBACK_ID],
+            s.CHORD_CALLBACK_NAME: rows[s.CHORD_CALLBACK_NAME],
+            s.CHORD_SIZE: pd.to_numeric(rows[s.CHORD_SIZE], errors="coerce"),
+            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
             "_finished": event_is(rows, _TERMINAL),
             "_failed": event_is(rows, _MEMBER_FAILED),
         },
@@ -97,21 +98,21 @@ def _chord_events(frame: pd.DataFrame) -> pd.DataFrame:
     rows = pick(frame, mask, (
         s.CHORD_ID, s.GROUP_ID, s.EVENT, s.TIME, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
         s.ORGANIZATION_ID, s.MEMBERS_EXPECTED, s.MESSAGE))
-    chord = col(rows, s.CHORD_ID).astype("str").fillna(col(rows, s.GROUP_ID).astype("str"))
+    chord = rows[s.CHORD_ID].astype("str").fillna(rows[s.GROUP_ID].astype("str"))
     # Celery's own "Chord '<group id>' raised: ChordError(...)" line names the chord only in
     # its text; these rows are few, so one regex over them is cheap.
     if chord.isna().any():
-        named = col(rows, s.MESSAGE).astype("str").str.extract(_CHORD_IN_TEXT, expand=False)
+        named = rows[s.MESSAGE].astype("str").str.extract(_CHORD_IN_TEXT, expand=False)
         chord = chord.fillna(named)
     out = pd.DataFrame(
         {
             s.CHORD_ID: chord,
-            s.EVENT: col(rows, s.EVENT).astype("str"),
+            s.EVENT: rows[s.EVENT].astype("str"),
             s.TIME: times(rows),
-            s.CHORD_CALLBACK_ID: col(rows, s.CHORD_CALLBACK_ID),
-            s.CHORD_CALLBACK_NAME: col(rows, s.CHORD_CALLBACK_NAME),
-            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
-            s.MEMBERS_EXPECTED: pd.to_numeric(col(rows, s.MEMBERS_EXPECTED), errors="coerce"),
+            s.CHORD_CALLBACK_ID: rows[s.CHORD_CALLBACK_ID],
+            s.CHORD_CALLBACK_NAME: rows[s.CHORD_CALLBACK_NAME],
+            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
+            s.MEMBERS_EXPECTED: pd.to_numeric(rows[s.MEMBERS_EXPECTED], errors="coerce"),
         },
         index=rows.index,
     )
@@ -144,15 +145,15 @@ def chords(
             s.CHORD_CALLBACK_NAME: (s.CHORD_CALLBACK_NAME, "first"),
             s.ORGANIZATION_ID: (s.ORGANIZATION_ID, "first"),
             s.MEMBERS_EXPECTED: (s.CHORD_SIZE, "max"),
-            c.FIRST_SEEN: (s.TIME, "min"),
-            c.LAST_ACTIVITY: (s.TIME, "max"),
+            cols.FIRST_SEEN: (s.TIME, "min"),
+            cols.LAST_ACTIVITY: (s.TIME, "max"),
         }
     )
-    per[c.MEMBERS_PUBLISHED] = distinct_per_group(gcodes, tcodes, n)
-    per[c.MEMBERS_FINISHED] = distinct_per_group(gcodes, tcodes, n, members["_finished"])
+    per[cols.MEMBERS_PUBLISHED] = distinct_per_group(gcodes, tcodes, n)
+    per[cols.MEMBERS_FINISHED] = distinct_per_group(gcodes, tcodes, n, members["_finished"])
     per[s.MEMBERS_FAILED] = distinct_per_group(gcodes, tcodes, n, members["_failed"])
     per.index = pd.Index(np.asarray(chord_ids, dtype=object), name=s.CHORD_ID)
-    per["_work_last"] = per[c.LAST_ACTIVITY]  # members' and callback's lines, not monitor's
+    per["_work_last"] = per[cols.LAST_ACTIVITY]  # members' and callback's lines, not monitor's
     if not events.empty:
         ev = events.groupby(s.CHORD_ID, sort=False).agg(
             **{
@@ -178,40 +179,40 @@ def chords(
             (s.MEMBERS_EXPECTED, "_ev_expected"),
         ):
             per[mine] = per[mine].fillna(per[theirs])
-        per[c.FIRST_SEEN] = per[[c.FIRST_SEEN, "_ev_first"]].min(axis=1)
-        per[c.LAST_ACTIVITY] = per[[c.LAST_ACTIVITY, "_ev_last"]].max(axis=1)
+        per[cols.FIRST_SEEN] = per[[cols.FIRST_SEEN, "_ev_first"]].min(axis=1)
+        per[cols.LAST_ACTIVITY] = per[[cols.LAST_ACTIVITY, "_ev_last"]].max(axis=1)
     else:
         per["_ev_last_event"] = pd.Series(dtype="object")
         per["_ev_last"] = per["_work_last"]  # no monitor lines: nothing to compare
         per["_chord_error"] = False
 
-    for name in (c.MEMBERS_PUBLISHED, c.MEMBERS_FINISHED, s.MEMBERS_FAILED):
+    for name in (cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED):
         per[name] = per[name].fillna(0).astype("int64")
-    per[s.MEMBERS_EXPECTED] = per[s.MEMBERS_EXPECTED].fillna(per[c.MEMBERS_PUBLISHED])
+    per[s.MEMBERS_EXPECTED] = per[s.MEMBERS_EXPECTED].fillna(per[cols.MEMBERS_PUBLISHED])
     per[s.MEMBERS_EXPECTED] = per[s.MEMBERS_EXPECTED].astype("int64")
 
     # Was the callback seen at all? (One hashed lookup over the ids of task events.)
     callback = per[s.CHORD_CALLBACK_ID]
-    task_ids = col(frame, s.TASK_ID)
+    task_ids = frame[s.TASK_ID]
     is_callback = isin(task_ids, callback.dropna().unique())
     seen = is_callback & event_is(frame, *_CALLBACK_SEEN)
     seen_ids = pd.Series(task_ids[seen].astype("str").unique())
-    per[c.CALLBACK_RECEIVED] = callback.notna() & isin(callback, seen_ids)
+    per[cols.CALLBACK_RECEIVED] = callback.notna() & isin(callback, seen_ids)
     # The callback's own lines are activity of the chord too.
     if is_callback.any():
         cb_rows = pick(frame, is_callback, (s.TASK_ID, s.TIME))
         cb_last = times(cb_rows).groupby(cb_rows[s.TASK_ID].astype("str").to_numpy()).max()
         cb_time = callback.astype("str").map(cb_last)
-        per[c.LAST_ACTIVITY] = per[[c.LAST_ACTIVITY]].assign(_cb=cb_time).max(axis=1)
+        per[cols.LAST_ACTIVITY] = per[[cols.LAST_ACTIVITY]].assign(_cb=cb_time).max(axis=1)
         per["_work_last"] = per[["_work_last"]].assign(_cb=cb_time).max(axis=1)
 
-    idle = now - per[c.LAST_ACTIVITY]
-    per[c.IDLE_S] = (idle.dt.total_seconds()).clip(lower=0).round(3)
+    idle = now - per[cols.LAST_ACTIVITY]
+    per[cols.IDLE_S] = (idle.dt.total_seconds()).clip(lower=0).round(3)
     monitor = per["_ev_last_event"].map(_MONITOR_STATE)
     chord_error = per["_chord_error"].fillna(False).astype(bool)
     state = np.select(
         [
-            per[c.CALLBACK_RECEIVED].to_numpy(bool),
+            per[cols.CALLBACK_RECEIVED].to_numpy(bool),
             monitor.isin([RECOVERED, REVOKED, CLEANED]).to_numpy(bool),
             (chord_error | (per[s.MEMBERS_FAILED] > 0)).to_numpy(bool),
             # The monitor's "stuck" stands unless the chord moved after it said so.
@@ -222,11 +223,11 @@ def chords(
         [COMPLETED, monitor.fillna("").to_numpy(object), FAILED, STUCK, STUCK],
         default=PENDING,
     )
-    per[c.CHORD_STATE] = state
+    per[cols.CHORD_STATE] = state
     per.index.name = s.CHORD_ID
     out = per.reset_index()
-    order = out[c.CHORD_STATE].map({STUCK: 0, FAILED: 1, PENDING: 2}).fillna(3)
-    out = out.assign(_o=order).sort_values(["_o", c.IDLE_S], ascending=[True, False])
+    order = out[cols.CHORD_STATE].map({STUCK: 0, FAILED: 1, PENDING: 2}).fillna(3)
+    out = out.assign(_o=order).sort_values(["_o", cols.IDLE_S], ascending=[True, False])
     return out.reset_index(drop=True)[list(COLUMNS)]
 
 
@@ -238,4 +239,4 @@ def stuck_chords(
 ) -> pd.DataFrame:
     """Only the chords whose callback is overdue (``chord_state == "stuck"``)."""
     table = chords(frame, now=now, stuck_after=stuck_after)
-    return table.loc[table[c.CHORD_STATE] == STUCK].reset_index(drop=True)
+    return table.loc[table[cols.CHORD_STATE] == STUCK].reset_index(drop=True)

@@ -22,17 +22,19 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-from . import columns as c
-from ._util import Codes, col, empty, event_is, join_unique, pick, task_codes, text, times
+from . import columns as cols
 from .failures import UNKNOWN
+from .kernels import Codes, event_is, pick, task_codes
+from .values import empty, join_unique, text, times
 
 DUPLICATE_COLUMNS = (
-    s.TASK_ID, s.TASK_NAME, c.RECEIVED, c.STARTED, c.SUCCEEDED, c.RETRIED, c.WORKERS,
-    s.ORGANIZATION_ID, c.FIRST_SEEN, c.LAST_SEEN, c.GAP_S, s.REDELIVERED, c.LIKELY_CAUSE,
+    s.TASK_ID, s.TASK_NAME, cols.RECEIVED, cols.STARTED, cols.SUCCEEDED, cols.RETRIED,
+    cols.WORKERS, s.ORGANIZATION_ID, cols.FIRST_SEEN, cols.LAST_SEEN, cols.GAP_S, s.REDELIVERED,
+    cols.LIKELY_CAUSE,
 )
 LOST_COLUMNS = (
-    c.KIND, s.WORKER, c.COUNT, c.TASK_IDS, c.FIRST_SEEN, c.LAST_SEEN, c.EXAMPLE_TASK_ID,
-    s.TASK_NAME, c.EXAMPLE_MESSAGE,
+    cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.FIRST_SEEN, cols.LAST_SEEN,
+    cols.EXAMPLE_TASK_ID, s.TASK_NAME, cols.EXAMPLE_MESSAGE,
 )
 
 _TASK_IN_TEXT = r"([\w.:-]+)\[([0-9a-fA-F-]{8,})\]"
@@ -88,8 +90,8 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
             s.TASK_NAME: text(dup_rows, s.TASK_NAME),
             s.TIME: t,
             "_worker": worker,
-            s.ORGANIZATION_ID: col(dup_rows, s.ORGANIZATION_ID),
-            s.REDELIVERED: col(dup_rows, s.REDELIVERED).astype("boolean").fillna(False),
+            s.ORGANIZATION_ID: dup_rows[s.ORGANIZATION_ID],
+            s.REDELIVERED: dup_rows[s.REDELIVERED].astype("boolean").fillna(False),
             "_received_at": t.where(event_is(dup_rows, s.Event.TASK_RECEIVED)),
         }
     )
@@ -97,29 +99,29 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
     out = g.agg(
         **{
             s.TASK_NAME: (s.TASK_NAME, "first"),
-            c.WORKERS: ("_worker", "nunique"),
+            cols.WORKERS: ("_worker", "nunique"),
             s.ORGANIZATION_ID: (s.ORGANIZATION_ID, "first"),
-            c.FIRST_SEEN: (s.TIME, "min"),
-            c.LAST_SEEN: (s.TIME, "max"),
+            cols.FIRST_SEEN: (s.TIME, "min"),
+            cols.LAST_SEEN: (s.TIME, "max"),
             s.REDELIVERED: (s.REDELIVERED, "any"),
         }
     )
     # Longest gap between two consecutive receptions of the same id.
     received = details.dropna(subset=["_received_at"]).sort_values([s.TASK_ID, "_received_at"])
     gaps = received.groupby(s.TASK_ID)["_received_at"].diff().dt.total_seconds()
-    out[c.GAP_S] = gaps.groupby(received[s.TASK_ID]).max().reindex(out.index)
+    out[cols.GAP_S] = gaps.groupby(received[s.TASK_ID]).max().reindex(out.index)
 
     dup_codes = np.flatnonzero(dup)
     counts = pd.DataFrame(
-        {c.RECEIVED: n_rec[dup_codes], c.STARTED: n_sta[dup_codes],
-         c.SUCCEEDED: n_suc[dup_codes], c.RETRIED: n_ret[dup_codes]},
-        index=pd.Index(col(frame, s.TASK_ID).iloc[first[dup_codes]].astype("str").to_numpy()),
+        {cols.RECEIVED: n_rec[dup_codes], cols.STARTED: n_sta[dup_codes],
+         cols.SUCCEEDED: n_suc[dup_codes], cols.RETRIED: n_ret[dup_codes]},
+        index=pd.Index(frame[s.TASK_ID].iloc[first[dup_codes]].astype("str").to_numpy()),
     )
     out = out.join(counts, how="left")
 
     lost_ids = set(lost_worker_rows(frame)[s.TASK_ID].dropna())
-    near_hour = (out[c.GAP_S] >= VISIBILITY_TIMEOUT_S * 0.95).fillna(False)
-    out[c.LIKELY_CAUSE] = np.select(
+    near_hour = (out[cols.GAP_S] >= VISIBILITY_TIMEOUT_S * 0.95).fillna(False)
+    out[cols.LIKELY_CAUSE] = np.select(
         [
             out.index.isin(list(lost_ids)),
             near_hour.to_numpy(bool),
@@ -129,7 +131,7 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
         default="unknown",
     )
     out.index.name = s.TASK_ID
-    out = out.reset_index().sort_values([c.RECEIVED, c.FIRST_SEEN], ascending=[False, True])
+    out = out.reset_index().sort_values([cols.RECEIVED, cols.FIRST_SEEN], ascending=[False, True])
     return out.reset_index(drop=True)[list(DUPLICATE_COLUMNS)]
 
 
@@ -152,31 +154,31 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = pick(frame, mask, (
         s.EVENT, s.WORKER, s.POD, s.TIME, s.TASK_ID, s.TASK_NAME, s.EXCEPTION_MESSAGE,
         s.REASON, s.MESSAGE))
-    kind = col(rows, s.EVENT).astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
+    kind = rows[s.EVENT].astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
     from_exc = exc_kind.reindex(np.flatnonzero(mask)).to_numpy(dtype=object)
     kind = pd.Series(np.where(pd.isna(from_exc), kind.to_numpy(dtype=object), from_exc),
                      index=rows.index)
     message = (
-        col(rows, s.EXCEPTION_MESSAGE)
-        .fillna(col(rows, s.REASON))
-        .fillna(col(rows, s.MESSAGE))
+        rows[s.EXCEPTION_MESSAGE]
+        .fillna(rows[s.REASON])
+        .fillna(rows[s.MESSAGE])
     )
     # Celery's own "Hard time limit (1s) exceeded for tasks.x[<id>]" names the task only in
     # its text: read name and id from there when the fields are empty (few rows).
     named = text(rows, s.MESSAGE).str.extract(_TASK_IN_TEXT)
     out = pd.DataFrame(
         {
-            c.KIND: kind,
+            cols.KIND: kind,
             s.WORKER: text(rows, s.WORKER).fillna(text(rows, s.POD)).fillna(UNKNOWN),
             s.TIME: times(rows),
             s.TASK_ID: text(rows, s.TASK_ID).fillna(named[1]),
             s.TASK_NAME: text(rows, s.TASK_NAME).fillna(named[0]),
-            c.EXAMPLE_MESSAGE: message,
+            cols.EXAMPLE_MESSAGE: message,
         }
     )
     # A worker may log a lost task twice (the pool's error and the task's failure).
     has_id = out[s.TASK_ID].notna()
-    once = out.loc[has_id].drop_duplicates([c.KIND, s.TASK_ID])
+    once = out.loc[has_id].drop_duplicates([cols.KIND, s.TASK_ID])
     return pd.concat([once, out.loc[~has_id]]).sort_values(s.TIME, kind="stable")
 
 
@@ -185,17 +187,17 @@ def lost_workers(frame: pd.DataFrame) -> pd.DataFrame:
     rows = lost_worker_rows(frame)
     if rows.empty:
         return empty(LOST_COLUMNS)
-    g = rows.groupby([c.KIND, s.WORKER], sort=False)
+    g = rows.groupby([cols.KIND, s.WORKER], sort=False)
     out = g.agg(
         **{
-            c.COUNT: (s.TIME, "size"),
-            c.TASK_IDS: (s.TASK_ID, "nunique"),
-            c.FIRST_SEEN: (s.TIME, "min"),
-            c.LAST_SEEN: (s.TIME, "max"),
-            c.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
-            c.EXAMPLE_MESSAGE: (c.EXAMPLE_MESSAGE, "first"),
+            cols.COUNT: (s.TIME, "size"),
+            cols.TASK_IDS: (s.TASK_ID, "nunique"),
+            cols.FIRST_SEEN: (s.TIME, "min"),
+            cols.LAST_SEEN: (s.TIME, "max"),
+            cols.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
+            cols.EXAMPLE_MESSAGE: (cols.EXAMPLE_MESSAGE, "first"),
         }
     )
     out[s.TASK_NAME] = g[s.TASK_NAME].agg(join_unique)
-    out = out.reset_index().sort_values(c.COUNT, ascending=False, kind="stable")
+    out = out.reset_index().sort_values(cols.COUNT, ascending=False, kind="stable")
     return out.reset_index(drop=True)[list(LOST_COLUMNS)]

@@ -17,15 +17,16 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-from . import columns as c
-from ._util import Codes, empty, event_is, keys, numbers, pick, task_codes, times
+from . import columns as cols
 from .failures import UNKNOWN
+from .kernels import Codes, event_is, pick, task_codes
+from .values import empty, keys, numbers, times
 
 _MAX_RETRY = 1023  # retry numbers above this share a key (no task retries that often)
 
 COLUMNS = (
-    s.TASK_NAME, c.COUNT, c.P50_MS, c.P95_MS, c.P99_MS, c.MAX_MS, c.MEAN_MS,
-    c.WAITS, c.WAIT_P50_MS, c.WAIT_P95_MS, c.WAIT_MAX_MS,
+    s.TASK_NAME, cols.COUNT, cols.P50_MS, cols.P95_MS, cols.P99_MS, cols.MAX_MS, cols.MEAN_MS,
+    cols.WAITS, cols.WAIT_P50_MS, cols.WAIT_P95_MS, cols.WAIT_MAX_MS,
 )
 
 
@@ -163,19 +164,20 @@ def slow_tasks(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame
     parts: list[pd.DataFrame] = []
     if not dur.empty:
         parts.append(_stats(
-            dur.to_numpy(), names, {c.P50_MS: 0.5, c.P95_MS: 0.95, c.P99_MS: 0.99},
-            count=c.COUNT, peak=c.MAX_MS, mean=c.MEAN_MS))
+            dur.to_numpy(), names, {cols.P50_MS: 0.5, cols.P95_MS: 0.95, cols.P99_MS: 0.99},
+            count=cols.COUNT, peak=cols.MAX_MS, mean=cols.MEAN_MS))
     if not waits.empty:
         parts.append(_stats(
             waits["_wait"].to_numpy(), waits[s.TASK_NAME],
-            {c.WAIT_P50_MS: 0.5, c.WAIT_P95_MS: 0.95}, count=c.WAITS, peak=c.WAIT_MAX_MS))
+            {cols.WAIT_P50_MS: 0.5, cols.WAIT_P95_MS: 0.95}, count=cols.WAITS,
+            peak=cols.WAIT_MAX_MS))
     out = pd.concat(parts, axis=1)
     out.index = pd.Index(out.index.astype(str), name=s.TASK_NAME)
     out = out.reset_index()
     for name in COLUMNS:
         if name not in out.columns:
             out[name] = float("nan")
-    out[c.COUNT] = out[c.COUNT].fillna(0).astype("int64")
-    out[c.WAITS] = out[c.WAITS].fillna(0).astype("int64")
-    out = out.sort_values([c.P95_MS, c.WAIT_P95_MS], ascending=False, na_position="last")
+    out[cols.COUNT] = out[cols.COUNT].fillna(0).astype("int64")
+    out[cols.WAITS] = out[cols.WAITS].fillna(0).astype("int64")
+    out = out.sort_values([cols.P95_MS, cols.WAIT_P95_MS], ascending=False, na_position="last")
     return out.reset_index(drop=True)[list(COLUMNS)].round(3)

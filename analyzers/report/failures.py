@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 
 from instrumentation import schema as s
 
-from . import columns as c
-from ._util import col, empty, event_is, join_unique, pick, text, times, to_arrow
+from . import columns as cols
+from .kernels import event_is, pick, to_arrow
+from .values import empty, join_unique, text, times
 
 #: Events counted as a task failure.
 FAILURE_EVENTS = (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
@@ -44,8 +45,8 @@ _NEEDED = (s.TIME, s.TASK_NAME, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TASK_ID
            s.ORGANIZATION_ID, s.RETRIES)
 
 COLUMNS = (
-    s.TASK_NAME, s.EXCEPTION_TYPE, c.FINGERPRINT, c.COUNT, c.TENANTS, c.TENANT_IDS,
-    c.FIRST_SEEN, c.LAST_SEEN, c.EXAMPLE_TASK_ID, c.EXAMPLE_MESSAGE,
+    s.TASK_NAME, s.EXCEPTION_TYPE, cols.FINGERPRINT, cols.COUNT, cols.TENANTS, cols.TENANT_IDS,
+    cols.FIRST_SEEN, cols.LAST_SEEN, cols.EXAMPLE_TASK_ID, cols.EXAMPLE_MESSAGE,
 )
 
 
@@ -83,12 +84,12 @@ def once_per_attempt(rows: pd.DataFrame) -> pd.DataFrame:
     A hard time limit is reported by the pool process *and* the worker's main process: one
     failure, two ``task_failed`` lines. Counting attempts, not lines, gives what happened.
     """
-    ids = col(rows, s.TASK_ID)
+    ids = rows[s.TASK_ID]
     if rows.empty or ids.isna().all():
         return rows
     # DataFrame.duplicated over (id, retry number), on one integer key per line.
     id_code, _ = pd.factorize(ids.astype("str"))  # -1 for a missing id
-    retry_code, _ = pd.factorize(pd.to_numeric(col(rows, s.RETRIES), errors="coerce"),
+    retry_code, _ = pd.factorize(pd.to_numeric(rows[s.RETRIES], errors="coerce"),
                                  use_na_sentinel=False)
     attempt = id_code.astype(np.int64) * (int(retry_code.max()) + 1) + retry_code
     repeated = pd.Series(attempt).duplicated().to_numpy() & (id_code >= 0)
@@ -105,11 +106,11 @@ def failure_rows(frame: pd.DataFrame) -> pd.DataFrame:
             s.TIME: times(rows),
             s.TASK_NAME: text(rows, s.TASK_NAME, UNKNOWN),
             s.EXCEPTION_TYPE: text(rows, s.EXCEPTION_TYPE, UNKNOWN),
-            c.FINGERPRINT: fingerprint(message),
-            s.TASK_ID: col(rows, s.TASK_ID),
-            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
+            cols.FINGERPRINT: fingerprint(message),
+            s.TASK_ID: rows[s.TASK_ID],
+            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
             s.EXCEPTION_MESSAGE: message,
-            s.RETRIES: pd.to_numeric(col(rows, s.RETRIES), errors="coerce"),
+            s.RETRIES: pd.to_numeric(rows[s.RETRIES], errors="coerce"),
         },
         index=rows.index,
     )
@@ -120,19 +121,19 @@ def failures(frame: pd.DataFrame) -> pd.DataFrame:
     rows = failure_rows(frame)
     if rows.empty:
         return empty(COLUMNS)
-    keys = [s.TASK_NAME, s.EXCEPTION_TYPE, c.FINGERPRINT]
+    keys = [s.TASK_NAME, s.EXCEPTION_TYPE, cols.FINGERPRINT]
     g = rows.groupby(keys, sort=False, dropna=False, observed=True)
     out = g.agg(
         **{
-            c.COUNT: (s.TIME, "size"),
-            c.TENANTS: (s.ORGANIZATION_ID, "nunique"),
-            c.FIRST_SEEN: (s.TIME, "min"),
-            c.LAST_SEEN: (s.TIME, "max"),
-            c.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
-            c.EXAMPLE_MESSAGE: (s.EXCEPTION_MESSAGE, "first"),
+            cols.COUNT: (s.TIME, "size"),
+            cols.TENANTS: (s.ORGANIZATION_ID, "nunique"),
+            cols.FIRST_SEEN: (s.TIME, "min"),
+            cols.LAST_SEEN: (s.TIME, "max"),
+            cols.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
+            cols.EXAMPLE_MESSAGE: (s.EXCEPTION_MESSAGE, "first"),
         }
     )
-    out[c.TENANT_IDS] = g[s.ORGANIZATION_ID].agg(join_unique)
+    out[cols.TENANT_IDS] = g[s.ORGANIZATION_ID].agg(join_unique)
     out = out.reset_index()
-    out = out.sort_values([c.COUNT, c.LAST_SEEN], ascending=[False, False], kind="stable")
+    out = out.sort_values([cols.COUNT, cols.LAST_SEEN], ascending=[False, False], kind="stable")
     return out.reset_index(drop=True)[list(COLUMNS)]

@@ -11,7 +11,7 @@ Sections are computed on the frame after the window and tenant/task filters. The
 time for "stuck" is ``now`` if given, else ``until``, else the last timestamp in the *whole*
 frame (before the tenant filter: one tenant's quiet hour must not look like the end of logs).
 
-The task ids are hashed once (``_util.factorize``) and shared by the sections that count per
+The task ids are factorized once (``kernels.factorize``) and shared by the sections that count per
 id; that hashing runs on a worker thread while the other sections are computed (it releases
 the GIL), and the retry lines are picked once for both retry tables.
 """
@@ -26,18 +26,22 @@ from typing import Any
 
 import pandas as pd
 
+from analyzers.frame import check_frame
+from analyzers.rfc3339 import RFC3339_MICROS
 from instrumentation import schema as s
 
-from . import columns as c
-from ._util import col, factorize, prepare, times, to_records
+from . import columns as cols
 from .chords import STUCK
 from .chords import chords as chord_states
 from .duplicates import duplicate_executions, lost_workers
 from .durations import slow_tasks
 from .failures import failures
+from .kernels import factorize, prepare
 from .retries import retries, retry_outcomes, retry_rows, retry_storms
+from .tables import to_records
 from .timeseries import over_time
 from .totals import UNPARSED, line_totals, task_totals
+from .values import times
 from .window import filter_frame
 
 #: Version of the JSON contract; bumped only for incompatible changes.
@@ -84,7 +88,7 @@ class Report:
 
     def conditions(self) -> dict[str, bool]:
         """Which ``--fail-on`` conditions hold."""
-        failed = int(self.tasks.iloc[0][c.FAILED]) if not self.tasks.empty else 0
+        failed = int(self.tasks.iloc[0][cols.FAILED]) if not self.tasks.empty else 0
         return {
             "failures": failed > 0 or not self.failures.empty,
             "stuck": not self.stuck_chords.empty,
@@ -105,7 +109,7 @@ class Report:
         def ts(value: pd.Timestamp | None) -> str | None:
             if value is None or pd.isna(value):
                 return None
-            return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return pd.Timestamp(value).strftime(RFC3339_MICROS)
 
         one = lambda table: to_records(table)[0] if not table.empty else {}  # noqa: E731
         return {
@@ -137,9 +141,9 @@ def _unparsed_examples(unparsed: pd.DataFrame | None) -> pd.DataFrame:
     if unparsed is None or unparsed.empty:
         return pd.DataFrame({s.SOURCE: [], s.LINE_NO: [], s.RAW: []})
     head = unparsed.head(UNPARSED_EXAMPLES)
-    raw = col(head, s.RAW).astype("str").str.slice(0, _RAW_WIDTH)
+    raw = head[s.RAW].astype("str").str.slice(0, _RAW_WIDTH)
     return pd.DataFrame(
-        {s.SOURCE: col(head, s.SOURCE), s.LINE_NO: col(head, s.LINE_NO), s.RAW: raw}
+        {s.SOURCE: head[s.SOURCE], s.LINE_NO: head[s.LINE_NO], s.RAW: raw}
     ).reset_index(drop=True)
 
 
@@ -158,7 +162,12 @@ def build_report(
     storm_factor: float = 5.0,
     storm_min_retries: int = 5,
 ) -> Report:
-    """Filter ``frame`` to the window/tenant/task and compute every section."""
+    """Filter ``frame`` to the window/tenant/task and compute every section.
+
+    ``frame`` must have the normalized columns and dtypes (``analyzers.frame``): they are
+    checked here once, so the sections read columns without checking again.
+    """
+    check_frame(frame)
     n_unparsed = 0 if unparsed is None else len(unparsed)
     if lines_parsed is None:
         lines_parsed = len(frame)
@@ -172,10 +181,10 @@ def build_report(
     filtered = filter_frame(frame, since=since, until=until, tenant=tenant, task=task)
     stuck = pd.Timedelta(stuck_after)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # The task ids are hashed once, shared by the sections that count per task id. That
-        # hashing (~60 ms for a million lines) runs in NumPy and pandas with the GIL released,
-        # so on a second core it overlaps the sections that need no ids.
-        pending_ids = pool.submit(factorize, col(filtered, s.TASK_ID))
+        # The task ids are factorized once, shared by the sections that count per task id.
+        # That runs in NumPy and pandas with the GIL released, so on a second core it
+        # overlaps the sections that need no ids.
+        pending_ids = pool.submit(factorize, filtered[s.TASK_ID])
         view = prepare(filtered)
         retried = retry_rows(view)  # picked once for both retry tables
         chord_table = chord_states(view, now=reference, stuck_after=stuck)
@@ -185,7 +194,7 @@ def build_report(
             "retry_storms": retry_storms(view, factor=storm_factor,
                                          min_retries=storm_min_retries, rows=retried),
             "chords": chord_table,
-            "stuck_chords": chord_table.loc[chord_table[c.CHORD_STATE] == STUCK].reset_index(
+            "stuck_chords": chord_table.loc[chord_table[cols.CHORD_STATE] == STUCK].reset_index(
                 drop=True),
             "lost_workers": lost_workers(view),
             "over_time": over_time(view),

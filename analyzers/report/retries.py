@@ -24,32 +24,21 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-from . import columns as c
-from ._util import (
-    Codes,
-    col,
-    empty,
-    event_is,
-    factorize,
-    join_unique,
-    pick,
-    rows_at,
-    task_codes,
-    text,
-    times,
-)
+from . import columns as cols
 from .failures import UNKNOWN
+from .kernels import Codes, event_is, factorize, pick, rows_at, task_codes
 from .timeseries import bucket_size
+from .values import empty, join_unique, text, times
 
 RETRY_COLUMNS = (
-    s.TASK_NAME, s.EXCEPTION_TYPE, c.COUNT, c.TASK_IDS, c.MAX_RETRIES, c.TENANTS,
-    c.TENANT_IDS, c.FIRST_SEEN, c.LAST_SEEN, c.EXAMPLE_TASK_ID, c.EXAMPLE_MESSAGE,
+    s.TASK_NAME, s.EXCEPTION_TYPE, cols.COUNT, cols.TASK_IDS, cols.MAX_RETRIES, cols.TENANTS,
+    cols.TENANT_IDS, cols.FIRST_SEEN, cols.LAST_SEEN, cols.EXAMPLE_TASK_ID, cols.EXAMPLE_MESSAGE,
 )
 STORM_COLUMNS = (
-    c.SCOPE, c.KEY, s.TASK_NAME, s.ORGANIZATION_ID, c.COUNT, c.NORM, c.RATIO,
-    c.FIRST_SEEN, c.LAST_SEEN,
+    cols.SCOPE, cols.KEY, s.TASK_NAME, s.ORGANIZATION_ID, cols.COUNT, cols.NORM, cols.RATIO,
+    cols.FIRST_SEEN, cols.LAST_SEEN,
 )
-OUTCOME_COLUMNS = (s.TASK_NAME, c.RETRIED_IDS, c.RECOVERED, c.EXHAUSTED, c.PENDING)
+OUTCOME_COLUMNS = (s.TASK_NAME, cols.RETRIED_IDS, cols.RECOVERED, cols.EXHAUSTED, cols.PENDING)
 
 SCOPE_TASK_ID = "task_id"
 SCOPE_TASK_NAME = "task_name"
@@ -67,9 +56,9 @@ def retry_rows(frame: pd.DataFrame) -> pd.DataFrame:
             s.TASK_NAME: text(rows, s.TASK_NAME, UNKNOWN),
             s.EXCEPTION_TYPE: text(rows, s.EXCEPTION_TYPE, UNKNOWN),
             s.TASK_ID: text(rows, s.TASK_ID),
-            s.ORGANIZATION_ID: col(rows, s.ORGANIZATION_ID),
-            s.EXCEPTION_MESSAGE: col(rows, s.EXCEPTION_MESSAGE),
-            s.RETRIES: pd.to_numeric(col(rows, s.RETRIES), errors="coerce"),
+            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
+            s.EXCEPTION_MESSAGE: rows[s.EXCEPTION_MESSAGE],
+            s.RETRIES: pd.to_numeric(rows[s.RETRIES], errors="coerce"),
         },
         index=rows.index,
     )
@@ -83,29 +72,29 @@ def retries(frame: pd.DataFrame, *, rows: pd.DataFrame | None = None) -> pd.Data
     g = rows.groupby([s.TASK_NAME, s.EXCEPTION_TYPE], sort=False, dropna=False)
     out = g.agg(
         **{
-            c.COUNT: (s.TIME, "size"),
-            c.TASK_IDS: (s.TASK_ID, "nunique"),
-            c.MAX_RETRIES: (s.RETRIES, "max"),
-            c.TENANTS: (s.ORGANIZATION_ID, "nunique"),
-            c.FIRST_SEEN: (s.TIME, "min"),
-            c.LAST_SEEN: (s.TIME, "max"),
-            c.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
-            c.EXAMPLE_MESSAGE: (s.EXCEPTION_MESSAGE, "first"),
+            cols.COUNT: (s.TIME, "size"),
+            cols.TASK_IDS: (s.TASK_ID, "nunique"),
+            cols.MAX_RETRIES: (s.RETRIES, "max"),
+            cols.TENANTS: (s.ORGANIZATION_ID, "nunique"),
+            cols.FIRST_SEEN: (s.TIME, "min"),
+            cols.LAST_SEEN: (s.TIME, "max"),
+            cols.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
+            cols.EXAMPLE_MESSAGE: (s.EXCEPTION_MESSAGE, "first"),
         }
     )
-    out[c.TENANT_IDS] = g[s.ORGANIZATION_ID].agg(join_unique)
+    out[cols.TENANT_IDS] = g[s.ORGANIZATION_ID].agg(join_unique)
     # The retries field counts retries *before* this one: the n-th retry logs retries=n-1.
-    out[c.MAX_RETRIES] = out[c.MAX_RETRIES] + 1
-    out = out.reset_index().sort_values(c.COUNT, ascending=False, kind="stable")
+    out[cols.MAX_RETRIES] = out[cols.MAX_RETRIES] + 1
+    out = out.reset_index().sort_values(cols.COUNT, ascending=False, kind="stable")
     return out.reset_index(drop=True)[list(RETRY_COLUMNS)]
 
 
 #: What a storm row tells about its retry lines (first tenant, first and last time).
 _STORM_AGG = {
-    c.COUNT: (s.TIME, "size"),
+    cols.COUNT: (s.TIME, "size"),
     s.ORGANIZATION_ID: (s.ORGANIZATION_ID, "first"),
-    c.FIRST_SEEN: (s.TIME, "min"),
-    c.LAST_SEEN: (s.TIME, "max"),
+    cols.FIRST_SEEN: (s.TIME, "min"),
+    cols.LAST_SEEN: (s.TIME, "max"),
 }
 
 
@@ -131,7 +120,7 @@ def retry_storms(
     out = pd.concat([f for f in found if not f.empty] or [empty(STORM_COLUMNS)])
     if out.empty:
         return empty(STORM_COLUMNS)
-    out = out.sort_values(c.RATIO, ascending=False, kind="stable")
+    out = out.sort_values(cols.RATIO, ascending=False, kind="stable")
     return out.reset_index(drop=True)[list(STORM_COLUMNS)]
 
 
@@ -158,9 +147,9 @@ def _id_storms(rows: pd.DataFrame, factor: float, min_retries: int) -> pd.DataFr
     lines = named[np.isin(pair, storm)]
     out = rows.iloc[lines].groupby([s.TASK_NAME, s.TASK_ID], sort=False).agg(**_STORM_AGG)
     out = out.reset_index()
-    out[c.NORM], out[c.RATIO] = norm[storm], ratio[storm]
-    out[c.SCOPE] = SCOPE_TASK_ID
-    out[c.KEY] = out[s.TASK_ID]
+    out[cols.NORM], out[cols.RATIO] = norm[storm], ratio[storm]
+    out[cols.SCOPE] = SCOPE_TASK_ID
+    out[cols.KEY] = out[s.TASK_ID]
     return out
 
 
@@ -202,13 +191,13 @@ def _bucket_storms(frame: pd.DataFrame, rows: pd.DataFrame, factor: float, min_r
     if not hot.any():
         return empty(STORM_COLUMNS)
     lines = timed[hot[names, number]]
-    picked = rows.iloc[lines].assign(**{c.BUCKET: b.iloc[lines]})
-    out = picked.groupby([s.TASK_NAME, c.BUCKET]).agg(**_STORM_AGG).reset_index()
+    picked = rows.iloc[lines].assign(**{cols.BUCKET: b.iloc[lines]})
+    out = picked.groupby([s.TASK_NAME, cols.BUCKET]).agg(**_STORM_AGG).reset_index()
     norm_of = pd.Series(norms, index=pd.Index(labels, dtype=object))
-    out[c.NORM] = out[s.TASK_NAME].map(norm_of).astype("float64")
-    out[c.RATIO] = out[c.COUNT] / out[c.NORM]
-    out[c.SCOPE] = SCOPE_TASK_NAME
-    out[c.KEY] = out[s.TASK_NAME]
+    out[cols.NORM] = out[s.TASK_NAME].map(norm_of).astype("float64")
+    out[cols.RATIO] = out[cols.COUNT] / out[cols.NORM]
+    out[cols.SCOPE] = SCOPE_TASK_NAME
+    out[cols.KEY] = out[s.TASK_NAME]
     return out
 
 
@@ -237,15 +226,15 @@ def retry_outcomes(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataF
     retried_ids = codes[heads]
     recovered = n_ok[retried_ids] > 0
     outcomes = {
-        c.RETRIED_IDS: np.ones(len(heads), dtype=bool),
-        c.RECOVERED: recovered,
-        c.EXHAUSTED: ~recovered & (n_bad[retried_ids] > 0),
-        c.PENDING: ~recovered & (n_bad[retried_ids] == 0),
+        cols.RETRIED_IDS: np.ones(len(heads), dtype=bool),
+        cols.RECOVERED: recovered,
+        cols.EXHAUSTED: ~recovered & (n_bad[retried_ids] > 0),
+        cols.PENDING: ~recovered & (n_bad[retried_ids] == 0),
     }
     # groupby(task name, sort=True).sum(), as a bincount over the sorted names' codes.
     group, labels = pd.factorize(names.to_numpy(dtype=object), sort=True)
     out = pd.DataFrame({s.TASK_NAME: labels})
     for name, flags in outcomes.items():
         out[name] = np.bincount(group, weights=flags, minlength=len(labels)).astype("int64")
-    out = out.sort_values(c.RETRIED_IDS, ascending=False, kind="stable")
+    out = out.sort_values(cols.RETRIED_IDS, ascending=False, kind="stable")
     return out.reset_index(drop=True)[list(OUTCOME_COLUMNS)]

@@ -15,16 +15,17 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-from . import columns as c
-from ._util import empty, event_is, times
+from . import columns as cols
+from .kernels import event_is
+from .values import empty, times
 
 SERIES: tuple[tuple[str, str], ...] = (
-    (c.RECEIVED, s.Event.TASK_RECEIVED),
-    (c.SUCCEEDED, s.Event.TASK_SUCCEEDED),
-    (c.FAILED, s.Event.TASK_FAILED),
-    (c.RETRIED, s.Event.TASK_RETRIED),
+    (cols.RECEIVED, s.Event.TASK_RECEIVED),
+    (cols.SUCCEEDED, s.Event.TASK_SUCCEEDED),
+    (cols.FAILED, s.Event.TASK_FAILED),
+    (cols.RETRIED, s.Event.TASK_RETRIED),
 )
-COLUMNS = (c.BUCKET, *(name for name, _ in SERIES))
+COLUMNS = (cols.BUCKET, *(name for name, _ in SERIES))
 
 _SIZES = ("1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h", "6h", "1D", "7D")
 
@@ -53,7 +54,7 @@ def over_time(frame: pd.DataFrame, bucket: pd.Timedelta | None = None) -> pd.Dat
     start, end = t.iloc[rows[when.argmin()]], t.iloc[rows[when.argmax()]]
     size = bucket or bucket_size(end - start)
     first = start.floor(size)
-    index = pd.date_range(first, end.floor(size), freq=size, name=c.BUCKET)
+    index = pd.date_range(first, end.floor(size), freq=size, name=cols.BUCKET)
     # Integer bucket numbers of the counted rows only, then one bincount over (bucket, series)
     # pairs: no crosstab, no string keys, no boolean selection of the rows of each series.
     unit = np.timedelta64(int(size.value), "ns")

@@ -14,18 +14,19 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-from . import columns as c
-from ._util import Codes, col, event_is, numbers, rows_at, task_codes
+from . import columns as cols
+from .kernels import Codes, event_is, rows_at, task_codes
+from .values import numbers
 
 #: The event behind each count of :func:`task_totals`, in display order.
 TASK_COUNTS: tuple[tuple[str, str], ...] = (
-    (c.RECEIVED, s.Event.TASK_RECEIVED),
-    (c.STARTED, s.Event.TASK_STARTED),
-    (c.SUCCEEDED, s.Event.TASK_SUCCEEDED),
-    (c.FAILED, s.Event.TASK_FAILED),
-    (c.RETRIED, s.Event.TASK_RETRIED),
-    (c.REVOKED, s.Event.TASK_REVOKED),
-    (c.REJECTED, s.Event.TASK_REJECTED),
+    (cols.RECEIVED, s.Event.TASK_RECEIVED),
+    (cols.STARTED, s.Event.TASK_STARTED),
+    (cols.SUCCEEDED, s.Event.TASK_SUCCEEDED),
+    (cols.FAILED, s.Event.TASK_FAILED),
+    (cols.RETRIED, s.Event.TASK_RETRIED),
+    (cols.REVOKED, s.Event.TASK_REVOKED),
+    (cols.REJECTED, s.Event.TASK_REJECTED),
 )
 
 READ = "read"
@@ -48,12 +49,12 @@ def task_totals(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFram
         failed_codes = codes[lines]
         attempt = failed_codes * 4096 + np.clip(retry_no, -1, 4094).astype(np.int64) + 1
         known = failed_codes >= 0
-        row[c.FAILED] = int(len(pd.unique(attempt[known])) + np.count_nonzero(~known))
+        row[cols.FAILED] = int(len(pd.unique(attempt[known])) + np.count_nonzero(~known))
     # np.compress, not codes[mask]: NumPy's boolean indexing is ~5x slower on a million rows.
     on_task_events = np.compress(event_is(frame, s.TASK_EVENTS) & (codes >= 0), codes)
-    row[c.TASK_IDS] = int(np.count_nonzero(np.bincount(on_task_events))) if len(
+    row[cols.TASK_IDS] = int(np.count_nonzero(np.bincount(on_task_events))) if len(
         on_task_events) else 0
-    row[c.TENANTS] = int(col(frame, s.ORGANIZATION_ID).nunique())
+    row[cols.TENANTS] = int(frame[s.ORGANIZATION_ID].nunique())
     return pd.DataFrame([row])
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-from ._util import col, times
+from .values import times
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
@@ -104,10 +104,10 @@ def filter_frame(
     """
     out = filter_window(frame, since, until)
     if tenant:
-        org = col(out, s.ORGANIZATION_ID).astype("str")
-        user = col(out, s.USER_ID).astype("str")
+        org = out[s.ORGANIZATION_ID].astype("str")
+        user = out[s.USER_ID].astype("str")
         out = out.loc[((org == tenant) | (user == tenant)).to_numpy(dtype=bool, na_value=False)]
     if task:
-        names = col(out, s.TASK_NAME).astype("str")
+        names = out[s.TASK_NAME].astype("str")
         out = out.loc[_matches(names, task).to_numpy(dtype=bool, na_value=False)]
     return out

@@ -20,11 +20,11 @@ through an hour, so
 * a progress bar on stderr shows how far into the window the pull is (entries come in
   timestamp order), with entries and requests so far.
 
-The client is ``google.cloud.logging.Client`` on its HTTP transport (``_use_grpc=False``);
-``api_endpoint`` points it elsewhere (tests use a local server speaking the v2 REST API).
-Pages are requested through the client's own authenticated connection because the public
-``list_entries`` generator hides page tokens, and a page that failed with 429 could not be
-resumed without them.
+Requests go through ``queries.logging_client`` (google-auth's authorized session, the one
+client of the Logging API in the project) rather than ``google-cloud-logging``'s
+``list_entries``, whose generator hides page tokens: a page that failed with 429 could not
+be resumed without them. ``api_endpoint`` points it elsewhere (tests use a local server
+speaking the v2 REST API).
 """
 
 from __future__ import annotations
@@ -38,8 +38,16 @@ from typing import Any
 import orjson
 
 from analyzers.errors import SourceError
+from analyzers.rfc3339 import RFC3339_MICROS
 from analyzers.sources import SourceChunks
 from instrumentation import schema as s
+from queries.logging_client import (
+    DEFAULT_ENDPOINT,
+    READ_SCOPE,
+    LoggingClient,
+    LoggingUnavailable,
+    Reply,
+)
 
 SOURCE_NAME = "cloud-logging"
 
@@ -102,7 +110,7 @@ class RateLimiter:
 
 def _rfc3339(t: datetime) -> str:
     t = t if t.tzinfo else t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(UTC).strftime(RFC3339_MICROS)
 
 
 def _quote(value: str) -> str:
@@ -128,7 +136,6 @@ class CloudLoggingSource:
         include_text: bool = True,
         api_endpoint: str | None = None,
         credentials: Any = None,
-        client: Any = None,
         max_retries: int = 8,
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 64.0,
@@ -154,7 +161,7 @@ class CloudLoggingSource:
         self.include_text = include_text
         self.api_endpoint = api_endpoint
         self.credentials = credentials
-        self._client = client
+        self._logging: LoggingClient | None = None
         self.max_retries = max_retries
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -205,13 +212,13 @@ class CloudLoggingSource:
             "orderBy": f"{TIMESTAMP} asc",
             "pageSize": self.page_size,
         }
-        connection = self._connection()
+        client = self._client()
         with self._progress() as bar:
             token: str | None = None
             while True:
                 if token:
                     body["pageToken"] = token
-                response = self._request(connection, body)
+                response = self._request(client, body)
                 entries = response.get("entries") or []
                 self.stats.entries += len(entries)
                 bar(entries)
@@ -220,50 +227,33 @@ class CloudLoggingSource:
                 if not token:
                     return
 
-    def _connection(self) -> Any:
-        client = self._client
-        if client is None:
-            from google.auth.exceptions import DefaultCredentialsError
-            from google.cloud import logging as gcl
+    def _client(self) -> LoggingClient:
+        if self._logging is None:
+            self._logging = LoggingClient(self.api_endpoint or DEFAULT_ENDPOINT,
+                                          credentials=self.credentials, scopes=(READ_SCOPE,))
+        return self._logging
 
-            options = {"api_endpoint": self.api_endpoint} if self.api_endpoint else None
-            try:
-                client = gcl.Client(project=self.project, credentials=self.credentials,
-                                    _use_grpc=False, client_options=options)
-            except DefaultCredentialsError as exc:
-                raise SourceError(
-                    "no Google Cloud credentials: run `gcloud auth application-default login` "
-                    "or set GOOGLE_APPLICATION_CREDENTIALS") from exc
-            self._client = client
-        return client._connection
-
-    def _request(self, connection: Any, body: dict[str, Any]) -> dict[str, Any]:
-        from google.api_core import exceptions as gexc
-        from google.auth import exceptions as auth_exc
-
+    def _request(self, client: LoggingClient, body: dict[str, Any]) -> dict[str, Any]:
         delay = self.backoff_initial_s
         for attempt in range(self.max_retries + 1):
             self.stats.waited_s += self.limiter.wait()
             self.stats.requests += 1
             try:
-                return connection.api_request(method="POST", path="/entries:list", data=body)
-            except gexc.GoogleAPICallError as exc:
-                code = getattr(exc, "code", None)
-                if code not in _RETRYABLE or attempt == self.max_retries:
-                    raise SourceError(self._explain(exc)) from exc
-                wait = min(self.backoff_max_s, max(delay, _retry_after(exc)))
-                self.stats.retries += 1
-                self.limiter.slow_down(wait)
-                delay = min(self.backoff_max_s, delay * 2)
-            except auth_exc.GoogleAuthError as exc:
-                raise SourceError(f"Google Cloud authentication failed: {exc}") from exc
-            except OSError as exc:  # connection refused, DNS, TLS
-                raise SourceError(f"cannot reach Cloud Logging: {exc}") from exc
+                reply = client.request("POST", "entries:list", body)
+            except LoggingUnavailable as exc:
+                raise SourceError(str(exc)) from exc
+            if reply.ok:
+                return reply.body
+            if reply.status not in _RETRYABLE or attempt == self.max_retries:
+                raise SourceError(self._explain(reply))
+            wait = min(self.backoff_max_s, max(delay, reply.retry_after))
+            self.stats.retries += 1
+            self.limiter.slow_down(wait)
+            delay = min(self.backoff_max_s, delay * 2)
         raise AssertionError("unreachable")
 
-    def _explain(self, exc: Any) -> str:
-        code = getattr(exc, "code", None)
-        message = getattr(exc, "message", str(exc))
+    def _explain(self, reply: Reply) -> str:
+        code, message = reply.status, reply.message
         if code == 429:
             return (f"Cloud Logging quota still exhausted after {self.max_retries} retries "
                     f"(project {self.project}): narrow --since/--until or --namespace, or "
@@ -279,15 +269,6 @@ class CloudLoggingSource:
 
     def _progress(self) -> Any:
         return _Progress(self) if self.progress else _NoProgress()
-
-
-def _retry_after(exc: Any) -> float:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    try:
-        return float(headers.get("Retry-After", 0))
-    except (TypeError, ValueError):
-        return 0.0
 
 
 class _NoProgress:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from analyzers.errors import SourceError
+from analyzers.rfc3339 import RFC3339_SECONDS
 from analyzers.sources import SourceChunks
 
 SOURCE_NAME = "kubectl"
@@ -80,7 +81,7 @@ class KubectlSource:
         cmd += ["--prefix", "--timestamps"]
         if isinstance(self.since, datetime):
             since = self.since if self.since.tzinfo else self.since.replace(tzinfo=UTC)
-            cmd.append(f"--since-time={since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
+            cmd.append(f"--since-time={since.astimezone(UTC).strftime(RFC3339_SECONDS)}")
         elif self.since is not None:
             cmd.append(f"--since={go_duration(self.since)}")
         if self.previous:

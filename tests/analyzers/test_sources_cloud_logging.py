@@ -14,7 +14,7 @@ from analyzers import ingest
 from analyzers.errors import SourceError
 from analyzers.sources.cloud_logging import DEFAULT_EVENTS, CloudLoggingSource
 from instrumentation import schema as s
-from tests.analyzers.logging_server import LoggingServer
+from tests.logging_server import LoggingServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ENTRIES = [json.loads(x) for x in (FIXTURES / "entries.ndjson").read_text().splitlines()]

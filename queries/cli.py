@@ -8,7 +8,8 @@ and Log Analytics SQL of ``queries/``, filled in for a project, cluster, namespa
     rhesis-logs queries install --project my-proj --cluster prod --namespace workers
 
 A thin layer over :mod:`queries.catalog` and :mod:`queries.logging_api`; their errors become
-exit code 2 with the message.
+exit status USAGE (2) with the message. ``rhesis-logs`` loads it on first use
+(``analyzers.cli``'s lazy group).
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from typing import Any
 
 import click
 
+from instrumentation.exit_status import ExitStatus
 from queries.catalog import KINDS, METRIC, SAVED, SQL, Context, QueryError, load
 from queries.logging_api import DEFAULT_ENDPOINT, LoggingApi, LoggingApiError, install
 from queries.template import MissingParameter
 
 
 class QueriesError(click.ClickException):
-    exit_code = 2
+    """A query, parameter or API problem the user can fix."""
+
+    exit_code = ExitStatus.USAGE
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analyzers.report import columns as c
+from analyzers.report import columns as cols
 from analyzers.report import (
     failures,
     fingerprint,
@@ -15,7 +15,7 @@ from analyzers.report import (
     task_totals,
 )
 from instrumentation import schema as s
-from tests.report.frames import at, ev, make_frame, run
+from tests.analyzers.report.frames import at, ev, make_frame, run
 
 FAILED = s.Event.TASK_FAILED
 RETRIED = s.Event.TASK_RETRIED
@@ -69,28 +69,28 @@ class TestFailures:
             *run("ok", "tasks.fetch", 60),
         ])
         out = failures(frame)
-        assert list(out[c.COUNT]) == [3, 1, 1]
+        assert list(out[cols.COUNT]) == [3, 1, 1]
         top = out.iloc[0]
-        assert (top[s.TASK_NAME], top[s.EXCEPTION_TYPE], top[c.FINGERPRINT]) == (
+        assert (top[s.TASK_NAME], top[s.EXCEPTION_TYPE], top[cols.FINGERPRINT]) == (
             "tasks.fetch", "TimeoutError", "timed out after <n>s")
-        assert top[c.TENANTS] == 2
-        assert top[c.TENANT_IDS] == "org-1, org-2"
-        assert top[c.FIRST_SEEN] == at(10)
-        assert top[c.LAST_SEEN] == at(30)
-        assert top[c.EXAMPLE_TASK_ID] == "a"
-        assert out[c.COUNT].sum() == task_totals(frame).iloc[0][c.FAILED]
+        assert top[cols.TENANTS] == 2
+        assert top[cols.TENANT_IDS] == "org-1, org-2"
+        assert top[cols.FIRST_SEEN] == at(10)
+        assert top[cols.LAST_SEEN] == at(30)
+        assert top[cols.EXAMPLE_TASK_ID] == "a"
+        assert out[cols.COUNT].sum() == task_totals(frame).iloc[0][cols.FAILED]
 
     def test_missing_exception_type_is_unknown_not_dropped(self) -> None:
         frame = make_frame([ev(FAILED, 1, **{s.TASK_ID: "x", s.TASK_NAME: "tasks.t"})])
         out = failures(frame)
         assert out.iloc[0][s.EXCEPTION_TYPE] == "<unknown>"
-        assert out.iloc[0][c.COUNT] == 1
+        assert out.iloc[0][cols.COUNT] == 1
 
     @pytest.mark.parametrize("rows", [[], list(run("a", "tasks.ok", 0))])
     def test_no_failures_gives_headers_only(self, rows) -> None:
         out = failures(make_frame(rows))
         assert out.empty
-        assert {s.TASK_NAME, s.EXCEPTION_TYPE, c.COUNT} <= set(out.columns)
+        assert {s.TASK_NAME, s.EXCEPTION_TYPE, cols.COUNT} <= set(out.columns)
 
 
 class TestRetries:
@@ -103,10 +103,10 @@ class TestRetries:
             retry("c", 5, 0, exc="TimeoutError"),
         ])
         out = retries(frame).set_index(s.EXCEPTION_TYPE)
-        assert out.loc["ConnectionError", c.COUNT] == 4
-        assert out.loc["ConnectionError", c.TASK_IDS] == 2
-        assert out.loc["ConnectionError", c.MAX_RETRIES] == 3  # the third retry logs retries=2
-        assert out.loc["TimeoutError", c.COUNT] == 1
+        assert out.loc["ConnectionError", cols.COUNT] == 4
+        assert out.loc["ConnectionError", cols.TASK_IDS] == 2
+        assert out.loc["ConnectionError", cols.MAX_RETRIES] == 3  # the third retry logs retries=2
+        assert out.loc["TimeoutError", cols.COUNT] == 1
 
 
 class TestRetryStorms:
@@ -116,19 +116,19 @@ class TestRetryStorms:
         rows = [retry(f"calm-{i}", i, 0) for i in range(6)]
         rows += [retry("hot", 10 + i, i) for i in range(12)]
         out = retry_storms(make_frame(rows))
-        by_id = out.loc[out[c.SCOPE] == "task_id"]
-        assert list(by_id[c.KEY]) == ["hot"]
-        assert by_id.iloc[0][c.COUNT] == 12
-        assert by_id.iloc[0][c.NORM] == 1
+        by_id = out.loc[out[cols.SCOPE] == "task_id"]
+        assert list(by_id[cols.KEY]) == ["hot"]
+        assert by_id.iloc[0][cols.COUNT] == 12
+        assert by_id.iloc[0][cols.NORM] == 1
 
     def test_a_name_bursting_in_one_bucket(self) -> None:
         # One retry every 10 minutes for 5 hours, then 40 retries within one minute.
         rows = [retry(f"slow-{i}", i * 600, 0) for i in range(30)]
         rows += [retry(f"burst-{i}", 9000 + i, 0) for i in range(40)]
         out = retry_storms(make_frame(rows))
-        by_name = out.loc[out[c.SCOPE] == "task_name"]
-        assert list(by_name[c.KEY]) == ["tasks.fetch"]
-        assert by_name.iloc[0][c.COUNT] >= 40
+        by_name = out.loc[out[cols.SCOPE] == "task_name"]
+        assert list(by_name[cols.KEY]) == ["tasks.fetch"]
+        assert by_name.iloc[0][cols.COUNT] >= 40
 
     @pytest.mark.parametrize(
         "rows",
@@ -155,8 +155,8 @@ class TestRetryOutcomes:
         ])
         out = retry_outcomes(frame).set_index(s.TASK_NAME)
         assert out.loc["tasks.fetch"].to_dict() == {
-            c.RETRIED_IDS: 3, c.RECOVERED: 1, c.EXHAUSTED: 1, c.PENDING: 1}
-        assert out.loc["tasks.other", c.RECOVERED] == 1
+            cols.RETRIED_IDS: 3, cols.RECOVERED: 1, cols.EXHAUSTED: 1, cols.PENDING: 1}
+        assert out.loc["tasks.other", cols.RECOVERED] == 1
 
 
 def test_a_failure_logged_twice_counts_once() -> None:
@@ -165,5 +165,5 @@ def test_a_failure_logged_twice_counts_once() -> None:
     frame = make_frame([fail("t", 1, exc=exc, retries=0), fail("t", 1.001, exc=exc, retries=0),
                         fail("u", 2, retries=0), fail("u", 9, retries=1),  # two attempts
                         ev(FAILED, 3, **{s.TASK_NAME: "tasks.fetch"})])  # no id: kept
-    assert failures(frame)[c.COUNT].sum() == 4
-    assert task_totals(frame).iloc[0][c.FAILED] == 4
+    assert failures(frame)[cols.COUNT].sum() == 4
+    assert task_totals(frame).iloc[0][cols.FAILED] == 4

@@ -12,12 +12,12 @@ import sqlglot
 import yaml
 from click.testing import CliRunner
 
-from analyzers.queries_cmd import queries
 from dashboards import alerts as alert_rules
 from instrumentation import schema as s
 from queries import template
 from queries.catalog import METRIC, POLICY, SAVED, SQL, Context, QueryError, load
-from tests.dashboards.logging_server import LocalLoggingServer
+from queries.cli import queries
+from tests.logging_server import LoggingServer
 
 CATALOG = load()
 FULL = Context(project="proj-1", cluster="prod", namespace="workers", window="6h",
@@ -191,7 +191,7 @@ class TestCli:
 
 class TestInstall:
     def test_install_creates_then_updates_everything(self):
-        with LocalLoggingServer(TOKEN) as server:
+        with LoggingServer(token=TOKEN) as server:
             env = {"RHESIS_LOGGING_ENDPOINT": server.url, "CLOUDSDK_AUTH_ACCESS_TOKEN": TOKEN}
             first = run("install", "--project", "proj-1", "--namespace", "workers", env=env)
             assert first.exit_code == 0, first.output
@@ -201,7 +201,7 @@ class TestInstall:
             second = run("install", "--project", "proj-1", "--namespace", "workers", env=env)
             assert second.exit_code == 0 and "created" not in second.output
             assert second.output.count("updated") == n_saved + len(CATALOG.of_kind(METRIC))
-            state = server.state
+            state = server
             assert {name for (_, name) in state.metrics} == {
                 "rhesis_task_failures", "rhesis_task_retries", "rhesis_task_duration",
                 "rhesis_stuck_chords"}
@@ -211,18 +211,18 @@ class TestInstall:
             assert failures["loggingQuery"]["filter"] == CATALOG.get("failures").render(
                 Context(project="proj-1", namespace="workers"))
             assert "SELECT" in saved["rhesis-sql-failures"]["opsAnalyticsQuery"]["sqlQueryText"]
-            methods = {m for m, _ in state.requests}
+            methods = {r.method for r in state.requests}
             assert methods == {"POST", "PUT", "PATCH"}
 
     def test_dry_run_sends_nothing(self):
-        with LocalLoggingServer(TOKEN) as server:
+        with LoggingServer(token=TOKEN) as server:
             env = {"RHESIS_LOGGING_ENDPOINT": server.url, "CLOUDSDK_AUTH_ACCESS_TOKEN": TOKEN}
             out = run("install", "--project", "p", "--dry-run", "--only", "metric", env=env)
             assert out.exit_code == 0 and out.output.count("would create") == 4
-            assert server.state.requests == []
+            assert server.requests == []
 
     def test_a_refused_token_is_a_clear_error_without_the_token(self):
-        with LocalLoggingServer("the-right-token") as server:
+        with LoggingServer(token="the-right-token") as server:
             env = {"RHESIS_LOGGING_ENDPOINT": server.url, "CLOUDSDK_AUTH_ACCESS_TOKEN": TOKEN}
             out = run("install", "--project", "p", env=env)
             assert out.exit_code == 2
@@ -235,7 +235,7 @@ class TestInstall:
         env = {"RHESIS_LOGGING_ENDPOINT": f"http://127.0.0.1:{free_port()}",
                "CLOUDSDK_AUTH_ACCESS_TOKEN": TOKEN}
         out = run("install", "--project", "p", "--only", "saved", env=env)
-        assert out.exit_code == 2 and "cannot reach the Logging API" in out.output
+        assert out.exit_code == 2 and "cannot reach Cloud Logging" in out.output
 
 
 def test_policy_yaml_files_parse_without_rendering():

@@ -9,7 +9,7 @@ import pytest
 
 from analyzers.report import filter_frame, filter_window, parse_duration, parse_instant
 from instrumentation import schema as s
-from tests.report.frames import T0, at, ev, make_frame, run
+from tests.analyzers.report.frames import T0, at, ev, make_frame, run
 
 
 class TestParseDuration:

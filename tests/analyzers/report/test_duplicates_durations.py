@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analyzers.report import columns as c
+from analyzers.report import columns as cols
 from analyzers.report import duplicate_executions, lost_workers, over_time, slow_tasks
 from instrumentation import schema as s
-from tests.report.frames import T0, at, ev, make_frame, run
+from tests.analyzers.report.frames import T0, at, ev, make_frame, run
 
 
 class TestDuplicates:
@@ -22,9 +22,10 @@ class TestDuplicates:
         out = duplicate_executions(make_frame(rows))
         assert list(out[s.TASK_ID]) == ["dup"]
         row = out.iloc[0]
-        assert (row[c.RECEIVED], row[c.SUCCEEDED], row[c.RETRIED], row[c.WORKERS]) == (2, 2, 0, 2)
-        assert row[c.GAP_S] == pytest.approx(3600.5)
-        assert row[c.LIKELY_CAUSE] == "visibility_timeout"
+        assert (row[cols.RECEIVED], row[cols.SUCCEEDED], row[cols.RETRIED],
+                row[cols.WORKERS]) == (2, 2, 0, 2)
+        assert row[cols.GAP_S] == pytest.approx(3600.5)
+        assert row[cols.LIKELY_CAUSE] == "visibility_timeout"
         assert row[s.ORGANIZATION_ID] == "org-1"
 
     def test_retries_are_not_duplicates(self) -> None:
@@ -42,7 +43,7 @@ class TestDuplicates:
     )
     def test_cause(self, extra_rows, cause) -> None:
         rows = [*run("d", "tasks.x", 0), *run("d", "tasks.x", 30), *extra_rows]
-        assert duplicate_executions(make_frame(rows)).iloc[0][c.LIKELY_CAUSE] == cause
+        assert duplicate_executions(make_frame(rows)).iloc[0][cols.LIKELY_CAUSE] == cause
 
     def test_redelivered_flag(self) -> None:
         rows = [ev(s.Event.TASK_RECEIVED, 0, **{s.TASK_ID: "d", s.TASK_NAME: "t"}),
@@ -50,7 +51,7 @@ class TestDuplicates:
                                                  s.REDELIVERED: True})]
         row = duplicate_executions(make_frame(rows)).iloc[0]
         assert bool(row[s.REDELIVERED])
-        assert row[c.LIKELY_CAUSE] == "redelivered"
+        assert row[cols.LIKELY_CAUSE] == "redelivered"
 
 
 class TestLostWorkers:
@@ -70,11 +71,11 @@ class TestLostWorkers:
             ev(s.Event.BROKER_CONNECTION_LOST, 4, **{s.POD: "worker-0"}),
             ev(s.Event.TASK_FAILED, 5, **{s.TASK_ID: "t3", s.EXCEPTION_TYPE: "ValueError"}),
         ]
-        out = lost_workers(make_frame(rows)).set_index([c.KIND, s.WORKER])
-        assert out.loc[("worker_lost", "w1"), c.COUNT] == 1
-        assert out.loc[("worker_lost", "w1"), c.EXAMPLE_MESSAGE] == "signal 9 (SIGKILL)"
-        assert out.loc[("time_limit", "w2"), c.COUNT] == 1
-        assert out.loc[("broker_connection_lost", "worker-0"), c.COUNT] == 2
+        out = lost_workers(make_frame(rows)).set_index([cols.KIND, s.WORKER])
+        assert out.loc[("worker_lost", "w1"), cols.COUNT] == 1
+        assert out.loc[("worker_lost", "w1"), cols.EXAMPLE_MESSAGE] == "signal 9 (SIGKILL)"
+        assert out.loc[("time_limit", "w2"), cols.COUNT] == 1
+        assert out.loc[("broker_connection_lost", "worker-0"), cols.COUNT] == 2
         assert len(out) == 3  # the ValueError is an ordinary failure
 
 
@@ -88,10 +89,10 @@ class TestSlowTasks:
         rows += run("b0", "tasks.b", 0, duration_ms=5.0)
         out = slow_tasks(make_frame(rows)).set_index(s.TASK_NAME)
         a = out.loc["tasks.a"]
-        assert a[c.COUNT] == 5
-        for col, q in ((c.P50_MS, 50), (c.P95_MS, 95), (c.P99_MS, 99)):
+        assert a[cols.COUNT] == 5
+        for col, q in ((cols.P50_MS, 50), (cols.P95_MS, 95), (cols.P99_MS, 99)):
             assert a[col] == pytest.approx(np.percentile(durations, q))
-        assert a[c.MAX_MS] == 1000.0
+        assert a[cols.MAX_MS] == 1000.0
         assert list(out.index) == ["tasks.a", "tasks.b"]  # slowest p95 first
 
     def test_queue_wait_from_field_or_from_received_to_started(self) -> None:
@@ -99,9 +100,9 @@ class TestSlowTasks:
                 # no queue_wait_ms: the received->started gap (10 ms in run()) is used
                 *run("g", "tasks.gap", 0, wait_ms=None)]
         out = slow_tasks(make_frame(rows)).set_index(s.TASK_NAME)
-        assert out.loc["tasks.field", c.WAIT_P50_MS] == 250.0
-        assert out.loc["tasks.gap", c.WAIT_P50_MS] == pytest.approx(10.0)
-        assert out.loc["tasks.gap", c.WAITS] == 1
+        assert out.loc["tasks.field", cols.WAIT_P50_MS] == 250.0
+        assert out.loc["tasks.gap", cols.WAIT_P50_MS] == pytest.approx(10.0)
+        assert out.loc["tasks.gap", cols.WAITS] == 1
 
     def test_no_durations(self) -> None:
         assert slow_tasks(make_frame([ev(s.Event.LOG, 0)])).empty
@@ -114,17 +115,17 @@ class TestOverTime:
         rows = [*run("a", "t", 0), ev(s.Event.TASK_FAILED, 30, **{s.TASK_ID: "b"}),
                 ev(s.Event.TASK_RETRIED, 250, **{s.TASK_ID: "c"})]
         out = over_time(make_frame(rows), bucket=pd.Timedelta("1min"))
-        assert list(out[c.BUCKET]) == list(pd.date_range(T0, at(240), freq="1min"))
-        assert list(out[c.FAILED]) == [1, 0, 0, 0, 0]
-        assert list(out[c.RETRIED]) == [0, 0, 0, 0, 1]
-        assert out[c.RECEIVED].sum() == 1
+        assert list(out[cols.BUCKET]) == list(pd.date_range(T0, at(240), freq="1min"))
+        assert list(out[cols.FAILED]) == [1, 0, 0, 0, 0]
+        assert list(out[cols.RETRIED]) == [0, 0, 0, 0, 1]
+        assert out[cols.RECEIVED].sum() == 1
 
     @pytest.mark.parametrize(("span_s", "size"), [(20, "1s"), (600, "10s"), (3000, "1min"),
                                                   (7200, "5min"), (86400, "1h")])
     def test_bucket_size_follows_the_span(self, span_s, size) -> None:
         rows = [ev(s.Event.TASK_RECEIVED, 0), ev(s.Event.TASK_RECEIVED, span_s)]
         out = over_time(make_frame(rows))
-        assert out[c.BUCKET].iloc[1] - out[c.BUCKET].iloc[0] == pd.Timedelta(size)
+        assert out[cols.BUCKET].iloc[1] - out[cols.BUCKET].iloc[0] == pd.Timedelta(size)
         assert len(out) <= 61
 
 
@@ -139,7 +140,7 @@ def test_time_limit_line_names_the_task_in_its_text() -> None:
             s.WORKER: "w1", s.MESSAGE: f"Hard time limit (1s) exceeded for tasks.sleepy[{tid}]"}),
     ]
     (row,) = lost_workers(make_frame(rows)).to_dict("records")
-    assert (row[c.KIND], row[c.COUNT], row[c.EXAMPLE_TASK_ID]) == ("time_limit", 1, tid)
+    assert (row[cols.KIND], row[cols.COUNT], row[cols.EXAMPLE_TASK_ID]) == ("time_limit", 1, tid)
 
 
 def test_queue_wait_without_any_received_line_is_unknown() -> None:
@@ -151,6 +152,6 @@ def test_queue_wait_without_any_received_line_is_unknown() -> None:
                                           s.DURATION_MS: 5.0}),
     ])
     out = slow_tasks(df)
-    assert out[c.COUNT].tolist() == [1]
-    assert out[c.WAITS].tolist() == [0]
-    assert pd.isna(out[c.WAIT_P50_MS].iloc[0])
+    assert out[cols.COUNT].tolist() == [1]
+    assert out[cols.WAITS].tolist() == [0]
+    assert pd.isna(out[cols.WAIT_P50_MS].iloc[0])

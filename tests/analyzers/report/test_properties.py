@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from analyzers.render import FORMATS, render
 from analyzers.report import build_report
-from analyzers.report import columns as c
+from analyzers.report import columns as cols
 from instrumentation import schema as s
-from tests.report.frames import at, make_frame
+from tests.analyzers.report.frames import at, make_frame
 
 EVENTS = [str(e) for e in s.Event]
 maybe = lambda values: st.one_of(st.none(), st.sampled_from(values))  # noqa: E731
@@ -53,13 +53,15 @@ def test_any_records_give_a_coherent_report(rows, stuck_min, tenant) -> None:
     assert sum(f["count"] for f in d["failures"]) <= tasks["failed"] + sum(
         1 for r in rows if r[s.EVENT] == s.Event.TASK_INTERNAL_ERROR)
     for row in d["retry_outcomes"]:
-        assert row[c.RECOVERED] + row[c.EXHAUSTED] + row[c.PENDING] == row[c.RETRIED_IDS]
+        outcomes = row[cols.RECOVERED] + row[cols.EXHAUSTED] + row[cols.PENDING]
+        assert outcomes == row[cols.RETRIED_IDS]
     assert sum(r["count"] for r in d["retries"]) == tasks["retried"]
     for chord in d["chords"]:
-        assert 0 <= chord[s.MEMBERS_FAILED] <= chord[c.MEMBERS_FINISHED]
-        assert chord[c.MEMBERS_FINISHED] <= chord[c.MEMBERS_PUBLISHED]
+        assert 0 <= chord[s.MEMBERS_FAILED] <= chord[cols.MEMBERS_FINISHED]
+        assert chord[cols.MEMBERS_FINISHED] <= chord[cols.MEMBERS_PUBLISHED]
     assert {ch[s.CHORD_ID] for ch in d["stuck_chords"]} <= {ch[s.CHORD_ID] for ch in d["chords"]}
     for bucket in d["over_time"]:
-        assert min(bucket[k] for k in (c.RECEIVED, c.SUCCEEDED, c.FAILED, c.RETRIED)) >= 0
+        counts = (cols.RECEIVED, cols.SUCCEEDED, cols.FAILED, cols.RETRIED)
+        assert min(bucket[k] for k in counts) >= 0
     for fmt in FORMATS:
         assert render(report, fmt).strip()

@@ -1,8 +1,14 @@
-"""Small helpers every report section uses: tolerant column access and event masks.
+"""Speed kernels of the report: task id codes, row picking, event masks, distinct counts.
 
-The report reads frames from several readers (our JSON lines, Celery's plain text, Cloud
-Logging), and a reader may leave out a column it never fills. Sections therefore read
-columns through :func:`col`, which hands back an all-null column instead of raising.
+    from analyzers.report import kernels
+
+    codes, first = kernels.factorize(frame[schema.TASK_ID])   # exact, first-appearance order
+    failed = kernels.event_is(frame, Event.TASK_FAILED)       # a boolean mask
+    rows = kernels.pick(frame, failed, [schema.TASK_ID, schema.TIME])
+
+Sections call these where the obvious pandas idiom costs seconds on a million rows
+(``frame.loc[mask]`` copies every column, ``astype("category")`` sorts its categories,
+``groupby().nunique()`` hashes tuples). Each gives exactly the answer of that idiom.
 """
 
 from __future__ import annotations
@@ -15,16 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from instrumentation import schema as s
-
-_STRING = "str"
-
-
-def col(frame: pd.DataFrame, name: str, dtype: str = "object") -> pd.Series:
-    """``frame[name]``, or an all-null column of ``dtype`` when the reader left it out."""
-    if name in frame.columns:
-        return frame[name]
-    return pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index, name=name)
-
 
 #: Columns :func:`prepare` turns into categoricals: few distinct values, compared and
 #: grouped by every section, so integer codes pay off. (Task ids are not among them: with
@@ -96,7 +92,7 @@ def rows_at(frame: pd.DataFrame, positions: np.ndarray, names: Iterable[str]) ->
     """Only ``names`` of the rows at ``positions`` (ascending), with a fresh RangeIndex."""
     # Taking from the arrays gives a fresh RangeIndex: frames concatenated from several
     # sources may repeat index labels, which would make the columns misalign.
-    return pd.DataFrame({n: _take(col(frame, n), positions) for n in dict.fromkeys(names)})
+    return pd.DataFrame({n: _take(frame[n], positions) for n in dict.fromkeys(names)})
 
 
 #: A picked categorical with more categories than this becomes plain values: a subset of a
@@ -142,19 +138,21 @@ Codes = tuple[np.ndarray, np.ndarray]
 
 def task_codes(frame: pd.DataFrame, ids: Codes | None = None) -> Codes:
     """``ids`` if given, else the codes of the frame's task ids."""
-    return ids if ids is not None else factorize(col(frame, s.TASK_ID))
+    return ids if ids is not None else factorize(frame[s.TASK_ID])
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (-1 for null) and the position of each code's first occurrence.
 
     ``values.iloc[first[code]]`` is the value behind ``code``; codes are numbered in order of
-    first appearance. Strings of one length (task ids are 36-character UUIDs) are hashed to
-    64 bits in NumPy (~8 ms per million) and the hashes factorized: several times faster than
-    hashing the strings themselves, which matters because a million log lines carry hundreds
-    of thousands of task ids. Two distinct ids sharing a 64-bit hash is a ~1e-8 event for a
-    million ids; the report would merge those two tasks. Strings of mixed lengths are
-    dictionary-encoded by Arrow (exact).
+    first appearance. Exact: two distinct values never share a code.
+
+    Strings of one length (task ids are 36-character UUIDs) are hashed to 64 bits in NumPy
+    and the hashes factorized, then every row is compared with the first row of its code;
+    should two ids ever share a hash, that comparison fails and the strings are
+    dictionary-encoded by Arrow instead (as strings of mixed lengths always are). Hashing
+    first matters because a million log lines carry hundreds of thousands of task ids and
+    hashing the strings themselves costs several times as much (``docs/ingest.md``).
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy(dtype=np.int64)
@@ -191,11 +189,15 @@ def _string_codes(values: pd.Series) -> np.ndarray:
         return codes.astype(np.int64, copy=False)
     chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
     valid = [chunk.drop_null() if chunk.null_count else chunk for chunk in chunks]
-    if not valid or not all(_fixed_width(chunk) for chunk in valid):
+    words = _words(valid)
+    if words is None:
         return _indices(pc.dictionary_encode(_one_chunk(arr)))
-    keys = np.concatenate([_hash64(chunk) for chunk in valid])
-    sub, _ = pd.factorize(keys)
-    if len(keys) == len(values):
+    sub, _ = pd.factorize(_hash64(words))
+    first = _first_appearances(sub)
+    if not all((word[first[sub]] == word).all() for word in words):
+        return _indices(pc.dictionary_encode(_one_chunk(arr)))  # a hash collision
+    n_valid = len(words[0]) if words else 0
+    if n_valid == len(values):
         return sub.astype(np.int64, copy=False)
     codes = np.full(len(values), -1, dtype=np.int64)
     codes[arr.is_valid().to_numpy(zero_copy_only=False)] = sub
@@ -209,17 +211,46 @@ def _offsets(chunk: pa.Array) -> np.ndarray:
                          offset=chunk.offset * np.dtype(width).itemsize)
 
 
-def _fixed_width(chunk: pa.Array) -> bool:
-    """Whether the strings of a null-free ``chunk`` all have one length of 8 bytes or more."""
-    if not len(chunk):
-        return True
+def _widths(chunk: pa.Array) -> set[int]:
+    """The string lengths in a null-free ``chunk``: one value when they all have one length."""
     lengths = np.diff(_offsets(chunk))
-    return bool(lengths[0] >= 8 and (lengths == lengths[0]).all())
+    return {int(lengths[0])} if len(lengths) and (lengths == lengths[0]).all() else set(
+        np.unique(lengths).tolist())
+
+
+def _words(chunks: list[pa.Array]) -> list[np.ndarray] | None:
+    """The strings of null-free ``chunks`` as columns of 8-byte words, or None.
+
+    None unless every string has one length of 8 bytes or more. The strings lie back to back
+    in Arrow's data buffer, so the k-th word of every string is one strided NumPy view (the
+    last word overlaps the one before it when the length is not a multiple of 8); together
+    the words cover every byte, so equal words mean equal strings.
+    """
+    widths = set().union(*(_widths(chunk) for chunk in chunks if len(chunk)))
+    if len(widths) > 1 or (widths and min(widths) < 8):
+        return None
+    if not widths:
+        return []
+    width = widths.pop()
+    starts = [*range(0, width - 7, 8), *([width - 8] if width % 8 else [])]
+    per_chunk = []
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        data, base = chunk.buffers()[2], int(_offsets(chunk)[0])
+        per_chunk.append([
+            np.ndarray((len(chunk),), dtype=np.uint64, buffer=data, offset=base + start,
+                       strides=(width,))
+            for start in starts
+        ])
+    if len(per_chunk) == 1:
+        return per_chunk[0]
+    return [np.concatenate(column) for column in zip(*per_chunk, strict=True)]
 
 
 #: SplitMix64's finalizer constants (Steele et al.): each word is xored in and mixed by this
-#: bijection, so two ids that differ only in a few bits (counters, sequential UUIDs) still
-#: land far apart. (A single multiply-xorshift per word merged 56 000 of 3 M sequential ids.)
+#: bijection, so ids that differ in a few bits only (counters, sequential UUIDs) still land
+#: far apart and rarely send :func:`factorize` to its exact fallback.
 _C1 = np.uint64(0xBF58476D1CE4E5B9)
 _C2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
@@ -227,29 +258,15 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _BLOCK = 1 << 15
 
 
-def _hash64(chunk: pa.Array) -> np.ndarray:
-    """64-bit hashes of a null-free string array whose strings all have one length >= 8.
-
-    The strings lie back to back in Arrow's data buffer, so the k-th 8-byte word of every
-    string is one strided NumPy view (the last word overlaps the one before it when the
-    length is not a multiple of 8). Each word is xored into the running hash, which is then
-    mixed with SplitMix64's finalizer: ~13 ms per million 36-character ids.
-    """
-    n = len(chunk)
+def _hash64(words: list[np.ndarray]) -> np.ndarray:
+    """64-bit hashes of strings given as :func:`_words` columns (xor in, then mix, per word)."""
+    n = len(words[0]) if words else 0
     out = np.empty(n, dtype=np.uint64)
-    if not n:
-        return out
-    offsets = _offsets(chunk)
-    width = int(offsets[1] - offsets[0])
-    starts = [*range(0, width - 7, 8), *([width - 8] if width % 8 else [])]
-    data, base = chunk.buffers()[2], int(offsets[0])
-    words = [np.ndarray((n,), dtype=np.uint64, buffer=data, offset=base + start,
-                        strides=(width,)) for start in starts]
     shifted = np.empty(min(n, _BLOCK), dtype=np.uint64)
     for lo in range(0, n, _BLOCK):
         h = out[lo:lo + _BLOCK]
         tmp = shifted[: len(h)]
-        h[:] = width
+        h[:] = len(words)
         for word in words:
             h ^= word[lo:lo + _BLOCK]
             np.right_shift(h, _S30, out=tmp)
@@ -296,23 +313,6 @@ def isin(values: pd.Series, candidates: Iterable) -> np.ndarray:
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def times(frame: pd.DataFrame) -> pd.Series:
-    """The ``time`` column as tz-aware UTC timestamps (coerced if a reader left strings)."""
-    t = col(frame, s.TIME)
-    if isinstance(t.dtype, pd.DatetimeTZDtype):
-        return t if str(t.dt.tz) == "UTC" else t.dt.tz_convert("UTC")
-    return pd.to_datetime(t, utc=True, errors="coerce", format="ISO8601")
-
-
-def numbers(frame: pd.DataFrame, name: str) -> pd.Series:
-    """A numeric column as float64 with NaN for missing values."""
-    c = col(frame, name)
-    if pd.api.types.is_numeric_dtype(c.dtype) and not pd.api.types.is_bool_dtype(c.dtype):
-        # Already numbers (Int64, float64): one conversion, no parsing pass.
-        return pd.Series(c.to_numpy(dtype="float64", na_value=np.nan), index=c.index, name=name)
-    return pd.to_numeric(c, errors="coerce").astype("float64")
-
-
 def event_is(frame: pd.DataFrame, *events: str | Iterable[str]) -> np.ndarray:
     """Boolean mask of rows whose ``event`` is one of ``events`` (strings or sets of them)."""
     wanted: list[str] = []
@@ -357,78 +357,3 @@ def _equal_any(codes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return mask
 
 
-def text(frame: pd.DataFrame, name: str, missing: str | None = None) -> pd.Series:
-    """A string column as plain Python-string objects, ``missing`` filling the nulls."""
-    c = col(frame, name)
-    if isinstance(c.dtype, pd.CategoricalDtype) and c.cat.categories.dtype == _STRING:
-        # Take the few categories by code: ``astype`` would convert row by row (~40 ms for
-        # 300 k rows) to reach the same strings.
-        values = c.cat.categories.array.take(c.cat.codes.to_numpy(), allow_fill=True)
-        out = pd.Series(values, index=c.index, name=c.name)
-    else:
-        out = c.astype(_STRING) if c.dtype != _STRING else c
-    if missing is not None:
-        out = out.fillna(missing)
-    return out
-
-
-def keys(frame: pd.DataFrame, name: str, missing: str) -> pd.Series:
-    """A grouping key: the column with nulls as ``missing``, kept categorical if it was."""
-    c = col(frame, name)
-    if isinstance(c.dtype, pd.CategoricalDtype):
-        if c.isna().any():
-            if missing not in c.cat.categories:
-                c = c.cat.add_categories([missing])
-            c = c.fillna(missing)
-        return _without_unused(c)
-    return text(frame, name, missing)
-
-
-def _without_unused(c: pd.Series) -> pd.Series:
-    """``c.cat.remove_unused_categories()``, counting the codes instead of hashing them."""
-    codes = c.cat.codes.to_numpy()
-    used = np.bincount(codes.astype(np.intp) + 1, minlength=len(c.cat.categories) + 1)[1:] > 0
-    renumber = np.append(np.cumsum(used) - 1, -1)  # code -1 (null) picks the appended -1
-    dtype = pd.CategoricalDtype(c.cat.categories[used], ordered=c.cat.ordered)
-    cat = pd.Categorical.from_codes(renumber[codes], dtype=dtype, validate=False)
-    return pd.Series(cat, index=c.index, name=c.name)
-
-
-def join_unique(values: pd.Series, limit: int = 5) -> str:
-    """Up to ``limit`` sorted distinct non-null values, comma separated ("+N" for the rest)."""
-    uniq = sorted({str(v) for v in values.dropna().unique()})
-    extra = len(uniq) - limit
-    head = ", ".join(uniq[:limit])
-    return f"{head} +{extra}" if extra > 0 else head
-
-
-def empty(columns: Iterable[str]) -> pd.DataFrame:
-    """An empty result table with the given columns (so renderers always see the headers)."""
-    names = list(dict.fromkeys(columns))
-    # One empty object block: a Series per column costs ~10x as much (sections return this
-    # often, and a report has a dozen sections).
-    if not names:
-        return pd.DataFrame({})
-    return pd.DataFrame(np.empty((0, len(names)), dtype=object), columns=names)
-
-
-def to_records(frame: pd.DataFrame) -> list[dict]:
-    """JSON-ready rows: timestamps as RFC 3339 strings, NaN/NA as None, numpy scalars as Python."""
-    if frame.empty:
-        return []
-    out = {}
-    for name in frame.columns:
-        series = frame[name]
-        if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(
-            series.dtype
-        ):
-            iso = series.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            out[name] = iso.astype(object).where(series.notna(), None)
-        else:
-            out[name] = series.astype(object).where(series.notna(), None)
-    rows = pd.DataFrame(out).to_dict("records")
-    for row in rows:
-        for key, value in row.items():
-            if isinstance(value, np.generic):
-                row[key] = value.item()
-    return rows

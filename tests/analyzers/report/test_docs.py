@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analyzers.report import build_report
-from tests.report.frames import make_frame
+from tests.analyzers.report.frames import make_frame
 
 # The package re-exports functions under some module names (``chords``, ``failures``...).
 chords, duplicates, durations, failures, retries, timeseries, totals = (
@@ -17,7 +17,7 @@ chords, duplicates, durations, failures, retries, timeseries, totals = (
                  "totals")
 )
 
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "report.md").read_text()
+DOC = (Path(__file__).resolve().parents[3] / "docs" / "report.md").read_text()
 
 SECTION_COLUMNS = {
     "failures": failures.COLUMNS,

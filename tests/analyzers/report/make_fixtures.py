@@ -1,6 +1,6 @@
-"""Write the CLI test fixtures in ``tests/report/fixtures/`` (run once; the files are committed).
+"""Write the CLI test fixtures in ``tests/analyzers/report/fixtures/`` (run once; committed).
 
-    .venv/bin/python -m tests.report.make_fixtures
+    .venv/bin/python -m tests.analyzers.report.make_fixtures
 
 Lines have the shape the instrumentation writes (``time``, ``severity``, ``message``,
 ``event`` + schema fields), with fixed timestamps so that the findings are known:

@@ -17,7 +17,7 @@ from analyzers.report import COLUMNS, build_report
 from analyzers.sources.files import open_sources
 from instrumentation import schema as s
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 READERS = [*sorted((ROOT / "analyzers" / "report").glob("*.py")),
            *sorted((ROOT / "analyzers" / "render").glob("*.py"))]
 

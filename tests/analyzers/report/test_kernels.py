@@ -1,4 +1,4 @@
-"""``report._util``: task id codes, row picking and event masks, on the shapes readers hand over.
+"""``report.kernels``: task id codes, row picking and event masks, on the shapes readers hand over.
 
 The report hashes task ids in NumPy when they all have one length (UUIDs) and falls back to
 Arrow's dictionary encoding otherwise; either way the codes must be what ``pd.factorize``
@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from analyzers.report import _util as u
+from analyzers.report import kernels
 from analyzers.report.failures import fingerprint
 from instrumentation import schema as s
 
@@ -56,7 +56,7 @@ CASES = {
 def test_factorize_gives_pandas_codes_in_first_appearance_order(name: str, chunks: int) -> None:
     values = CASES[name]
     series = _strings(values, chunks=chunks if len(values) >= chunks else 1)
-    codes, first = u.factorize(series)
+    codes, first = kernels.factorize(series)
     want_codes, want_first = _expected(series)
     np.testing.assert_array_equal(codes, want_codes)
     np.testing.assert_array_equal(first, want_first)
@@ -70,21 +70,21 @@ def test_factorize_never_merges_sequential_ids(make) -> None:
     """Ids that differ in a few bits (counters, custom ids) must not share a hash: a weak
     mix merged thousands of them in a million, silently joining unrelated tasks."""
     n = 1_000_000
-    codes, first = u.factorize(_strings([make(i) for i in range(n)]))
+    codes, first = kernels.factorize(_strings([make(i) for i in range(n)]))
     assert len(first) == n
     np.testing.assert_array_equal(codes, np.arange(n))
 
 
 def test_factorize_of_a_slice_and_of_python_objects() -> None:
     series = _strings([IDS[i % 7] for i in range(40)]).iloc[3:]  # an Arrow array with an offset
-    np.testing.assert_array_equal(u.factorize(series)[0], _expected(series)[0])
+    np.testing.assert_array_equal(kernels.factorize(series)[0], _expected(series)[0])
     mixed = pd.Series(["a", 1, None, "a", 1], dtype=object)
-    np.testing.assert_array_equal(u.factorize(mixed)[0], [0, 1, -1, 0, 1])
+    np.testing.assert_array_equal(kernels.factorize(mixed)[0], [0, 1, -1, 0, 1])
 
 
 def test_factorize_of_a_categorical_keeps_its_codes() -> None:
     series = pd.Series(pd.Categorical(["b", None, "a", "b"], categories=["a", "b", "z"]))
-    codes, first = u.factorize(series)
+    codes, first = kernels.factorize(series)
     np.testing.assert_array_equal(codes, [1, -1, 0, 1])
     np.testing.assert_array_equal(first, [2, 0, -1])  # "z" never occurs
 
@@ -93,7 +93,7 @@ def test_picking_rows_from_several_chunks() -> None:
     values = [None if i % 9 == 0 else f"v{i}" for i in range(100)]
     frame = pd.DataFrame({"x": _strings(values, chunks=4)})
     for positions in ([], [0], [5, 24, 25, 26, 99], list(range(100))):
-        picked = u.rows_at(frame, np.array(positions, dtype=np.int64), ["x"])["x"]
+        picked = kernels.rows_at(frame, np.array(positions, dtype=np.int64), ["x"])["x"]
         assert picked.dtype == frame["x"].dtype
         assert picked.tolist() == [frame["x"].iloc[p] for p in positions]
 
@@ -101,13 +101,13 @@ def test_picking_rows_from_several_chunks() -> None:
 def test_event_masks_on_categorical_and_plain_columns() -> None:
     events = ["task_received", None, "task_failed", "worker_lost", "task_succeeded"] * 3
     plain = pd.DataFrame({s.EVENT: pd.Series(events, dtype="str")})
-    prepared = u.prepare(plain)
+    prepared = kernels.prepare(plain)
     assert isinstance(prepared[s.EVENT].dtype, pd.CategoricalDtype)
     for wanted in (["task_failed"], [s.TASK_EVENTS], ["task_failed", "worker_lost"], ["nope"]):
         want = plain[s.EVENT].isin([str(e) for w in wanted for e in
                                     ([w] if isinstance(w, str) else w)]).to_numpy(bool)
-        np.testing.assert_array_equal(u.event_is(prepared, *wanted), want)
-        np.testing.assert_array_equal(u.event_is(plain, *wanted), want)
+        np.testing.assert_array_equal(kernels.event_is(prepared, *wanted), want)
+        np.testing.assert_array_equal(kernels.event_is(plain, *wanted), want)
 
 
 def test_fingerprint_collapses_whitespace_only_where_there_is_some() -> None:

@@ -1,6 +1,6 @@
 """The timeline of one task or one chord across pods, from the normalized frame.
 
-    >>> from analyzers.timeline import chord_timeline, task_timeline
+    >>> from analyzers.report import chord_timeline, task_timeline
     >>> task_timeline(frame, "5e0c...")    # published, received, started, retried, finished
     >>> chord_timeline(frame, "a1b2...")   # every member, chord errors / monitor lines, callback
 
@@ -16,12 +16,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyzers.report import columns as c
-from analyzers.report._util import col, isin, pick, times
 from instrumentation import schema as s
 
+from . import columns as cols
+from .kernels import isin, pick
+from .values import times
+
 COLUMNS = (
-    s.TIME, s.EVENT, c.ROLE, s.TASK_ID, s.TASK_NAME, s.WORKER, s.POD, s.RETRIES,
+    s.TIME, s.EVENT, cols.ROLE, s.TASK_ID, s.TASK_NAME, s.WORKER, s.POD, s.RETRIES,
     s.DURATION_MS, s.QUEUE_WAIT_MS, s.EXCEPTION_TYPE, s.ORGANIZATION_ID, s.SOURCE, s.LINE_NO,
     s.EXCEPTION_MESSAGE, s.MESSAGE,
 )
@@ -43,25 +45,25 @@ def _as_str(values: pd.Series) -> pd.Series:
 
 
 def _assemble(frame: pd.DataFrame, mask: np.ndarray, role: pd.Series | str) -> pd.DataFrame:
-    rows = pick(frame, mask, [name for name in COLUMNS if name != c.ROLE])
+    rows = pick(frame, mask, [name for name in COLUMNS if name != cols.ROLE])
     rows[s.TIME] = times(rows)
-    rows[c.ROLE] = role if isinstance(role, str) else role.to_numpy()
-    order = _as_str(col(rows, s.EVENT)).map(_ORDER).fillna(len(_ORDER))
+    rows[cols.ROLE] = role if isinstance(role, str) else role.to_numpy()
+    order = _as_str(rows[s.EVENT]).map(_ORDER).fillna(len(_ORDER))
     rows = rows.assign(_o=order.to_numpy()).sort_values([s.TIME, "_o"], kind="stable")
     return rows.drop(columns="_o").reset_index(drop=True)[list(COLUMNS)]
 
 
 def task_timeline(frame: pd.DataFrame, task_id: str) -> pd.DataFrame:
     """Every line about task ``task_id``, in order."""
-    mask = (_as_str(col(frame, s.TASK_ID)) == task_id).to_numpy(dtype=bool, na_value=False)
+    mask = (_as_str(frame[s.TASK_ID]) == task_id).to_numpy(dtype=bool, na_value=False)
     return _assemble(frame, mask, TASK)
 
 
 def chord_timeline(frame: pd.DataFrame, chord_id: str) -> pd.DataFrame:
     """Every line about chord ``chord_id`` (or the chord whose callback has that id)."""
-    group = _as_str(col(frame, s.GROUP_ID))
-    callback_of = _as_str(col(frame, s.CHORD_CALLBACK_ID))
-    task_ids = col(frame, s.TASK_ID)
+    group = _as_str(frame[s.GROUP_ID])
+    callback_of = _as_str(frame[s.CHORD_CALLBACK_ID])
+    task_ids = frame[s.TASK_ID]
     # The callback's own lines carry the chord's group too: they are not a member's.
     is_own_callback = (_as_str(task_ids) == callback_of).to_numpy(dtype=bool, na_value=False)
     members = (group == chord_id).to_numpy(dtype=bool, na_value=False) & ~is_own_callback
@@ -73,7 +75,7 @@ def chord_timeline(frame: pd.DataFrame, chord_id: str) -> pd.DataFrame:
             chord_id = str(groups[0])
             members = (group == chord_id).to_numpy(dtype=bool, na_value=False) & ~is_own_callback
     chord_lines = (
-        (_as_str(col(frame, s.CHORD_ID)) == chord_id).to_numpy(dtype=bool, na_value=False)
+        (_as_str(frame[s.CHORD_ID]) == chord_id).to_numpy(dtype=bool, na_value=False)
         & ~members
     )
     callbacks = callback_of[members | chord_lines].dropna().unique()

@@ -302,7 +302,7 @@ class TestMultiprocess:
     def test_children_counts_are_merged_and_kept_after_exit(self, broker_url, tmp_path):
         """The prefork scenario, in a fresh interpreter: forking the pytest process itself,
         which holds gRPC and DuckDB threads from other tests by then, crashed with SIGSEGV."""
-        code = ("from tests.dashboards.test_metrics import _multiprocess_scenario as run; "
+        code = ("from tests.instrumentation.test_metrics import _multiprocess_scenario as run; "
                 f"run({broker_url!r}, {str(tmp_path)!r})")
         proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                               text=True, timeout=120,

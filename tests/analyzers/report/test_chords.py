@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from analyzers.report import chords, stuck_chords
-from analyzers.report import columns as c
+from analyzers.report import columns as cols
 from instrumentation import schema as s
-from tests.report.frames import at, ev, make_frame, run
+from tests.analyzers.report.frames import at, ev, make_frame, run
 
 STUCK_AFTER = pd.Timedelta("15min")
 
@@ -60,7 +60,7 @@ class TestChordStates:
         ],
     )
     def test_state(self, rows, now_s, state) -> None:
-        assert state_of(rows, now_s)[c.CHORD_STATE] == state
+        assert state_of(rows, now_s)[cols.CHORD_STATE] == state
 
     def test_counts_tenant_and_callback(self) -> None:
         rows = [published("m1", 0), published("m2", 0), published("m3", 0),
@@ -68,22 +68,22 @@ class TestChordStates:
         row = state_of(rows, 5000)
         assert row[s.CHORD_ID] == "g1"
         assert row[s.MEMBERS_EXPECTED] == 3
-        assert row[c.MEMBERS_PUBLISHED] == 3
-        assert row[c.MEMBERS_FINISHED] == 2
+        assert row[cols.MEMBERS_PUBLISHED] == 3
+        assert row[cols.MEMBERS_FINISHED] == 2
         assert row[s.MEMBERS_FAILED] == 0
         assert row[s.CHORD_CALLBACK_ID] == "cb-g1"
         assert row[s.CHORD_CALLBACK_NAME] == "tasks.collect"
         assert row[s.ORGANIZATION_ID] == "org-7"
-        assert not row[c.CALLBACK_RECEIVED]
-        assert row[c.LAST_ACTIVITY] == at(2.11)
-        assert row[c.IDLE_S] == pytest.approx(5000 - 2.11, abs=0.01)
+        assert not row[cols.CALLBACK_RECEIVED]
+        assert row[cols.LAST_ACTIVITY] == at(2.11)
+        assert row[cols.IDLE_S] == pytest.approx(5000 - 2.11, abs=0.01)
 
     def test_members_retrying_count_once_when_finished(self) -> None:
         rows = [*member("m1", 0, outcome=s.Event.TASK_RETRIED), *member("m1", 10),
                 *member("m2", 1), *member("m3", 2), *callback(20)]
         row = state_of(rows, 100)
-        assert row[c.MEMBERS_FINISHED] == 3
-        assert row[c.CHORD_STATE] == "completed"
+        assert row[cols.MEMBERS_FINISHED] == 3
+        assert row[cols.CHORD_STATE] == "completed"
 
     @pytest.mark.parametrize(
         ("event", "state"),
@@ -94,13 +94,13 @@ class TestChordStates:
         rows = [*member("m1", 0), *member("m2", 1),
                 ev(s.Event.CHORD_STUCK, 1000, **{s.CHORD_ID: "g1"}),
                 ev(event, 1001, **{s.CHORD_ID: "g1"})]
-        assert state_of(rows, 5000)[c.CHORD_STATE] == state
+        assert state_of(rows, 5000)[cols.CHORD_STATE] == state
 
     def test_chord_monitor_stuck_is_stuck_even_inside_the_threshold(self) -> None:
         rows = [*member("m1", 0), ev(s.Event.CHORD_STUCK, 10, **{
             s.CHORD_ID: "g1", s.MEMBERS_EXPECTED: 3})]
         row = state_of(rows, 20)
-        assert row[c.CHORD_STATE] == "stuck"
+        assert row[cols.CHORD_STATE] == "stuck"
 
     def test_chord_known_only_from_the_monitor(self) -> None:
         rows = [ev(s.Event.CHORD_STUCK, 10, **{
@@ -114,7 +114,7 @@ class TestChordStates:
         rows = [*member("m1", 0), *member("m2", 1),
                 ev(s.Event.CHORD_ERROR, 2, **{
                     s.MESSAGE: "Chord 'g1' raised: ChordError(\"Dependency m2 raised\")"})]
-        assert state_of(rows, 5000)[c.CHORD_STATE] == "failed"
+        assert state_of(rows, 5000)[cols.CHORD_STATE] == "failed"
 
     def test_plain_groups_are_not_chords(self) -> None:
         rows = run("a", "tasks.x", 0, **{s.GROUP_ID: "grp"})
@@ -129,7 +129,7 @@ class TestStuckChords:
                 *member("c1", 0, chord="C"), *callback(5, chord="C")]
         out = stuck_chords(make_frame(rows), now=at(5000), stuck_after=STUCK_AFTER)
         assert list(out[s.CHORD_ID]) == ["A", "B"]
-        assert (out[c.CHORD_STATE] == "stuck").all()
+        assert (out[cols.CHORD_STATE] == "stuck").all()
 
 
 def test_the_callbacks_own_lines_are_not_members() -> None:
@@ -139,8 +139,9 @@ def test_the_callbacks_own_lines_are_not_members() -> None:
     rows = [*member("m1", 0, size=None), *member("m2", 1, size=None),
             *run("cb-g1", "tasks.collect", 2, **own)]
     row = chords(make_frame(rows), now=at(100)).iloc[0]
-    assert (row[c.MEMBERS_PUBLISHED], row[c.MEMBERS_FINISHED], row[s.MEMBERS_EXPECTED]) == (2, 2, 2)
-    assert row[c.CHORD_STATE] == "completed"
+    assert (row[cols.MEMBERS_PUBLISHED], row[cols.MEMBERS_FINISHED],
+            row[s.MEMBERS_EXPECTED]) == (2, 2, 2)
+    assert row[cols.CHORD_STATE] == "completed"
 
 
 def test_a_monitor_stuck_verdict_is_overtaken_by_later_progress() -> None:
@@ -148,4 +149,4 @@ def test_a_monitor_stuck_verdict_is_overtaken_by_later_progress() -> None:
     rows = [*member("m1", 0), ev(s.Event.CHORD_STUCK, 10, **{s.CHORD_ID: "g1"}),
             *member("m2", 20)]
     out = chords(make_frame(rows), now=at(30), stuck_after=STUCK_AFTER)
-    assert out.iloc[0][c.CHORD_STATE] == "pending"
+    assert out.iloc[0][cols.CHORD_STATE] == "pending"

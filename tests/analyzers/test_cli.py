@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -15,10 +16,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from analyzers.cli import _all_commands, main
+from analyzers.cli import all_commands, main
 from instrumentation import schema as s
+from instrumentation.exit_status import ExitStatus
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "report" / "fixtures"
 SMALL = str(FIXTURES / "worker_small.jsonl")
 HEALTHY = str(FIXTURES / "healthy.jsonl")
 
@@ -42,7 +44,7 @@ class TestHelp:
     """Every command has help text with an example."""
 
     def test_every_command_documents_itself(self) -> None:
-        commands = dict(_all_commands(main))
+        commands = dict(all_commands(main))
         assert {"parse", "analyze", "chord", "task"} <= set(commands)
         for name, command in commands.items():
             assert command.help and command.help.strip(), f"{name} has no help"
@@ -56,7 +58,7 @@ class TestHelp:
         out = invoke("--help").output
         for name in ("analyze", "parse", "chord", "task", "queries"):
             assert name in out
-        assert "queries show" in dict(_all_commands(main))  # the lazy group is walked too
+        assert "queries show" in dict(all_commands(main))  # the lazy group is walked too
 
 
 class TestConsoleScript:
@@ -78,6 +80,26 @@ class TestConsoleScript:
         missing = self.run("analyze", str(tmp_path / "nope.jsonl"))
         assert missing.returncode == 2
         assert b"no such file" in missing.stderr
+
+    def test_ctrl_c_exits_interrupted(self, tmp_path: Path) -> None:
+        """Ctrl-C while reading: ExitStatus.INTERRUPTED (130), not 1 (a finding)."""
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        proc = subprocess.Popen([self.SCRIPT, "analyze", str(fifo)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            # Opening the write end returns once the command has opened the read end: it is
+            # past start-up and waiting for input.
+            with open(fifo, "wb") as writer:
+                writer.write(Path(SMALL).read_bytes()[:500])
+                writer.flush()
+                proc.send_signal(signal.SIGINT)
+            # The writer closes too, as the rest of a pipeline does on Ctrl-C.
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        assert proc.returncode == ExitStatus.INTERRUPTED == 130, err
+        assert b"Traceback" not in err
 
     def test_a_closed_pipe_is_not_an_error(self) -> None:
         script = f"{self.SCRIPT} parse {SMALL} | head -n 1"
@@ -300,7 +322,7 @@ def lost_ids(doc: dict) -> set[str]:
     return {w["example_task_id"] for w in doc["lost_workers"]}
 
 
-BIN = Path(__file__).resolve().parents[1] / "analyzers" / "bin"  # the fake kubectl
+BIN = Path(__file__).resolve().parent / "bin"  # the fake kubectl
 
 
 class TestRemoteSources:
@@ -341,7 +363,7 @@ class TestRemoteSources:
         assert "--selector" in result.output
 
     def test_cloud_logging(self) -> None:
-        from tests.analyzers.logging_server import LoggingServer
+        from tests.logging_server import LoggingServer
 
         entries = [json.loads(x) for x in (REAL / "entries.ndjson").read_text().splitlines()]
         with LoggingServer(entries) as server:

@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 
 from analyzers.render import FORMATS, render, render_frame
-from analyzers.report import CONDITIONS, build_report
-from analyzers.report import columns as c
-from analyzers.timeline import chord_timeline, task_timeline
+from analyzers.report import CONDITIONS, build_report, chord_timeline, task_timeline
+from analyzers.report import columns as cols
 from instrumentation import schema as s
-from tests.report.frames import at, ev, make_frame, run
+from tests.analyzers.report.frames import at, ev, make_frame, run
 
 CONTRACT_KEYS = {"lines", "tasks", "failures", "retries", "stuck_chords", "duplicates",
                  "slow_tasks"}
@@ -97,7 +96,7 @@ class TestBuildReport:
         early = build_report(frame, until=at(100), stuck_after=timedelta(minutes=15))
         assert early.to_dict()["tasks"]["received"] == 5
         assert early.stuck_chords.empty  # 70 s after the chord's last line: pending
-        assert early.chords.iloc[0][c.CHORD_STATE] == "pending"
+        assert early.chords.iloc[0][cols.CHORD_STATE] == "pending"
 
     def test_empty_frame(self) -> None:
         d = build_report(make_frame([])).to_dict()
@@ -155,7 +154,7 @@ class TestTimeline:
         out = task_timeline(frame, "re-1")
         assert list(out[s.EVENT]) == ["task_received", "task_started", "task_retried",
                                       "task_received", "task_started", "task_succeeded"]
-        assert (out[c.ROLE] == "task").all()
+        assert (out[cols.ROLE] == "task").all()
 
     def test_chord_by_group_or_callback_id(self, frame) -> None:
         rows = sample_rows() + run("cb-1", "tasks.collect", 40)
@@ -163,7 +162,7 @@ class TestTimeline:
         by_group = chord_timeline(f, "chord-1")
         by_callback = chord_timeline(f, "cb-1")
         assert by_group.equals(by_callback)
-        assert list(by_group[c.ROLE]) == ["member"] * 4 + ["callback"] * 3
+        assert list(by_group[cols.ROLE]) == ["member"] * 4 + ["callback"] * 3
         assert by_group[s.TIME].is_monotonic_increasing
         assert by_group.iloc[0][s.EVENT] == "task_published"
 
