@@ -1,21 +1,31 @@
 """``rhesis-logs``: parse and analyze Celery worker logs (files, stdin, kubectl, Cloud Logging).
 
     rhesis-logs analyze examples/worker.jsonl
-    kubectl logs -l app=worker --prefix --timestamps | rhesis-logs analyze --format markdown
+    rhesis-logs analyze --since 1h                  # the configured source (``config``)
+    kubectl logs -f -l app=worker --prefix --timestamps | rhesis-logs analyze -f
     rhesis-logs analyze --source kubectl -n workers -l app=worker --since 1h --fail-on stuck
+    rhesis-logs analyze w.jsonl -o html --out-file report.html
     rhesis-logs chord 3f1c... worker-*.log
-    rhesis-logs parse --follow < /var/log/worker.log
+    rhesis-logs parse -f -o csv < /var/log/worker.log
+
+Conventions are kubectl's, tail's and jq's: ``-f/--follow`` follows, ``-o/--output`` picks
+the format (``--format`` is a hidden alias kept for old scripts), ``--out-file`` writes a file.
+Text for a pipe or a file is ``$COLUMNS`` wide (100 by default) with no trailing spaces.
+
+Where the logs come from: the FILEs; else stdin when it is a pipe or a regular file; else
+the source ``analyzers.config`` resolves (``rhesis-logs config``, ``RHESIS_LOGS_*``, the
+user's gcloud project or kubectl context), which is named on stderr before it is read.
 
 A thin layer over the library: options become arguments of ``analyzers.sources`` /
-``analyzers.ingest`` / ``analyzers.report`` / ``analyzers.render`` calls, and the library's
-``AnalyzerError`` (and bad option values) become exit status USAGE with a message saying
-what to do. Following, record writing and timelines live in the library too
-(``sources.follow``, ``render.records``, ``report.timeline``); the ``queries`` command lives
-with ``queries/`` (``queries.cli``) and is loaded only when used.
+``analyzers.ingest`` / ``analyzers.report`` / ``analyzers.render`` / ``analyzers.live``
+calls, and the library's ``AnalyzerError`` (and bad option values) become exit status USAGE
+with a one-line message saying what to do. The ``queries`` command lives with ``queries/``
+(``queries.cli``) and is loaded only when used.
 
 Exit statuses (``instrumentation.exit_status.ExitStatus``): OK (0) healthy, FINDINGS (1) a
-``--fail-on`` condition holds or the asked-for id is not in the logs, USAGE (2) usage or
-source errors, INTERRUPTED (130) Ctrl-C (``parse --follow`` ends there normally: OK).
+``--fail-on`` condition holds or the asked-for id is not in the logs, USAGE (2) usage, input
+or source errors, INTERRUPTED (130) Ctrl-C; ``analyze -f`` prints its final report on Ctrl-C
+and exits with that report's status.
 """
 
 from __future__ import annotations
@@ -23,9 +33,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import stat
 import sys
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,9 +45,10 @@ from typing import Any
 import click
 import pandas as pd
 
+from analyzers import config
 from analyzers.errors import AnalyzerError
 from analyzers.render import FORMATS, FRAME_FORMATS, render, render_frame
-from analyzers.render.records import TABLE_COLUMNS, RecordWriter, csv_text, ndjson
+from analyzers.render.records import PARSE_FORMATS, TABLE_COLUMNS, RecordWriter, csv_text, ndjson
 from analyzers.report import COLUMNS as REPORT_COLUMNS
 from analyzers.report import (
     CONDITIONS,
@@ -45,15 +58,18 @@ from analyzers.report import (
     parse_instant,
     task_timeline,
 )
-from analyzers.sources.follow import follow_lines
+from analyzers.sources.follow import follow_chunks, follow_lines
 from instrumentation import schema as s
 from instrumentation.exit_status import ExitStatus
 
 SOURCES = ("auto", "file", "kubectl", "cloud-logging")
-#: Window pulled from Cloud Logging when --since is not given (every request costs quota).
-DEFAULT_CLOUD_HOURS = 1
-PARSE_FORMATS = ("jsonl", "csv", "table")
-
+#: Window read from a cluster (kubectl, Cloud Logging) when --since is not given: every
+#: Cloud Logging request costs quota, and a pod's whole log can be days long.
+DEFAULT_WINDOW = "1h"
+#: Width of text written to a pipe or a file when $COLUMNS does not say.
+DEFAULT_COLUMNS = 100
+#: Seconds between two redraws of ``analyze -f``.
+DEFAULT_REFRESH_S = 2.0
 
 
 class UserError(click.ClickException):
@@ -66,7 +82,11 @@ class UserError(click.ClickException):
 
 
 class InstantType(click.ParamType):
-    """``1h`` (that long before now) or an RFC 3339 timestamp, as a UTC ``pd.Timestamp``."""
+    """``1h`` (that long before now) or an RFC 3339 timestamp, as a UTC ``pd.Timestamp``.
+
+    The text as typed is kept in ``ctx.meta`` (``raw:<name>``): a live report slides a
+    duration along, and messages say "window 1h" rather than a computed timestamp.
+    """
 
     name = "TIME"
 
@@ -74,9 +94,12 @@ class InstantType(click.ParamType):
         if isinstance(value, pd.Timestamp):
             return value
         try:
-            return parse_instant(str(value))
+            converted = parse_instant(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+        if ctx is not None and param is not None:
+            ctx.meta[f"raw:{param.name}"] = str(value)
+        return converted
 
 
 class DurationType(click.ParamType):
@@ -91,6 +114,16 @@ class DurationType(click.ParamType):
             return parse_duration(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+def as_duration(text: str | None) -> timedelta | None:
+    """``text`` as a duration, or None when it is absent or an absolute time."""
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return None
 
 
 # --- Shared options --------------------------------------------------------------------------
@@ -113,9 +146,12 @@ class SourceOptions:
     cluster: str | None
     verbose: bool = False
     logging_endpoint: str | None = None
+    since_text: str | None = None  # --since as typed ("1h", or a timestamp)
+    #: Filled in by ``plan_source``: the source actually read and its settings.
+    plan: SourcePlan | None = None
 
-    def resolved(self) -> str:
-        """The source ``auto`` stands for: files/stdin, unless only remote options are given."""
+    def implied(self) -> str:
+        """The source the options alone point at: ``--source``, FILEs, or remote options."""
         if self.source != "auto":
             return self.source
         if self.files:
@@ -124,12 +160,28 @@ class SourceOptions:
             return "cloud-logging"
         if self.selector or self.context or self.previous:
             return "kubectl"
-        return "file"
+        return "auto"
+
+    def flags(self) -> dict[str, str | None]:
+        """The options ``analyzers.config`` settings can stand in for."""
+        return {"project": self.project, "cluster": self.cluster, "namespace": self.namespace,
+                "selector": self.selector, "context": self.context,
+                "container": self.container}
 
     @property
     def live(self) -> bool:
         """Reading a live system (its "now" is the wall clock, not the last line read)."""
-        return self.resolved() in ("kubectl", "cloud-logging")
+        return self.plan is not None and self.plan.kind in ("kubectl", "cloud-logging")
+
+
+@dataclass
+class SourcePlan:
+    """The source a command reads: ``file`` (FILEs or stdin), ``kubectl`` or ``cloud-logging``,
+    its settings (flags over environment over config file) and why it was chosen."""
+
+    kind: str
+    settings: dict[str, str] = field(default_factory=dict)
+    origin: str = ""
 
 
 def source_options(fn: Callable) -> Callable:
@@ -138,12 +190,14 @@ def source_options(fn: Callable) -> Callable:
         click.argument("files", nargs=-1, type=click.Path(allow_dash=True), metavar="[FILE]..."),
         click.option("--source", type=click.Choice(SOURCES), default="auto", show_default=True,
                      help="Where to read logs: files/stdin, `kubectl logs`, or Cloud Logging. "
-                          "auto: files if given, else Cloud Logging if --project is given, "
-                          "else kubectl if --selector/--context is given, else stdin."),
+                          "auto: the FILEs; else stdin if it is a pipe or a file; else Cloud "
+                          "Logging if --project is given, kubectl if --selector/--context is; "
+                          "else the configured source (`rhesis-logs config`)."),
         click.option("--since", type=InstantType(), default=None,
                      help="Start of the window: a duration before now (15m, 1h, 2d) or an "
-                          "RFC 3339 time. Files: no window unless asked for; Cloud Logging: "
-                          "1h by default."),
+                          f"RFC 3339 time. Files: no window unless asked for; kubectl and "
+                          f"Cloud Logging: {DEFAULT_WINDOW} by default; -f: the sliding "
+                          "window kept in memory."),
         click.option("--until", type=InstantType(), default=None,
                      help="End of the window (same forms as --since). Default: now."),
         click.option("-n", "--namespace", default=None,
@@ -172,9 +226,10 @@ def source_options(fn: Callable) -> Callable:
         if since is not None and until is not None and since >= until:
             raise click.BadParameter(f"--since ({since}) must be before --until ({until})",
                                      param_hint="--since/--until")
+        since_text = click.get_current_context().meta.get("raw:since")
         options = SourceOptions(files, source, since, until, namespace, context, selector,
                                 container, previous, project, cluster, verbose,
-                                logging_endpoint)
+                                logging_endpoint, since_text)
         return fn(*args, sources=options, **kwargs)
 
     for decorator in reversed(decorators):
@@ -182,10 +237,32 @@ def source_options(fn: Callable) -> Callable:
     return wrapper
 
 
-def output_option(fn: Callable) -> Callable:
-    """``--output FILE``: write there instead of stdout."""
-    return click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
-                        default=None, help="Write the result to this file (default: stdout).")(fn)
+def format_options(choices: Collection[str], default: str, help: str,
+                   aliases: dict[str, str] | None = None) -> Callable:
+    """``-o/--output FORMAT`` (kubectl's spelling) and ``--out-file FILE``.
+
+    ``--format`` stays as a hidden alias of ``-o`` so scripts written for it keep working;
+    it has no short form: ``-f`` is ``--follow``, as in ``tail`` and ``kubectl logs``.
+    ``aliases`` maps accepted names onto the ones the command implements (parse: json ->
+    jsonl). The command receives ``fmt`` and ``out_file``.
+    """
+    names = list(choices)
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, fmt: str | None, legacy_fmt: str | None, **kwargs: Any) -> Any:
+            chosen = fmt or legacy_fmt or default
+            return fn(*args, fmt=(aliases or {}).get(chosen, chosen), **kwargs)
+
+        wrapper = click.option("--out-file", type=click.Path(dir_okay=False, allow_dash=True),
+                               default=None, metavar="FILE",
+                               help="Write the result to FILE (default: stdout).")(wrapper)
+        wrapper = click.option("--format", "legacy_fmt", type=click.Choice(names),
+                               default=None, hidden=True, help="Alias of -o/--output.")(wrapper)
+        return click.option("-o", "--output", "fmt", type=click.Choice(names), default=None,
+                            help=f"{help} [default: {default}]")(wrapper)
+
+    return decorate
 
 
 def filter_options(fn: Callable) -> Callable:
@@ -194,6 +271,89 @@ def filter_options(fn: Callable) -> Callable:
                       help="Only this task name (shell globs allowed: 'tasks.eval.*').")(fn)
     return click.option("--tenant", default=None, metavar="ORG",
                         help="Only this tenant (organization id, or user id).")(fn)
+
+
+# --- Choosing the source -----------------------------------------------------------------
+
+
+def stdin_is_input(stream: Any = None) -> bool:
+    """True when stdin is a pipe or a regular file: something was sent to read.
+
+    A terminal, ``/dev/null`` (a character device: cron, CI, ``nohup``) or a closed stdin is
+    not input, so a bare ``rhesis-logs analyze`` reads the configured source instead of
+    waiting on a terminal or reporting "healthy" on nothing. A stream with no descriptor
+    (tests, wrappers) is taken as input.
+    """
+    stream = sys.stdin if stream is None else stream
+    if stream is None:
+        return False
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return True
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:  # a closed descriptor
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def _no_input() -> UserError:
+    return UserError(
+        "no input: pass log FILEs, pipe logs in (kubectl logs -l app=worker --prefix "
+        "--timestamps | rhesis-logs analyze), or set a source once: rhesis-logs config set "
+        "source kubectl|cloud-logging (see rhesis-logs config --help)")
+
+
+def plan_source(options: SourceOptions) -> SourcePlan:
+    """Decide what to read: FILEs, stdin (a pipe or a file), or a configured cluster."""
+    implied = options.implied()
+    if implied == "file":
+        if options.files in ((), ("-",)) and not stdin_is_input():
+            raise _no_input() if not options.files else UserError(
+                "stdin is a terminal, not logs: pipe logs in (... | rhesis-logs analyze -) "
+                "or pass FILEs")
+        return SourcePlan("file")
+    if options.files:
+        raise UserError(f"--source {implied} reads no FILEs: drop them, or use --source file")
+    if implied == "auto" and stdin_is_input():
+        return SourcePlan("file", origin="stdin")
+    flags: dict[str, str | None] = options.flags()
+    if implied != "auto":
+        flags["source"] = implied
+    try:
+        choice = config.resolve(flags, detect=implied == "auto")
+    except AnalyzerError as exc:
+        raise UserError(str(exc)) from None
+    if choice.source is None:
+        raise _no_input()
+    if choice.source not in SOURCES:
+        raise UserError(f"source {choice.source!r} ({choice.origin}) cannot be read by this "
+                        "command: use --source kubectl or --source cloud-logging")
+    return SourcePlan(choice.source, dict(choice.settings), choice.origin)
+
+
+def describe(plan: SourcePlan) -> str:
+    """``Cloud Logging project P, cluster C`` / ``kubectl logs -l app=w (context X)``."""
+    get = plan.settings.get
+    if plan.kind == "cloud-logging":
+        parts = [f"Cloud Logging project {get('project') or '?'}"]
+        parts += [f"{key} {get(key)}" for key in ("cluster", "namespace", "container")
+                  if get(key)]
+        return ", ".join(parts)
+    where = [f"context {get('context')}"] if get("context") else []
+    where += [f"namespace {get('namespace')}"] if get("namespace") else []
+    return f"kubectl logs -l {get('selector') or '?'}" + (
+        f" ({', '.join(where)})" if where else "")
+
+
+def window_text(options: SourceOptions) -> str:
+    """The window as the user gave it: ``1h``, ``since 2026-11-28T10:00:00Z .. until ...``."""
+    since = options.since_text or DEFAULT_WINDOW
+    text = since if as_duration(since) else f"since {since}"
+    if options.until is not None:
+        text += f" until {options.until:%Y-%m-%dT%H:%M:%SZ}"
+    return text
 
 
 # --- Loading -----------------------------------------------------------------------------
@@ -208,57 +368,74 @@ def load(options: SourceOptions, columns: Collection[str] | None = None
     from analyzers import ingest
 
     try:
-        return ingest.read_sources(open_source(options), columns=columns)
+        result = ingest.read_sources(open_source(options), columns=columns)
     except AnalyzerError as exc:
         raise UserError(str(exc)) from None
+    plan = options.plan
+    if (plan is not None and plan.kind == "file" and not options.files
+            and result.lines_read == 0):
+        raise UserError("no input: stdin was empty; pass log FILEs or pipe logs in, or run "
+                        "without a pipe to read the configured source (rhesis-logs config)")
+    return result
 
 
-def open_source(options: SourceOptions):  # -> Iterable[analyzers.sources.SourceChunks]
-    """The ``analyzers.sources`` object the options describe."""
-    kind = options.resolved()
-    if kind == "file":
+def open_source(options: SourceOptions, *, follow: bool = False):
+    """The ``analyzers.sources`` object the options describe (``follow``: a kubectl source
+    that follows; files and stdin are followed by ``sources.follow``)."""
+    plan = options.plan = plan_source(options)
+    if plan.kind == "file":
         from analyzers.sources.files import open_sources
 
-        paths = list(options.files) or ["-"]
-        if paths == ["-"] and sys.stdin.isatty() and options.source == "auto":
-            raise UserError(
-                "no input: pass log FILEs, pipe logs on stdin, or read a cluster with "
-                "--source kubectl (-l app=worker) or --source cloud-logging (--project ...)"
-            )
-        return open_sources(paths)
-    if options.files:
-        raise UserError(f"--source {kind} reads no FILEs: drop them, or use --source file")
-    if kind == "kubectl":
+        return open_sources(list(options.files) or ["-"])
+    get = plan.settings.get
+    since = options.since
+    click.echo(f"rhesis-logs: reading {describe(plan)}"
+               f"{f' ({plan.origin})' if plan.origin else ''}, window {window_text(options)}",
+               err=True)
+    if plan.kind == "kubectl":
         from analyzers.sources.kubectl import KubectlSource
 
-        if not options.selector:
-            raise UserError("--source kubectl needs the worker pods' label selector: "
-                            "-l/--selector app=rhesis-worker (and -n/--namespace)")
+        if not get("selector"):
+            raise UserError("kubectl needs the worker pods' label selector: -l/--selector "
+                            "app=worker, or once: rhesis-logs config set selector app=worker")
         source = KubectlSource(
-            options.selector, namespace=options.namespace, context=options.context,
-            since=options.since.to_pydatetime() if options.since is not None else None,
-            previous=options.previous, container=options.container,
+            get("selector"), namespace=get("namespace"), context=get("context"),
+            since=(since.to_pydatetime() if since is not None
+                   else parse_duration(DEFAULT_WINDOW)),
+            previous=options.previous, container=get("container"), follow=follow,
         )
         if options.verbose:
             click.echo("rhesis-logs: running " + " ".join(source.command()), err=True)
         return source
     from analyzers.sources.cloud_logging import CloudLoggingSource
 
-    if not options.project:
-        raise UserError("--source cloud-logging needs --project PROJECT_ID "
-                        "(and usually --cluster and --namespace)")
-    since = (options.since.to_pydatetime() if options.since is not None
-             else timedelta(hours=DEFAULT_CLOUD_HOURS))
+    if follow:
+        raise UserError("-f/--follow reads stdin, one FILE or kubectl (--source kubectl); "
+                        "for Cloud Logging run analyze --since 15m again, or use gcloud "
+                        "logging tail ... | rhesis-logs analyze -f")
+    if not get("project"):
+        raise UserError("Cloud Logging needs a project: --project PROJECT_ID, or once: "
+                        "rhesis-logs config set project PROJECT_ID")
     source = CloudLoggingSource(
-        options.project, since=since,
+        get("project"),
+        since=since.to_pydatetime() if since is not None else parse_duration(DEFAULT_WINDOW),
         until=options.until.to_pydatetime() if options.until is not None else None,
-        cluster=options.cluster, namespace=options.namespace, container=options.container,
+        cluster=get("cluster"), namespace=get("namespace"), container=get("container"),
         progress=sys.stderr.isatty(), api_endpoint=options.logging_endpoint,
         credentials=_emulator_credentials(options.logging_endpoint),
     )
     if options.verbose:
         click.echo(f"rhesis-logs: Cloud Logging filter:\n{source.filter()}", err=True)
     return source
+
+
+def follow_input(options: SourceOptions) -> Iterator[bytes | None]:
+    """Lines of the followed input (stdin, one FILE, or ``kubectl logs -f``) as they come."""
+    source = open_source(options, follow=True)
+    if options.plan is not None and options.plan.kind == "kubectl":
+        ((_, chunks),) = list(source)
+        return follow_chunks(chunks)
+    return follow_lines(list(options.files))
 
 
 def _emulator_credentials(endpoint: str | None):  # -> google.auth.credentials.Credentials
@@ -279,23 +456,28 @@ def _emulator_credentials(endpoint: str | None):  # -> google.auth.credentials.C
     return None
 
 
-def _write(text: str, output: str | None) -> None:
-    if output and output != "-":
+def _write(text: str, out_file: str | None) -> None:
+    if out_file and out_file != "-":
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            Path(out_file).write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise UserError(f"cannot write {output}: {exc.strerror}") from None
+            raise UserError(f"cannot write {out_file}: {exc.strerror}") from None
     else:
         click.echo(text, nl=not text.endswith("\n"))
 
 
-def _terminal() -> tuple[int, bool]:
-    """Width and colour for text output: the terminal's, else 160 columns without colour."""
-    if sys.stdout.isatty():
+def terminal(out_file: str | None = None) -> tuple[int, bool]:
+    """Width and colour for text output: a terminal's own width with colour; for a pipe or a
+    file ``$COLUMNS`` (``DEFAULT_COLUMNS`` when unset) and no colour."""
+    if not out_file and sys.stdout.isatty():
         import shutil
 
-        return shutil.get_terminal_size((160, 40)).columns, True
-    return 160, False
+        return shutil.get_terminal_size((DEFAULT_COLUMNS, 40)).columns, True
+    try:
+        width = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        width = 0
+    return (width if width > 0 else DEFAULT_COLUMNS), False
 
 
 # --- Commands ----------------------------------------------------------------------------
@@ -339,84 +521,188 @@ def main() -> None:
     """Parse and analyze Celery worker logs: failures, retries, stuck chords, slow tasks.
 
     Reads our JSON lines, Celery's plain text, `kubectl logs --prefix --timestamps` output and
-    Cloud Logging entries, from files, stdin, kubectl or the Cloud Logging API.
+    Cloud Logging entries, from files, stdin, kubectl or the Cloud Logging API. With no FILE
+    and nothing piped in, reads the configured source (see `rhesis-logs config`).
 
     \b
-    Example:
+    Examples:
       rhesis-logs analyze examples/worker.jsonl
+      rhesis-logs analyze --since 1h
+      kubectl logs -f -l app=worker --prefix --timestamps | rhesis-logs analyze -f
     """
 
 
 @main.command()
 @source_options
 @filter_options
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="text",
-              show_default=True, help="text for a terminal, json for machines (docs/report.md), "
-                                      "markdown for tickets, html for a page with charts.")
+@format_options(FORMATS, "text", "text for a terminal, json for machines (docs/report.md), "
+                                 "markdown for tickets, html for a page with charts.")
+@click.option("-f", "--follow", is_flag=True, default=False,
+              help="Keep reading (stdin, one growing FILE, or kubectl logs -f) and keep a "
+                   "live report over the last --since (default 1h); Ctrl-C or the end of "
+                   "input prints the final report.")
+@click.option("--refresh", type=click.FloatRange(min=0.1), default=DEFAULT_REFRESH_S,
+              show_default=True, metavar="SECONDS", help="-f: seconds between two redraws.")
 @click.option("--stuck-after", type=DurationType(), default="15m", show_default=True,
               help="A chord whose callback has not arrived this long after its last "
                    "activity is stuck.")
 @click.option("--fail-on", type=click.Choice(CONDITIONS), multiple=True,
               help="Exit 1 if this holds (repeatable): failures, stuck (chords), retry-storm.")
-@output_option
 def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, fmt: str,
-            stuck_after: timedelta, fail_on: tuple[str, ...], output: str | None) -> None:
+            out_file: str | None, follow: bool, refresh: float, stuck_after: timedelta,
+            fail_on: tuple[str, ...]) -> None:
     """Report on worker logs: totals, failures, retries, stuck chords, duplicates, slow tasks.
 
     \b
     Examples:
       rhesis-logs analyze examples/worker.jsonl
-      rhesis-logs analyze w-*.log --since 2026-11-28T10:00Z --tenant org-1 -f html -o r.html
+      rhesis-logs analyze --since 1h            # the configured source (rhesis-logs config)
+      rhesis-logs analyze w-*.log --since 2026-11-28T10:00Z --tenant org-1 -o html \\
+          --out-file r.html
       rhesis-logs analyze --source kubectl -n workers -l app=worker --since 1h --fail-on stuck
-      rhesis-logs analyze --source cloud-logging --project my-proj --cluster prod --since 1h
+      kubectl logs -f -l app=worker --prefix --timestamps | rhesis-logs analyze -f
     """
-    result = load(sources, columns=REPORT_COLUMNS)
-    now = sources.until or (pd.Timestamp.now(tz="UTC") if sources.live else None)
-    report = build_report(
-        result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,
-        unparsed=result.unparsed, since=sources.since, until=sources.until, tenant=tenant,
-        task=task_name, stuck_after=stuck_after, now=now,
-    )
-    width, color = _terminal() if not output else (160, False)
-    _write(render(report, fmt, width=width, color=color), output)
-    if report.window.get("first_seen") is None and len(result.frame):
-        # Everything was filtered out: say what the logs do cover, it is usually the window.
-        spans = result.frame[s.TIME].agg(["min", "max"])
-        click.echo(f"rhesis-logs: nothing matched the window/filters; the logs read span "
-                   f"{spans['min']} .. {spans['max']} (UTC): check --since/--until, --tenant, "
-                   "--task", err=True)
+    options = {"tenant": tenant, "task": task_name, "stuck_after": stuck_after}
+    if follow:
+        report = _analyze_follow(sources, options, refresh)
+    else:
+        result = load(sources, columns=REPORT_COLUMNS)
+        now = sources.until or (pd.Timestamp.now(tz="UTC") if sources.live else None)
+        report = build_report(
+            result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,
+            unparsed=result.unparsed, since=sources.since, until=sources.until, now=now,
+            **options)
+        if report.window.get("first_seen") is None and len(result.frame):
+            # Everything was filtered out: say what the logs do cover, it is usually the window.
+            spans = result.frame[s.TIME].agg(["min", "max"])
+            click.echo(f"rhesis-logs: nothing matched the window/filters; the logs read span "
+                       f"{spans['min']} .. {spans['max']} (UTC): check --since/--until, "
+                       "--tenant, --task", err=True)
+    width, color = terminal(out_file)
+    _write(render(report, fmt, width=width, color=color), out_file)
     failing = report.failing(fail_on)
     if failing:
         click.echo(f"rhesis-logs: --fail-on condition(s) hold: {', '.join(failing)}", err=True)
         sys.exit(ExitStatus.FINDINGS)
 
 
+def _analyze_follow(sources: SourceOptions, options: dict[str, Any], refresh: float):
+    """``analyze -f``: follow the input into a ``LiveReport``; redraw it every ``refresh``
+    seconds (a terminal: in place; otherwise a one-line progress on stderr); return the final
+    report at the end of input or on Ctrl-C."""
+    from analyzers.live import LiveReport
+
+    if sources.until is not None:
+        raise UserError("-f/--follow reads until Ctrl-C: drop --until (or -f)")
+    window = as_duration(sources.since_text or DEFAULT_WINDOW)
+    if window is None:  # an absolute --since: the window it spans now, slid along from here
+        window = pd.Timestamp.now(tz="UTC") - sources.since
+    lines = follow_input(sources)
+    live = LiveReport("kubectl" if sources.live else "stdin", window)
+    wall = sources.live  # kubectl: "now" is the clock; a pipe may replay old logs
+
+    def report():
+        return live.build_report(now=pd.Timestamp.now(tz="UTC") if wall else None, **options)
+
+    with _LiveView(live, window, refresh) as view:
+        try:
+            for line in lines:
+                live.feed(line)
+                view.tick(report)
+        except AnalyzerError as exc:
+            raise UserError(str(exc)) from None
+        except KeyboardInterrupt:
+            # The final report is what -f is for: Ctrl-C ends the input, not the command.
+            click.echo("rhesis-logs: interrupted: the final report follows", err=True)
+        live.finish()
+    return report()
+
+
+class _LiveView:
+    """Redraws a ``LiveReport``: rich Live on a terminal, a progress line on stderr
+    otherwise (stdout then gets the final report only, so ``> file`` holds one report)."""
+
+    def __init__(self, live, window: timedelta, refresh: float) -> None:  # live: LiveReport
+        self.live, self.window, self.refresh = live, window, refresh
+        self.tty = sys.stdout.isatty()
+        self._next = 0.0  # draw as soon as there is something
+        self._drawn = -1
+        self._rich = None
+
+    def __enter__(self) -> _LiveView:
+        if self.tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._rich = Live(console=Console(), auto_refresh=False, transient=True,
+                              vertical_overflow="crop")
+            self._rich.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+
+    def status(self) -> str:
+        live = self.live
+        span = (f"{live.earliest:%Y-%m-%d %H:%M:%S} .. {live.latest:%H:%M:%S} UTC"
+                if live.earliest is not None and live.latest is not None else "no records yet")
+        return (f"live: {live.lines_read:,} lines read, {len(live):,} records in the last "
+                f"{_human(self.window)} ({span}); {live.aged_out:,} aged out")
+
+    def tick(self, report: Callable[[], Any]) -> None:
+        """Redraw if ``refresh`` seconds passed and something was read since the last one."""
+        now = time.monotonic()
+        if now < self._next or self.live.lines_read == self._drawn:
+            return
+        self._next, self._drawn = now + self.refresh, self.live.lines_read
+        if self._rich is None:
+            click.echo(f"rhesis-logs: {self.status()}", err=True)
+            return
+        from rich.text import Text
+
+        width = self._rich.console.width
+        body = render(report(), "text", width=width, color=True)
+        self._rich.update(Text.assemble(
+            (self.status() + f"; every {self.refresh:g}s, Ctrl-C for the final report\n",
+             "bold"), Text.from_ansi(body)), refresh=True)
+
+
+def _human(delta: timedelta) -> str:
+    """``timedelta(hours=1, minutes=30)`` -> ``1h30m``."""
+    seconds = round(delta.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
 def _timeline_command(kind: str, compute: Callable[[pd.DataFrame, str], pd.DataFrame]):
-    def command(ident: str, sources: SourceOptions, fmt: str, output: str | None) -> None:
+    def command(ident: str, sources: SourceOptions, fmt: str, out_file: str | None) -> None:
         result = load(sources)
         frame = compute(result.frame, ident)
         if frame.empty:
             click.echo(f"rhesis-logs: no lines about {kind} {ident} in these logs: check the id "
                        "or widen the window (--since) / add the other pods' logs", err=True)
             sys.exit(ExitStatus.FINDINGS)
-        width, color = _terminal() if not output else (160, False)
+        width, color = terminal(out_file)
         _write(render_frame(frame, fmt, f"Timeline of {kind} {ident}", width=width,
-                            color=color), output)
+                            color=color), out_file)
 
     return command
 
 
 def _timeline_options(fn: Callable) -> Callable:
-    fn = output_option(fn)
-    fn = click.option("-f", "--format", "fmt", type=click.Choice(FRAME_FORMATS), default="text",
-                      show_default=True, help="Output format.")(fn)
+    fn = format_options(FRAME_FORMATS, "text", "Output format.")(fn)
     return source_options(fn)
 
 
 @main.command()
 @click.argument("chord_id")
 @_timeline_options
-def chord(chord_id: str, sources: SourceOptions, fmt: str, output: str | None) -> None:
+def chord(chord_id: str, sources: SourceOptions, fmt: str, out_file: str | None) -> None:
     """The timeline of one chord across pods: members, errors, callback.
 
     CHORD_ID is the chord's group id (the callback's task id works too).
@@ -425,20 +711,20 @@ def chord(chord_id: str, sources: SourceOptions, fmt: str, output: str | None) -
     Example:
       rhesis-logs chord 6a1f0c2e-0d7b-4c1e-9d59-0b7f3c1e2a11 examples/worker.jsonl
     """
-    _timeline_command("chord", chord_timeline)(chord_id, sources, fmt, output)
+    _timeline_command("chord", chord_timeline)(chord_id, sources, fmt, out_file)
 
 
 @main.command()
 @click.argument("task_id")
 @_timeline_options
-def task(task_id: str, sources: SourceOptions, fmt: str, output: str | None) -> None:
+def task(task_id: str, sources: SourceOptions, fmt: str, out_file: str | None) -> None:
     """The timeline of one task across pods: published, received, started, retried, finished.
 
     \b
     Example:
-      rhesis-logs task 0b1c2d3e-4f50-6172-8394-000000000042 worker-*.log --format json
+      rhesis-logs task 0b1c2d3e-4f50-6172-8394-000000000042 worker-*.log -o json
     """
-    _timeline_command("task", task_timeline)(task_id, sources, fmt, output)
+    _timeline_command("task", task_timeline)(task_id, sources, fmt, out_file)
 
 
 # --- parse ---------------------------------------------------------------------------------
@@ -446,57 +732,208 @@ def task(task_id: str, sources: SourceOptions, fmt: str, output: str | None) -> 
 
 @main.command()
 @source_options
-@click.option("-f", "--format", "fmt", type=click.Choice(PARSE_FORMATS), default="jsonl",
-              show_default=True, help="jsonl: one normalized record per line; csv; table.")
-@click.option("--follow", is_flag=True, default=False,
-              help="Stream records as lines arrive (stdin, or one growing FILE) until Ctrl-C.")
-@output_option
-def parse(sources: SourceOptions, fmt: str, follow: bool, output: str | None) -> None:
+@format_options((*PARSE_FORMATS, "json"), "jsonl",
+                "jsonl (or json): one record per line; csv; table. Columns are the schema's, "
+                "in its order, whatever the input.", aliases={"json": "jsonl"})
+@click.option("-f", "--follow", is_flag=True, default=False,
+              help="Stream records as lines arrive (stdin, one growing FILE, or kubectl "
+                   "logs -f) until the input ends or Ctrl-C.")
+def parse(sources: SourceOptions, fmt: str, out_file: str | None, follow: bool) -> None:
     """Print the normalized records read from logs (stdin when no FILE or '-').
 
     \b
     Examples:
-      rhesis-logs parse examples/worker.jsonl --format table
-      kubectl logs -f -l app=worker --prefix --timestamps | rhesis-logs parse --follow
+      rhesis-logs parse examples/worker.jsonl -o table
+      kubectl logs -f -l app=worker --prefix --timestamps | rhesis-logs parse -f -o csv
     """
     if follow:
-        if sources.resolved() != "file":
-            raise UserError("--follow reads stdin or one FILE: pipe `kubectl logs -f ...` "
-                            "into `rhesis-logs parse --follow`")
-        _parse_follow(list(sources.files), fmt, output)
+        _parse_follow(sources, fmt, out_file)
         return
     result = load(sources)
     frame = result.frame
     if fmt == "table":
         shown = frame[[name for name in TABLE_COLUMNS if name in frame.columns]]
-        width, color = _terminal() if not output else (160, False)
+        width, color = terminal(out_file)
         _write(render_frame(shown, "text", f"{len(frame):,} records", width=width,
-                            color=color), output)
+                            color=color), out_file)
     elif fmt == "csv":
-        _write(csv_text(frame), output)
+        _write(csv_text(frame), out_file)
     else:
-        _write(ndjson(frame), output)
+        _write(ndjson(frame), out_file)
     if result.lines_read != result.lines_parsed:
         click.echo(f"rhesis-logs: {result.lines_read - result.lines_parsed:,} of "
                    f"{result.lines_read:,} lines could not be read (see `analyze`)", err=True)
 
 
-def _parse_follow(paths: list[str], fmt: str, output: str | None) -> None:
+def _parse_follow(sources: SourceOptions, fmt: str, out_file: str | None) -> None:
+    """Records out as lines come in; Ctrl-C ends with INTERRUPTED like any command."""
     from analyzers.ingest import StreamParser
 
-    parser = StreamParser(paths[0] if paths and paths != ["-"] else "stdin")
+    lines = follow_input(sources)
+    files = list(sources.files)
+    parser = StreamParser(files[0] if files and files != ["-"] else
+                          "kubectl" if sources.live else "stdin")
     with contextlib.ExitStack() as stack:
-        out = (stack.enter_context(open(output, "w", encoding="utf-8"))
-               if output and output != "-" else sys.stdout)
+        out = (stack.enter_context(open(out_file, "w", encoding="utf-8"))
+               if out_file and out_file != "-" else sys.stdout)
         writer = RecordWriter(out, fmt)
-        with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+        with contextlib.suppress(BrokenPipeError):
             try:
-                for line in follow_lines(paths):
+                for line in lines:
                     # A quiet input completes the text records held back for their tracebacks.
                     writer.write(parser.flush() if line is None else parser.feed(line))
             except AnalyzerError as exc:
                 raise UserError(str(exc)) from None
             writer.write(parser.flush())
+
+
+# --- config --------------------------------------------------------------------------------
+
+
+def _config_path() -> Path:
+    return config.config_path()
+
+
+CONFIG_HELP = """Where `rhesis-logs analyze` reads when given no FILE and no pipe.
+
+Settings live in $XDG_CONFIG_HOME/rhesis-logs/config.toml (or the file $RHESIS_LOGS_CONFIG
+names); RHESIS_LOGS_<KEY> variables override them and the commands' flags override both.
+With nothing set, the project of your gcloud configuration or application-default
+credentials is read (Cloud Logging), else kubectl's current context.
+
+\b
+Keys:
+""" + "\n".join(f"  {key:<10} {text}" for key, text in config.KEYS.items()) + """
+
+\b
+Example:
+  rhesis-logs config set source cloud-logging
+  rhesis-logs config set project my-proj
+  rhesis-logs analyze --since 1h
+"""
+
+
+@main.group("config", help=CONFIG_HELP)
+def config_group() -> None:
+    pass
+
+
+def _config_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AnalyzerError as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise UserError(f"cannot write {exc.filename or _config_path()}: "
+                            f"{exc.strerror or exc}") from None
+
+    return wrapper
+
+
+def _key_argument(fn: Callable) -> Callable:
+    return click.argument("key", type=click.Choice(list(config.KEYS)), metavar="KEY")(fn)
+
+
+@config_group.command("set")
+@_key_argument
+@click.argument("value")
+@_config_errors
+def config_set(key: str, value: str) -> None:
+    """Set KEY to VALUE in the config file.
+
+    \b
+    Example:
+      rhesis-logs config set selector app=worker
+    """
+    path = _config_path()
+    settings = config.load(path)
+    config.check(key, value)
+    settings[key] = value
+    config.save(path, settings)
+    click.echo(f"{key} = {value}  ({path})", err=True)
+
+
+@config_group.command("get")
+@_key_argument
+@_config_errors
+def config_get(key: str) -> None:
+    """Print KEY's value (environment over file); exit 1 when it is not set.
+
+    \b
+    Example:
+      rhesis-logs config get project
+    """
+    value = {**config.load(_config_path()), **config.from_environment()}.get(key)
+    if value is None:
+        click.echo(f"rhesis-logs: {key} is not set (rhesis-logs config set {key} VALUE)",
+                   err=True)
+        sys.exit(ExitStatus.FINDINGS)
+    click.echo(value)
+
+
+@config_group.command("unset")
+@_key_argument
+@_config_errors
+def config_unset(key: str) -> None:
+    """Remove KEY from the config file (nothing to do is not an error).
+
+    \b
+    Example:
+      rhesis-logs config unset context
+    """
+    path = _config_path()
+    settings = config.load(path)
+    if settings.pop(key, None) is not None:
+        config.save(path, settings)
+
+
+@config_group.command("show")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@_config_errors
+def config_show(fmt: str) -> None:
+    """Every setting with where it comes from, and the source a bare `analyze` would read.
+
+    \b
+    Example:
+      rhesis-logs config show
+    """
+    path = _config_path()
+    rows = [(key, value, str(path)) for key, value in config.load(path).items()]
+    env = config.from_environment()
+    rows = [row for row in rows if row[0] not in env]
+    rows += [(key, value, f"${config.ENV_PREFIX}{key.upper()}") for key, value in env.items()]
+    rows.sort(key=lambda row: list(config.KEYS).index(row[0]))
+    choice = config.resolve({})
+    would = (f"{describe(SourcePlan(choice.source, dict(choice.settings)))} ({choice.origin})"
+             if choice.source in SOURCES else
+             f"{choice.source} ({choice.origin})" if choice.source else "nothing: no input")
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({"path": str(path), "settings": [
+            {"key": k, "value": v, "from": f} for k, v, f in rows], "reads": would}, indent=2))
+        return
+    click.echo(f"config file: {path}{'' if path.exists() else ' (not created yet)'}")
+    width = max((len(k) for k, _, _ in rows), default=0)
+    for key, value, origin in rows:
+        click.echo(f"{key:<{width}}  {value}  ({origin})")
+    if not rows:
+        click.echo("no settings")
+    click.echo(f"a bare `rhesis-logs analyze` reads: {would}")
+
+
+@config_group.command("path")
+def config_path_cmd() -> None:
+    """Print the config file's path (it may not exist yet).
+
+    \b
+    Example:
+      rhesis-logs config path
+    """
+    click.echo(str(_config_path()))
 
 
 def entry() -> None:
@@ -518,6 +955,9 @@ def entry() -> None:
         else:
             print(exc.code, file=sys.stderr)
             code = ExitStatus.FINDINGS
+    except KeyboardInterrupt:  # Ctrl-C outside a command (start-up, option parsing)
+        print("\nAborted!", file=sys.stderr)
+        code = ExitStatus.INTERRUPTED
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -538,4 +978,3 @@ def all_commands(group: click.Group) -> Iterable[tuple[str, click.Command]]:
         if isinstance(command, click.Group):
             for sub, subcommand in all_commands(command):
                 yield f"{name} {sub}", subcommand
-

@@ -180,7 +180,9 @@ def resolve(flags: Mapping[str, str | None], *, environ: Mapping[str, str] | Non
 
     ``flags``: the command's own options (None when not given). Precedence: flags, then
     ``RHESIS_LOGS_*``, then the file, then (``detect``) the user's gcloud project or kubectl
-    context. ``Choice.source`` is None when nothing points anywhere.
+    context. ``Choice.source`` is None when nothing points anywhere. ``Choice.origin`` says
+    why, in words fit to follow the source's description ("from gcloud configuration
+    'default'", "configured in ~/.config/rhesis-logs/config.toml").
     """
     path = config_path(environ)
     from_file = load(path)
@@ -197,16 +199,16 @@ def resolve(flags: Mapping[str, str | None], *, environ: Mapping[str, str] | Non
         return Choice(None, settings, "")
     # Settings that only one source uses say which one the user means.
     if settings.get("project") or settings.get("cluster"):
-        return Choice("cloud-logging", settings, "Cloud Logging (" + ", ".join(origins) + ")")
+        return Choice("cloud-logging", settings, "settings from " + ", ".join(origins))
     if settings.get("selector") or settings.get("context"):
-        return Choice("kubectl", settings, "kubectl (" + ", ".join(origins) + ")")
+        return Choice("kubectl", settings, "settings from " + ", ".join(origins))
     found = gcloud_project(environ)
     if found:
         project, why = found
         return Choice("cloud-logging", {**settings, "project": project},
-                      f"Cloud Logging project {project} (from {why})")
+                      f"from {why}")
     context = kubectl_context()
     if context:
         return Choice("kubectl", {**settings, "context": context},
-                      f"kubectl context {context} (kubectl's current context)")
+                      "kubectl's current context")
     return Choice(None, settings, "")

@@ -6,14 +6,17 @@
     writer = RecordWriter(sys.stdout, "csv")    # records streamed one batch at a time
     writer.write(parser.feed(line))             # ``--follow``: dicts from StreamParser
 
-Both write times as RFC 3339 in UTC with microseconds. A field a record lacks is ``null`` in
-``ndjson`` (a column some record has) and absent in the streamed JSON lines.
+Columns are the schema's (``schema.FRAME_COLUMNS``), in the schema's order, whatever the
+input: CSV always has all of them (a field a record lacks is an empty cell), so two CSVs
+concatenate; a JSON line leaves out the fields its record lacks. Times are RFC 3339 in UTC
+with microseconds.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -23,40 +26,56 @@ import pandas as pd
 from analyzers.rfc3339 import RFC3339_MICROS, RFC3339_MICROS_POLARS
 from instrumentation import schema as s
 
-#: Columns ``parse --format table`` shows (the others are in jsonl/csv).
+#: Formats of ``parse -o`` (``json`` is accepted as ``jsonl``).
+PARSE_FORMATS = ("jsonl", "csv", "table")
+
+#: Columns ``parse -o table`` shows (the others are in jsonl/csv).
 TABLE_COLUMNS = (s.TIME, s.SEVERITY, s.EVENT, s.TASK_NAME, s.TASK_ID, s.WORKER, s.POD,
                  s.ORGANIZATION_ID, s.MESSAGE)
 
 
 def ndjson(frame: pd.DataFrame) -> str:
-    """One JSON object per record, columns no record has left out, times as RFC 3339.
+    """One JSON object per record, keys in the schema's order, null fields left out, times
+    as RFC 3339.
 
-    Polars writes the lines: a dict per row in Python costs about 30 times as much.
+    Polars writes the lines (a dict per row in Python costs about 30 times as much); the
+    null fields are then cut out of the text. That is safe because only a key can match
+    ``,"name":null`` or ``{"name":null``: inside a JSON string every ``"`` is escaped.
     """
     import polars as pl
 
-    frame = frame.dropna(axis=1, how="all")
+    frame = frame[[c for c in s.FRAME_COLUMNS if c in frame.columns]]
     if frame.empty:
         return ""
+    frame = frame.dropna(axis=1, how="all")  # cheaper than cutting a column out of each line
     table = pl.from_pandas(frame)
     if s.TIME in table.columns:
         table = table.with_columns(pl.col(s.TIME).dt.strftime(RFC3339_MICROS_POLARS))
     buffer = io.BytesIO()
     table.write_ndjson(buffer)
-    return buffer.getvalue().decode()
+    text = buffer.getvalue().decode()
+    if frame.isna().to_numpy().any():
+        text = _FIRST_NULL.sub("{", _LATER_NULL.sub("", text))
+    return text
+
+
+_KEYS = "(?:" + "|".join(re.escape(c) for c in s.FRAME_COLUMNS) + ")"
+_LATER_NULL = re.compile(r',"' + _KEYS + r'":null(?=[,}])')  # a null field after the first
+_FIRST_NULL = re.compile(r'\{"' + _KEYS + r'":null,?')  # the first (others already gone)
 
 
 def csv_text(frame: pd.DataFrame) -> str:
-    """The records as CSV, columns no record has left out, times as RFC 3339."""
+    """The records as CSV: every schema column in the schema's order, times as RFC 3339."""
     buffer = io.StringIO()
-    frame.dropna(axis=1, how="all").to_csv(buffer, index=False, date_format=RFC3339_MICROS)
+    frame = frame.reindex(columns=list(s.FRAME_COLUMNS))
+    frame.to_csv(buffer, index=False, date_format=RFC3339_MICROS)
     return buffer.getvalue()
 
 
 def record_json(record: dict[str, Any]) -> bytes:
     """One record (a ``StreamParser`` dict) as a JSON object, without its empty fields."""
-    clean = {k: rfc3339(v) for k, v in record.items() if v is not None and not (
-        isinstance(v, float) and v != v)}
+    clean = {k: rfc3339(v) for k in s.FRAME_COLUMNS if (v := record.get(k)) is not None
+             and not (isinstance(v, float) and v != v)}
     return orjson.dumps(clean, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
 
 

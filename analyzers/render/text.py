@@ -3,7 +3,8 @@
     >>> print(render_text(report))                 # plain text, 120 columns
     >>> render_text(report, width=200, color=True) # ANSI colours for a terminal
 
-Sections without rows print one line saying so, so a healthy run is short to read.
+Sections without rows print one line saying so, so a healthy run is short to read. No line
+ends in spaces (rich pads cells to the width; they are stripped).
 """
 
 from __future__ import annotations
@@ -105,7 +106,13 @@ def render_text(report: Report, *, width: int = 120, color: bool = False) -> str
         else:
             console.print(shown)
         console.print()
-    return buffer.getvalue()
+    return without_trailing_spaces(buffer.getvalue())
+
+
+def without_trailing_spaces(text: str) -> str:
+    """Each line right-stripped: rich pads table cells to the full width, which shows as
+    trailing spaces in a file, a diff or a pipe to ``grep``."""
+    return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
 def render_frame_text(frame: pd.DataFrame, title: str, *, width: int = 120,

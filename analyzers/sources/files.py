@@ -5,8 +5,9 @@
 
 No path, or ``-``, means standard input. Gzip is recognized by its magic bytes, not by the
 name, so ``kubectl logs ... | gzip > x`` and ``x.gz`` both work. Files are read in blocks
-of 4 MB (small enough for the allocator to reuse warm pages); a missing or unreadable file
-raises ``SourceError`` before anything is read from it.
+of 4 MB (small enough for the allocator to reuse warm pages); a missing, unreadable or
+binary file (an image, a core dump, a tarball: ``looks_binary``) raises ``SourceError``
+before anything is read from it.
 """
 
 from __future__ import annotations
@@ -47,10 +48,47 @@ def open_sources(paths: Sequence[str | Path] | None = None,
             raise SourceError(f"{name}: is a directory (give the log files inside it)")
         try:
             handle = path.open("rb")
+            head = _head(handle)
         except OSError as exc:
             raise SourceError(f"{name}: cannot open: {exc.strerror or exc}") from exc
+        if looks_binary(head):
+            handle.close()
+            raise SourceError(f"{name}: a binary file, not a log: give the worker's log "
+                              "files (text, JSON lines or their .gz)")
         out.append((name, FileChunks(path, handle, name)))
     return out
+
+
+#: Bytes looked at to tell a binary file from a log, and the share of control bytes in them
+#: above which it is binary. A log may hold a stray junk line; a binary file is full of them.
+SNIFF_BYTES = 8192
+BINARY_SHARE = 0.10
+_TEXT_CONTROLS = frozenset(b"\t\n\r\f\x1b")  # tabs, newlines, ANSI colour escapes
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes, gunzipped) is mostly not text."""
+    if not head:
+        return False
+    controls = sum(1 for b in head if (b < 0x20 and b not in _TEXT_CONTROLS) or b == 0x7F)
+    return controls / len(head) > BINARY_SHARE
+
+
+def _head(handle: BinaryIO) -> bytes:
+    """The first ``SNIFF_BYTES`` of an open file (gunzipped), leaving the handle at 0."""
+    head = handle.read(SNIFF_BYTES)
+    handle.seek(0)
+    return unzipped_prefix(head) if head[:2] == GZIP_MAGIC else head
+
+
+def unzipped_prefix(data: bytes) -> bytes:
+    """What a truncated gzip prefix decompresses to (the rest of the file is not read)."""
+    import zlib
+
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+    except zlib.error:
+        return b""
 
 
 class FileChunks:

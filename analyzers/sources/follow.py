@@ -8,17 +8,23 @@
         else:
             ...  # one line, newline included
 
-The iterator ends when stdin closes and never ends on a file (the caller stops it, usually
-on Ctrl-C). ``analyzers.ingest.StreamParser`` turns the lines into records.
+    for line in follow_chunks(KubectlSource(..., follow=True).chunks()):
+        ...  # any source's chunks (``kubectl logs -f``) as lines, with the same ``None``s
+
+The iterator ends when stdin closes (or the chunks end) and never ends on a file (the
+caller stops it, usually on Ctrl-C). ``analyzers.ingest.StreamParser`` turns the lines into
+records (``parse --follow``), ``analyzers.live.LiveReport`` into a report (``analyze -f``).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import queue
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from analyzers.errors import SourceError
 
@@ -79,6 +85,46 @@ def follow_stdin() -> Iterator[bytes | None]:
                 yield pending
             return
         pending += block
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+
+
+_END = object()
+
+
+def follow_chunks(chunks: Iterable[bytes], idle: float = IDLE_FLUSH_S) -> Iterator[bytes | None]:
+    """Lines of ``chunks`` as they arrive; ``None`` whenever none came for ``idle`` seconds.
+
+    The chunks are read on a daemon thread (a source such as ``kubectl logs -f`` blocks in
+    its read until the pods log again), so the caller can redraw while the input is quiet.
+    An exception the chunks raise (``SourceError``) is raised here, in the caller's thread.
+    """
+    inbox: queue.Queue = queue.Queue(maxsize=64)  # bounded: a slow reader slows the source
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                inbox.put(chunk)
+        except BaseException as exc:  # handed to the reading thread, raised there
+            inbox.put(exc)
+        inbox.put(_END)
+
+    threading.Thread(target=pump, name="follow-chunks", daemon=True).start()
+    pending = b""
+    while True:
+        try:
+            item = inbox.get(timeout=idle)
+        except queue.Empty:
+            yield None
+            continue
+        if item is _END:
+            if pending:
+                yield pending
+            return
+        if isinstance(item, BaseException):
+            raise item
+        pending += item
         *lines, pending = pending.split(b"\n")
         for line in lines:
             yield line + b"\n"
