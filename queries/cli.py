@@ -4,7 +4,7 @@ and Log Analytics SQL of ``queries/``, filled in for a project, cluster, namespa
     rhesis-logs queries list
     rhesis-logs queries show failures --project my-proj --namespace workers --window 1h
     rhesis-logs queries show task-timeline --param task_id=0f6c...
-    rhesis-logs queries show policy/stuck-chords --project my-proj --format json
+    rhesis-logs queries show policy/stuck-chords --project my-proj -o json
     rhesis-logs queries install --project my-proj --cluster prod --namespace workers
 
 A thin layer over :mod:`queries.catalog` and :mod:`queries.logging_api`; their errors become
@@ -77,15 +77,17 @@ def queries() -> None:
 
 @queries.command("list")
 @click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-def list_cmd(kind: str | None, fmt: str) -> None:
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="Output format [default: text].")
+@click.option("--format", "legacy_fmt", type=click.Choice(["text", "json"]), default=None,
+              hidden=True, help="Alias of -o/--output.")
+def list_cmd(kind: str | None, fmt: str | None, legacy_fmt: str | None) -> None:
     """List the queries: name, kind, parameters and title.
 
     Example: rhesis-logs queries list --kind saved
     """
     rows = [q for q in load() if kind is None or q.kind == kind]
-    if fmt == "json":
+    if (fmt or legacy_fmt) == "json":
         click.echo(json.dumps([{"name": q.name, "kind": q.kind, "title": q.title,
                                 "description": q.description,
                                 "parameters": q.parameters()} for q in rows], indent=2))
@@ -100,15 +102,17 @@ def list_cmd(kind: str | None, fmt: str) -> None:
 @queries.command("show")
 @click.argument("name")
 @context_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text: the query; json: the REST body it installs as.")
-def show_cmd(ctx: Context, name: str, fmt: str) -> None:
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="text: the query; json: the REST body it installs as [default: text].")
+@click.option("--format", "legacy_fmt", type=click.Choice(["text", "json"]), default=None,
+              hidden=True, help="Alias of -o/--output.")
+def show_cmd(ctx: Context, name: str, fmt: str | None, legacy_fmt: str | None) -> None:
     """Print one query filled in for the project, cluster, namespace and window.
 
     Example: rhesis-logs queries show tenant-tasks --param tenant=org-42 --window 6h
     """
     q = load().get(name)
-    if fmt == "json":
+    if (fmt or legacy_fmt) == "json":
         click.echo(json.dumps(q.body(ctx), indent=2))
     else:
         click.echo(q.render(ctx), nl=False)
@@ -130,7 +134,7 @@ def install_cmd(ctx: Context, only: tuple[str, ...], dry_run: bool, access_token
 
     Saved queries are shared (visible to the project), named rhesis-<query>; log-based
     metrics keep their names (rhesis_task_failures, ...). Safe to run again. Alert policies are
-    not installed: see `rhesis-logs queries show policy/<name> --format json`.
+    not installed: see `rhesis-logs queries show policy/<name> -o json`.
 
     Example: rhesis-logs queries install --project my-proj --cluster prod --namespace workers
     """

@@ -113,7 +113,7 @@ class TestAnalyze:
     """The report over a fixture: counts equal the fixture's, findings named."""
 
     def test_json_counts_equal_the_fixture(self) -> None:
-        result = invoke("analyze", SMALL, "--format", "json")
+        result = invoke("analyze", SMALL, "--format", "json")  # the hidden alias of -o
         assert result.exit_code == 0, result.output
         doc = json.loads(result.output)
         records = fixture_records(SMALL)
@@ -159,11 +159,11 @@ class TestAnalyze:
          (["--since", "2026-11-28T10:00:10.5Z"], 1)],
     )
     def test_filters(self, args, failed) -> None:
-        doc = json.loads(invoke("analyze", SMALL, "-f", "json", *args).output)
+        doc = json.loads(invoke("analyze", SMALL, "-o", "json", *args).output)
         assert doc["tasks"]["failed"] == failed
 
     def test_an_empty_window_says_what_the_logs_cover(self) -> None:
-        result = invoke("analyze", SMALL, "--since", "2030-01-01T00:00:00Z", "-f", "json")
+        result = invoke("analyze", SMALL, "--since", "2030-01-01T00:00:00Z", "-o", "json")
         assert result.exit_code == 0
         assert json.loads(result.stdout)["tasks"]["received"] == 0
         assert "the logs read span 2026-11-28 10:00:00" in result.stderr
@@ -177,7 +177,7 @@ class TestAnalyze:
          (HEALTHY, ["failures", "stuck", "retry-storm"], 0)],
     )
     def test_fail_on_exit_codes(self, path, fail_on, code) -> None:
-        args = ["analyze", path, "-f", "json"]
+        args = ["analyze", path, "-o", "json"]
         for condition in fail_on:
             args += ["--fail-on", condition]
         result = invoke(*args)
@@ -190,13 +190,13 @@ class TestAnalyze:
         # The stuck chord's last line is ~61 minutes before the end of the log.
         for value, code in (("2h", 0), ("30m", 1)):
             result = invoke("analyze", SMALL, "--stuck-after", value, "--fail-on", "stuck",
-                            "-f", "json")
+                            "-o", "json")
             assert result.exit_code == code, value
 
     @pytest.mark.parametrize("fmt", ["html", "markdown", "json", "text"])
     def test_output_file(self, tmp_path, fmt) -> None:
         target = tmp_path / f"report.{fmt}"
-        result = invoke("analyze", SMALL, "-f", fmt, "-o", str(target))
+        result = invoke("analyze", SMALL, "-o", fmt, "--out-file", str(target))
         assert result.exit_code == 0
         assert result.output == ""
         body = target.read_text()
@@ -210,10 +210,11 @@ class TestAnalyze:
          (["analyze", SMALL, "--stuck-after", "forever"], "e.g."),
          (["analyze", SMALL, "--since", "1h", "--until", "2h"], "before --until"),
          (["analyze", SMALL, "--fail-on", "everything"], "everything"),
-         (["analyze", SMALL, "-f", "pdf"], "pdf"),
+         (["analyze", SMALL, "-o", "pdf"], "pdf"),
+         (["analyze", SMALL, "--format", "pdf"], "pdf"),
          (["analyze", "no/such/file.log"], "no such file"),
          (["analyze", "--source", "cloud-logging"], "--project"),
-         (["analyze", SMALL, "-o", "/nonexistent-dir/report.json"], "cannot write"),
+         (["analyze", SMALL, "--out-file", "/nonexistent-dir/report.json"], "cannot write"),
          (["analyze", "--source", "kubectl", "-l", "app=w", SMALL], "reads no FILEs")],
     )
     def test_usage_and_source_errors_exit_2(self, args, message) -> None:
@@ -227,7 +228,7 @@ class TestTimelines:
 
     def test_chord_by_id_and_by_callback(self) -> None:
         for ident in ("chord-stuck", "cb-stuck"):
-            result = invoke("chord", ident, SMALL, "-f", "json")
+            result = invoke("chord", ident, SMALL, "-o", "json")
             assert result.exit_code == 0
             records = json.loads(result.output)["records"]
             members = {r[s.TASK_ID] for r in records if r["role"] == "member"}
@@ -262,18 +263,18 @@ class TestParse:
         assert rows[0][s.TIME] == "2026-11-28T10:00:00.000000Z"
 
     def test_csv(self) -> None:
-        out = invoke("parse", HEALTHY, "--format", "csv").stdout
+        out = invoke("parse", HEALTHY, "-o", "csv").stdout
         rows = list(csv.DictReader(io.StringIO(out)))
         assert len(rows) == 12
         assert rows[0][s.EVENT] == "task_received"
 
     def test_table(self) -> None:
-        out = invoke("parse", HEALTHY, "--format", "table").stdout
+        out = invoke("parse", HEALTHY, "-o", "table").stdout
         assert "12 records" in out and "task_succeeded" in out
 
     @pytest.mark.parametrize("fmt", ["jsonl", "csv", "table"])
     def test_follow_stdin(self, fmt) -> None:
-        result = invoke("parse", "--follow", "--format", fmt, input=Path(HEALTHY).read_text())
+        result = invoke("parse", "-f", "-o", fmt, input=Path(HEALTHY).read_text())
         assert result.exit_code == 0
         assert result.stdout.count("task_succeeded") == 4
         assert "2026-11-28T10:00:00.000000Z" in result.stdout
@@ -292,7 +293,7 @@ class TestRealWorkerLogs:
     )
     def test_counts_equal_what_happened(self, name: str, truth: str) -> None:
         expected = json.loads((REAL / "expected.json").read_text())[truth]
-        result = invoke("analyze", str(REAL / name), "-f", "json")
+        result = invoke("analyze", str(REAL / name), "-o", "json")
         assert result.exit_code == 0
         doc = json.loads(result.stdout)
         assert doc["lines"]["unparsed"] == 0
@@ -307,7 +308,7 @@ class TestRealWorkerLogs:
 
     def test_our_json_lines_chord_and_failures(self) -> None:
         expected = json.loads((REAL / "expected.json").read_text())["json"]
-        doc = json.loads(invoke("analyze", str(REAL / "worker.jsonl"), "-f", "json").stdout)
+        doc = json.loads(invoke("analyze", str(REAL / "worker.jsonl"), "-o", "json").stdout)
         # 2 ValueErrors + a time limit + a lost worker; the time limit is logged twice.
         assert doc["tasks"]["failed"] == 4
         assert lost_ids(doc) == {expected["time_limit"][0], expected["worker_lost"][0]}
@@ -340,9 +341,9 @@ class TestRemoteSources:
 
     def test_kubectl(self, kubectl) -> None:
         result = invoke("analyze", "--source", "kubectl", "-l", "app=worker", "-n", "rhesis",
-                        "--since", "2026-11-28T00:00:00Z", "-f", "json")
+                        "--since", "2026-11-28T00:00:00Z", "-o", "json")
         assert result.exit_code == 0, result.output
-        from_file = json.loads(invoke("analyze", str(REAL / "kubectl_prefix.log"), "-f",
+        from_file = json.loads(invoke("analyze", str(REAL / "kubectl_prefix.log"), "-o",
                                       "json").stdout)
         doc = json.loads(result.stdout)
         assert doc["tasks"] == from_file["tasks"]
@@ -370,11 +371,11 @@ class TestRemoteSources:
             result = invoke("analyze", "--source", "cloud-logging", "--project", "rhesis-test",
                             "--cluster", "prod", "-n", "rhesis",
                             "--since", "2026-11-28T00:00:00Z", "--until", "2026-11-29T00:00:00Z",
-                            "--logging-endpoint", server.url, "-f", "json")
+                            "--logging-endpoint", server.url, "-o", "json")
             requests = list(server.requests)
         assert result.exit_code == 0, result.output
         doc = json.loads(result.stdout)
-        from_file = json.loads(invoke("analyze", str(REAL / "entries.ndjson"), "-f",
+        from_file = json.loads(invoke("analyze", str(REAL / "entries.ndjson"), "-o",
                                       "json").stdout)
         assert doc["tasks"] == from_file["tasks"]
         query = requests[0].body["filter"]

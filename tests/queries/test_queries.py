@@ -159,7 +159,7 @@ class TestCli:
         assert out.exit_code == 0
         for q in CATALOG:
             assert q.name in out.output
-        rows = json.loads(run("list", "--kind", "saved", "--format", "json").output)
+        rows = json.loads(run("list", "--kind", "saved", "-o", "json").output)
         assert {r["kind"] for r in rows} == {"saved"} and len(rows) == 9
 
     def test_show_fills_in_context_and_params(self):
@@ -171,7 +171,7 @@ class TestCli:
         assert "timestamp>=" in out.output
 
     def test_show_json_is_the_rest_body(self):
-        body = json.loads(run("show", "metric/task_duration", "--format", "json").output)
+        body = json.loads(run("show", "metric/task_duration", "-o", "json").output)
         assert body["name"] == "rhesis_task_duration"
         assert body["valueExtractor"] == "EXTRACT(jsonPayload.duration_ms)"
         saved = json.loads(run("show", "failures", "--format", "json").output)

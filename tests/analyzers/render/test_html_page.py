@@ -66,8 +66,8 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     log.write_text(SAMPLE.read_text() + "".join(json.dumps(r) + "\n" for r in extra))
     out = folder / "report.html"
-    result = CliRunner().invoke(main, ["analyze", str(log), "--format", "html",
-                                       "-o", str(out)])
+    result = CliRunner().invoke(main, ["analyze", str(log), "-o", "html",
+                                       "--out-file", str(out)])
     assert result.exit_code in (0, 1), result.output
     probe_page = folder / "probe.html"
     probe_page.write_text(out.read_text().replace("</body>", PROBE + "</body>"))
