@@ -330,7 +330,9 @@ def plan_source(options: SourceOptions) -> SourcePlan:
     if choice.source not in SOURCES:
         raise UserError(f"source {choice.source!r} ({choice.origin}) cannot be read by this "
                         "command: use --source kubectl or --source cloud-logging")
-    return SourcePlan(choice.source, dict(choice.settings), choice.origin)
+    # A source given by flags alone needs no "why"; one from the environment or file does.
+    origin = "" if choice.origin == "configured in flags" else choice.origin
+    return SourcePlan(choice.source, dict(choice.settings), origin)
 
 
 def describe(plan: SourcePlan) -> str:
@@ -389,9 +391,12 @@ def open_source(options: SourceOptions, *, follow: bool = False):
         return open_sources(list(options.files) or ["-"])
     get = plan.settings.get
     since = options.since
-    click.echo(f"rhesis-logs: reading {describe(plan)}"
-               f"{f' ({plan.origin})' if plan.origin else ''}, window {window_text(options)}",
-               err=True)
+
+    def announce() -> None:
+        click.echo(f"rhesis-logs: reading {describe(plan)}"
+                   f"{f' ({plan.origin})' if plan.origin else ''}, "
+                   f"window {window_text(options)}", err=True)
+
     if plan.kind == "kubectl":
         from analyzers.sources.kubectl import KubectlSource
 
@@ -404,6 +409,11 @@ def open_source(options: SourceOptions, *, follow: bool = False):
                    else parse_duration(DEFAULT_WINDOW)),
             previous=options.previous, container=get("container"), follow=follow,
         )
+        try:
+            source.check_context()  # no kubectl, no context: one line, before anything else
+        except AnalyzerError as exc:
+            raise UserError(str(exc)) from None
+        announce()
         if options.verbose:
             click.echo("rhesis-logs: running " + " ".join(source.command()), err=True)
         return source
@@ -424,6 +434,11 @@ def open_source(options: SourceOptions, *, follow: bool = False):
         progress=sys.stderr.isatty(), api_endpoint=options.logging_endpoint,
         credentials=_emulator_credentials(options.logging_endpoint),
     )
+    try:
+        source.check_credentials()  # no credentials: one line, before anything else
+    except AnalyzerError as exc:
+        raise UserError(str(exc)) from None
+    announce()
     if options.verbose:
         click.echo(f"rhesis-logs: Cloud Logging filter:\n{source.filter()}", err=True)
     return source
@@ -431,11 +446,26 @@ def open_source(options: SourceOptions, *, follow: bool = False):
 
 def follow_input(options: SourceOptions) -> Iterator[bytes | None]:
     """Lines of the followed input (stdin, one FILE, or ``kubectl logs -f``) as they come."""
-    source = open_source(options, follow=True)
-    if options.plan is not None and options.plan.kind == "kubectl":
-        ((_, chunks),) = list(source)
-        return follow_chunks(chunks)
-    return follow_lines(list(options.files))
+    try:
+        if options.implied() in ("file", "auto") and (options.files or stdin_is_input()):
+            options.plan = plan_source(options)
+            return _user_errors(follow_lines(list(options.files)))
+        source = open_source(options, follow=True)
+        if options.plan is not None and options.plan.kind == "kubectl":
+            ((_, chunks),) = list(source)
+            return _user_errors(follow_chunks(chunks))
+        return _user_errors(follow_lines(list(options.files)))
+    except AnalyzerError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _user_errors(lines: Iterator[bytes | None]) -> Iterator[bytes | None]:
+    """``lines``, with a library error on the way (a file vanished, kubectl failed) turned
+    into the command's one-line error."""
+    try:
+        yield from lines
+    except AnalyzerError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _emulator_credentials(endpoint: str | None):  # -> google.auth.credentials.Credentials
@@ -945,19 +975,39 @@ def entry() -> None:
     In-process callers (``CliRunner``, tests) use ``main`` and keep the normal exit.
     """
     import atexit
+    import errno
 
     try:
-        main()
-        code = ExitStatus.OK
+        # Not standalone: click would print a usage error as four lines (usage, hint, blank,
+        # error); a newcomer gets one line saying what is wrong and where the help is.
+        returned = main(standalone_mode=False)
+        code = returned if isinstance(returned, int) else ExitStatus.OK
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help
+        exc.show()
+        code = exc.exit_code
+    except click.UsageError as exc:
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        print(f"Error: {exc.format_message()}{where}", file=sys.stderr)
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (click.Abort, KeyboardInterrupt):  # Ctrl-C outside a command (start-up, prompts)
+        print("\nAborted!", file=sys.stderr)
+        code = ExitStatus.INTERRUPTED
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or ExitStatus.OK
         else:
             print(exc.code, file=sys.stderr)
             code = ExitStatus.FINDINGS
-    except KeyboardInterrupt:  # Ctrl-C outside a command (start-up, option parsing)
-        print("\nAborted!", file=sys.stderr)
-        code = ExitStatus.INTERRUPTED
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        # `| head` closed the pipe: not an error for a log tool. Further writes go nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = ExitStatus.OK
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -227,6 +227,13 @@ class CloudLoggingSource:
                 if not token:
                     return
 
+    def check_credentials(self) -> None:
+        """Fail early, and clearly, when no Google credentials are found (no network used)."""
+        try:
+            self._client().session()
+        except LoggingUnavailable as exc:
+            raise SourceError(str(exc)) from exc
+
     def _client(self) -> LoggingClient:
         if self._logging is None:
             self._logging = LoggingClient(self.api_endpoint or DEFAULT_ENDPOINT,
