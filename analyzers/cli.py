@@ -672,6 +672,8 @@ class _LiveView:
     def __exit__(self, *exc: object) -> None:
         if self._rich is not None:
             self._rich.stop()
+        elif self._drawn >= 0 and sys.stderr.isatty():
+            click.echo(err=True)  # end the progress line redrawn in place
 
     def status(self) -> str:
         live = self.live
@@ -687,7 +689,10 @@ class _LiveView:
             return
         self._next, self._drawn = now + self.refresh, self.live.lines_read
         if self._rich is None:
-            click.echo(f"rhesis-logs: {self.status()}", err=True)
+            if sys.stderr.isatty():  # `analyze -f > report.json` on a terminal: one line
+                click.echo(f"\r\x1b[2Krhesis-logs: {self.status()}", err=True, nl=False)
+            else:
+                click.echo(f"rhesis-logs: {self.status()}", err=True)
             return
         from rich.text import Text
 
