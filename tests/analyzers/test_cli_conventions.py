@@ -276,3 +276,25 @@ class TestConfigCommand:
         done = run_script(args, env=clean_env(tmp_path))
         assert done.returncode == ExitStatus.USAGE
         assert message.encode() in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_ndjson_cuts_only_null_fields_never_text_that_looks_like_one() -> None:
+    """A message quoting JSON with nulls survives; the record's own nulls are gone."""
+    import re
+
+    from analyzers import ingest
+    from analyzers.render.records import ndjson
+
+    # The regex that cuts null fields assumes key names of [a-z_] only.
+    assert all(re.fullmatch("[a-z_]+", name) for name in s.FRAME_COLUMNS)
+    tricky = ['x,"task_id":null,"y', '{"event":null}', 'ends with a backslash \\',
+              'line\nbreak "quoted":null']
+    lines = [json.dumps({s.TIME: "2026-11-28T10:00:00Z", s.EVENT: "log", s.MESSAGE: m})
+             for m in tricky]
+    lines.append(json.dumps({s.EVENT: "task_received", s.TASK_ID: "t-1"}))  # no time
+    frame = ingest.read_records(["\n".join(lines) + "\n"]).frame
+    out = [json.loads(x) for x in ndjson(frame).splitlines()]
+    assert [r.get(s.MESSAGE) for r in out[:4]] == tricky
+    assert all(None not in r.values() for r in out)
+    assert out[4][s.TASK_ID] == "t-1" and s.TIME not in out[4]
+    assert list(out[4])[0] == s.EVENT  # the first field was null: cut cleanly
