@@ -173,11 +173,12 @@ def redact_url(url: str) -> str:
 _SECRET_WORDS = (r"(?:pass(?:word|wd|phrase)?s?|pwd|secrets?|token|key|auth|credentials?|dsn"
                  r"|cookie|authorization)")
 _KV = re.compile(
-    r"(?P<key>(?P<kq>\\?[\"']?)(?P<name>[A-Za-z0-9_.\-]*?" + _SECRET_WORDS + r")(?P=kq))"
-    r"(?![A-Za-z0-9])"
+    r"(?P<key>(?P<name>[A-Za-z0-9_.\-]*?" + _SECRET_WORDS + r")(?![A-Za-z0-9])"
+    # the key's closing quote, however many times it was escaped (a repr inside JSON)
+    r"\\*[\"']?)"
     r"(?P<sep>\s*(?:=>|=|:)\s*)"
     r"(?P<val>"
-    r"[bru]?(?P<q>\\?[\"'])(?:(?!(?P=q)).){0,2000}(?P=q)"          # quoted, spaces allowed
+    r"[bru]?(?P<q>\\*[\"'])(?:(?!(?P=q)).){0,2000}(?P=q)"          # quoted, spaces allowed
     r"|(?:(?:Bearer|Basic|Token|Digest|Negotiate|Bot)\s+)?[^\s\"',;&)}\]]+"  # one word
     r")",
     re.IGNORECASE,
@@ -190,7 +191,7 @@ _PROSE = re.compile(
     r"(?<![A-Za-z0-9])(?P<word>pass(?:word|wd|phrase)|pwd|secret|token|credentials?|dsn"
     r"|key|auth)(?![A-Za-z0-9])"
     r"(?P<gap>\s+(?:(?:is|was|of|are|to|being|now|=|:)\s+)?)"
-    r"(?P<val>[bru]?(?P<q>[\"'])(?:(?!(?P=q)).){1,2000}(?P=q)|[^\s\"'`]+)",
+    r"(?P<val>[bru]?(?P<q>\\*[\"'])(?:(?!(?P=q)).){1,2000}(?P=q)|[^\s\"'`\\][^\s\"'`]*)",
     re.IGNORECASE,
 )
 _STRONG_WORDS = frozenset({"password", "passwd", "passphrase", "pwd", "secret", "token",
