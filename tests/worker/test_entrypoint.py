@@ -67,7 +67,7 @@ def test_runs_the_worker_serves_health_and_forwards_sigterm(
                  timeout=60, message=lambda: "worker ready:\n" + out.read_text()[-3000:])
         assert http_get(port, "/ping")[0] == 200
         assert http_get(port, "/health/basic")[0] == 200
-        status, body, _ = http_get(port, "/debug/detailed")
+        status, body, _ = http_get(int(worker_env["HEALTH_DEBUG_PORT"]), "/debug/detailed")
         assert status == 200 and "entry@test" in body["replies"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
