@@ -212,6 +212,7 @@ class HealthServer:
 
     def serve_forever(self) -> None:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # this thread's loop
         self._loop = loop
         try:
             servers = [loop.run_until_complete(asyncio.start_server(
