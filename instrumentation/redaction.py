@@ -43,6 +43,7 @@ routinely quote the URL they failed to reach.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -173,7 +174,11 @@ def redact_url(url: str) -> str:
 _SECRET_WORDS = (r"(?:pass(?:word|wd|phrase)?s?|pwd|secrets?|token|key|auth|credentials?|dsn"
                  r"|cookie|authorization)")
 _KV = re.compile(
-    r"(?P<key>(?P<name>[A-Za-z0-9_.\-]*?" + _SECRET_WORDS + r")(?![A-Za-z0-9])"
+    # Only the word is matched; the rest of the name (SIGNING_ in SIGNING_KEY) is read back
+    # from the text in _kv_sub: a lazy name prefix in the pattern made the search quadratic
+    # in the length of every identifier of the line.
+    # (?=[...]) rejects most positions on their first character, before the alternation.
+    r"(?=[pstkacdPSTKACD])(?P<key>(?P<name>" + _SECRET_WORDS + r")(?![A-Za-z0-9])"
     # the key's closing quote, however many times it was escaped (a repr inside JSON)
     r"\\*[\"']?)"
     r"(?P<sep>\s*(?:=>|=|:)\s*)"
@@ -188,7 +193,8 @@ _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECAS
 # --- 6. prose -----------------------------------------------------------------------------
 
 _PROSE = re.compile(
-    r"(?<![A-Za-z0-9])(?P<word>pass(?:word|wd|phrase)|pwd|secret|token|credentials?|dsn"
+    r"(?=[pstkacdPSTKACD])(?<![A-Za-z0-9])"
+    r"(?P<word>pass(?:word|wd|phrase)|pwd|secret|token|credentials?|dsn"
     r"|key|auth)(?![A-Za-z0-9])"
     r"(?P<gap>\s+(?:(?:is|was|of|are|to|being|now|=|:)\s+)?)"
     r"(?P<val>[bru]?(?P<q>\\*[\"'])(?:(?!(?P=q)).){1,2000}(?P=q)|[^\s\"'`\\][^\s\"'`]*)",
@@ -236,9 +242,14 @@ def _looks_like_credential(value: str) -> bool:
     return (has_digit and has_alpha) or mixed
 
 
+_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
+
+
 def _kv_sub(m: re.Match[str]) -> str:
-    name = m["name"]
-    low = name.lower()
+    text, start = m.string, m.start()
+    while start > 0 and text[start - 1] in _NAME_CHARS:
+        start -= 1
+    low = text[start:m.end("name")].lower()
     if low in NOT_SECRET_KEYS or low.endswith(("_tokens", "-tokens", ".tokens")):
         return m.group(0)
     val = m["val"]
@@ -246,7 +257,7 @@ def _kv_sub(m: re.Match[str]) -> str:
         q = m["q"]
         prefix = val[: val.index(q)]
         return f"{m['key']}{m['sep']}{prefix}{q}{MASK}{q}"
-    if val == MASK:
+    if val.startswith(MASK):
         return m.group(0)
     return f"{m['key']}{m['sep']}{MASK}"
 
@@ -270,6 +281,25 @@ def _has_marker(text: str) -> bool:
             or "glpat-" in low or "npm_" in low)
 
 
+_WORDS = ("password", "passwords", "passwd", "passphrase", "pass", "passes", "pwd", "secret",
+          "secrets", "token", "key", "auth", "credential", "credentials", "dsn", "cookie",
+          "authorization")
+_ALNUM = frozenset(string.ascii_lowercase + string.digits)
+
+
+def _ends_a_secret_word(low: str) -> bool:
+    """Whether a secret-like word of rules 5 and 6 ends somewhere in ``low`` (not followed by a
+    letter or digit): "passed", "keyboard" and "tokens" alone do not need those regexes."""
+    for word in _WORDS:
+        at = low.find(word)
+        while at >= 0:
+            end = at + len(word)
+            if end == len(low) or low[end] not in _ALNUM:
+                return True
+            at = low.find(word, at + 1)
+    return False
+
+
 def redact_text(text: str) -> str:
     """Mask every secret the module docstring lists in free text (idempotent)."""
     if not text or not isinstance(text, str):
@@ -282,6 +312,8 @@ def redact_text(text: str) -> str:
     if "://" in text:
         text = _URL.sub(lambda m: _redact_one_url(m.group(0)), text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    if not _ends_a_secret_word(text.lower()):
+        return text
     text = _KV.sub(_kv_sub, text)
     return _PROSE.sub(_prose_sub, text)
 
