@@ -20,7 +20,7 @@ import yaml
 
 from tests.support import REPO
 from worker.config import load_settings
-from worker.health import ROUTES
+from worker.health.endpoints import PROBE_ROUTES
 
 DEPLOY = REPO / "worker" / "deploy"
 KINDS = {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
@@ -60,7 +60,7 @@ def test_probes_hit_real_endpoints_on_the_health_port(objs: dict[str, dict[str, 
     assert c["livenessProbe"]["httpGet"]["path"] == "/ping"
     assert c["readinessProbe"]["httpGet"]["path"] == "/health/basic"
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert c[probe]["httpGet"]["path"] in ROUTES
+        assert c[probe]["httpGet"]["path"] in PROBE_ROUTES  # on the probe port, not /debug
         assert c[probe]["httpGet"]["port"] in ports
 
 
