@@ -152,6 +152,18 @@ class TestHeldConnections:
         wait_for(lambda: server.connections == 0, timeout=10, message="connections closed")
         assert request("127.0.0.1", server.port, "/ping")[0] == 200
 
+    def test_listen_backlog_is_128(self, serve: Any) -> None:
+        import shutil
+
+        if shutil.which("ss") is None:
+            pytest.skip("ss (iproute2) is needed to read a listening socket's backlog")
+        server = serve(debug=DebugAccess(enabled=True, port=free_port()))
+        out = subprocess.run(["ss", "-ltn", f"( sport = :{server.port} or sport = "
+                              f":{server.debug_port} )"], capture_output=True, text=True,
+                             timeout=10).stdout
+        backlogs = [line.split()[2] for line in out.splitlines()[1:] if line.strip()]
+        assert backlogs == ["128", "128"], out
+
     def test_a_request_that_does_not_arrive_in_time_is_cut(self, serve: Any) -> None:
         server = serve(limits=ServerLimits(request_deadline=1.0))
         sock = socket.create_connection(("127.0.0.1", server.port))
