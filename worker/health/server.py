@@ -44,7 +44,6 @@ from http import HTTPStatus
 from typing import Any
 
 from instrumentation import get_logger
-from instrumentation import schema as s
 from instrumentation.redaction import redact_mapping, redact_text
 from worker.health.endpoints import (
     COALESCED,
@@ -389,6 +388,3 @@ def log_listening(server: HealthServer) -> None:
         fields["debug_with_token"] = True
     _log.info(f"health server listening on port {server.port}", **fields)
 
-
-def log_start_failure(port: int, exc: BaseException) -> None:
-    _log.error("health server could not start", **{s.REASON: f"port {port}: {exc}"})
