@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import RedisServer, WorkerProcess, free_port
+from tests.support import RedisServer, WorkerProcess, free_port, wait_for
 from tests.worker.conftest import FAST, TLSRedis, http_get
 
 pytestmark = pytest.mark.slow
@@ -66,10 +66,16 @@ class TestWithWorker:
         # The worker's Prometheus endpoint counts what its prefork children ran, on the
         # health port (one port); METRICS_PORT is not opened beside it.
         client.tasks["rhesis.maintenance.heartbeat"].apply_async().get(timeout=20)
-        status, metrics, _ = http_get(port, "/metrics")
-        assert status == 200
-        assert re.search(r'celery_task_succeeded_total\{[^}]*name="rhesis.maintenance.heartbeat"'
-                         r'[^}]*\} 1\.0', metrics), metrics[:2000]
+        counted = re.compile(r'celery_task_succeeded_total\{[^}]*name="rhesis.maintenance.'
+                             r'heartbeat"[^}]*\} 1\.0')
+
+        def scraped() -> str | None:
+            # The result is stored before the child's task_succeeded handler counts it.
+            status, metrics, _ = http_get(port, "/metrics")
+            assert status == 200
+            return metrics if counted.search(metrics) else None
+
+        wait_for(scraped, timeout=10, message=lambda: http_get(port, "/metrics")[1][:2000])
         with pytest.raises(OSError):
             http_get(int(worker_env["METRICS_PORT"]), "/metrics", timeout=2)
 
