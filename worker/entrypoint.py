@@ -5,14 +5,17 @@
 
 1. Validate the settings (a bad environment exits 2 with every problem named).
 2. Serve the health endpoints (``worker.health``) from this process, so ``/ping`` and
-   ``/health/basic`` answer from the first second, ``/health`` says "broker unreachable since
-   ..." while the broker is awaited, and ``/health/basic`` turns 503 if the worker dies.
+   ``/health/basic`` answer from the first second and ``/health`` says "broker unreachable
+   since ..." while the broker is awaited.
 3. Wait up to ``BROKER_WAIT_S`` (default 60) for a PING round trip to the broker, with
    capped backoff; exit 3 if it never answers, so the pod's restart reason is in the logs and
    not a worker stuck retrying.
-4. Run ``celery -A worker.app worker`` as a child (``HEALTH_SERVER=0`` so it does not bind the
-   same port) and forward SIGTERM/SIGINT to it as SIGTERM — Celery's warm shutdown: finish
-   running tasks, requeue prefetched ones — and SIGQUIT as is (cold shutdown).
+4. Run ``celery -A worker.app worker`` as a child and forward SIGTERM/SIGINT to it as
+   SIGTERM — Celery's warm shutdown: finish running tasks, requeue prefetched ones — and
+   SIGQUIT as is (cold shutdown). The child serves health and ``/metrics`` on ``HEALTH_PORT``
+   itself (this process hands the port over); with ``HEALTH_SERVER=0`` this process keeps
+   serving health (``/health/basic`` turns 503 if the worker dies) and the child serves
+   ``/metrics`` on ``METRICS_PORT``.
 5. Exit with the worker's exit code.
 
 Extra arguments go to ``celery worker``; without any, the defaults are
@@ -116,8 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stop()
         return EXIT_BROKER
 
-    child = subprocess.Popen(worker_command(args, hostname),
-                             env={**os.environ, "HEALTH_SERVER": "0"})
+    env = dict(os.environ)
+    if settings.health_server and server is not None:
+        # Hand the port over: the worker serves /ping, /health and /metrics itself from its
+        # first second (before it connects), one port for probes and scrapes. The port is
+        # closed for the second or two the worker takes to import: a probe in that gap fails
+        # once, well within the startup probe's 90 s and liveness' three failures.
+        server.stop()
+        server = None
+    else:
+        env["HEALTH_SERVER"] = "0"  # this process keeps serving; the worker must not bind
+    child = subprocess.Popen(worker_command(args, hostname), env=env)
 
     forwarded: list[int] = []
 

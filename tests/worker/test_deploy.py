@@ -56,7 +56,12 @@ def test_probes_hit_real_endpoints_on_the_health_port(objs: dict[str, dict[str, 
     c = container(objs)
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports["health"] == int(objs["ConfigMap"]["data"]["HEALTH_PORT"]) == 8080
-    assert ports["metrics"] == int(objs["ConfigMap"]["data"]["METRICS_PORT"])
+    # One port: Prometheus scrapes /metrics where the probes are (the worker serves both).
+    assert set(ports) == {"health"}
+    assert objs["PodMonitoring"]["spec"]["endpoints"][0]["port"] == "health"
+    annotations = objs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == ports["health"]
+    assert "/metrics" in PROBE_ROUTES
     assert c["livenessProbe"]["httpGet"]["path"] == "/ping"
     assert c["readinessProbe"]["httpGet"]["path"] == "/health/basic"
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
