@@ -25,6 +25,7 @@ import orjson
 from instrumentation import context as _context
 from instrumentation import schema as s
 from instrumentation import tenant as _tenant
+from instrumentation.redaction import redact_text
 
 EventDict = dict[str, Any]
 
@@ -199,9 +200,11 @@ def format_exception(logger: Any, method_name: str, event_dict: EventDict) -> Ev
         return event_dict
     etype, value, tback = exc_info
     event_dict.setdefault(s.EXCEPTION_TYPE, qualified_name(etype))
-    event_dict.setdefault(s.EXCEPTION_MESSAGE, safe_str(value))
-    event_dict.setdefault(
-        s.TRACEBACK, cap_traceback("".join(tb.format_exception(etype, value, tback)).rstrip()))
+    event_dict.setdefault(s.EXCEPTION_MESSAGE, redact_text(safe_str(value)))
+    # Redacted before it is capped (the Redactor later sees only the capped text): the cap
+    # could cut a secret in two, and half a token is no longer recognizable.
+    event_dict.setdefault(s.TRACEBACK, cap_traceback(redact_text(
+        "".join(tb.format_exception(etype, value, tback)).rstrip())))
     return event_dict
 
 

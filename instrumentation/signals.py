@@ -225,7 +225,10 @@ def _exception_fields(exc: BaseException | None, traceback_text: str | None) -> 
     return {
         s.EXCEPTION_TYPE: qualified_name(type(exc)),
         s.EXCEPTION_MESSAGE: redact_text(safe_str(exc)),
-        s.TRACEBACK: cap_traceback(traceback_text.rstrip()) if traceback_text else None,
+        # Redacted before it is capped: the cap could cut a secret in two, and half a token
+        # is no longer recognizable.
+        s.TRACEBACK: cap_traceback(redact_text(traceback_text.rstrip())) if traceback_text
+        else None,
     }
 
 
