@@ -45,7 +45,13 @@ from instrumentation.events import log_event
 
 # EVENT_NAME_KEY set on a stdlib record names its event (ExtraAdder copies record extras).
 from instrumentation.processors import EVENT_NAME_KEY as _EVENT_ATTR
-from instrumentation.processors import cap_traceback, qualified_name, safe_repr, safe_str
+from instrumentation.processors import (
+    compact_traceback,
+    format_traceback,
+    qualified_name,
+    safe_repr,
+    safe_str,
+)
 from instrumentation.redaction import redact_text
 
 #: Header the publisher stamps so the worker can measure queue wait across processes.
@@ -224,7 +230,7 @@ def _exception_fields(exc: BaseException | None, traceback_text: str | None) -> 
     return {
         s.EXCEPTION_TYPE: qualified_name(type(exc)),
         s.EXCEPTION_MESSAGE: redact_text(safe_str(exc)),
-        s.TRACEBACK: cap_traceback(traceback_text.rstrip()) if traceback_text else None,
+        s.TRACEBACK: compact_traceback(traceback_text) if traceback_text else None,
     }
 
 
@@ -256,7 +262,7 @@ def _after_publish(sender: Any = None, body: Any = None, headers: Mapping | None
     if _options.log_payloads and isinstance(body, tuple | list) and len(body) == 3:
         fields[s.ARGS] = _payload(body[0])
         fields[s.KWARGS] = _payload(body[1])
-    log_event(s.Event.TASK_PUBLISHED, f"Task {fields[s.TASK_NAME]} published", **fields)
+    log_event(s.Event.TASK_PUBLISHED, **fields)
 
 
 # --- Worker main process --------------------------------------------------------------------
@@ -284,7 +290,7 @@ def _on_received(sender: Any = None, request: Any = None, **kw: Any) -> None:
         fields[s.REDELIVERED] = True
     if headers.get("eta"):
         fields[s.ETA] = headers["eta"]
-    log_event(s.Event.TASK_RECEIVED, f"Task {request.name} received", **fields)
+    log_event(s.Event.TASK_RECEIVED, **fields)
 
 
 @_safe
@@ -299,7 +305,7 @@ def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = Fals
                    s.SIGNUM: int(signum) if signum is not None else None})
     # Revoked while running in this process: say how long it ran (postrun still cleans up).
     fields[s.DURATION_MS] = _duration_ms(fields[s.TASK_ID])
-    log_event(s.Event.TASK_REVOKED, f"Task {fields[s.TASK_NAME]} revoked", **fields)
+    log_event(s.Event.TASK_REVOKED, **fields)
 
 
 @_safe
@@ -310,7 +316,7 @@ def _on_rejected(sender: Any = None, message: Any = None, exc: BaseException | N
     fields = _headers_fields(headers, None, _queue_of(delivery_info))
     fields.update(_tenant_of_headers(headers))
     fields[s.REASON] = redact_text(safe_str(exc)) if exc is not None else None
-    log_event(s.Event.TASK_REJECTED, "Message rejected", **fields)
+    log_event(s.Event.TASK_REJECTED, **fields)
 
 
 @_safe
@@ -321,7 +327,7 @@ def _on_unknown(sender: Any = None, name: str | None = None, id: str | None = No
     fields.update({s.TASK_ID: id, s.TASK_NAME: name})
     fields.update(_tenant_of_headers(headers))
     fields[s.REASON] = "task not registered on this worker"
-    log_event(s.Event.TASK_UNKNOWN, f"Unknown task {name} received", **fields)
+    log_event(s.Event.TASK_UNKNOWN, **fields)
 
 
 # --- Where the task runs (pool child under prefork) -----------------------------------------
@@ -364,7 +370,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     if _options.log_payloads:
         extra[s.ARGS] = _payload(args)
         extra[s.KWARGS] = _payload(kwargs)
-    log_event(s.Event.TASK_STARTED, f"Task {task.name} started", **extra)
+    log_event(s.Event.TASK_STARTED, **extra)
     # Tasks that have no tenant by design (heartbeats, housekeeping) opt out with
     # ``requires_tenant = False`` on the task class.
     if not tenant and getattr(task, "requires_tenant", True):
@@ -422,7 +428,7 @@ def _on_success(sender: Any = None, result: Any = None, **kw: Any) -> None:
     fields[s.STATE] = "SUCCESS"
     if _options.log_payloads:
         fields[s.RESULT] = _payload(result)
-    log_event(s.Event.TASK_SUCCEEDED, f"Task {task.name} succeeded", **fields)
+    log_event(s.Event.TASK_SUCCEEDED, **fields)
 
 
 #: Celery sends task_failure twice for one hard time limit (Request.on_timeout, then
@@ -456,7 +462,7 @@ def _on_failure(sender: Any = None, task_id: str | None = None,
     fields[s.STATE] = "FAILURE"
     fields.update(_exception_fields(exception, getattr(einfo, "traceback", None)))
     name = getattr(task, "name", "?")
-    log_event(s.Event.TASK_FAILED, f"Task {name} failed", **fields)
+    log_event(s.Event.TASK_FAILED, **fields)
     exc_type = fields.get(s.EXCEPTION_TYPE) or ""
     if exc_type.endswith("WorkerLostError"):
         log_event(s.Event.WORKER_LOST, f"Worker process lost while running {name}", **{
@@ -478,9 +484,14 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo
     fields[s.STATE] = "RETRY"
     # reason is celery.exceptions.Retry; .exc is what the task raised (None for a bare retry).
     original = getattr(reason, "exc", None) or reason
-    tb_text = getattr(einfo, "traceback", None)
-    fields.update(_exception_fields(original if isinstance(original, BaseException) else None,
-                                    tb_text))
+    exc = original if isinstance(original, BaseException) else None
+    # The traceback of what the task raised (and what that was raised from), not the one of
+    # Celery's Retry around it: that half is Celery's retry machinery, the same every time.
+    if exc is not None and exc.__traceback__ is not None:
+        tb_text = format_traceback(type(exc), exc, exc.__traceback__)
+    else:
+        tb_text = getattr(einfo, "traceback", None)
+    fields.update(_exception_fields(exc, tb_text))
     when = getattr(reason, "when", None)
     now = dt.datetime.now(dt.UTC)
     if isinstance(when, int | float):
@@ -490,7 +501,7 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo
         aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
         fields[s.RETRY_IN_S] = round((aware - now).total_seconds(), 3)
         fields[s.ETA] = aware.isoformat()
-    log_event(s.Event.TASK_RETRIED, f"Task {task.name} will be retried", **fields)
+    log_event(s.Event.TASK_RETRIED, **fields)
 
 
 @_safe
@@ -500,8 +511,7 @@ def _on_internal_error(sender: Any = None, task_id: str | None = None,
     task = sender
     fields = _bound_or(task, task_id) if task is not None else {s.TASK_ID: task_id}
     fields.update(_exception_fields(exception, getattr(einfo, "traceback", None)))
-    log_event(s.Event.TASK_INTERNAL_ERROR, "Celery internal error while running a task",
-              **fields)
+    log_event(s.Event.TASK_INTERNAL_ERROR, **fields)
 
 
 @_safe
@@ -630,7 +640,7 @@ REPLACED_CELERY_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 
 def _install_celery_filter() -> None:
     global _celery_filter
-    handler = logconfig._state.handler
+    handler = logconfig.current_handler()
     if handler is None or not _options.replace_celery_task_lines:
         return
     for name in REPLACED_CELERY_LOGGERS:

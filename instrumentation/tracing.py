@@ -8,9 +8,11 @@ directly. What it decides:
   correlated) but are exported only when the standard variables ask for it:
   ``OTEL_TRACES_EXPORTER=otlp`` (needs the ``otlp`` extra) or ``console`` (one JSON span per
   line on stderr), or ``OTEL_EXPORTER_OTLP_ENDPOINT``/``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``.
-  With none of these set nothing is exported, and spans are not even recorded (sampler
-  ``always_off`` unless ``OTEL_TRACES_SAMPLER`` says otherwise): they still carry real trace
-  and span ids into the log lines and to child tasks, at a fraction of the cost.
+  With none of these set nothing is exported, and a task's span is recorded only when its
+  publisher's trace is sampled (sampler ``parentbased_always_off`` unless
+  ``OTEL_TRACES_SAMPLER`` says otherwise): trace context still propagates to child tasks at a
+  fraction of the cost, and log lines link to the publisher's trace where one is kept.
+  Lines of an unsampled span carry no trace ids (``processors.AddTraceContext``).
 * Prefork children are safe: the SDK's batch processor restarts its thread after fork, and
   ``instrument`` re-checks the provider in ``worker_process_init``.
 """
@@ -70,11 +72,11 @@ def setup_tracing(service: str | None = None, environment: str | None = None) ->
         sampler = None  # the SDK reads OTEL_TRACES_SAMPLER, default parent-based always-on
         if exporter is None and not os.environ.get("OTEL_TRACES_SAMPLER"):
             # Nothing is exported, so recording spans (attributes, events, timing) would be
-            # pure cost on every task. Unsampled spans still get real trace and span ids, and
-            # propagate them to child tasks, which is all log correlation needs.
-            from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+            # pure cost on every task; but a publisher whose trace is sampled keeps it
+            # somewhere, and the task's log lines should link to it.
+            from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
-            sampler = ALWAYS_OFF
+            sampler = ParentBased(ALWAYS_OFF)
         provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
         if exporter is not None:
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
