@@ -85,6 +85,7 @@ class _TaskState:
     started: float
     tokens: Any
     tenant_token: Any
+    task: Any = None
 
 
 _options = _Options()
@@ -179,10 +180,13 @@ def _chord_size(backend: Any, group_id: str | None) -> int | None:
     return size
 
 
-def _fill_chord_size(fields: dict[str, Any], backend: Any) -> None:
+def _fill_chord_size(fields: dict[str, Any], task: Any) -> None:
+    """Add the chord's size to a member's fields (``task`` gives the result backend; it is
+    read only for chord members: no work for fields a task does not have)."""
     if _options.chord_size_lookup and fields.get(s.CHORD_CALLBACK_ID) and \
             fields.get(s.CHORD_SIZE) is None:
-        fields[s.CHORD_SIZE] = _chord_size(backend, fields.get(s.GROUP_ID))
+        fields[s.CHORD_SIZE] = _chord_size(getattr(task, "backend", None),
+                                           fields.get(s.GROUP_ID))
 
 
 def _context_fields(task: Any, request: Any) -> dict[str, Any]:
@@ -247,6 +251,22 @@ def _before_publish(sender: Any = None, headers: dict | None = None, **kw: Any) 
         return
     tenancy.inject_headers(headers)
     headers.setdefault(PUBLISHED_AT_HEADER, time.time())
+    if _options.tracing:
+        _chord_links_to(headers)
+
+
+def _chord_links_to(headers: dict) -> None:
+    """Publishing the chord callback of the running member (the member that completes the
+    chord): hand it the members' span contexts."""
+    bound = _context.task_fields()
+    callback_id = bound.get(s.CHORD_CALLBACK_ID) if bound else None
+    if callback_id is None or headers.get("id") != callback_id:
+        return
+    state = _tasks.get(bound.get(s.TASK_ID))
+    links = _tracing.chord_links_header(getattr(state.task, "backend", None) if state else None,
+                                        callback_id)
+    if links:
+        headers[_tracing.CHORD_LINKS_HEADER] = links
 
 
 @_safe
@@ -280,13 +300,14 @@ def _on_received(sender: Any = None, request: Any = None, **kw: Any) -> None:
     if request is None or not getattr(request, "id", None):
         return
     headers = _request_dict(request)
-    fields = _headers_fields(headers, getattr(request, "chord", None),
-                             _queue_of(request.delivery_info))
+    delivery_info = request.delivery_info
+    fields = _headers_fields(headers, getattr(request, "chord", None), _queue_of(delivery_info))
     fields[s.TASK_NAME] = request.name
     fields.update(_tenant_of_headers(headers))
     fields[s.WORKER] = getattr(request, "hostname", None)
-    _fill_chord_size(fields, getattr(getattr(request, "task", None), "backend", None))
-    if request.delivery_info and request.delivery_info.get("redelivered"):
+    if fields[s.CHORD_CALLBACK_ID]:
+        _fill_chord_size(fields, getattr(request, "task", None))
+    if delivery_info and delivery_info.get("redelivered"):
         fields[s.REDELIVERED] = True
     if headers.get("eta"):
         fields[s.ETA] = headers["eta"]
@@ -342,7 +363,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     tenant = tenancy.tenant_from_request(request, kwargs if isinstance(kwargs, Mapping) else None)
     fields = _context_fields(task, request)
     fields.update(tenant.as_fields())
-    _fill_chord_size(fields, getattr(task, "backend", None))
+    _fill_chord_size(fields, task)
     if request.hostname:
         fields[s.WORKER] = request.hostname
     # Bind for the task's duration: every line the task writes, structlog or stdlib, gets these.
@@ -350,15 +371,11 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     tenant_token = tenancy.set_tenant(tenant if tenant else None)
     if len(_tasks) >= MAX_TRACKED_TASKS:
         _tasks.clear()
-    _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token)
+    _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token, task)
     if _options.tracing:
-        _tracing.annotate_current_span({
-            k: fields.get(k) for k in (s.ORGANIZATION_ID, s.USER_ID, s.GROUP_ID, s.ROOT_ID,
-                                       s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME)
-        })
+        _trace_prerun(task, request, fields)
     extra: dict[str, Any] = {}
-    published = (request.headers or {}).get(PUBLISHED_AT_HEADER) if isinstance(
-        request.headers, Mapping) else getattr(request, PUBLISHED_AT_HEADER, None)
+    published = _header(request, PUBLISHED_AT_HEADER)
     eta = request.eta
     if isinstance(published, int | float):
         # Queue wait counts from when the task was due: the publish time, or its ETA if later.
@@ -375,6 +392,30 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     # ``requires_tenant = False`` on the task class.
     if not tenant and getattr(task, "requires_tenant", True):
         _warn_no_tenant(task.name)
+
+
+_SPAN_ATTRIBUTES = (s.ORGANIZATION_ID, s.USER_ID, s.GROUP_ID, s.ROOT_ID, s.CHORD_CALLBACK_ID,
+                    s.CHORD_CALLBACK_NAME)
+
+
+def _header(request: Any, name: str) -> Any:
+    """A custom message header of a running task (Celery copies them onto the request)."""
+    headers = request.headers
+    if isinstance(headers, Mapping):
+        return headers.get(name)
+    return getattr(request, name, None)
+
+
+def _trace_prerun(task: Any, request: Any, fields: dict[str, Any]) -> None:
+    """Span attributes, and the span links of a chord (see ``tracing``): a member remembers
+    its span for the callback, the callback links to the members'."""
+    _tracing.annotate_current_span(fields, _SPAN_ATTRIBUTES)
+    callback_id = fields.get(s.CHORD_CALLBACK_ID)
+    if callback_id:
+        _tracing.remember_chord_member(getattr(task, "backend", None), callback_id)
+    links = _header(request, _tracing.CHORD_LINKS_HEADER)
+    if links:
+        _tracing.link_chord_members(links)
 
 
 #: One task_no_tenant warning per task name per this many seconds (with a count of the rest):
