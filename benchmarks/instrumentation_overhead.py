@@ -14,11 +14,12 @@ last stored result, so start-up is not in it:
   disturbed by other processes on the machine than wall time;
 * bytes of log written per task.
 
-Rounds alternate the modes to spread machine noise evenly; the median of each is reported,
-with the ratio to stock Celery from the same run.
+Rounds alternate the modes (each round starting with the next one) to spread machine noise
+evenly; the median of each is reported, with the ratio to stock Celery from the same run.
 
-Then the cost of one event line (median of 3 batches): ``log_event`` with a task's context
-bound, against a stdlib ``logging`` line in Celery's default format written to the same sink.
+Then the cost of one event line in CPU time (median of 3 batches): ``log_event`` with a
+task's context bound, against a stdlib ``logging`` line in Celery's default format written to
+the same sink.
 
 ``--profile N`` runs N tasks on an instrumented, traced solo worker under cProfile and prints
 the functions where its time goes (``docs/instrumentation.md`` records what it showed).
@@ -111,10 +112,6 @@ def run_worker_round(redis, mode: str, n_tasks: int, tmp: Path,
     return Round(done / (t1 - t0), (cpu1 - cpu0) / done, (size1 - size0) / done)
 
 
-def _median(values: list[float], n: int, repeat: int = 3) -> float:
-    return statistics.median(values[:repeat]) / n * 1e6
-
-
 def event_line_cost(n: int = 20_000, repeat: int = 3) -> tuple[float, float, int]:
     """µs per log_event line with a task's context bound (median of ``repeat`` batches), per
     stdlib prose line, and the bytes of one such event line."""
@@ -145,10 +142,10 @@ def event_line_cost(n: int = 20_000, repeat: int = 3) -> tuple[float, float, int
     line_bytes = len(sink.getvalue().encode())
     batches = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(n):
             one()
-        batches.append(time.perf_counter() - t0)
+        batches.append(time.process_time() - t0)
         sink.seek(0)
         sink.truncate()
     ours = statistics.median(batches) / n * 1e6
@@ -168,11 +165,11 @@ def event_line_cost(n: int = 20_000, repeat: int = 3) -> tuple[float, float, int
            "runtime": 0.0125, "return_value": "{'ok': True}"}
     batches = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(n):
             logger.info("Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
                         ctx)
-        batches.append(time.perf_counter() - t0)
+        batches.append(time.process_time() - t0)
         sink2.seek(0)
         sink2.truncate()
     stdlib = statistics.median(batches) / n * 1e6
@@ -216,8 +213,10 @@ def main() -> None:
     rounds: dict[str, list[Round]] = {m: [] for m in MODES}
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            order = list(MODES)
             for r in range(args.rounds):
-                for mode in MODES:
+                # Each round starts with another mode, so none always runs first.
+                for mode in order[r % len(order):] + order[:r % len(order)]:
                     rounds[mode].append(run_worker_round(redis, mode, args.tasks, Path(tmp)))
                 print(f"round {r + 1}: " + ", ".join(
                     f"{MODES[m]} {rounds[m][-1].rate:.0f}/s "
