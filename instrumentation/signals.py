@@ -78,6 +78,7 @@ class _Options:
     quiet_banner: bool = True
     replace_celery_task_lines: bool = True
     chord_size_lookup: bool = True
+    log_labels: bool = False
 
 
 @dataclass
@@ -578,7 +579,7 @@ def _on_setup_logging(loglevel: Any = None, **kw: Any) -> None:
         level = logging.getLevelName(level)
     logconfig.configure_logging(
         level, service=_options.service, environment=_options.environment,
-        project=_options.project,
+        project=_options.project, labels=_options.log_labels,
         # Keep writing where we wrote before: the worker's own setup must not move the stream.
         stream=logconfig.current_stream(),
     )
@@ -729,13 +730,17 @@ def instrument(
     quiet_banner: bool = True,
     replace_celery_task_lines: bool = True,
     chord_size_lookup: bool = True,
+    log_labels: bool = False,
 ) -> None:
     """Connect the signal handlers (and OpenTelemetry's) for ``app``; safe to call twice.
 
-    ``service``/``environment`` become ``logging.googleapis.com/labels``; ``project`` is the GCP
-    project for trace links (default: ``GOOGLE_CLOUD_PROJECT``). With ``configure_logging`` the
-    worker's ``setup_logging`` signal installs our JSON logging instead of Celery's prose, and
-    the process's logging is configured right away if nobody did it yet.
+    ``service``/``environment`` name the trace resource, and with ``log_labels`` become
+    ``logging.googleapis.com/labels`` on every line (off by default: on GKE each entry names
+    its cluster, namespace, pod and container already, and the labels cost ~80 bytes a line);
+    ``project`` is the GCP project for trace links (default: ``GOOGLE_CLOUD_PROJECT``). With
+    ``configure_logging`` the worker's ``setup_logging`` signal installs our JSON logging
+    instead of Celery's prose, and the process's logging is configured right away if nobody
+    did it yet.
     ``log_payloads`` logs a truncated, redacted repr of args, kwargs and results (off by
     default: they carry customer data). ``chord_size_lookup`` reads each chord's size from the
     Redis result backend once per worker process (one GET per chord), so that chord members'
@@ -753,6 +758,7 @@ def instrument(
         quiet_banner=quiet_banner,
         replace_celery_task_lines=replace_celery_task_lines,
         chord_size_lookup=chord_size_lookup,
+        log_labels=log_labels,
     )
     if tracing:
         # Before our handlers: in prerun the task's span must already be current.
@@ -760,7 +766,7 @@ def instrument(
     if configure_logging and not logconfig.is_configured():
         logconfig.configure_logging(
             log_level or "INFO", service=_options.service,
-            environment=_options.environment, project=_options.project)
+            environment=_options.environment, project=_options.project, labels=log_labels)
     _install_celery_filter()
     if _connected:
         return
