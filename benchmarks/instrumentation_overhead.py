@@ -7,19 +7,25 @@ One run, one private redis-server, one solo worker at a time: stock Celery at IN
 prose lines), the same app with ``instrument(app, tracing=False)``, and with tracing on (the
 default). The same workload of no-op tasks, published with a tenant as the reference worker's
 publishers do, is queued up front so publishing is not measured. Counted from the first to the
-last stored result, so start-up is not in it:
+last stored result, so start-up is not in it. (``--side-by-side`` runs the three at once over
+one window instead; on two cores they then compete for the CPU and its caches, which hurts
+the larger code path more: a different question.) Per mode:
 
 * throughput (tasks/s, wall clock);
 * the worker's CPU seconds per task (``/proc/<pid>/stat``): what a busy fleet pays, and far less
   disturbed by other processes on the machine than wall time;
 * bytes of log written per task.
 
-Rounds alternate the modes (each round starting with the next one) to spread machine noise
-evenly; the median of each is reported, with the ratio to stock Celery from the same run.
+Rounds rotate which mode runs first; the median over the rounds of each is reported, with the
+ratio to stock Celery from the same run. On a busy machine, more and shorter rounds
+(``--rounds 9 --tasks 1500``) give a steadier median.
 
 Then the cost of one event line in CPU time (median of 3 batches): ``log_event`` with a
 task's context bound, against a stdlib ``logging`` line in Celery's default format written to
 the same sink.
+
+And the cost of a task's prerun, success and postrun signals sent in one process, per mode
+(``signal_path_cost``): our handlers and OpenTelemetry's, apart from Celery and Redis.
 
 ``--profile N`` runs N tasks on an instrumented, traced solo worker under cProfile and prints
 the functions where its time goes (``docs/instrumentation.md`` records what it showed).
@@ -112,6 +118,55 @@ def run_worker_round(redis, mode: str, n_tasks: int, tmp: Path,
     return Round(done / (t1 - t0), (cpu1 - cpu0) / done, (size1 - size0) / done)
 
 
+def run_concurrent_round(redis, n_tasks: int, tmp: Path) -> dict[str, Round]:
+    """All modes at once, each a solo worker on its own queue: they share the machine's state
+    (other jobs, caches, frequency) moment by moment, so their ratios are not at the mercy of
+    which mode happened to run while another job took a core. Counted over one window for all:
+    from when every worker has stored a result to when the first has stored 90 % of its own.
+    """
+    procs, logs, outs, dbs = {}, {}, {}, {}
+    for i, mode in enumerate(MODES):
+        broker_db, backend_db = 2 * i, 2 * i + 1
+        dbs[mode] = backend_db
+        for db in (broker_db, backend_db):
+            redis.client(db).flushdb()
+        queue_tasks(redis.url(broker_db), redis.url(backend_db), n_tasks)
+    for i, mode in enumerate(MODES):
+        env = {**os.environ, "BROKER_URL": redis.url(2 * i),
+               "CELERY_RESULT_BACKEND": redis.url(2 * i + 1), "BENCH_INSTRUMENT": mode,
+               "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'benchmarks'}"}
+        logs[mode] = tmp / f"worker-{mode}.log"
+        outs[mode] = logs[mode].open("wb")
+        procs[mode] = subprocess.Popen(worker_command(), stdout=outs[mode],
+                                       stderr=subprocess.STDOUT, env=env,
+                                       cwd=str(REPO / "benchmarks"))
+    clients = {mode: redis.client(db) for mode, db in dbs.items()}
+
+    def snapshot() -> dict[str, tuple[float, int, float, int]]:
+        return {m: (time.perf_counter(), clients[m].dbsize(), cpu_seconds(procs[m].pid),
+                    logs[m].stat().st_size) for m in MODES}
+
+    try:
+        wait_for(lambda: all(c.dbsize() >= 1 for c in clients.values()), timeout=120,
+                 interval=0.002, message="a first result from every worker")
+        start = snapshot()
+        wait_for(lambda: any(c.dbsize() >= 0.9 * n_tasks for c in clients.values()),
+                 timeout=900, interval=0.005, message="a worker at 90 %")
+        end = snapshot()
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for mode, proc in procs.items():
+            proc.wait(timeout=60)
+            outs[mode].close()
+    rounds = {}
+    for m in MODES:
+        (t0, n0, c0, b0), (t1, n1, c1, b1) = start[m], end[m]
+        done = max(1, n1 - n0)
+        rounds[m] = Round(done / (t1 - t0), (c1 - c0) / done, (b1 - b0) / done)
+    return rounds
+
+
 def event_line_cost(n: int = 20_000, repeat: int = 3) -> tuple[float, float, int]:
     """µs per log_event line with a task's context bound (median of ``repeat`` batches), per
     stdlib prose line, and the bytes of one such event line."""
@@ -177,6 +232,54 @@ def event_line_cost(n: int = 20_000, repeat: int = 3) -> tuple[float, float, int
     return ours, stdlib, line_bytes
 
 
+SIGNAL_PATH_CODE = """
+import os, sys, time, uuid
+from celery import Celery, signals
+app = Celery("sp", broker="memory://", backend="cache+memory://", set_as_current=False)
+@app.task(name="sp.add", shared=False)
+def add(x, y):
+    return x + y
+app.finalize()
+task = app.tasks["sp.add"]
+mode = sys.argv[1]
+if mode != "0":
+    from instrumentation import configure_logging, instrument
+    configure_logging(stream=open(os.devnull, "w"))
+    instrument(app, tracing=mode == "1", project="bench-project")
+headers = {"organization_id": "org-bench", "user_id": "user-bench"}
+def run(n):
+    for _ in range(n):
+        tid = str(uuid.uuid4())
+        task.push_request(id=tid, args=(1, 2), kwargs={}, hostname="celery@bench",
+                          delivery_info={"routing_key": "celery"}, headers=headers, **headers)
+        signals.task_prerun.send(sender=task, task_id=tid, task=task, args=(1, 2), kwargs={})
+        signals.task_success.send(sender=task, result=3)
+        signals.task_postrun.send(sender=task, task_id=tid, task=task, args=(1, 2), kwargs={},
+                                  retval=3, state="SUCCESS")
+        task.pop_request()
+run(2000)
+best = []
+for _ in range(3):
+    t0 = time.process_time()
+    run(10000)
+    best.append((time.process_time() - t0) / 10000)
+print(sorted(best)[1])
+"""
+
+
+def signal_path_cost() -> dict[str, float]:
+    """CPU µs per task of sending a task's prerun, success and postrun signals in one process
+    (so two of its three lines), per mode: what our handlers and OpenTelemetry's cost, apart
+    from Celery, Redis and the machine's other jobs. Median of 3 batches, fresh process each."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = {}
+    for mode in MODES:
+        res = subprocess.run([sys.executable, "-c", SIGNAL_PATH_CODE, mode], env=env,
+                             capture_output=True, text=True, check=True, cwd=str(REPO))
+        out[mode] = float(res.stdout.strip()) * 1e6
+    return out
+
+
 def profile(n_tasks: int, top: int = 30) -> None:
     """Run an instrumented, traced solo worker under cProfile and print where time goes."""
     redis = start_redis_server()
@@ -194,10 +297,18 @@ def profile(n_tasks: int, top: int = 30) -> None:
         redis.stop()
 
 
+def print_round(r: int, rounds: dict[str, list[Round]]) -> None:
+    print(f"round {r + 1}: " + ", ".join(
+        f"{MODES[m]} {rounds[m][-1].rate:.0f}/s {rounds[m][-1].cpu_per_task * 1e6:.0f} µs "
+        f"CPU/task {rounds[m][-1].bytes_per_task:.0f} B/task" for m in MODES), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="run the three workers at once over one window")
     parser.add_argument("--profile", type=int, metavar="N", default=0,
                         help="profile N tasks on an instrumented worker instead")
     args = parser.parse_args()
@@ -206,8 +317,13 @@ def main() -> None:
         return
 
     ours, stdlib, line_bytes = event_line_cost()
-    print(f"one event line: {ours:.2f} µs, {line_bytes} bytes (stdlib prose line "
+    print(f"one event line: {ours:.2f} µs CPU, {line_bytes} bytes (stdlib prose line "
           f"{stdlib:.2f} µs, ratio {ours / stdlib:.2f}x)", flush=True)
+    path = signal_path_cost()
+    ours_us, spans_us = path["notrace"] - path["0"], path["1"] - path["0"]
+    print("prerun+success+postrun signals, CPU per task: " + ", ".join(
+        f"{MODES[m]} {us:.1f} µs" for m, us in path.items()) +
+        f" (ours +{ours_us:.1f} µs, with spans +{spans_us:.1f} µs)", flush=True)
 
     redis = start_redis_server()
     rounds: dict[str, list[Round]] = {m: [] for m in MODES}
@@ -215,13 +331,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             order = list(MODES)
             for r in range(args.rounds):
+                if args.side_by_side:
+                    for mode, rnd in run_concurrent_round(redis, args.tasks, Path(tmp)).items():
+                        rounds[mode].append(rnd)
+                    print_round(r, rounds)
+                    continue
                 # Each round starts with another mode, so none always runs first.
                 for mode in order[r % len(order):] + order[:r % len(order)]:
                     rounds[mode].append(run_worker_round(redis, mode, args.tasks, Path(tmp)))
-                print(f"round {r + 1}: " + ", ".join(
-                    f"{MODES[m]} {rounds[m][-1].rate:.0f}/s "
-                    f"{rounds[m][-1].cpu_per_task * 1e6:.0f} µs CPU/task "
-                    f"{rounds[m][-1].bytes_per_task:.0f} B/task" for m in MODES), flush=True)
+                print_round(r, rounds)
     finally:
         redis.stop()
 
