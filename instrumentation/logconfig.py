@@ -8,10 +8,11 @@
     logging.getLogger("celery").warning("plain stdlib works too")
 
 Both lines leave through the same processor chain (``processors.py``), so ``kubectl logs``
-shows only JSON and Cloud Logging promotes ``severity``, ``message``, ``time``, the trace and
-the labels. structlog loggers write straight to the stream (the fast path for our own events);
-stdlib records reach the chain through ``structlog.stdlib.ProcessorFormatter`` with the chain
-as its ``foreign_pre_chain``.
+shows only JSON and Cloud Logging promotes ``severity``, ``message``, ``time`` and the trace.
+structlog loggers write straight to the stream; stdlib records reach the chain through
+``structlog.stdlib.ProcessorFormatter`` with the chain as its ``foreign_pre_chain``; our own
+events (``events.log_event``) take ``emit_event``, the same steps fused into one pass
+(``processors.EventLine``) on the same writer.
 
 Why stdout: the GKE logging agent marks everything on stderr as ERROR unless the line is JSON
 with a severity. Writing JSON to stdout is correct either way.
