@@ -180,13 +180,20 @@ def embedded(draw: st.DrawFn) -> tuple[str, str]:
 
 
 def _render_through_logging(fields: dict) -> str:
-    """One real log line through the configured structlog chain (the Redactor included)."""
-    from instrumentation.logconfig import configure_logging, emit, reset_logging
+    """One real log line through the configured logging: our event path (the fused renderer
+    with its redaction) and a stdlib record through the structlog chain (the Redactor)."""
+    import logging
+
+    from instrumentation.events import log_event
+    from instrumentation.logconfig import configure_logging, reset_logging
 
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
     try:
-        emit({"event": "task_failed", **fields}, "error", 40)
+        fields = dict(fields)
+        message = fields.pop(s.MESSAGE)
+        log_event(s.Event.TASK_FAILED, message, "ERROR", **fields)
+        logging.getLogger("tests.redaction").error(message)
     finally:
         reset_logging()
     return stream.getvalue()
@@ -212,8 +219,10 @@ def test_no_generated_secret_survives_a_rendered_log_line(case: tuple[str, str])
     line = _render_through_logging({s.MESSAGE: f"failed: {form}",
                                     s.EXCEPTION_MESSAGE: form,
                                     s.TRACEBACK: f"Traceback ...\nValueError: {form}"})
-    assert line.strip(), "nothing was logged"
-    assert secret not in line and secret not in json.loads(line)[s.TRACEBACK]
+    lines = [json.loads(text) for text in line.splitlines()]
+    assert len(lines) == 2, "an event line and a stdlib line"
+    assert secret not in line
+    assert secret not in lines[0][s.TRACEBACK] and secret not in lines[0][s.EXCEPTION_MESSAGE]
 
 
 #: What Celery logs are made of. None of it may be masked.
