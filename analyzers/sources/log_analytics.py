@@ -494,7 +494,7 @@ def analyze_log_analytics(
     id_storms = _id_storms(results["retry_id_storms"])
     bucket_storms = _bucket_storms(results["retry_buckets"], first_seen, last_seen,
                                    retry_bucket, factor, int(storm_min_retries))
-    view_rows = int(overview["view_rows"])
+    view_rows = int(overview["view_rows"] or 0)
     return Report(
         lines=_lines(overview),
         tasks=_tasks(overview),
@@ -522,9 +522,9 @@ def analyze_log_analytics(
 
 def _approximate(overview: Mapping[str, Any]) -> list[str]:
     """The sections SQL could not compute as the local analyzer would (module docstring)."""
-    if int(overview["text_events"]):
+    if int(overview["text_events"] or 0):
         return list(REPORT_SECTIONS)
-    if int(overview["text_entries"]) or int(overview["no_payload"]):
+    if int(overview["text_entries"] or 0) or int(overview["no_payload"] or 0):
         return ["lines", "unparsed"]
     return []
 
@@ -578,15 +578,16 @@ def _with_top(frame: pd.DataFrame, target: str, top: str, count: str) -> pd.Data
 
 
 def _lines(overview: Mapping[str, Any]) -> pd.DataFrame:
-    records = int(overview["records"])
-    bad = int(overview["no_payload"])
+    records = int(overview["records"] or 0)
+    bad = int(overview["no_payload"] or 0)
     return line_totals(records, records - bad, records=records - bad)
 
 
 def _tasks(overview: Mapping[str, Any]) -> pd.DataFrame:
-    row = {name: int(overview[name]) for name, _ in total_section.TASK_COUNTS}
-    row[cols.TASK_IDS] = int(overview["task_ids"])
-    row[cols.TENANTS] = int(overview["tenants"])
+    # (COUNTIF over no rows is 0 in BigQuery, NULL in some engines)
+    row = {name: int(overview[name] or 0) for name, _ in total_section.TASK_COUNTS}
+    row[cols.TASK_IDS] = int(overview["task_ids"] or 0)
+    row[cols.TENANTS] = int(overview["tenants"] or 0)
     return pd.DataFrame([row])
 
 
@@ -761,8 +762,9 @@ def _slow_tasks(rows: list[dict[str, Any]]) -> pd.DataFrame:
         return _empty(columns)
     frame = _table(rows, columns, ())
     numeric = [name for name in columns if name != s.TASK_NAME]
-    for name in numeric:
+    for name in [*numeric, "ms_sum"]:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    frame[cols.MEAN_MS] = frame["ms_sum"] / frame[COUNT]
     # Before the sort: the names with run times in first-appearance order, then the names
     # with only queue waits (pandas' concat of the two tables).
     has_runs = frame["run_order"].notna()

@@ -46,8 +46,10 @@ run_pct AS (
   FROM runs
 ),
 run_agg AS (
-  SELECT {n.TASK_NAME}, COUNT(*) AS count, MAX(ms) AS max_ms, AVG(ms) AS mean_ms,
-         MIN(ok) AS run_order
+  -- the sum in BIGNUMERIC: exact and the same on every run (a FLOAT64 sum depends on the
+  -- order BigQuery's workers add in); the caller divides, as pandas' mean does
+  SELECT {n.TASK_NAME}, COUNT(*) AS count, MAX(ms) AS max_ms,
+         CAST(SUM(CAST(ms AS BIGNUMERIC)) AS FLOAT64) AS ms_sum, MIN(ok) AS run_order
   FROM runs
   GROUP BY 1
 ),
@@ -69,7 +71,7 @@ names AS (
 SELECT
   names.{n.TASK_NAME},
   run_agg.count, run_pct.p50_ms, run_pct.p95_ms, run_pct.p99_ms, run_agg.max_ms,
-  run_agg.mean_ms, run_agg.run_order,
+  run_agg.ms_sum, run_agg.run_order,
   wait_agg.waits, wait_pct.wait_p50_ms, wait_pct.wait_p95_ms, wait_agg.wait_max_ms,
   wait_agg.wait_order
 FROM names
