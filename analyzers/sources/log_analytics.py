@@ -402,7 +402,9 @@ class _Runner:
     def rows(self, sql: str) -> list[dict[str, Any]]:
         from google.cloud import bigquery
 
-        config = bigquery.QueryJobConfig(maximum_bytes_billed=self.max_bytes)
+        config = bigquery.QueryJobConfig()
+        if self.max_bytes is not None:  # (None would be sent as the string "None")
+            config.maximum_bytes_billed = self.max_bytes
         result = self._guard(lambda: self.client.query_and_wait(
             sql, job_config=config, location=self.location))
         return self._guard(lambda: [dict(row.items()) for row in result])
