@@ -35,12 +35,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analyzers import ingest  # noqa: E402
-from analyzers.report import COLUMNS, build_report  # noqa: E402
-from analyzers.sources import log_analytics as la  # noqa: E402
-from analyzers.sources.files import open_sources  # noqa: E402
-from instrumentation import schema as s  # noqa: E402
-from tests.analyzers.bigquery_server import LOG_VIEW_DDL, BigQueryServer  # noqa: E402
+from analyzers import ingest
+from analyzers.report import COLUMNS, build_report
+from analyzers.sources import log_analytics as la
+from analyzers.sources.files import open_sources
+from instrumentation import schema as s
+from tests.analyzers.bigquery_server import LOG_VIEW_DDL, BigQueryServer
 
 PROJECT, DATASET = "bench-proj", "logs"
 START = pd.Timestamp("2026-11-28T10:00:00Z")

@@ -97,6 +97,7 @@ class TestSameReport:
                              stuck_after=stuck_after)
         remote = remote_report(bq, entries, since=since, until=until, stuck_after=stuck_after)
         assert_same(local, remote)
+        assert local.to_dict()["approximate"] == []  # the key is there for every source
         d = remote.to_dict()
         assert d["tasks"]["received"] == 92 and len(d["slow_tasks"]) >= 4
         assert len(d["chords"]) >= 2 and d["failures"] and d["retries"]
