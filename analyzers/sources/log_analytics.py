@@ -323,10 +323,10 @@ def render_sql(name: str, scope: Scope, **params: Any) -> str:
         "finished_events": _events(s.FINISHED_EVENTS),
         "over_time_events": _events(*(event for _, event in time_section.SERIES)),
         "text_events": _text_events(),
-        "tenant_ids": _top("rows", (n.TASK_NAME, n.EXCEPTION_TYPE, "fingerprint")
+        "tenant_ids": _top("picked", (n.TASK_NAME, n.EXCEPTION_TYPE, "fingerprint")
                            if name == "failures" else (n.TASK_NAME, n.EXCEPTION_TYPE),
                            n.ORGANIZATION_ID),
-        "task_names": _top("rows", ("kind", n.WORKER), n.TASK_NAME),
+        "task_names": _top("picked", ("kind", n.WORKER), n.TASK_NAME),
         "bucket_us": 60_000_000, "min_retries": 5, "factor": 5.0,
         **params,
     }

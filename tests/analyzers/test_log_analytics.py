@@ -283,3 +283,29 @@ def test_glob_regex_matches_as_fnmatch(pattern):
     regex = re.compile(la.glob_regex(pattern))
     assert [bool(regex.search(n)) for n in names] == [
         fnmatch.fnmatchcase(n, pattern) for n in names]
+
+
+#: GoogleSQL's reserved keywords (BigQuery lexical structure): not usable as names unquoted.
+_RESERVED_TEXT = """
+ALL AND ANY ARRAY AS ASC ASSERT_ROWS_MODIFIED AT BETWEEN BY CASE CAST COLLATE CONTAINS CREATE
+CROSS CUBE CURRENT DEFAULT DEFINE DESC DISTINCT ELSE END ENUM ESCAPE EXCEPT EXCLUDE EXISTS
+EXTRACT FALSE FETCH FOLLOWING FOR FROM FULL GROUP GROUPING GROUPS HASH HAVING IF IGNORE IN
+INNER INTERSECT INTERVAL INTO IS JOIN LATERAL LEFT LIKE LIMIT LOOKUP MERGE NATURAL NEW NO NOT
+NULL NULLS OF ON OR ORDER OUTER OVER PARTITION PRECEDING PROTO QUALIFY RANGE RECURSIVE RESPECT
+RIGHT ROLLUP ROWS SELECT SET SOME STRUCT TABLESAMPLE THEN TO TREAT TRUE UNBOUNDED UNION UNNEST
+USING WHEN WHERE WINDOW WITH WITHIN"""
+RESERVED = frozenset(_RESERVED_TEXT.split())
+
+
+@pytest.mark.parametrize("name", la.SECTIONS)
+def test_the_sql_names_nothing_bigquery_reserves(name):
+    """sqlglot (and so the local endpoint) accepts a CTE called ``rows``; BigQuery does not."""
+    import sqlglot
+    from sqlglot import exp
+
+    scope = la.Scope(PROJECT, DATASET, pd.Timestamp("2026-11-28T10:00Z"),
+                     pd.Timestamp("2026-11-28T11:00Z"), tenant="org-1", task="tasks.*")
+    tree = sqlglot.parse_one(la.render_sql(name, scope), read="bigquery")
+    names = {node.alias for node in tree.find_all(exp.CTE, exp.Alias, exp.TableAlias)
+             if node.alias} | {t.name for t in tree.find_all(exp.Table)}
+    assert not {n.upper() for n in names} & RESERVED

@@ -10,7 +10,7 @@ lines AS (
   FROM entries
   WHERE {n.EVENT} IN ('{e.TASK_FAILED}', '{e.TASK_INTERNAL_ERROR}')
 ),
-rows AS (
+picked AS (
   -- a time limit is logged by the pool and by the worker: one failure per attempt
   SELECT
     *,
@@ -42,7 +42,7 @@ FROM (
     MIN_BY({n.TASK_ID}, IF({n.TASK_ID} IS NULL, '~', ok)) AS example_task_id,
     MIN_BY({n.EXCEPTION_MESSAGE}, IF({n.EXCEPTION_MESSAGE} IS NULL, '~', ok)) AS example_message,
     MIN(ok) AS _order
-  FROM rows
+  FROM picked
   GROUP BY {n.TASK_NAME}, {n.EXCEPTION_TYPE}, fingerprint
 ) AS g
 LEFT JOIN top AS t

@@ -1,6 +1,6 @@
 -- retries: retry lines by task name and exception type.
 WITH {entries},
-rows AS (
+picked AS (
   SELECT
     {n.TIME}, ok,
     COALESCE({n.TASK_NAME}, '<unknown>') AS {n.TASK_NAME},
@@ -25,7 +25,7 @@ FROM (
     MIN_BY({n.TASK_ID}, IF({n.TASK_ID} IS NULL, '~', ok)) AS example_task_id,
     MIN_BY({n.EXCEPTION_MESSAGE}, IF({n.EXCEPTION_MESSAGE} IS NULL, '~', ok)) AS example_message,
     MIN(ok) AS _order
-  FROM rows
+  FROM picked
   GROUP BY {n.TASK_NAME}, {n.EXCEPTION_TYPE}
 ) AS g
 LEFT JOIN top AS t
