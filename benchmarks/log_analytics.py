@@ -149,12 +149,16 @@ def main(n: int) -> None:
         remote = la.analyze_log_analytics(PROJECT, DATASET, client=client, since=since,
                                           until=until, max_bytes=None)
         remote_s = time.perf_counter() - t0
+        answered = {r.body["labels"][la.JOB_LABEL]: r.seconds for r in bq.requests
+                    if r.path.endswith("/queries")}
     same = remote.to_dict() == local.to_dict()
     print(f"Cloud Logging NDJSON export: {size / n:.0f} bytes per entry")
     print(f"local analyzer (ingest + build_report): {local_s:.2f} s")
     print(f"log-analytics via the local endpoint:  {remote_s:.2f} s "
           f"({remote_s / local_s:.2f}x the local analyzer); dry runs {dry_s:.2f} s")
     print(f"reports equal: {same}")
+    print("query time on the endpoint, per section: " + ", ".join(
+        f"{name} {seconds:.1f} s" for name, seconds in answered.items()))
     print("dry run:")
     for line in estimate.lines():
         print("  " + line)

@@ -90,6 +90,9 @@ PRICE_PER_TIB_USD = 6.25
 TIB = 2**40
 INSTALL_HINT = "pip install 'rhesis-logs[log-analytics]'"
 SOURCE_NAME = "log-analytics"
+#: Every job carries this label with its section's name, so BigQuery's job history and
+#: billing export (INFORMATION_SCHEMA.JOBS) show what each report query cost.
+JOB_LABEL = "rhesis-logs-report"
 
 SQL_DIR = Path(template.__file__).resolve().parent / "sql" / "report"
 #: Every query of a report, in the order they are estimated and shown.
@@ -391,18 +394,19 @@ class _Runner:
         except gexc.GoogleAPICallError as exc:
             raise _api_error(exc, self.scope, self.max_bytes) from None
 
-    def dry_run(self, sql: str) -> int:
+    def dry_run(self, sql: str, section: str) -> int:
         from google.cloud import bigquery
 
-        config = bigquery.QueryJobConfig(dry_run=True, use_query_cache=False)
+        config = bigquery.QueryJobConfig(dry_run=True, use_query_cache=False,
+                                         labels={JOB_LABEL: section})
         job = self._guard(lambda: self.client.query(sql, job_config=config,
                                                     location=self.location))
         return int(job.total_bytes_processed or 0)
 
-    def rows(self, sql: str) -> list[dict[str, Any]]:
+    def rows(self, sql: str, section: str) -> list[dict[str, Any]]:
         from google.cloud import bigquery
 
-        config = bigquery.QueryJobConfig()
+        config = bigquery.QueryJobConfig(labels={JOB_LABEL: section})
         if self.max_bytes is not None:  # (None would be sent as the string "None")
             config.maximum_bytes_billed = self.max_bytes
         result = self._guard(lambda: self.client.query_and_wait(
@@ -467,7 +471,7 @@ def analyze_log_analytics(
     client = client if client is not None else make_client(project, location)
     runner = _Runner(client, scope, location, max_bytes)
     estimate = DryRunEstimate(scope.table.strip("`"), tuple(
-        QueryCost(name, runner.dry_run(sql)) for name, sql in sqls.items()), max_bytes)
+        QueryCost(name, runner.dry_run(sql, name)) for name, sql in sqls.items()), max_bytes)
     if dry_run:
         return estimate
     if not estimate.within_limit:
@@ -477,7 +481,7 @@ def analyze_log_analytics(
             f"{format_bytes(max_bytes or 0)}: narrow --since/--until or --cluster/--namespace, "
             "or raise --max-bytes (--dry-run shows each query)")
 
-    overview = runner.rows(sqls["overview"])[0]
+    overview = runner.rows(sqls["overview"], "overview")[0]
     first_seen, last_seen = _stamp(overview["first_seen"]), _stamp(overview["last_seen"])
     retry_bucket = _retry_bucket(first_seen, last_seen)
     series_bucket = _series_bucket(overview)
@@ -489,7 +493,7 @@ def analyze_log_analytics(
         final["over_time"] = render_sql("over_time", scope, bucket_us=_micros(series_bucket))
     rest = [name for name in SECTIONS if name != "overview"]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip(rest, pool.map(lambda name: runner.rows(final[name]), rest),
+        results = dict(zip(rest, pool.map(lambda name: runner.rows(final[name], name), rest),
                            strict=True))
 
     chord_table = _chords(results["chords"], reference, pd.Timedelta(stuck_after))

@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class Recorded:
     method: str
     path: str
     body: dict[str, Any]
+    seconds: float = 0.0  # time to answer
 
 
 @dataclass
@@ -133,7 +135,15 @@ class BigQueryServer:
             def do_POST(self) -> None:
                 body = self._body()
                 path = self.path.split("?", 1)[0]
-                state.requests.append(Recorded("POST", path, body))
+                record = Recorded("POST", path, body)
+                state.requests.append(record)
+                started = time.perf_counter()
+                try:
+                    self._post(path, body)
+                finally:
+                    record.seconds = time.perf_counter() - started
+
+            def _post(self, path: str, body: dict[str, Any]) -> None:
                 m = re.fullmatch(r"/bigquery/v2/projects/([^/]+)/(queries|jobs)", path)
                 if not m:
                     return self._error(404, "notFound", f"no method at {path}")

@@ -214,6 +214,7 @@ class TestCost:
         ran = [r.body for r in bq.requests if r.path.endswith("/queries")]
         assert len(ran) == len(la.SECTIONS)
         assert {body["maximumBytesBilled"] for body in ran} == {str(5 * 10**9)}
+        assert sorted(body["labels"][la.JOB_LABEL] for body in ran) == sorted(la.SECTIONS)
 
     def test_bigquery_refusing_over_the_billing_cap_is_a_cost_error(self, bq):
         # BigQuery's own check, as when the data grew between the dry run and the query.
@@ -221,7 +222,8 @@ class TestCost:
         runner = la._Runner(client_for(bq), la.Scope(PROJECT, DATASET, *bounds(
             synthetic_entries(1))), None, 1000)
         with pytest.raises(la.CostLimitError, match="over --max-bytes"):
-            runner.rows(f"SELECT COUNT(json_payload) FROM `{PROJECT}.{DATASET}._AllLogs`")
+            runner.rows(f"SELECT COUNT(json_payload) FROM `{PROJECT}.{DATASET}._AllLogs`",
+                        "overview")
 
 
 class TestErrors:
