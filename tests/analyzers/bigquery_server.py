@@ -60,7 +60,7 @@ class Recorded:
     method: str
     path: str
     body: dict[str, Any]
-    seconds: float = 0.0  # time to answer
+    seconds: float = 0.0  # time DuckDB spent running the query (queueing excluded)
 
 
 @dataclass
@@ -137,21 +137,17 @@ class BigQueryServer:
                 path = self.path.split("?", 1)[0]
                 record = Recorded("POST", path, body)
                 state.requests.append(record)
-                started = time.perf_counter()
-                try:
-                    self._post(path, body)
-                finally:
-                    record.seconds = time.perf_counter() - started
+                self._post(path, body, record)
 
-            def _post(self, path: str, body: dict[str, Any]) -> None:
+            def _post(self, path: str, body: dict[str, Any], record: Recorded) -> None:
                 m = re.fullmatch(r"/bigquery/v2/projects/([^/]+)/(queries|jobs)", path)
                 if not m:
                     return self._error(404, "notFound", f"no method at {path}")
                 project, method = m.groups()
                 try:
                     if method == "queries":
-                        return self._send(200, server._jobs_query(project, body))
-                    return self._send(200, server._jobs_insert(project, body))
+                        return self._send(200, server._jobs_query(project, body, record))
+                    return self._send(200, server._jobs_insert(project, body, record))
                 except QueryError as exc:
                     return self._error(exc.code, exc.reason, exc.message)
                 except Exception as exc:  # a bug of the fake: fail fast, no client retries
@@ -232,7 +228,8 @@ class BigQueryServer:
                 " CAST(? AS JSON), CAST(? AS JSON), ?)", values)
 
     # --- the API ----------------------------------------------------------------------
-    def _jobs_query(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _jobs_query(self, project: str, body: dict[str, Any],
+                    record: Recorded | None = None) -> dict[str, Any]:
         job_id = f"job_{uuid.uuid4().hex}"
         ref = {"projectId": project, "jobId": job_id, "location": body.get("location", "US")}
         int64 = bool((body.get("formatOptions") or {}).get("useInt64Timestamp"))
@@ -241,11 +238,12 @@ class BigQueryServer:
             return {"kind": "bigquery#queryResponse", "jobReference": ref, "jobComplete": True,
                     "totalBytesProcessed": str(estimate)}
         self._check_limit(estimate, body.get("maximumBytesBilled"))
-        results = self._run(body["query"], ref, estimate, int64)
+        results = self._run(body["query"], ref, estimate, int64, record)
         self._remember(ref, body["query"], estimate, results)
         return results
 
-    def _jobs_insert(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _jobs_insert(self, project: str, body: dict[str, Any],
+                     record: Recorded | None = None) -> dict[str, Any]:
         config = body.get("configuration") or {}
         query = (config.get("query") or {}).get("query")
         if not query:
@@ -262,7 +260,7 @@ class BigQueryServer:
         if config.get("dryRun"):
             return resource
         self._check_limit(estimate, config["query"].get("maximumBytesBilled"))
-        results = self._run(query, ref, estimate, int64_timestamps=False)
+        results = self._run(query, ref, estimate, False, record)
         stats["query"]["totalBytesBilled"] = str(estimate)
         self._remember(ref, query, estimate, results, resource)
         return resource
@@ -291,15 +289,18 @@ class BigQueryServer:
             raise QueryError(400, "invalidQuery", f"Syntax error: {exc}") from None
 
     def _run(self, query: str, ref: dict[str, Any], estimate: int,
-             int64_timestamps: bool) -> dict[str, Any]:
+             int64_timestamps: bool, record: Recorded | None = None) -> dict[str, Any]:
         tree = self._parse(query)
         self._check_tables(tree)
         duck = tree.sql(dialect="duckdb")
         try:
             with self.state.lock:
+                started = time.perf_counter()
                 cur = self.state.con.execute(duck)
                 description = cur.description or []
                 rows = cur.fetchall() if description else []
+                if record is not None:
+                    record.seconds = time.perf_counter() - started
         except duckdb.Error as exc:
             raise QueryError(400, "invalidQuery", f"{type(exc).__name__}: {exc}") from None
         kinds = [_bq_type(str(d[1])) for d in description]
