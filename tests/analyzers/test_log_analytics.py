@@ -107,6 +107,7 @@ class TestSameReport:
 
     @pytest.mark.parametrize(("seed", "options"), [
         (1, {}),
+        (3, {}),
         (2, {"stuck_after": timedelta(0)}),
         (3, {"tenant": "org-1"}),
         (4, {"task": "tasks.eval.*"}),
@@ -127,10 +128,17 @@ class TestSameReport:
             for section in ("failures", "retries", "retry_storms", "retry_outcomes", "chords",
                             "stuck_chords", "duplicates", "lost_workers", "slow_tasks"):
                 assert d[section], section
-            assert any(r["tenant_ids"].endswith(tuple(f"+{n}" for n in range(1, 9)))
-                       for r in d["failures"] + d["retries"])
+            if seed == 1:  # a group with more than five tenants: "org-0, ... org-4 +3"
+                assert any(r["tenant_ids"].endswith(tuple(f"+{n}" for n in range(1, 9)))
+                           for r in d["failures"] + d["retries"])
             states = {c["chord_state"] for c in d["chords"]}
             assert {"completed", "failed", "stuck", "recovered"} <= states
+            assert {r["likely_cause"] for r in d["duplicates"]} == {
+                "worker_lost", "visibility_timeout", "redelivered", "unknown"}
+            assert {r["kind"] for r in d["lost_workers"]} == {
+                "worker_lost", "time_limit", "broker_connection_lost"}
+            if seed == 3:  # storms at both scales: one id, and one task name in one bucket
+                assert {r["scope"] for r in d["retry_storms"]} == {"task_id", "task_name"}
 
     def test_text_entries_are_marked_approximate(self, bq, tmp_path):
         entries = synthetic_entries(7, text=True)
