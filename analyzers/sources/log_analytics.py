@@ -143,6 +143,19 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
+
+
+def parse_bytes(text: str) -> int:
+    """``--max-bytes``: ``"10GB"`` -> 10**10, ``"500 MiB"``, ``"1TB"``, or a plain number."""
+    m = _SIZE.match(text)
+    if not m:
+        raise LogAnalyticsError(f"cannot read {text!r} as a size: use e.g. 500MB, 10GB or 1TiB")
+    number, prefix, binary = float(m.group(1)), m.group(2).lower(), m.group(3)
+    power = "kmgtp".index(prefix) + 1 if prefix else 0
+    return int(number * (1024 if binary else 1000) ** power)
+
+
 def price_usd(n_bytes: int) -> float:
     return n_bytes / TIB * PRICE_PER_TIB_USD
 

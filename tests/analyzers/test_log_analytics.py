@@ -319,3 +319,16 @@ def test_the_sql_names_nothing_bigquery_reserves(name):
     names = {node.alias for node in tree.find_all(exp.CTE, exp.Alias, exp.TableAlias)
              if node.alias} | {t.name for t in tree.find_all(exp.Table)}
     assert not {n.upper() for n in names} & RESERVED
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("10GB", 10 * 10**9), ("500 MB", 500 * 10**6), ("1TiB", 2**40), ("123", 123),
+    ("1.5gb", 1_500_000_000), ("64KiB", 65536)])
+def test_parse_bytes(text, value):
+    assert la.parse_bytes(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "ten GB", "10 XB", "-5GB"])
+def test_parse_bytes_refuses_what_it_cannot_read(text):
+    with pytest.raises(la.LogAnalyticsError, match=r"use e\.g\. 500MB, 10GB or 1TiB"):
+        la.parse_bytes(text)
