@@ -149,6 +149,9 @@ class TestSameReport:
         # an event and SQL cannot: every section is marked, and one indeed differs.
         assert set(remote.approximate) == set(la.REPORT_SECTIONS)
         assert remote.to_dict()["tasks"] != local.to_dict()["tasks"]
+        for fmt in ("text", "markdown", "html"):  # people see it too
+            assert "Approximate" in render(remote, fmt) and "Approximate" not in render(
+                local, fmt)
 
     def test_plain_text_noise_marks_only_the_line_counts(self, bq, tmp_path):
         entries = synthetic_entries(8)
