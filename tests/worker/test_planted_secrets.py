@@ -154,7 +154,7 @@ def _exercise(worker: Any, env: dict[str, str], pod: str, health_port: int, debu
     logfile.write_text(log)
     rhesis_logs = Path(sys.executable).parent / "rhesis-logs"
     for fmt in ("json", "text", "markdown", "html"):
-        out = subprocess.run([str(rhesis_logs), "analyze", str(logfile), "-f", fmt],
+        out = subprocess.run([str(rhesis_logs), "analyze", str(logfile), "-o", fmt],
                              capture_output=True, text=True, timeout=120, cwd=REPO)
         assert out.returncode == 0, out.stderr
         assert "tests.leaky" in out.stdout, fmt

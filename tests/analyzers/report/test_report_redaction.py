@@ -38,7 +38,7 @@ def _plain_log(path: Path) -> Path:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_no_secret_in_any_report_format(tmp_path: Path, fmt: str) -> None:
     log = _plain_log(tmp_path / "celery.log")
-    result = CliRunner().invoke(main, ["analyze", str(log), "-f", fmt],
+    result = CliRunner().invoke(main, ["analyze", str(log), "-o", fmt],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "plain.leaky" in result.output  # the failures are in the report...
@@ -50,7 +50,7 @@ def test_no_secret_in_a_task_timeline(tmp_path: Path) -> None:
     log = _plain_log(tmp_path / "celery.log")
     for fmt in ("text", "json", "markdown"):
         result = CliRunner().invoke(
-            main, ["task", "50ae6548-8684-4c3a-a39d-ab02090052a0", str(log), "-f", fmt],
+            main, ["task", "50ae6548-8684-4c3a-a39d-ab02090052a0", str(log), "-o", fmt],
             catch_exceptions=False)
         assert result.exit_code == 0, result.output
         assert SECRETS[0] not in result.output
