@@ -311,8 +311,8 @@ def plan_source(options: SourceOptions) -> SourcePlan:
     if implied == "file":
         if options.files in ((), ("-",)) and not stdin_is_input():
             raise _no_input() if not options.files else UserError(
-                "stdin is a terminal, not logs: pipe logs in (... | rhesis-logs analyze -) "
-                "or pass FILEs")
+                "stdin is not a pipe or a file (a terminal, /dev/null): pipe logs in "
+                "(... | rhesis-logs analyze -) or pass FILEs")
         return SourcePlan("file")
     if options.files:
         raise UserError(f"--source {implied} reads no FILEs: drop them, or use --source file")
