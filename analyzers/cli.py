@@ -35,7 +35,6 @@ import functools
 import os
 import stat
 import sys
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -621,6 +620,7 @@ def _analyze_follow(sources: SourceOptions, options: dict[str, Any], refresh: fl
     seconds (a terminal: in place; otherwise a one-line progress on stderr); return the final
     report at the end of input or on Ctrl-C."""
     from analyzers.live import LiveReport
+    from analyzers.render.live import LiveView
 
     if sources.until is not None:
         raise UserError("-f/--follow reads until Ctrl-C: drop --until (or -f)")
@@ -634,7 +634,7 @@ def _analyze_follow(sources: SourceOptions, options: dict[str, Any], refresh: fl
     def report():
         return live.build_report(now=pd.Timestamp.now(tz="UTC") if wall else None, **options)
 
-    with _LiveView(live, window, refresh) as view:
+    with LiveView(live, window, refresh) as view:
         try:
             for line in lines:
                 live.feed(line)
@@ -646,72 +646,6 @@ def _analyze_follow(sources: SourceOptions, options: dict[str, Any], refresh: fl
             click.echo("rhesis-logs: interrupted: the final report follows", err=True)
         live.finish()
     return report()
-
-
-class _LiveView:
-    """Redraws a ``LiveReport``: rich Live on a terminal, a progress line on stderr
-    otherwise (stdout then gets the final report only, so ``> file`` holds one report)."""
-
-    def __init__(self, live, window: timedelta, refresh: float) -> None:  # live: LiveReport
-        self.live, self.window, self.refresh = live, window, refresh
-        self.tty = sys.stdout.isatty()
-        self._next = 0.0  # draw as soon as there is something
-        self._drawn = -1
-        self._rich = None
-
-    def __enter__(self) -> _LiveView:
-        if self.tty:
-            from rich.console import Console
-            from rich.live import Live
-
-            self._rich = Live(console=Console(), auto_refresh=False, transient=True,
-                              vertical_overflow="crop")
-            self._rich.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._rich is not None:
-            self._rich.stop()
-        elif self._drawn >= 0 and sys.stderr.isatty():
-            click.echo(err=True)  # end the progress line redrawn in place
-
-    def status(self) -> str:
-        live = self.live
-        span = (f"{live.earliest:%Y-%m-%d %H:%M:%S} .. {live.latest:%H:%M:%S} UTC"
-                if live.earliest is not None and live.latest is not None else "no records yet")
-        return (f"live: {live.lines_read:,} lines read, {len(live):,} records in the last "
-                f"{_human(self.window)} ({span}); {live.aged_out:,} aged out")
-
-    def tick(self, report: Callable[[], Any]) -> None:
-        """Redraw if ``refresh`` seconds passed and something was read since the last one."""
-        now = time.monotonic()
-        if now < self._next or self.live.lines_read == self._drawn:
-            return
-        self._next, self._drawn = now + self.refresh, self.live.lines_read
-        if self._rich is None:
-            if sys.stderr.isatty():  # `analyze -f > report.json` on a terminal: one line
-                click.echo(f"\r\x1b[2Krhesis-logs: {self.status()}", err=True, nl=False)
-            else:
-                click.echo(f"rhesis-logs: {self.status()}", err=True)
-            return
-        from rich.text import Text
-
-        width = self._rich.console.width
-        body = render(report(), "text", width=width, color=True)
-        self._rich.update(Text.assemble(
-            (self.status() + f"; every {self.refresh:g}s, Ctrl-C for the final report\n",
-             "bold"), Text.from_ansi(body)), refresh=True)
-
-
-def _human(delta: timedelta) -> str:
-    """``timedelta(hours=1, minutes=30)`` -> ``1h30m``."""
-    seconds = round(delta.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
 
 
 def _timeline_command(kind: str, compute: Callable[[pd.DataFrame, str], pd.DataFrame]):
