@@ -87,7 +87,8 @@ def _enable_metrics(**kwargs: Any) -> None:
     if settings.chord_metrics_interval > 0 and settings.result_backend.startswith(
             ("redis://", "rediss://")):
         _chord_gauges = ChordGaugeFeeder(settings.result_backend,
-                                         interval=settings.chord_metrics_interval)
+                                         interval=settings.chord_metrics_interval,
+                                         settings=settings)
         chord_source = _chord_gauges.counts
     try:
         enable_metrics(app, multiprocess_dir=settings.metrics_dir,

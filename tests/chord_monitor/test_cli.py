@@ -114,10 +114,8 @@ class TestJsonAndErrors:
                                                                              silent)
             conn = ["--backend", backend, "--broker", broker, "--timeout", "0.5"]
             started = time.monotonic()
-            if command == ["fix-chords"]:
-                proc = _run_fix_chords(*conn)
-            else:
-                proc = _run(*conn, *command)
+            run = _run_fix_chords if command == ["fix-chords"] else _run
+            proc = run(*conn, *(command if command != ["fix-chords"] else []))
             elapsed = time.monotonic() - started
         assert proc.returncode == ExitStatus.UNAVAILABLE, proc.stderr
         assert "no answer" in proc.stderr, proc.stderr
