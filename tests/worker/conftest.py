@@ -7,6 +7,7 @@ suite's budget; tests that need a slow retry override them.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import subprocess
@@ -52,6 +53,12 @@ def client(worker_env: dict[str, str]) -> Iterator[Any]:
         # AsyncResult.__del__ unsubscribes from the backend: let it happen now, while this
         # test's Redis is up, not at interpreter exit (20 reconnect attempts per result).
         gc.collect()
+        # And stop listening for results: a result subscription left open reconnects 20
+        # times, a second apart, once the session's redis-server stops at the end.
+        with contextlib.suppress(Exception):
+            consumer = app.backend.result_consumer
+            consumer.subscribed_to.clear()
+            consumer.stop()
         app.close()
 
 
