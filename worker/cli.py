@@ -86,7 +86,9 @@ def _bound(app: Any, timeout: float) -> None:
                                          "socket_connect_timeout": bound, "max_retries": 1}
     app.conf.update(broker_connection_timeout=bound, broker_connection_retry=False,
                     broker_connection_max_retries=1, redis_socket_timeout=bound,
-                    redis_socket_connect_timeout=bound)
+                    redis_socket_connect_timeout=bound, result_backend_always_retry=False,
+                    task_publish_retry_policy={"max_retries": 1, "interval_start": 0,
+                                               "interval_step": 0.5, "interval_max": 1})
 
 
 class WorkerGroup(click.Group):

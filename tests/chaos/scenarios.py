@@ -1,0 +1,120 @@
+"""The faults, one function each: set up a :class:`Scenario`, hit it mid-run, let it finish,
+return its :class:`Verdict` (``problems`` lists every broken promise)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from instrumentation import schema as s
+from tests.chaos.harness import MEMBER, Scenario, Verdict, sigkill
+from tests.support import wait_for
+
+#: How long the workload may take after the fault before the chord monitor is asked.
+SETTLE_S = 150
+
+
+def _start(sc: Scenario) -> None:
+    sc.redis.start()
+    sc.start_worker()
+    wait_for(lambda: any(p.status == 200 for p in sc.sampler.probes), timeout=60,
+             message=f"{sc.name}: /health 200 before the fault")
+
+
+def _finish(sc: Scenario) -> Verdict:
+    """Wait for every callback; what Celery leaves stuck goes to the chord monitor."""
+    if not sc.wait_done(SETTLE_S):
+        sc.recover_stuck()
+        sc.wait_done(60)
+    return sc.verdict()
+
+
+def redis_outage(sc: Scenario, seconds: float) -> Verdict:
+    """Redis SIGKILLed while chord members run, back ``seconds`` later (AOF on)."""
+    sc.sampler.start()
+    _start(sc)
+    sc.publish()
+    sc.wait_mid_run()
+    sc.outage(seconds)
+    verdict = _finish(sc)
+    verdict.problems += sc.health_problems(sc.marks["redis_down"], sc.marks["redis_up"])
+    alive = [w.hostname for w in sc.workers if not w.alive()]
+    if alive:
+        verdict.problems.append(f"worker(s) exited during the outage: {alive}")
+    return verdict
+
+
+def pool_process_killed(sc: Scenario) -> Verdict:
+    """A prefork child SIGKILLed while it runs a chord member."""
+    sc.sampler.start()
+    _start(sc)
+    sc.publish()
+    started = wait_for(lambda: sc.events(s.Event.TASK_STARTED, **{s.TASK_NAME: MEMBER}),
+                       timeout=60, message="a member to start")
+    victim = started[0]
+    pid = victim.get(s.PID) or victim.get("pid")
+    if pid not in sc.pool_pids():
+        raise AssertionError(f"pid {pid} of {victim[s.TASK_ID]} is not a pool child "
+                             f"{sc.pool_pids()}")
+    sigkill(pid)
+    sc.mark("killed")
+    verdict = _finish(sc)
+    # acks_late + reject_on_worker_lost: the member went back to the queue and ran again.
+    if len(sc.events(s.Event.TASK_STARTED, **{s.TASK_ID: victim[s.TASK_ID]})) < 2:
+        verdict.problems.append(f"killed member {victim[s.TASK_ID]} did not run again")
+    if not sc.worker.alive():
+        verdict.problems.append("the worker died with its pool process")
+    return verdict
+
+
+def worker_terminated(sc: Scenario) -> Verdict:
+    """The worker's main process gets SIGTERM (warm shutdown) mid-run; a new one starts."""
+    sc.sampler.start()
+    _start(sc)
+    sc.publish()
+    sc.wait_mid_run()
+    old = sc.worker
+    old.process.send_signal(signal.SIGTERM)
+    sc.mark("sigterm")
+    code = old.process.wait(timeout=120)
+    sc.mark("exited")
+    verdict_problems = [] if code == 0 else [f"warm shutdown exited with {code}"]
+    sc.start_worker()
+    verdict = _finish(sc)
+    verdict.problems += verdict_problems
+    return verdict
+
+
+def worker_killed(sc: Scenario) -> Verdict:
+    """The worker's main process and its pool SIGKILLed mid-run; a new worker starts. The
+    killed worker's unacked messages come back after VISIBILITY_TIMEOUT."""
+    sc.sampler.start()
+    _start(sc)
+    sc.publish()
+    sc.wait_mid_run()
+    sc.worker.kill()
+    sc.mark("sigkill")
+    sc.start_worker()
+    return _finish(sc)
+
+
+def broker_down_at_start(sc: Scenario, seconds: float = 20) -> Verdict:
+    """The worker starts while nothing listens on the broker's port; Redis comes ``seconds``
+    later. The worker must wait (not exit), then serve the workload."""
+    sc.sampler.start()
+    sc.start_worker(wait_ready=False)
+    down = sc.mark("redis_down")
+    time.sleep(seconds)  # the outage itself: its length is the scenario
+    problems = [] if sc.worker.alive() else [f"worker exited while the broker was down: "
+                                             f"{sc.worker.stderr()[-500:]}"]
+    sc.redis.start()
+    up = sc.mark("redis_up")
+    sc.worker.wait_for_event(s.Event.WORKER_READY, timeout=120)
+    sc.mark("worker_ready")
+    sc.publish()
+    verdict = _finish(sc)
+    verdict.problems += problems
+    # Before the worker is ready there may be no health server at all (it starts at
+    # worker_ready): "no answer" is then the truth, but a 200 never is.
+    verdict.problems += sc.health_problems(down, up, served_while_down=False)
+    return verdict
