@@ -276,6 +276,23 @@ class Scenario:
         self.mark("done")
         return True
 
+    def settled(self) -> bool:
+        """Nothing left to deliver: queues empty and no message held unacked (a message whose
+        ack was lost with the connection sits in ``unacked`` until it is redelivered)."""
+        broker = self.redis.client(0)
+        return not broker.hlen("unacked") and not any(
+            broker.llen(q) for q in ("celery", "execution", "telemetry"))
+
+    def settle(self, timeout: float = 90) -> bool:
+        """Wait until :meth:`settled`, so a late duplicate is counted before the verdict."""
+        try:
+            wait_for(self.settled, timeout=timeout, interval=0.5,
+                     message=f"{self.name}: queues and unacked to drain")
+        except AssertionError:
+            return False
+        self.mark("settled")
+        return True
+
     def recover_stuck(self) -> list[dict[str, Any]]:
         """What Celery could not finish: ask the chord monitor, recover what it can."""
         conn = ["--backend", self.env["CELERY_RESULT_BACKEND"], "--broker",

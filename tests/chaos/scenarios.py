@@ -26,7 +26,11 @@ def _finish(sc: Scenario) -> Verdict:
     if not sc.wait_done(SETTLE_S):
         sc.recover_stuck()
         sc.wait_done(60)
-    return sc.verdict()
+    settled = sc.settle()
+    verdict = sc.verdict()
+    if not settled:
+        verdict.problems.append("messages still queued or unacked after every run finished")
+    return verdict
 
 
 def redis_outage(sc: Scenario, seconds: float) -> Verdict:
