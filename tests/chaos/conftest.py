@@ -11,7 +11,7 @@ from functools import partial
 import pytest
 
 from tests.chaos import scenarios
-from tests.chaos.harness import Scenario, Verdict
+from tests.chaos.harness import REDELIVER_ENV, Scenario, Verdict
 
 SCENARIOS: dict[str, Callable[[Scenario], Verdict]] = {
     "redis_outage_5s": partial(scenarios.redis_outage, seconds=5),
@@ -36,7 +36,8 @@ def chaos_runs(tmp_path_factory: pytest.TempPathFactory
     for seed, (name, fn) in enumerate(SCENARIOS.items(), start=11):
         if only and name not in only:
             continue
-        scenario = Scenario(name, tmp_path_factory.mktemp(name), seed=seed)
+        scenario = Scenario(name, tmp_path_factory.mktemp(name), seed=seed,
+                            env=REDELIVER_ENV if name == "worker_killed" else None)
         runs[name] = (scenario, pool.submit(fn, scenario))
     try:
         yield runs

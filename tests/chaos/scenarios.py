@@ -7,7 +7,7 @@ import signal
 import time
 
 from instrumentation import schema as s
-from tests.chaos.harness import MEMBER, Scenario, Verdict, sigkill
+from tests.chaos.harness import MEMBER, REDELIVER_ENV, Scenario, Verdict, sigkill
 from tests.support import wait_for
 
 #: How long the workload may take after the fault before the chord monitor is asked.
@@ -96,6 +96,8 @@ def worker_killed(sc: Scenario) -> Verdict:
     _start(sc)
     sc.publish()
     sc.wait_mid_run()
+    if sc.env["VISIBILITY_TIMEOUT"] != REDELIVER_ENV["VISIBILITY_TIMEOUT"]:
+        raise AssertionError("worker_killed needs REDELIVER_ENV (a short visibility timeout)")
     sc.worker.kill()
     sc.mark("sigkill")
     sc.start_worker()
