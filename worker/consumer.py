@@ -1,19 +1,38 @@
-"""The worker's Celery consumer: reconnects to the broker forever, at most a few seconds
-apart. Selected by ``worker_consumer`` in :meth:`worker.config.Settings.celery_config`.
+"""The worker's Celery consumer: survives losing the broker, reconnects forever, at most a
+few seconds apart. Selected by ``worker_consumer`` in
+:meth:`worker.config.Settings.celery_config`; otherwise it is Celery's own consumer.
 
-Why a subclass: Celery's ``Consumer.ensure_connected`` (celery/worker/consumer/consumer.py)
-calls kombu's ``Connection.ensure_connection`` without interval arguments, so kombu's defaults
-apply (``interval_start=2, interval_step=2, interval_max=30``, kombu/connection.py
-``_ensure_connection``) and no setting changes them. After a long Redis outage the worker then
-waits up to 30 s more before it consumes again. This consumer passes a capped schedule
-(1 s, 2 s, ... up to ``BROKER_RECONNECT_MAX_S``, 5 s by default) and otherwise is Celery's.
+Two Celery/kombu behaviours it works around (both found by ``tests/chaos``):
+
+* **The reconnect schedule cannot be configured.** ``Consumer.ensure_connected``
+  (celery/worker/consumer/consumer.py) calls kombu's ``Connection.ensure_connection`` without
+  interval arguments, so kombu's defaults apply (``interval_start=2, interval_step=2,
+  interval_max=30``, kombu/connection.py ``_ensure_connection``). After a long Redis outage the
+  worker waited up to 30 s more before consuming again. Here: 1 s, 2 s, ... up to
+  ``BROKER_RECONNECT_MAX_S`` (5 s by default).
+* **Closing the dead connection can end the worker.** On connection loss
+  ``Consumer.on_connection_error_after_connected`` first calls ``connection.collect()``, then
+  ``ignore_errors(connection, connection.close)``. When the channel close inside ``collect``
+  is interrupted (restoring unacked messages to a Redis that is down raises), ``collect`` still
+  drops the transport's client (kombu/connection.py ``Connection.collect``); the second close
+  then tries the restore again and kombu's ``Channel._connparams``
+  (kombu/transport/redis.py) reads ``self.connection.client.hostname`` of ``None``. That
+  ``AttributeError`` is not a connection error, so ``ignore_errors`` lets it through and the
+  worker stops with "Unrecoverable error" in the middle of a 5-second outage (intermittently:
+  it depends on where the first close stopped). Here a failure to close a connection that is
+  already dead is logged and ignored; nothing is lost, because the messages that restore was
+  for stay in Redis's ``unacked`` hash, acked by their tasks when they finish or redelivered
+  after ``VISIBILITY_TIMEOUT``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery.worker.consumer import Consumer
+
+log = logging.getLogger(__name__)
 
 #: Key of the app configuration holding the cap (set by ``Settings.celery_config``).
 RECONNECT_MAX_KEY = "rhesis_broker_reconnect_max_s"
@@ -35,3 +54,19 @@ class ResilientConsumer(Consumer):
 
         conn.ensure_connection = capped
         return super().ensure_connected(conn)
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        connection = self.connection
+        if connection is not None:
+            close = connection.close
+
+            def close_dead_connection() -> Any:
+                try:
+                    return close()
+                except Exception as error:  # the connection is gone either way
+                    log.warning("closing the lost broker connection failed; its unacked "
+                                "messages stay in Redis: %r", error)
+                    return None
+
+            connection.close = close_dead_connection
+        super().on_connection_error_after_connected(exc)

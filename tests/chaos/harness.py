@@ -275,10 +275,14 @@ class Scenario:
         return True
 
     def wait_done(self, timeout: float) -> bool:
+        """Until every run has its callback; gives up early when no worker is left."""
         try:
-            wait_for(self.runs_done, timeout=timeout, interval=0.5,
+            wait_for(lambda: self.runs_done() or not any(w.alive() for w in self.workers),
+                     timeout=timeout, interval=0.5,
                      message=f"{self.name}: every run's callback")
         except AssertionError:
+            return False
+        if not self.runs_done():
             return False
         self.mark("done")
         return True

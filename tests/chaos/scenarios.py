@@ -42,9 +42,9 @@ def redis_outage(sc: Scenario, seconds: float) -> Verdict:
     sc.outage(seconds)
     verdict = _finish(sc)
     verdict.problems += sc.health_problems(sc.marks["redis_down"], sc.marks["redis_up"])
-    alive = [w.hostname for w in sc.workers if not w.alive()]
-    if alive:
-        verdict.problems.append(f"worker(s) exited during the outage: {alive}")
+    dead = [w.hostname for w in sc.workers if not w.alive()]
+    if dead:
+        verdict.problems.append(f"worker(s) exited during the outage: {dead}")
     return verdict
 
 
