@@ -40,9 +40,20 @@ DEFAULT_RECONNECT_MAX_S = 5.0
 
 
 class ResilientConsumer(Consumer):
-    """Celery's consumer with a reconnect schedule capped at ``BROKER_RECONNECT_MAX_S``."""
+    """Celery's consumer with a capped reconnect schedule, a close of the lost connection
+    that cannot end the worker, and prompt redelivery of what the lost connection dropped."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Delivery tags the lost connection(s) dropped, to restore once connected again.
+        self._dropped: dict[str, None] = {}
 
     def ensure_connected(self, conn: Any) -> Any:
+        conn = self._ensure_connected(conn)
+        self._restore_dropped(conn)
+        return conn
+
+    def _ensure_connected(self, conn: Any) -> Any:
         cap = float(self.app.conf.get(RECONNECT_MAX_KEY) or DEFAULT_RECONNECT_MAX_S)
         ensure = conn.ensure_connection
 
@@ -57,6 +68,7 @@ class ResilientConsumer(Consumer):
 
     def on_connection_error_after_connected(self, exc: Exception) -> None:
         connection = self.connection
+        self._remember_dropped(connection)
         if connection is not None:
             close = connection.close
 
@@ -70,3 +82,37 @@ class ResilientConsumer(Consumer):
 
             connection.close = close_dead_connection
         super().on_connection_error_after_connected(exc)
+
+    def _remember_dropped(self, connection: Any) -> None:
+        """The lost channel's unacked delivery tags, minus those of running tasks (they ack
+        when they finish): what Celery is about to forget."""
+        from celery.worker.state import active_requests
+
+        try:
+            channel = getattr(connection, "_default_channel", None)
+            delivered = list(getattr(getattr(channel, "qos", None), "_delivered", None) or ())
+            running = {getattr(getattr(r, "_message", None), "delivery_tag", None)
+                       for r in tuple(active_requests)}
+            for tag in delivered:
+                if tag not in running:
+                    self._dropped[tag] = None
+        except Exception:  # never let bookkeeping break the reconnect
+            log.warning("could not list the messages of the lost connection", exc_info=True)
+
+    def _restore_dropped(self, conn: Any) -> None:
+        """Put the dropped messages back in their queues, on the new connection."""
+        if not self._dropped:
+            return
+        count = len(self._dropped)
+        try:
+            channel = conn.default_channel
+            client = channel.client
+            for tag in list(self._dropped):
+                channel.qos.restore_by_tag(tag, client=client)
+                del self._dropped[tag]
+        except Exception as exc:  # Redis went away again: the next reconnect retries
+            log.warning("restoring %d message(s) dropped with the lost connection failed: "
+                        "%r", len(self._dropped), exc)
+            return
+        log.info("put %d message(s) of the lost broker connection back in their queues "
+                 "(those not already acked or restored)", count)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
+from functools import partial
 
 from instrumentation import schema as s
 from tests.chaos.harness import MEMBER, REDELIVER_ENV, Scenario, Verdict, sigkill
@@ -33,19 +34,40 @@ def _finish(sc: Scenario) -> Verdict:
     return verdict
 
 
-def redis_outage(sc: Scenario, seconds: float) -> Verdict:
-    """Redis SIGKILLed while chord members run, back ``seconds`` later (AOF on)."""
+def redis_outage(sc: Scenario, seconds: float, times: int = 1) -> Verdict:
+    """Redis SIGKILLed while chord members run, back ``seconds`` later (AOF on); ``times``
+    outages in a row, each once members run again after the previous one."""
     sc.sampler.start()
     _start(sc)
-    sc.publish()
+    sc.publish(runs=6 + 3 * (times - 1))
     sc.wait_mid_run()
-    sc.outage(seconds)
+    outages = []
+    for n in range(times):
+        if n:
+            wait_for(partial(_ran_since, sc, sc.marks["redis_up"]), timeout=60,
+                     message=f"{sc.name}: members to run again after outage {n}")
+        sc.outage(seconds)
+        outages.append((sc.marks["redis_down"], sc.marks["redis_up"]))
     verdict = _finish(sc)
-    verdict.problems += sc.health_problems(sc.marks["redis_down"], sc.marks["redis_up"])
+    for down, up in outages:
+        verdict.problems += sc.health_problems(down, up)
     dead = [w.hostname for w in sc.workers if not w.alive()]
     if dead:
         verdict.problems.append(f"worker(s) exited during the outage: {dead}")
     return verdict
+
+
+def _ran_since(sc: Scenario, since: float) -> bool:
+    return any(_started_at(e) > since
+               for e in sc.events(s.Event.TASK_STARTED, **{s.TASK_NAME: MEMBER}))
+
+
+def _started_at(event: dict) -> float:
+    """A log line's time on this process's monotonic clock (the marks' clock)."""
+    from datetime import datetime
+
+    wall = datetime.fromisoformat(event[s.TIME].replace("Z", "+00:00")).timestamp()
+    return time.monotonic() - (time.time() - wall)
 
 
 def _running_member(sc: Scenario) -> dict | None:
