@@ -22,7 +22,11 @@ Two Celery/kombu behaviours it works around (both found by ``tests/chaos``):
   it depends on where the first close stopped). Here a failure to close a connection that is
   already dead is logged and ignored; nothing is lost, because the messages that restore was
   for stay in Redis's ``unacked`` hash, acked by their tasks when they finish or redelivered
-  after ``VISIBILITY_TIMEOUT``.
+  after ``VISIBILITY_TIMEOUT``. The same torn-down channel is the one the tasks still running
+  acknowledge on when they finish (``Message.ack`` uses the channel of the delivery), and its
+  ack raised the same ``AttributeError`` past ``ack_log_error``: the worker stopped at the first
+  task finishing after a reconnect. So the lost channel gets a connection pool of its own
+  again (from ``worker.redis_client``), and those acks reach Redis.
 """
 
 from __future__ import annotations
@@ -81,7 +85,22 @@ class ResilientConsumer(Consumer):
                     return None
 
             connection.close = close_dead_connection
+        channel = getattr(connection, "_default_channel", None)
         super().on_connection_error_after_connected(exc)
+        self._keep_acks_working(channel)
+
+    def _keep_acks_working(self, channel: Any) -> None:
+        """Tasks running through the outage ack on the lost channel when they finish: give
+        it a pool if closing it took its own (and with it the way to build a new one)."""
+        if channel is None or getattr(channel, "_pool", True) is not None:
+            return
+        try:
+            from worker.redis_client import make_client, tls_settings
+
+            channel._pool = make_client(self.app.conf.broker_url, tls_settings(),
+                                        what="broker URL").connection_pool
+        except Exception:  # then an ack fails as it would have; the message is redelivered
+            log.warning("could not reopen the lost channel for acks", exc_info=True)
 
     def _remember_dropped(self, connection: Any) -> None:
         """The lost channel's unacked delivery tags, minus those of running tasks (they ack
