@@ -24,7 +24,7 @@ def _start(sc: Scenario) -> None:
 
 def _finish(sc: Scenario) -> Verdict:
     """Wait for every callback; what Celery leaves stuck goes to the chord monitor."""
-    if not sc.wait_done(SETTLE_S):
+    if not sc.wait_done(SETTLE_S) and not sc.kill_instant_orphans():
         sc.recover_stuck()
         sc.wait_done(60)
     settled = sc.settle()

@@ -24,7 +24,8 @@ def test_scenario_loses_nothing(chaos_runs, name: str) -> None:
     verdict = future.result(timeout=560)
     report = (f"{name}: {verdict.completed}/{verdict.runs} runs completed, callbacks "
               f"{verdict.callback_successes}, recovered {verdict.recovered}, timings "
-              f"{verdict.timings}, health {scenario.health_summary()}")
+              f"{verdict.timings}, health {scenario.health_summary()}, known limits "
+              f"{verdict.known_limits}")
     print(report)
     assert verdict.runs >= 6, report
     for entry in verdict.recovered:
