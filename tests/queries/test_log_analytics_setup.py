@@ -92,3 +92,25 @@ def test_an_operation_that_does_not_finish_in_time(server):
 def test_bad_link_id():
     with pytest.raises(LinkSetupError, match="letters, digits and underscores"):
         ensure_linked_dataset(P, link_id="has-dash", session=object())
+
+
+def test_the_install_command_reports_then_creates_the_link(server):
+    """``rhesis-logs queries install --log-analytics``: exit FINDINGS while a link is
+    missing, OK once created; the bucket's problems are one line and USAGE."""
+    from click.testing import CliRunner
+
+    from analyzers.cli import main
+    from instrumentation.exit_status import ExitStatus
+
+    server.state.polls_to_finish = 1
+    base = ["queries", "install", "--log-analytics", "--project", P, "--endpoint", server.url,
+            "--access-token", "test-token"]
+    missing = CliRunner().invoke(main, base)
+    assert missing.exit_code == ExitStatus.FINDINGS, missing.output
+    assert "--create-link" in missing.output
+    created = CliRunner().invoke(main, [*base, "--create-link", "--link-id", "fleet"])
+    assert created.exit_code == ExitStatus.OK, created.output
+    assert "--dataset fleet" in created.output
+    plain = CliRunner().invoke(main, [*base, "--bucket", "plain", "--location", "europe-west1"])
+    assert plain.exit_code == ExitStatus.USAGE
+    assert "not upgraded to Log Analytics" in plain.output and "Traceback" not in plain.output
