@@ -627,8 +627,12 @@ def _analyze_follow(sources: SourceOptions, options: dict[str, Any], refresh: fl
     window = as_duration(sources.since_text or DEFAULT_WINDOW)
     if window is None:  # an absolute --since: the window it spans now, slid along from here
         window = pd.Timestamp.now(tz="UTC") - sources.since
+    if window <= timedelta(0):
+        raise UserError("-f/--follow keeps the last --since: give a duration (15m, 1h) or a "
+                        "time in the past")
     lines = follow_input(sources)
-    live = LiveReport("kubectl" if sources.live else "stdin", window)
+    files = [f for f in sources.files if f != "-"]
+    live = LiveReport(files[0] if files else "kubectl" if sources.live else "stdin", window)
     wall = sources.live  # kubectl: "now" is the clock; a pipe may replay old logs
 
     def report():
