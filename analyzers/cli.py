@@ -93,6 +93,27 @@ class DurationType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class SizeType(click.ParamType):
+    """A size in bytes: ``1048576``, ``512K``, ``1M``, ``4MB`` (powers of 1024), at least 2."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in self._UNITS else ""
+        number = text[: len(text) - len(unit)]
+        try:
+            size = int(float(number) * self._UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size (give bytes, or 512K, 1M, 4MB)", param, ctx)
+        if size < 2:
+            self.fail(f"{value!r} is too small (at least 2 bytes)", param, ctx)
+        return size
+
+
 # --- Shared options --------------------------------------------------------------------------
 
 
@@ -113,6 +134,7 @@ class SourceOptions:
     cluster: str | None
     verbose: bool = False
     logging_endpoint: str | None = None
+    max_line: int | None = None  # bytes; None: the library's default (1 MB)
 
     def resolved(self) -> str:
         """The source ``auto`` stands for: files/stdin, unless only remote options are given."""
@@ -162,19 +184,23 @@ def source_options(fn: Callable) -> Callable:
                      "endpoints)."),
         click.option("-v", "--verbose", is_flag=True, default=False,
                      help="Show the kubectl command or the Cloud Logging filter on stderr."),
+        click.option("--max-line", type=SizeType(), default=None, metavar="SIZE",
+                     help="Cut lines longer than this (bytes; 512K, 1M, 4MB) and count them "
+                          "(the report's lines.truncated), so memory never follows the "
+                          "longest line. Default: 1M."),
     ]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, files: tuple[str, ...], source: str, since: Any, until: Any,
                 namespace: Any, context: Any, selector: Any, container: Any, previous: bool,
                 project: Any, cluster: Any, logging_endpoint: Any, verbose: bool,
-                **kwargs: Any) -> Any:
+                max_line: int | None, **kwargs: Any) -> Any:
         if since is not None and until is not None and since >= until:
             raise click.BadParameter(f"--since ({since}) must be before --until ({until})",
                                      param_hint="--since/--until")
         options = SourceOptions(files, source, since, until, namespace, context, selector,
                                 container, previous, project, cluster, verbose,
-                                logging_endpoint)
+                                logging_endpoint, max_line)
         return fn(*args, sources=options, **kwargs)
 
     for decorator in reversed(decorators):
@@ -208,7 +234,8 @@ def load(options: SourceOptions, columns: Collection[str] | None = None
     from analyzers import ingest
 
     try:
-        return ingest.read_sources(open_source(options), columns=columns)
+        limit = {} if options.max_line is None else {"max_line": options.max_line}
+        return ingest.read_sources(open_source(options), columns=columns, **limit)
     except AnalyzerError as exc:
         raise UserError(str(exc)) from None
 
@@ -374,7 +401,8 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
     now = sources.until or (pd.Timestamp.now(tz="UTC") if sources.live else None)
     report = build_report(
         result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,
-        unparsed=result.unparsed, since=sources.since, until=sources.until, tenant=tenant,
+        unparsed=result.unparsed, lines_truncated=result.lines_truncated,
+        since=sources.since, until=sources.until, tenant=tenant,
         task=task_name, stuck_after=stuck_after, now=now,
     )
     width, color = _terminal() if not output else (160, False)

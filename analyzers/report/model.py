@@ -153,6 +153,7 @@ def build_report(
     lines_read: int | None = None,
     lines_parsed: int | None = None,
     unparsed: pd.DataFrame | None = None,
+    lines_truncated: int = 0,
     since: pd.Timestamp | None = None,
     until: pd.Timestamp | None = None,
     tenant: str | None = None,
@@ -202,7 +203,8 @@ def build_report(
         ids = pending_ids.result()
     view_times = times(view)
     return Report(
-        lines=line_totals(lines_read, lines_parsed, records=len(frame)),
+        lines=line_totals(lines_read, lines_parsed, records=len(frame),
+                          truncated=lines_truncated),
         tasks=task_totals(view, ids=ids),
         retry_outcomes=retry_outcomes(view, ids=ids),
         duplicates=duplicate_executions(view, ids=ids),
