@@ -59,7 +59,7 @@ class TestBuildReport:
         d = report.to_dict()
         assert set(d) >= CONTRACT_KEYS
         assert d["lines"] == {"read": len(frame) + 1, "parsed": len(frame), "unparsed": 1,
-                              "records": len(frame)}
+                              "records": len(frame), "truncated": 0}
         assert {k: d["tasks"][k] for k in ("received", "succeeded", "failed", "retried")} == {
             "received": 6, "succeeded": 4, "failed": 1, "retried": 1}
         assert [(f["task_name"], f["exception_type"], f["count"]) for f in d["failures"]] == [
