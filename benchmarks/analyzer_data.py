@@ -8,7 +8,9 @@ run of the reference worker, regenerated whenever the instrumentation changes it
 at generation time and repeated until ``n`` lines. ``kubectl``: Celery's plain text as a
 multi-pod ``kubectl logs --prefix --timestamps`` stream: the two-pod recording in
 ``tests/fixtures/realworld/kubectl_2pod`` plus ``default_prefork`` as a third pod, merged by
-time, repeated the same way (banners, tracebacks and all).
+time, repeated the same way (banners, tracebacks and all). ``json-wide``: like ``json``, from
+``benchmarks/samples/worker_wide_2026-11-28.jsonl``, the same workload's lines as the
+instrumentation wrote them before they were made leaner (~976 bytes a line).
 
 Every repetition is a new run of the same workload: each task, trace and span id gets its
 first 8 hex digits replaced by the repetition number (ids stay unique, and lines of one task
@@ -30,6 +32,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / ".data"
 JSON_SAMPLE = REPO / "examples" / "worker.jsonl"
+#: The same workload as the instrumentation wrote it before its lines were made leaner
+#: (trace ids twice, Cloud Logging labels, null fields): ~976 bytes a line, for robustness.
+WIDE_SAMPLE = Path(__file__).resolve().parent / "samples" / "worker_wide_2026-11-28.jsonl"
 REALWORLD = REPO / "tests" / "fixtures" / "realworld"
 KUBECTL_SAMPLE = REALWORLD / "kubectl_2pod" / "kubectl.log"
 THIRD_POD = REALWORLD / "default_prefork" / "worker.log"
@@ -116,7 +121,8 @@ def _kubectl_sample() -> str:
 
 def write(kind: str, n: int, path: Path) -> Path:
     """About ``n`` lines (whole repetitions of the sample, the last one cut) into ``path``."""
-    text = JSON_SAMPLE.read_text() if kind == "json" else _kubectl_sample()
+    text = (JSON_SAMPLE.read_text() if kind == "json" else WIDE_SAMPLE.read_text()
+            if kind == "json-wide" else _kubectl_sample())
     template = _Template(text if text.endswith("\n") else text + "\n")
     written = 0
     with path.open("w") as out:
@@ -134,9 +140,10 @@ def write(kind: str, n: int, path: Path) -> Path:
 def dataset(kind: str, n: int) -> Path:
     """The path of a generated data set, generating it first if needed."""
     DATA.mkdir(exist_ok=True)
-    suffix = "jsonl" if kind == "json" else "log"
+    suffix = "log" if kind == "kubectl" else "jsonl"
     path = DATA / f"{kind}_{n}.{suffix}"
-    samples = [JSON_SAMPLE] if kind == "json" else [KUBECTL_SAMPLE, THIRD_POD]
+    samples = {"json": [JSON_SAMPLE], "json-wide": [WIDE_SAMPLE]}.get(
+        kind, [KUBECTL_SAMPLE, THIRD_POD])
     if not path.exists() or any(p.stat().st_mtime > path.stat().st_mtime for p in samples):
         tmp = path.with_suffix(".tmp")
         write(kind, n, tmp)
