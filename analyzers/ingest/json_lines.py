@@ -100,6 +100,9 @@ def connection() -> duckdb.DuckDBPyConnection:
 def configure(con: duckdb.DuckDBPyConnection) -> None:
     """Settings every connection that decodes log lines needs."""
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws a progress bar on stdout for a query that runs over 2 s (a big file on a
+    # busy machine): it would land in front of `analyze --format json`'s output.
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET arrow_large_buffer_size = true")  # large_string: free for pandas
     # Rows must come back in input order. DuckDB rewrites an IN list of more than a few
     # values (our event names) into a hash join, which does not keep the order when the
