@@ -85,6 +85,9 @@ class Report:
     window: dict[str, pd.Timestamp | None] = field(default_factory=dict)
     filters: dict[str, str | None] = field(default_factory=dict)
     stuck_after: timedelta = timedelta(minutes=15)
+    #: Sections whose figures are not exactly what the local analyzer would compute from the
+    #: same entries (a source that computes them elsewhere says which; see docs/report.md).
+    approximate: list[str] = field(default_factory=list)
 
     def conditions(self) -> dict[str, bool]:
         """Which ``--fail-on`` conditions hold."""
@@ -134,6 +137,7 @@ class Report:
                 "examples": to_records(self.unparsed),
             },
             "conditions": self.conditions(),
+            "approximate": list(self.approximate),
         }
 
 
