@@ -73,7 +73,7 @@ def _event_counts(frame: pd.DataFrame) -> pd.Series:
 
 
 def line_totals(lines_read: int, lines_parsed: int, records: int | None = None,
-                truncated: int | None = None) -> pd.DataFrame:
+                truncated: int = 0) -> pd.DataFrame:
     """One row: lines read, parsed (part of a record), unparsed (kept aside), records, and
     lines cut to the line limit (``truncated``, counted among the others too).
 
@@ -83,6 +83,5 @@ def line_totals(lines_read: int, lines_parsed: int, records: int | None = None,
            UNPARSED: int(lines_read) - int(lines_parsed)}
     if records is not None:
         row[RECORDS] = int(records)
-    if truncated is not None:
-        row[TRUNCATED] = int(truncated)
+    row[TRUNCATED] = int(truncated)  # always: a source that cuts nothing says 0
     return pd.DataFrame([row])
