@@ -115,10 +115,7 @@ def read_entries_table(table: pa.Table, ctx: pl.DataFrame, buf: bytes, lines: Li
             entry_ctx.filter(tmask),
         ], how="horizontal")
         t = t.with_columns(
-            pl.when(col(kubectl.BODY) == "").then(pl.lit(kubectl.EMPTY))
-            .when(col(kubectl.BODY).str.contains(celery_text.HEADER_START))
-            .then(pl.lit(kubectl.HEADER))
-            .otherwise(pl.lit(kubectl.PLAIN)).alias(kubectl.KIND),
+            kubectl.classify(col(kubectl.BODY), celery_text.HEADER_START).alias(kubectl.KIND),
             pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
                           separator="/").alias(kubectl.STREAM),
         )

@@ -50,6 +50,7 @@ WORKERS = "workers"
 GAP_S = "gap_s"
 LIKELY_CAUSE = "likely_cause"
 KIND = "kind"
+REQUEUED = "requeued"  # losses whose task went back to the queue (not failed)
 
 # durations
 P50_MS = "p50_ms"

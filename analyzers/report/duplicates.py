@@ -33,11 +33,17 @@ DUPLICATE_COLUMNS = (
     cols.LIKELY_CAUSE,
 )
 LOST_COLUMNS = (
-    cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.FIRST_SEEN, cols.LAST_SEEN,
-    cols.EXAMPLE_TASK_ID, s.TASK_NAME, cols.EXAMPLE_MESSAGE,
+    cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.REQUEUED, cols.FIRST_SEEN,
+    cols.LAST_SEEN, cols.EXAMPLE_TASK_ID, s.TASK_NAME, cols.EXAMPLE_MESSAGE,
 )
+#: Lines about one pool process loss, on one worker, come within this much of each other
+#: (billiard's "Process ... exited", Celery's "Task handler raised error: WorkerLostError",
+#: the instrumentation's worker_lost): they are one loss.
+SAME_LOSS_S = 5.0
 
 _TASK_IN_TEXT = r"([\w.:-]+)\[([0-9a-fA-F-]{8,})\]"
+_OUTCOMES = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_RETRIED,
+             s.Event.TASK_REVOKED)
 
 #: Redis' default visibility_timeout; a redelivery gap this long (give or take) is its mark.
 VISIBILITY_TIMEOUT_S = 3600.0
@@ -51,7 +57,9 @@ _KIND_OF_EVENT = {
 # Failed tasks whose exception says the same thing (a worker may log either or both).
 _KIND_OF_EXCEPTION = (
     (r"WorkerLostError$", WORKER_LOST),
-    (r"TimeLimitExceeded$", TIME_LIMIT),
+    # Not SoftTimeLimitExceeded: task code may raise it itself (a plain failure); a real
+    # soft limit is Celery's "Soft time limit (...) exceeded" line, read as its own event.
+    (r"(?<![Ss]oft)TimeLimitExceeded$", TIME_LIMIT),
 )
 
 
@@ -152,8 +160,8 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
             by_exception[exc_kind.index[hit]] = True
     mask = by_event | by_exception
     rows = pick(frame, mask, (
-        s.EVENT, s.WORKER, s.POD, s.TIME, s.TASK_ID, s.TASK_NAME, s.EXCEPTION_MESSAGE,
-        s.REASON, s.MESSAGE))
+        s.EVENT, s.WORKER, s.POD, s.SOURCE, s.TIME, s.TASK_ID, s.TASK_NAME, s.EXCEPTION_MESSAGE,
+        s.REASON, s.MESSAGE, s.REQUEUED))
     kind = rows[s.EVENT].astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
     from_exc = exc_kind.reindex(np.flatnonzero(mask)).to_numpy(dtype=object)
     kind = pd.Series(np.where(pd.isna(from_exc), kind.to_numpy(dtype=object), from_exc),
@@ -174,12 +182,72 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
             s.TASK_ID: text(rows, s.TASK_ID).fillna(named[1]),
             s.TASK_NAME: text(rows, s.TASK_NAME).fillna(named[0]),
             cols.EXAMPLE_MESSAGE: message,
+            cols.REQUEUED: rows[s.REQUEUED].astype("boolean").fillna(False).to_numpy(bool),
+            "_stream": text(rows, s.SOURCE).fillna("") + "/" + text(rows, s.POD).fillna(""),
         }
     )
+    out = _one_row_per_loss(out)
+    if (out[cols.KIND] == WORKER_LOST).any() and out[s.TASK_ID].isna().any():
+        out = _infer_lost_tasks(frame, out)
     # A worker may log a lost task twice (the pool's error and the task's failure).
     has_id = out[s.TASK_ID].notna()
     once = out.loc[has_id].drop_duplicates([cols.KIND, s.TASK_ID])
-    return pd.concat([once, out.loc[~has_id]]).sort_values(s.TIME, kind="stable")
+    out = pd.concat([once, out.loc[~has_id]]).sort_values(s.TIME, kind="stable")
+    return out.drop(columns="_stream")
+
+
+def _one_row_per_loss(out: pd.DataFrame) -> pd.DataFrame:
+    """Worker-lost lines of one stream within ``SAME_LOSS_S`` of each other: one row, the
+    one naming a task id if any (its message, requeued flag and id win)."""
+    lost = out[cols.KIND] == WORKER_LOST
+    if lost.sum() < 2:
+        return out
+    w = out.loc[lost].sort_values([s.TIME], kind="stable")
+    w = w.sort_values(["_stream", s.TIME], kind="stable")
+    gap = w.groupby("_stream")[s.TIME].diff().dt.total_seconds()
+    loss = (gap.isna() | (gap > SAME_LOSS_S)).cumsum()
+    w = w.assign(_loss=loss.to_numpy(), _noid=w[s.TASK_ID].isna().to_numpy())
+    keep = w.sort_values(["_loss", "_noid", s.TIME], kind="stable").groupby("_loss").head(1)
+    requeued = w.groupby("_loss")[cols.REQUEUED].any()
+    keep = keep.assign(**{cols.REQUEUED: requeued.reindex(keep["_loss"]).to_numpy(bool)})
+    keep = keep.drop(columns=["_loss", "_noid"])
+    return pd.concat([keep, out.loc[~lost]]).sort_values(s.TIME, kind="stable")
+
+
+def _infer_lost_tasks(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
+    """Celery's own lost-worker lines name no task. The task is the one id that, in the same
+    stream, was received before the loss with no outcome since, and is received again after
+    it (the message requeued: ``task_acks_late`` + ``task_reject_on_worker_lost``)."""
+    events = event_is(frame, s.Event.TASK_RECEIVED, *_OUTCOMES)
+    rows = pick(frame, events, (s.EVENT, s.TASK_ID, s.TASK_NAME, s.TIME, s.SOURCE, s.POD))
+    if rows.empty:
+        return out
+    ev = pd.DataFrame({
+        "event": rows[s.EVENT].astype("str").to_numpy(object),
+        "id": text(rows, s.TASK_ID).to_numpy(object),
+        "name": text(rows, s.TASK_NAME).to_numpy(object),
+        "t": times(rows).to_numpy(),
+        "stream": (text(rows, s.SOURCE).fillna("") + "/" + text(rows, s.POD).fillna(""))
+        .to_numpy(object),
+    }).dropna(subset=["id"])
+    out = out.copy()
+    for i in out.index[(out[cols.KIND] == WORKER_LOST) & out[s.TASK_ID].isna()]:
+        t, stream = out.at[i, s.TIME], out.at[i, "_stream"]
+        before = ev.loc[(ev["t"] <= t) & (ev["stream"] == stream)]
+        last = before.groupby("id").tail(1)  # each id's last line before the loss
+        open_ids = set(last.loc[last["event"] == str(s.Event.TASK_RECEIVED), "id"])
+        after = ev.loc[ev["t"] > t].groupby("id").head(1)  # each id's first line after it
+        again = set(after.loc[after["event"] == str(s.Event.TASK_RECEIVED), "id"])
+        # Other tasks still running when the process died finish (or retry) before they are
+        # received again; the lost one is received again first.
+        candidates = sorted(open_ids & again)
+        if len(candidates) == 1:
+            tid = candidates[0]
+            out.at[i, s.TASK_ID] = tid
+            out.at[i, s.TASK_NAME] = ev.loc[ev["id"] == tid, "name"].dropna().iloc[0] \
+                if ev.loc[ev["id"] == tid, "name"].notna().any() else out.at[i, s.TASK_NAME]
+            out.at[i, cols.REQUEUED] = True
+    return out
 
 
 def lost_workers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -198,6 +266,7 @@ def lost_workers(frame: pd.DataFrame) -> pd.DataFrame:
             cols.EXAMPLE_MESSAGE: (cols.EXAMPLE_MESSAGE, "first"),
         }
     )
+    out[cols.REQUEUED] = g[cols.REQUEUED].sum().astype("int64").to_numpy()
     out[s.TASK_NAME] = g[s.TASK_NAME].agg(join_unique)
     out = out.reset_index().sort_values(cols.COUNT, ascending=False, kind="stable")
     return out.reset_index(drop=True)[list(LOST_COLUMNS)]
