@@ -102,7 +102,7 @@ JSON_VALUE = r'^(?:\[.*\]|null|true|false|-?\d[\d.eE+-]*|".*")$'
 # a record, JSON_OTHER is a JSON value that is not an object.
 RECORD, BANNER, CONT, EXC, BANNER_BODY, JSON_OTHER = (
     "record", "banner", "cont", "exc", "banner_body", "json_other")
-TEXT_KINDS = (HEADER, RECORD, BANNER, CONT, EXC, BANNER_BODY, PLAIN)
+TEXT_KINDS = (HEADER, RECORD, BANNER, CONT, EXC, BANNER_BODY, PLAIN, JSON_OTHER)
 STARTS = (HEADER, RECORD, BANNER)
 #: Why a text line that no record claims is unparsed.
 REASON_NOT_A_RECORD = "not a log record"

@@ -14,6 +14,7 @@ import pandas as pd
 
 from analyzers.report import Report
 from analyzers.report import columns as cols
+from analyzers.report.model import NO_TASK_EVENTS
 from instrumentation import schema as s
 
 
@@ -144,11 +145,17 @@ def rows_of(table: pd.DataFrame, section: Section) -> tuple[list[str], list[list
     return [label(name) for name in columns], body, max(len(table) - section.limit, 0)
 
 
+#: The label of the first summary line when no task event was read.
+NOTHING_UNDERSTOOD = "NOTHING UNDERSTOOD"
+
+
 def summary_lines(report: Report) -> list[tuple[str, str]]:
     """Label/value pairs for the head of a human report."""
     d = report.to_dict()
     lines, tasks, window = d["lines"], d["tasks"], d["window"]
-    out = [
+    out = [(NOTHING_UNDERSTOOD, f"{f['message']}. Try: {f['hint']}.")
+           for f in d["findings"] if f["condition"] == NO_TASK_EVENTS]
+    out += [
         ("Window (UTC)",
          f"{window.get('first_seen') or '-'} .. {window.get('last_seen') or '-'}"),
         ("Lines", f"{lines.get('read', 0):,} read, {lines.get('parsed', 0):,} parsed, "
@@ -162,6 +169,7 @@ def summary_lines(report: Report) -> list[tuple[str, str]]:
         out.append(("Filters", ", ".join(f"{k}={v}" for k, v in filters.items())))
     if window.get("since") or window.get("until"):
         out.append(("Asked for", f"{window.get('since') or '-'} .. {window.get('until') or '-'}"))
-    held = [name for name, value in d["conditions"].items() if value]
+    held = [name.replace("_", " ") for name, value in d["conditions"].items() if value]
+    # "healthy" only when task events were read and nothing is wrong with them.
     out.append(("Findings", ", ".join(held) if held else "healthy"))
     return out

@@ -68,3 +68,4 @@ BUCKET = "bucket"
 
 # timeline
 ROLE = "role"
+STUCK_REASON = "stuck_reason"  # why a chord is called stuck, in words

@@ -40,7 +40,8 @@ from .kernels import factorize, prepare
 from .retries import retries, retry_outcomes, retry_rows, retry_storms
 from .tables import to_records
 from .timeseries import over_time
-from .totals import UNPARSED, line_totals, task_totals
+from .kernels import event_is
+from .totals import READ, UNPARSED, line_totals, task_totals
 from .values import times
 from .window import filter_frame
 
@@ -60,6 +61,17 @@ COLUMNS: frozenset[str] = frozenset({
 
 #: The conditions ``--fail-on`` accepts.
 CONDITIONS = ("failures", "stuck", "retry-storm")
+#: The condition that no line was understood as a task event (an empty capture, a binary
+#: file, a format nothing here reads): ``analyze`` exits NO_EVENTS unless --allow-empty.
+NO_TASK_EVENTS = "no_task_events"
+#: What to try when nothing was understood.
+NO_EVENTS_HINT = (
+    "check that the input is a Celery worker's log (kubectl context and selector, the "
+    "--since window, the file captured); rhesis-logs reads Celery's own lines in any "
+    "worker_log_format, JSON loggers' message field, Cloud Logging entries and the "
+    "instrumentation's JSON; 'rhesis-logs parse' shows how each line was read; pass "
+    "--allow-empty when an empty log is expected"
+)
 
 UNPARSED_EXAMPLES = 20
 _RAW_WIDTH = 300
@@ -85,15 +97,41 @@ class Report:
     window: dict[str, pd.Timestamp | None] = field(default_factory=dict)
     filters: dict[str, str | None] = field(default_factory=dict)
     stuck_after: timedelta = timedelta(minutes=15)
+    #: Lines understood as task events in the whole input (before any filter).
+    task_events: int = 0
+    #: What the input looked like: records per format, unparsed lines per reason.
+    shapes: dict[str, int] = field(default_factory=dict)
 
     def conditions(self) -> dict[str, bool]:
-        """Which ``--fail-on`` conditions hold."""
+        """Which conditions hold: the ``--fail-on`` ones and ``no_task_events``."""
         failed = int(self.tasks.iloc[0][cols.FAILED]) if not self.tasks.empty else 0
         return {
             "failures": failed > 0 or not self.failures.empty,
             "stuck": not self.stuck_chords.empty,
             "retry-storm": not self.retry_storms.empty,
+            NO_TASK_EVENTS: self.task_events == 0,
         }
+
+    def findings(self) -> list[dict[str, Any]]:
+        """What the report has to say first, most important first (``findings`` in JSON)."""
+        out: list[dict[str, Any]] = []
+        if self.task_events == 0:
+            read = int(self.lines.iloc[0][READ]) if not self.lines.empty else 0
+            seen = ", ".join(f"{n:,} {k}" for k, n in self.shapes.items()) or "nothing"
+            out.append({
+                "condition": NO_TASK_EVENTS,
+                "message": f"no line was understood as a task event ({read:,} lines read; "
+                           f"seen: {seen}): this report cannot say the workers are healthy",
+                "lines_read": read,
+                "shapes": dict(self.shapes),
+                "hint": NO_EVENTS_HINT,
+            })
+        for name in ("failures", "stuck", "retry-storm"):
+            if self.conditions()[name]:
+                out.append({"condition": name})
+        for reason in self.stuck_chords.get(cols.STUCK_REASON, pd.Series(dtype=object)):
+            out.append({"condition": "stuck", "reason": reason})
+        return out
 
     def failing(self, on: Iterable[str]) -> list[str]:
         """The conditions among ``on`` that hold, in the order given."""
@@ -134,6 +172,7 @@ class Report:
                 "examples": to_records(self.unparsed),
             },
             "conditions": self.conditions(),
+            "findings": self.findings(),
         }
 
 
@@ -178,6 +217,14 @@ def build_report(
     if reference is not None and pd.isna(reference):
         reference = None
 
+    task_events = int(event_is(frame, s.TASK_EVENTS).sum())
+    shapes: dict[str, int] = {}
+    if len(frame):
+        shapes.update({f"{k} records": int(v) for k, v in
+                       frame[s.FORMAT].astype("str").value_counts().items() if k != "nan"})
+    if unparsed is not None and len(unparsed):
+        shapes.update({f"unparsed ({k})": int(v) for k, v in
+                       unparsed[s.REASON].astype("str").value_counts().items()})
     filtered = filter_frame(frame, since=since, until=until, tenant=tenant, task=task)
     stuck = pd.Timedelta(stuck_after)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -218,4 +265,6 @@ def build_report(
         },
         filters={"tenant": tenant, "task": task},
         stuck_after=stuck.to_pytimedelta(),
+        task_events=task_events,
+        shapes=shapes,
     )
