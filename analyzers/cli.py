@@ -38,7 +38,6 @@ from analyzers.errors import AnalyzerError
 from analyzers.render import FORMATS, FRAME_FORMATS, render, render_frame
 from analyzers.render.records import TABLE_COLUMNS, RecordWriter, csv_text, ndjson
 from analyzers.report import COLUMNS as REPORT_COLUMNS
-from analyzers.report.model import NO_EVENTS_HINT, NO_TASK_EVENTS
 from analyzers.report import (
     CONDITIONS,
     build_report,
@@ -47,6 +46,7 @@ from analyzers.report import (
     parse_instant,
     task_timeline,
 )
+from analyzers.report.model import NO_EVENTS_HINT, NO_TASK_EVENTS
 from analyzers.sources.follow import follow_lines
 from instrumentation import schema as s
 from instrumentation.exit_status import ExitStatus

@@ -109,7 +109,8 @@ PATTERNS: tuple[Pattern, ...] = (
 )
 #: A custom worker_task_log_format may put "name[id]" anywhere: "... (task rw.fail[<id>])".
 TASK_IN_TEXT = Pattern(
-    s.Event.LOG, "[", r"(?:^|[\s(])(?P<task_name>[A-Za-z_][\w.:-]*)\[(?P<task_id>[0-9a-fA-F-]{32,36})\]"
+    s.Event.LOG, "[",
+    r"(?:^|[\s(])(?P<task_name>[A-Za-z_][\w.:-]*)\[(?P<task_id>[0-9a-fA-F-]{32,36})\]",
 )
 
 _PATTERN_COLUMNS = {

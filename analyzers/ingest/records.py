@@ -11,7 +11,6 @@ together in input order.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -435,7 +434,7 @@ def with_sentences(records: pa.Table) -> pa.Table:
     tb = pl.from_arrow(records.column(s.TRACEBACK).take(rows)) \
         if s.TRACEBACK in records.column_names else None
     if tb is not None and tb.null_count() < len(tb):
-        tb_type, tb_msg = celery_sentences.exception_from_traceback(pl.col("tb"))
+        tb_type, _ = celery_sentences.exception_from_traceback(pl.col("tb"))
         qual = pl.DataFrame({"tb": tb, s.EVENT: found.get_column(s.EVENT)}).select(
             pl.when(pl.col(s.EVENT).is_in(_TRACEBACK_EVENTS)).then(tb_type).alias("q"))
         if s.EXCEPTION_TYPE in found.columns:

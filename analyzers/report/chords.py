@@ -16,8 +16,13 @@ folded in by ``chord_id`` / ``group_id``.
 * ``completed``  the callback was received;
 * ``recovered`` / ``revoked`` / ``cleaned``  the chord monitor acted on it;
 * ``failed``     a member failed or a chord error was logged (Celery will not call back);
-* ``stuck``      no callback and no activity for ``stuck_after`` before ``now``, or the chord
-  monitor reported it stuck and no member moved since;
+* ``stuck``      every member finished, none failed, and the callback was not received
+  although it is overdue: with the Redis backend the last member sends it within
+  milliseconds, so it is overdue once ``max(60 s, 10 x p99 queue wait)`` (the callback task's
+  waits in this log, else every task's) has passed since the last member finished; or
+  members are still missing and there was no activity for ``stuck_after`` before ``now``;
+  or the chord monitor reported it stuck and no member moved since. ``stuck_reason`` says
+  which, in words;
 * ``pending``    still inside ``stuck_after``.
 
 ``now`` is the end of the window the logs cover (the CLI passes ``--until``, else the time of
@@ -32,6 +37,7 @@ import pandas as pd
 from instrumentation import schema as s
 
 from . import columns as cols
+from .durations import queue_waits
 from .kernels import distinct_per_group, event_is, factorize, isin, pick
 from .values import empty, times
 
@@ -46,8 +52,14 @@ STUCK_AFTER = pd.Timedelta("15min")
 COLUMNS = (
     s.CHORD_ID, cols.CHORD_STATE, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.ORGANIZATION_ID,
     s.MEMBERS_EXPECTED, cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED,
-    cols.CALLBACK_RECEIVED, cols.FIRST_SEEN, cols.LAST_ACTIVITY, cols.IDLE_S,
+    cols.CALLBACK_RECEIVED, cols.FIRST_SEEN, cols.LAST_ACTIVITY, cols.IDLE_S, cols.STUCK_REASON,
 )
+#: A callback is overdue this many times the p99 queue wait after its last member ...
+OVERDUE_FACTOR = 10.0
+#: ... and never sooner than this.
+OVERDUE_FLOOR = pd.Timedelta("60s")
+#: Queue waits of the callback's own task name are used when there are at least this many.
+MIN_WAITS = 20
 
 _TERMINAL = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
 _MEMBER_FAILED = (s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
@@ -223,12 +235,51 @@ def chords(
         [COMPLETED, monitor.fillna("").to_numpy(object), FAILED, STUCK, STUCK],
         default=PENDING,
     )
+    # Every member finished and none failed: the callback is due at once. Overdue against
+    # the queue waits this same log shows, whatever --stuck-after says.
+    since_done = (now - per["_work_last"]).dt.total_seconds()
+    all_done = ((per[cols.MEMBERS_FINISHED] >= per[s.MEMBERS_EXPECTED])
+                & (per[s.MEMBERS_EXPECTED] > 0) & (per[s.MEMBERS_FAILED] == 0)
+                & ~per[cols.CALLBACK_RECEIVED].astype(bool))
+    overdue_s = pd.Series(np.inf, index=per.index)
+    if all_done.any():
+        waits = queue_waits(frame)  # once, and only when some callback is due
+        names = per.loc[all_done, s.CHORD_CALLBACK_NAME]
+        by_name = {name: _overdue_s(waits, name) for name in names.astype("str").unique()}
+        overdue_s[all_done] = names.astype("str").map(by_name)
+    early = (all_done & (since_done >= overdue_s)).to_numpy(bool, na_value=False)
+    reason = np.full(len(per), None, dtype=object)
+    for k in np.flatnonzero(early & np.isin(state, [PENDING, STUCK])):
+        state[k] = STUCK
+        reason[k] = (f"all {int(per[s.MEMBERS_EXPECTED].iloc[k])} members finished "
+                     f"{since_done.iloc[k]:.0f} s before the end of the log and the callback "
+                     f"was never received; with this log's queue waits it was overdue after "
+                     f"{overdue_s.iloc[k]:.0f} s")
+    for k in np.flatnonzero((state == STUCK) & pd.isna(reason)):
+        reason[k] = ("the chord monitor reported it stuck"
+                     if monitor.iloc[k] == STUCK else
+                     f"{int(per[cols.MEMBERS_FINISHED].iloc[k])} of "
+                     f"{int(per[s.MEMBERS_EXPECTED].iloc[k])} members finished and nothing "
+                     f"happened for {per[cols.IDLE_S].iloc[k]:.0f} s "
+                     f"(--stuck-after {stuck_after.total_seconds():.0f} s)")
     per[cols.CHORD_STATE] = state
+    per[cols.STUCK_REASON] = reason
     per.index.name = s.CHORD_ID
     out = per.reset_index()
     order = out[cols.CHORD_STATE].map({STUCK: 0, FAILED: 1, PENDING: 2}).fillna(3)
     out = out.assign(_o=order).sort_values(["_o", cols.IDLE_S], ascending=[True, False])
     return out.reset_index(drop=True)[list(COLUMNS)]
+
+
+def _overdue_s(waits: pd.DataFrame, callback_name: str) -> float:
+    """Seconds after which a due callback is overdue: ``max(OVERDUE_FLOOR, OVERDUE_FACTOR x
+    p99 queue wait)`` of the callback's task (enough samples), else of every task."""
+    wait = waits["_wait"].to_numpy(dtype="float64")
+    mine = wait[(waits[s.TASK_NAME].astype("str") == callback_name).to_numpy(bool)]
+    pool = mine if np.count_nonzero(~np.isnan(mine)) >= MIN_WAITS else wait
+    pool = pool[~np.isnan(pool)]
+    p99_s = float(np.percentile(pool, 99)) / 1000 if len(pool) else 0.0
+    return max(OVERDUE_FLOOR.total_seconds(), OVERDUE_FACTOR * p99_s)
 
 
 def stuck_chords(

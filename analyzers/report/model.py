@@ -36,11 +36,10 @@ from .chords import chords as chord_states
 from .duplicates import duplicate_executions, lost_workers
 from .durations import slow_tasks
 from .failures import failures
-from .kernels import factorize, prepare
+from .kernels import event_is, factorize, prepare
 from .retries import retries, retry_outcomes, retry_rows, retry_storms
 from .tables import to_records
 from .timeseries import over_time
-from .kernels import event_is
 from .totals import READ, UNPARSED, line_totals, task_totals
 from .values import times
 from .window import filter_frame
