@@ -184,9 +184,10 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
             cols.EXAMPLE_MESSAGE: message,
             cols.REQUEUED: rows[s.REQUEUED].astype("boolean").fillna(False).to_numpy(bool),
             "_stream": text(rows, s.SOURCE).fillna("") + "/" + text(rows, s.POD).fillna(""),
+            "_reason": text(rows, s.REASON).fillna(""),
         }
     )
-    out = _one_row_per_loss(out)
+    out = _one_row_per_loss(_without_time_limit_kills(out)).drop(columns="_reason")
     if (out[cols.KIND] == WORKER_LOST).any() and out[s.TASK_ID].isna().any():
         out = _infer_lost_tasks(frame, out)
     # A worker may log a lost task twice (the pool's error and the task's failure).
@@ -194,6 +195,24 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
     once = out.loc[has_id].drop_duplicates([cols.KIND, s.TASK_ID])
     out = pd.concat([once, out.loc[~has_id]]).sort_values(s.TIME, kind="stable")
     return out.drop(columns="_stream")
+
+
+def _without_time_limit_kills(out: pd.DataFrame) -> pd.DataFrame:
+    """Without billiard's "Process ... exited with 'signal 9 (SIGKILL)'" that follows a hard
+    time limit in the same stream within ``SAME_LOSS_S``: the pool killed the process for
+    the time limit, already reported as such."""
+    killed = (out[cols.KIND] == WORKER_LOST) & out["_reason"].str.startswith("signal 9")
+    hard = (out[cols.KIND] == TIME_LIMIT) & out["_reason"].str.startswith("hard")
+    if not (killed.any() and hard.any()):
+        return out
+    drop = []
+    limits = out.loc[hard, ["_stream", s.TIME]]
+    for i in out.index[killed]:
+        same = limits.loc[limits["_stream"] == out.at[i, "_stream"], s.TIME]
+        gap = (out.at[i, s.TIME] - same).dt.total_seconds()
+        if ((gap >= 0) & (gap <= SAME_LOSS_S)).any():
+            drop.append(i)
+    return out.drop(index=drop)
 
 
 def _one_row_per_loss(out: pd.DataFrame) -> pd.DataFrame:
