@@ -120,7 +120,7 @@ class Report:
             out.append({
                 "condition": NO_TASK_EVENTS,
                 "message": f"no line was understood as a task event ({read:,} lines read; "
-                           f"seen: {seen}): this report cannot say the workers are healthy",
+                           f"seen: {seen}): nothing can be said about the workers",
                 "lines_read": read,
                 "shapes": dict(self.shapes),
                 "hint": NO_EVENTS_HINT,
