@@ -114,8 +114,8 @@ def read_entries_table(table: pa.Table, ctx: pl.DataFrame, buf: bytes, lines: Li
             df.filter(tmask).select(col(J.TEXT).str.strip_chars_end().alias(kubectl.BODY)),
             entry_ctx.filter(tmask),
         ], how="horizontal")
+        t = kubectl.classify(t, celery_text.HEADER_START)
         t = t.with_columns(
-            kubectl.classify(col(kubectl.BODY), celery_text.HEADER_START).alias(kubectl.KIND),
             pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
                           separator="/").alias(kubectl.STREAM),
         )

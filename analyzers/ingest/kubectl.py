@@ -15,6 +15,7 @@ reported as unparsed (``start_i`` null).
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from analyzers.ingest._times import UTC_US, parse_times
@@ -110,13 +111,26 @@ REASON_JSON_VALUE = "JSON that is not an object"
 REASON_ORPHAN = "continuation without a record"
 
 
-def classify(body: pl.Expr, header_start: str) -> pl.Expr:
-    """The kind of every line from its body (the line without kubectl prefixes)."""
-    return (
+def classify(df: pl.DataFrame, header_start: str) -> pl.DataFrame:
+    """``df`` (with ``body``) plus the ``kind`` of every line. The cheap kinds (empty, JSON,
+    Celery's header: most lines of most logs) first; the regular expressions run only on
+    the other lines."""
+    body = pl.col(BODY)
+    df = df.with_columns(
         pl.when(body == "").then(pl.lit(EMPTY))
         .when(body.str.starts_with("{")).then(pl.lit(JSON))
         .when(body.str.contains(header_start)).then(pl.lit(HEADER))
-        .when(body.str.contains(BANNER_START)).then(pl.lit(BANNER))
+        .otherwise(pl.lit(None, pl.String)).alias(KIND))
+    rest = df.get_column(KIND).is_null()
+    if not rest.any():
+        return df
+    other = df.filter(rest).select(_other_kind(body).alias(KIND)).get_column(KIND)
+    return df.with_columns(df.get_column(KIND).scatter(np.flatnonzero(rest.to_numpy()), other))
+
+
+def _other_kind(body: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(body.str.contains(BANNER_START)).then(pl.lit(BANNER))
         .when(body.str.contains(CONTINUATION)).then(pl.lit(CONT))
         .when(body.str.contains(BANNER_LINE)).then(pl.lit(BANNER_BODY))
         .when(body.str.contains(RECORD_START)).then(pl.lit(RECORD))

@@ -295,8 +295,8 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
                        kubectl.TEXT: _lines_column(buf, lines)})
     df = kubectl.split_prefixes(df).drop(kubectl.TEXT)
     body = col(kubectl.BODY)
+    df = kubectl.classify(df, celery_text.HEADER_START)
     df = df.with_columns(
-        kubectl.classify(body, celery_text.HEADER_START).alias(kubectl.KIND),
         pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
                       separator="/").alias(kubectl.STREAM),
         pl.Series(s.LINE_NO, lines.line_no),

@@ -96,7 +96,7 @@ def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, line
         time = pc.coalesce(time, parse_times(pl.from_arrow(raw_time)).to_arrow())
     if kubectl.PREFIX_TIME in here.columns:
         time = pc.coalesce(time, here.get_column(kubectl.PREFIX_TIME).to_arrow())
-    if n and (time.null_count or table.column(s.MESSAGE).null_count):
+    if n and (time.null_count or _message_missing(table).any()):
         texts = _texts_of(table, buf, lines, bodies)
         if texts is not None:
             time, table = by_content(table, time, texts)
@@ -121,6 +121,12 @@ _TIME_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
 _CONTENT_SAMPLE = 500
 
 
+def _message_missing(table: pa.Table) -> pl.Series:
+    """Rows with neither an event of ours nor a message: another logger's renamed key."""
+    return (pl.from_arrow(table.column(s.MESSAGE)).is_null()
+            & (pl.from_arrow(table.column(s.EVENT)) == str(s.Event.LOG))).fill_null(False)
+
+
 def _texts_of(table: pa.Table, buf: bytes | None, lines: Lines | None,
               bodies: pl.Series | None) -> pl.Series | None:
     """The JSON text of each decoded row, where the caller still has it."""
@@ -142,7 +148,7 @@ def by_content(table: pa.Table, time: pa.ChunkedArray | pa.Array, texts: pl.Seri
     the key whose values hold Celery's sentences (else the longest text), found on a sample
     of the lines lacking them, then read from every such line."""
     time_missing = pl.from_arrow(time).is_null()
-    msg_missing = pl.from_arrow(table.column(s.MESSAGE)).is_null()
+    msg_missing = _message_missing(table)
     sample = texts.filter(time_missing | msg_missing).head(_CONTENT_SAMPLE)
     time_votes: dict[str, int] = {}
     msg_votes: dict[str, float] = {}
@@ -163,14 +169,22 @@ def by_content(table: pa.Table, time: pa.ChunkedArray | pa.Array, texts: pl.Seri
                 msg_votes[key] = msg_votes.get(key, 0.0) + len(value) / 1000 + 100 * sentence
     if time_votes and time_missing.any():
         key = max(time_votes, key=time_votes.__getitem__)
-        found = parse_times(texts.str.json_path_match(_path(key)))
+        found = _only_where(time_missing, parse_times(
+            texts.filter(time_missing).str.json_path_match(_path(key))))
         time = pc.coalesce(time, found.to_arrow().cast(time.type))
     if msg_votes and msg_missing.any():
         key = max(msg_votes, key=msg_votes.__getitem__)
-        found = texts.str.json_path_match(_path(key)).to_arrow().cast(pa.large_string())
+        found = _only_where(msg_missing, texts.filter(msg_missing).str.json_path_match(_path(key)))
         i = table.column_names.index(s.MESSAGE)
-        table = table.set_column(i, s.MESSAGE, pc.coalesce(table.column(s.MESSAGE), found))
+        table = table.set_column(i, s.MESSAGE, pc.coalesce(
+            table.column(s.MESSAGE), found.to_arrow().cast(table.column(s.MESSAGE).type)))
     return time, table
+
+
+def _only_where(mask: pl.Series, values: pl.Series) -> pl.Series:
+    """``values`` (one per True of ``mask``) spread out to ``mask``'s length, null elsewhere."""
+    out = pl.Series(values.name, [None] * len(mask), dtype=values.dtype)
+    return out.scatter(np.flatnonzero(mask.to_numpy()), values)
 
 
 def _path(key: str) -> str:

@@ -221,7 +221,7 @@ def build_report(
     if len(frame):
         shapes.update({f"{k} records": int(v) for k, v in
                        frame[s.FORMAT].astype("str").value_counts().items() if k != "nan"})
-    if unparsed is not None and len(unparsed):
+    if unparsed is not None and len(unparsed) and s.REASON in unparsed.columns:
         shapes.update({f"unparsed ({k})": int(v) for k, v in
                        unparsed[s.REASON].astype("str").value_counts().items()})
     filtered = filter_frame(frame, since=since, until=until, tenant=tenant, task=task)
