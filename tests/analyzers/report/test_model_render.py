@@ -82,7 +82,7 @@ class TestBuildReport:
         assert report.failing([]) == []
         with pytest.raises(ValueError, match="choose from"):
             report.failing(["nope"])
-        assert set(CONDITIONS) == set(report.conditions())
+        assert set(CONDITIONS) | {"no_task_events"} == set(report.conditions())
 
     def test_tenant_filter_changes_sections_not_reference_time(self, frame) -> None:
         only_b = build_report(frame, tenant="org-b")
