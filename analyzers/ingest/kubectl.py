@@ -92,8 +92,9 @@ BANNER_LINE = r"^(?:[-*]+(?: |$)|\[(?:tasks|queues|config)\]$)"
 RECORD_START = (
     r"^\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}"
     r"|^\S.{0,48}?\b(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b"
-    r"|^Task [^\s\[]+\[[^\]\s]+\] |Process '[^']+' pid:\d+ exited with "
-    r"|^Discarding revoked task: |^Task handler raised error: |^(?:Hard|Soft) time limit \("
+    r"|Task [^\s\[]+\[[^\]\s]+\] (?:received|succeeded in |retry: |raised |INTERNAL ERROR)"
+    r"|Process '[^']+' pid:\d+ exited with |Discarding revoked task: "
+    r"|Task handler raised error: |(?:Hard|Soft) time limit \(\d"
 )
 #: JSON that is not an object: a value, not a log record.
 JSON_VALUE = r'^(?:\[.*\]|null|true|false|-?\d[\d.eE+-]*|".*")$'
