@@ -24,7 +24,7 @@ from instrumentation import schema as s
 
 from . import columns as cols
 from .failures import UNKNOWN
-from .kernels import Codes, event_is, pick, task_codes
+from .kernels import Codes, event_is, isin, pick, task_codes
 from .values import empty, join_unique, text, times
 
 DUPLICATE_COLUMNS = (
@@ -235,37 +235,60 @@ def _one_row_per_loss(out: pd.DataFrame) -> pd.DataFrame:
 
 def _infer_lost_tasks(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     """Celery's own lost-worker lines name no task. The task is the one id that, in the same
-    stream, was received before the loss with no outcome since, and is received again after
-    it (the message requeued: ``task_acks_late`` + ``task_reject_on_worker_lost``)."""
-    events = event_is(frame, s.Event.TASK_RECEIVED, *_OUTCOMES)
-    rows = pick(frame, events, (s.EVENT, s.TASK_ID, s.TASK_NAME, s.TIME, s.SOURCE, s.POD))
-    if rows.empty:
+    stream, was received before the loss with no outcome since, and is received again first
+    after it (the message requeued: ``task_acks_late`` + ``task_reject_on_worker_lost``).
+
+    Such an id has two consecutive ``task_received`` lines; the span between them is a
+    *redelivery window*. Windows are few (one per redelivery), so each loss is matched
+    against them, not against every line."""
+    received = pick(frame, event_is(frame, s.Event.TASK_RECEIVED), (s.TASK_ID,))
+    again = text(received, s.TASK_ID)
+    again = again[again.duplicated()].unique()  # only ids received more than once matter
+    if len(again) == 0:
         return out
+    events = event_is(frame, s.Event.TASK_RECEIVED, *_OUTCOMES) & isin(frame[s.TASK_ID], again)
+    rows = pick(frame, events, (s.EVENT, s.TASK_ID, s.TASK_NAME, s.TIME, s.SOURCE, s.POD))
     ev = pd.DataFrame({
-        "event": rows[s.EVENT].astype("str").to_numpy(object),
+        "received": (rows[s.EVENT].astype("str") == str(s.Event.TASK_RECEIVED)).to_numpy(bool),
         "id": text(rows, s.TASK_ID).to_numpy(object),
         "name": text(rows, s.TASK_NAME).to_numpy(object),
-        "t": times(rows).to_numpy(),
+        "t": times(rows).to_numpy(dtype="datetime64[us]"),  # not Timestamp objects
         "stream": (text(rows, s.SOURCE).fillna("") + "/" + text(rows, s.POD).fillna(""))
         .to_numpy(object),
-    }).dropna(subset=["id"])
+    }).dropna(subset=["id", "t"]).sort_values(["id", "t"], kind="stable")
+    same_id = ev["id"].eq(ev["id"].shift(-1))
+    start = ev["received"] & ev["received"].shift(-1, fill_value=False) & same_id
+    windows = pd.DataFrame({
+        "id": ev["id"][start].to_numpy(object), "name": ev["name"][start].to_numpy(object),
+        "stream": ev["stream"][start].to_numpy(object), "start": ev["t"][start].to_numpy(),
+        "end": ev["t"].shift(-1)[start].to_numpy(),
+    })
+    if windows.empty:
+        return out
+    # Each loss against the window of its stream that started last before it; it is that
+    # window's task unless an earlier window of the stream is still open (ambiguous).
+    windows = windows.sort_values("start", kind="stable")
+    windows["open_before"] = windows.groupby("stream")["end"].transform(
+        lambda e: e.cummax().shift(1))
+    todo = (out[cols.KIND] == WORKER_LOST) & out[s.TASK_ID].isna()
+    losses = pd.DataFrame({
+        "row": out.index[todo],
+        "stream": out.loc[todo, "_stream"].to_numpy(object),
+        "t": pd.to_datetime(out.loc[todo, s.TIME]).dt.tz_convert(None)
+        .to_numpy(dtype="datetime64[us]"),
+    }).dropna(subset=["t"]).sort_values("t", kind="stable")
+    if losses.empty:
+        return out
+    windows["start"] = windows["start"].astype("datetime64[us]")
+    m = pd.merge_asof(losses, windows, left_on="t", right_on="start", by="stream",
+                      direction="backward")
+    ok = (m["end"] > m["t"]) & ~(m["open_before"] > m["t"])
+    m = m.loc[ok.to_numpy(bool)]
     out = out.copy()
-    for i in out.index[(out[cols.KIND] == WORKER_LOST) & out[s.TASK_ID].isna()]:
-        t, stream = out.at[i, s.TIME], out.at[i, "_stream"]
-        before = ev.loc[(ev["t"] <= t) & (ev["stream"] == stream)]
-        last = before.groupby("id").tail(1)  # each id's last line before the loss
-        open_ids = set(last.loc[last["event"] == str(s.Event.TASK_RECEIVED), "id"])
-        after = ev.loc[ev["t"] > t].groupby("id").head(1)  # each id's first line after it
-        again = set(after.loc[after["event"] == str(s.Event.TASK_RECEIVED), "id"])
-        # Other tasks still running when the process died finish (or retry) before they are
-        # received again; the lost one is received again first.
-        candidates = sorted(open_ids & again)
-        if len(candidates) == 1:
-            tid = candidates[0]
-            out.at[i, s.TASK_ID] = tid
-            out.at[i, s.TASK_NAME] = ev.loc[ev["id"] == tid, "name"].dropna().iloc[0] \
-                if ev.loc[ev["id"] == tid, "name"].notna().any() else out.at[i, s.TASK_NAME]
-            out.at[i, cols.REQUEUED] = True
+    out.loc[m["row"].to_numpy(), s.TASK_ID] = m["id"].to_numpy(object)
+    named = m.loc[m["name"].notna()]
+    out.loc[named["row"].to_numpy(), s.TASK_NAME] = named["name"].to_numpy(object)
+    out.loc[m["row"].to_numpy(), cols.REQUEUED] = True
     return out
 
 
