@@ -441,6 +441,12 @@ def with_sentences(records: pa.Table) -> pa.Table:
         return records
     sub = pl.DataFrame({"_i": idx, s.MESSAGE: pl.from_arrow(records.column(s.MESSAGE).take(idx))})
     found = celery_sentences.recognize(sub, anchored=True)
+    # A formatter may put something before the sentence ("%(processName)s %(message)s").
+    rest = sub.join(found.select("_i"), on="_i", how="anti").filter(
+        pl.col(s.MESSAGE).str.contains("Task ", literal=True))
+    if rest.height:
+        found = pl.concat([found, celery_sentences.recognize(rest, anchored=False)],
+                          how="diagonal_relaxed")
     if found.height == 0:
         return records
     found = found.sort("_i")

@@ -108,3 +108,14 @@ def test_any_worker_log_format_is_read() -> None:
     assert r.frame[s.SEVERITY].tolist() == ["INFO"] * 3
     assert r.frame[s.TIME].iloc[0] == pd.Timestamp("2026-12-02T07:53:40.712Z")
     assert r.frame[s.TASK_ID].tolist()[2] == "fa55b3cb-619b-4049-b637-113a5f740a79"
+
+
+def test_json_logger_keys_found_by_content() -> None:
+    """python-json-logger with rename_fields: time and message under keys nobody guessed."""
+    r = read('{"t":"2026-12-02T10:00:00Z","lvl":"INFO","text":"Task rw.add[a1] received"}',
+             '{"t":"2026-12-02T10:00:01Z","lvl":"INFO",'
+             '"text":"MainProcess Task rw.add[a1] succeeded in 0.1s: 2"}')
+    assert r.frame[s.EVENT].tolist() == ["task_received", "task_succeeded"]
+    assert r.frame[s.TASK_ID].tolist() == ["a1", "a1"]
+    assert r.frame[s.TIME].tolist() == [pd.Timestamp("2026-12-02T10:00:00Z"),
+                                        pd.Timestamp("2026-12-02T10:00:01Z")]
