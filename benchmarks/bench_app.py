@@ -1,6 +1,7 @@
 """The worker the instrumentation benchmark runs: stock Celery, or the same app instrumented.
 
-BENCH_INSTRUMENT=1 adds the two lines a user adds; otherwise Celery logs its default prose.
+BENCH_INSTRUMENT=1 adds the two lines a user adds (tracing on, the default); ``notrace`` the
+same with ``tracing=False``; otherwise Celery logs its default prose.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ MODE = os.environ.get("BENCH_INSTRUMENT", "0")  # 0: stock, 1: instrumented, not
 if MODE in ("1", "notrace"):
     from instrumentation import instrument
 
-    instrument(app, service="bench", environment="bench", tracing=MODE == "1")
+    instrument(app, service="bench", environment="bench", project="bench-project",
+               tracing=MODE == "1")
 
 
 @app.task(name="bench.add")

@@ -6,17 +6,16 @@
               **{s.CHORD_ID: chord_id, s.ACTION: "recover"})
 
 The signal handlers in ``signals.py`` use the same function, so every task event goes through
-here. Observers are plain callables ``fn(event, fields)``; ``instrumentation.metrics`` is one.
-Nothing here raises: a failing observer or a broken log stream is swallowed (and counted),
-because an event about a task must never be the reason the task fails.
+here. Task events take no message (``None``): their event and task name say it. Observers
+are plain callables ``fn(event, fields)``; ``instrumentation.metrics`` is one. Nothing here
+raises: a failing observer or a broken log stream is swallowed (and counted), because an
+event about a task must never be the reason the task fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import structlog
 
 from instrumentation import logconfig
 from instrumentation import processors as p
@@ -27,15 +26,9 @@ from instrumentation.tenant import get_tenant
 Observer = Callable[[str, Mapping[str, Any]], None]
 
 _observers: list[Observer] = []
-_logger = structlog.get_logger()
+# Follows configure_logging/reset_logging by itself (it binds when used, not when created).
+_logger = logconfig.get_logger()
 observer_errors = 0
-
-
-def rebind_logger() -> None:
-    """Take a fresh logger after (re)configuration: structlog caches a logger on first use,
-    and a cached one keeps writing to the stream it was first configured with."""
-    global _logger
-    _logger = structlog.get_logger()
 
 
 def add_observer(fn: Observer) -> None:
@@ -73,7 +66,7 @@ def _with_context(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def log_event(
     event: str,
-    message: str,
+    message: str | None = None,
     severity: str | None = None,
     *,
     exc_info: Any = None,
@@ -86,14 +79,12 @@ def log_event(
         sev = severity or s.EVENT_SEVERITY.get(event, "INFO")
         if exc_info is not None:
             fields["exc_info"] = exc_info
+        if logconfig.emit_event(event, sev, message, fields):
+            return
+        # Logging not configured by us: structlog's own configuration decides.
         fields[p.EVENT_NAME_KEY] = event
         fields[p.SEVERITY_KEY] = sev
-        fields["event"] = message  # structlog's name for the message; normalize_event renames
-        level = logconfig.SEVERITY_LEVELS.get(sev, 20)
-        if not logconfig.emit(fields, sev.lower(), level):
-            # Logging not configured by us: structlog's own configuration decides.
-            message = fields.pop("event")
-            _logger.log(level, message, **fields)
+        _logger.log(logconfig.SEVERITY_LEVELS.get(sev, 20), message or event, **fields)
     except Exception:
         # The stream, a processor or an odd value failed: drop this line, keep the task.
-        logconfig._note_drop()
+        logconfig.note_drop()

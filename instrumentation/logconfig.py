@@ -8,10 +8,11 @@
     logging.getLogger("celery").warning("plain stdlib works too")
 
 Both lines leave through the same processor chain (``processors.py``), so ``kubectl logs``
-shows only JSON and Cloud Logging promotes ``severity``, ``message``, ``time``, the trace and
-the labels. structlog loggers write straight to the stream (the fast path for our own events);
-stdlib records reach the chain through ``structlog.stdlib.ProcessorFormatter`` with the chain
-as its ``foreign_pre_chain``.
+shows only JSON and Cloud Logging promotes ``severity``, ``message``, ``time`` and the trace.
+structlog loggers write straight to the stream; stdlib records reach the chain through
+``structlog.stdlib.ProcessorFormatter`` with the chain as its ``foreign_pre_chain``; our own
+events (``events.log_event``) take ``emit_event``, the same steps fused into one pass
+(``processors.EventLine``) on the same writer.
 
 Why stdout: the GKE logging agent marks everything on stderr as ERROR unless the line is JSON
 with a severity. Writing JSON to stdout is correct either way.
@@ -35,27 +36,17 @@ from instrumentation import processors as p
 from instrumentation import schema as s
 from instrumentation.redaction import Redactor
 
-# Fields that never hold a secret: skipping them keeps the redactor off the hot path.
-_NEVER_SECRET = frozenset(
-    {s.TIME, s.SEVERITY, s.EVENT, s.TASK_ID, s.DURATION_MS, s.QUEUE_WAIT_MS, s.RETRIES,
-     s.GROUP_INDEX, s.CHORD_SIZE, s.TRACE_SAMPLED, s.ETA, s.RETRY_IN_S, s.TASK_NAME,
-     s.ROOT_ID, s.PARENT_ID, s.GROUP_ID,
-     s.QUEUE, s.WORKER, s.PID, s.TRACE, s.SPAN_ID, s.TRACE_ID, s.OTEL_SPAN_ID, s.LABELS,
-     s.ORGANIZATION_ID, s.USER_ID, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.STATE,
-     s.LOGGER, "_record", "_from_structlog"}
-)
-
 
 class _State:
     """What configure_logging set up, so instrument() can reuse it and tests can reset it."""
 
     configured = False
     static: p.AddStaticFields | None = None
+    event_line: p.EventLine | None = None  # our own events' fused renderer
     handler: logging.Handler | None = None
     stream: IO[str] | None = None
     dropped = 0
     generation = 0  # bumped by every (re)configuration; lazy loggers re-bind on change
-    processors: list[Any] | None = None  # the structlog chain, renderer last
     writer: LineWriter | None = None
     level = logging.INFO
     lock = threading.Lock()
@@ -116,7 +107,7 @@ class LineWriter:
                     written = os.write(self._fd, data)
                     data = data[written:]
         except Exception:
-            _note_drop()
+            note_drop()
 
 
 class SafeWriteLogger:
@@ -155,15 +146,16 @@ class SafeStreamHandler(logging.StreamHandler):
         try:
             line = self.format(record)
         except Exception:
-            _note_drop()
+            note_drop()
             return
         self.writer.write_line(line)
 
     def handleError(self, record: logging.LogRecord) -> None:
-        _note_drop()
+        note_drop()
 
 
-def _note_drop() -> None:
+def note_drop() -> None:
+    """Count a line that could not be written; the first one is reported on stderr."""
     with _state.lock:
         _state.dropped += 1
         first = _state.dropped == 1
@@ -173,22 +165,18 @@ def _note_drop() -> None:
                                  'dropping lines","event":"log"}\n')
 
 
-def emit(event_dict: dict[str, Any], method_name: str, level: int) -> bool:
-    """Run ``event_dict`` through the configured chain and write it, without a BoundLogger
-    (the hot path of our own events: same processors, same writer, less call overhead).
-    Returns False when logging is not configured, so the caller can fall back to structlog.
+def emit_event(event: str, severity: str, message: str | None,
+               fields: dict[str, Any]) -> bool:
+    """Write one of our events through the fused renderer (``processors.EventLine``): the hot
+    path of every task event. ``fields`` is consumed. Returns False when logging is not
+    configured by us, so the caller can fall back to structlog's own configuration.
     """
-    processors, writer = _state.processors, _state.writer
-    if processors is None or writer is None:
+    render, writer = _state.event_line, _state.writer
+    if render is None or writer is None:
         return False
-    if level < _state.level:
+    if SEVERITY_LEVELS.get(severity, logging.INFO) < _state.level:
         return True
-    try:
-        for proc in processors:
-            event_dict = proc(None, method_name, event_dict)
-    except structlog.DropEvent:
-        return True
-    writer.write_line(event_dict)
+    writer.write_line(render(event, severity, message, fields))
     return True
 
 
@@ -201,10 +189,14 @@ def shared_processors(
     service: str | None = None,
     environment: str | None = None,
     project: str | None = None,
+    labels: bool = False,
 ) -> list[Any]:
     """The chain every line goes through, structlog or stdlib, before it is rendered."""
-    static = p.AddStaticFields(service, environment)
+    static = p.AddStaticFields(service, environment, labels)
+    trace = p.AddTraceContext(project)
+    redactor = Redactor(skip=p.NEVER_SECRET)
     _state.static = static
+    _state.event_line = p.EventLine(static, trace, redactor)
     return [
         structlog.contextvars.merge_contextvars,
         p.merge_task_context,
@@ -214,10 +206,9 @@ def shared_processors(
         p.add_logger_name,
         static,
         p.add_pid,
-        p.AddTraceContext(project),
+        trace,
         p.format_exception,
-        p.ensure_task_fields,
-        Redactor(skip=_NEVER_SECRET),
+        redactor,
     ]
 
 
@@ -235,10 +226,13 @@ def configure_logging(
     project: str | None = None,
     stream: IO[str] | None = None,
     quiet_loggers: dict[str, str] | None = None,
+    labels: bool = False,
 ) -> None:
     """Route structlog and stdlib logging to one JSON line per record on ``stream`` (stdout).
 
     ``project`` is the GCP project id used to build ``logging.googleapis.com/trace``.
+    ``labels`` writes ``{service, environment}`` as Cloud Logging labels on every line (off:
+    on GKE each entry names its cluster, namespace, pod and container already).
     ``quiet_loggers`` maps logger names to a minimum level (e.g. ``{"kombu": "WARNING"}``).
     Calling it again replaces the previous configuration (handlers are not stacked).
     """
@@ -246,7 +240,7 @@ def configure_logging(
     if numeric is None:
         raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
     stream = stream if stream is not None else sys.stdout
-    chain = shared_processors(service, environment, project)
+    chain = shared_processors(service, environment, project, labels)
 
     writer = LineWriter(stream)
     _writers[:] = [writer]  # the previous writer is no longer used
@@ -277,21 +271,22 @@ def configure_logging(
         logging.getLogger(name).setLevel(lvl)
     _state.handler = handler
     _state.stream = stream
-    _state.processors = [*chain, p.render_json]
     _state.writer = writer
     _state.level = numeric
     _state.configured = True
     _state.dropped = 0
     _state.generation += 1
-    from instrumentation import events  # late: events imports structlog config lazily
-
-    events.rebind_logger()
 
 
 def set_worker_name(hostname: str | None) -> None:
     """Stamp every later line of this process with the worker's hostname."""
     if _state.static is not None:
         _state.static.worker = hostname
+
+
+def current_handler() -> logging.Handler | None:
+    """The stdlib handler configure_logging installed on the root logger (None before)."""
+    return _state.handler
 
 
 def current_stream() -> IO[str] | None:
@@ -310,14 +305,11 @@ def reset_logging() -> None:
         root.removeHandler(_state.handler)
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
-    from instrumentation import events
-
-    events.rebind_logger()
     _state.configured = False
     _state.handler = None
     _state.static = None
+    _state.event_line = None
     _state.stream = None
-    _state.processors = None
     _state.writer = None
     _state.dropped = 0
     _state.generation += 1

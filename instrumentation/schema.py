@@ -10,7 +10,8 @@ string literal anywhere else::
 
     log.info(s.Event.TASK_SUCCEEDED, **{s.TASK_ID: task.request.id, s.DURATION_MS: 12.5})
 
-``FIELDS`` describes every field (type, meaning, on which events it appears) and is what
+``FIELDS`` describes every field (type, meaning, on which events it appears, whether it is
+always there or only when set) and is what
 ``docs/schema.md`` is written from; ``tests/test_schema.py`` fails when the two drift apart.
 
 Why these names: Cloud Logging's agent promotes ``severity``, ``message``, ``time`` and the
@@ -193,6 +194,16 @@ EVENT_SEVERITY: dict[str, str] = {
 }
 
 
+class Presence(StrEnum):
+    """When a field is on a line. Empty and default values are left out (a line is billed by
+    the byte), so a field that is not ``ALWAYS`` or ``TASK`` is absent where it does not apply:
+    in a Logging query ``-jsonPayload.group_id:*``, in SQL and in the analyzer ``NULL``."""
+
+    ALWAYS = "every line"
+    TASK = "every task event line"
+    WHEN_SET = "only when set"
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One field of the contract: its name, type, meaning and where it appears."""
@@ -201,47 +212,44 @@ class FieldSpec:
     type: str
     description: str
     events: frozenset[str] = field(default_factory=frozenset)  # empty: any line may carry it
-    required: bool = False  # present (possibly null) on every task event line
+    presence: Presence = Presence.WHEN_SET
 
 
 _ALL_TASK = TASK_EVENTS
 _ERR = frozenset({Event.TASK_FAILED, Event.TASK_RETRIED, Event.TASK_INTERNAL_ERROR})
+_ALWAYS, _TASK = Presence.ALWAYS, Presence.TASK
 
 FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec(TIME, "string", "RFC 3339 UTC timestamp with microseconds", required=True),
-    FieldSpec(SEVERITY, "string", "One of " + ", ".join(SEVERITIES), required=True),
-    FieldSpec(MESSAGE, "string", "A short human sentence; never parse it, use the fields",
-              required=True),
-    FieldSpec(EVENT, "string", "What happened: one of the Event values", required=True),
+    FieldSpec(TIME, "string", "RFC 3339 UTC timestamp with microseconds", presence=_ALWAYS),
+    FieldSpec(SEVERITY, "string", "One of " + ", ".join(SEVERITIES), presence=_ALWAYS),
+    FieldSpec(MESSAGE, "string", "A short human sentence; never parse it, use the fields. "
+              "Task event lines have none: their event and task name say it"),
+    FieldSpec(EVENT, "string", "What happened: one of the Event values", presence=_ALWAYS),
     FieldSpec(LOGGER, "string", "Name of the logger that wrote the line"),
-    FieldSpec(TASK_ID, "string", "Celery task id", _ALL_TASK, required=True),
-    FieldSpec(TASK_NAME, "string", "Registered task name", _ALL_TASK, required=True),
-    FieldSpec(ORGANIZATION_ID, "string", "Tenant organization (null when the task has none)",
-              required=True),
-    FieldSpec(USER_ID, "string", "Tenant user (null when the task has none)", required=True),
-    FieldSpec(ROOT_ID, "string", "Id of the first task of the workflow", _ALL_TASK, required=True),
-    FieldSpec(PARENT_ID, "string", "Id of the task that published this one", _ALL_TASK,
-              required=True),
-    FieldSpec(GROUP_ID, "string", "Group (and chord header) id the task belongs to", _ALL_TASK,
-              required=True),
-    FieldSpec(GROUP_INDEX, "integer", "Position of the task in its group", _ALL_TASK,
-              required=True),
-    FieldSpec(RETRIES, "integer", "How many times the task has been retried", _ALL_TASK,
-              required=True),
-    FieldSpec(QUEUE, "string", "Queue (routing key) the task was delivered on", _ALL_TASK,
-              required=True),
+    FieldSpec(TASK_ID, "string", "Celery task id", _ALL_TASK, presence=_TASK),
+    FieldSpec(TASK_NAME, "string", "Registered task name", _ALL_TASK, presence=_TASK),
+    FieldSpec(ORGANIZATION_ID, "string", "Tenant organization (absent when the task has none)"),
+    FieldSpec(USER_ID, "string", "Tenant user (absent when the task has none)"),
+    FieldSpec(ROOT_ID, "string", "Id of the first task of the workflow", _ALL_TASK),
+    FieldSpec(PARENT_ID, "string", "Id of the task that published this one", _ALL_TASK),
+    FieldSpec(GROUP_ID, "string", "Group (and chord header) id the task belongs to", _ALL_TASK),
+    FieldSpec(GROUP_INDEX, "integer", "Position of the task in its group", _ALL_TASK),
+    FieldSpec(RETRIES, "integer", "How many times the task has been retried (0 included)",
+              _ALL_TASK, presence=_TASK),
+    FieldSpec(QUEUE, "string", "Queue (routing key) the task was delivered on", _ALL_TASK),
     FieldSpec(STATE, "string", "Celery state name where one applies (SUCCESS, FAILURE, ...)"),
-    FieldSpec(WORKER, "string", "Worker hostname (node name)", required=True),
+    FieldSpec(WORKER, "string", "Worker hostname (node name); absent on a client's lines"),
     FieldSpec(PID, "integer", "Process id that wrote the line; on worker_lost, the pool process "
-              "that was lost (when Celery knew it)", required=True),
-    FieldSpec(SERVICE, "string", "Service name (also in the labels)"),
-    FieldSpec(ENVIRONMENT, "string", "Deployment environment (also in the labels)"),
+              "that was lost (when Celery knew it)", presence=_ALWAYS),
+    FieldSpec(SERVICE, "string", "Service name (in the labels, when labels are written)"),
+    FieldSpec(ENVIRONMENT, "string", "Deployment environment (in the labels, when written)"),
     FieldSpec(DURATION_MS, "number", "Run time of the task in milliseconds", FINISHED_EVENTS),
     FieldSpec(QUEUE_WAIT_MS, "number", "Time from received to started in milliseconds",
               frozenset({Event.TASK_STARTED})),
     FieldSpec(EXCEPTION_TYPE, "string", "Qualified exception class name", _ERR),
     FieldSpec(EXCEPTION_MESSAGE, "string", "str() of the exception, secrets redacted", _ERR),
-    FieldSpec(TRACEBACK, "string", "The whole formatted traceback in one string", _ERR),
+    FieldSpec(TRACEBACK, "string", "The formatted traceback in one string (of the exception "
+              "that caused a retry, not of Celery's Retry)", _ERR),
     FieldSpec(RETRY_IN_S, "number", "Seconds until the retry runs",
               frozenset({Event.TASK_RETRIED})),
     FieldSpec(ETA, "string", "RFC 3339 time the retry (or an ETA task) runs at",
@@ -270,12 +278,16 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(ACTION, "string", "What the chord monitor did (check, revoke, recover, clean)",
               CHORD_MONITOR_EVENTS),
     FieldSpec(DRY_RUN, "boolean", "The action was only shown, not done", CHORD_MONITOR_EVENTS),
-    FieldSpec(TRACE_ID, "string", "OpenTelemetry trace id (32 hex digits)"),
-    FieldSpec(OTEL_SPAN_ID, "string", "OpenTelemetry span id (16 hex digits)"),
-    FieldSpec(TRACE, "string", "projects/<PROJECT>/traces/<trace_id>, for Cloud Trace links"),
-    FieldSpec(SPAN_ID, "string", "Span id, promoted into LogEntry.spanId"),
-    FieldSpec(TRACE_SAMPLED, "boolean", "Whether the span is sampled"),
-    FieldSpec(LABELS, "object", "{service, environment}: promoted into LogEntry.labels"),
+    FieldSpec(TRACE_ID, "string", "OpenTelemetry trace id (32 hex digits), on sampled spans "
+              "when no GCP project is configured (else it is in the Cloud Logging field)"),
+    FieldSpec(OTEL_SPAN_ID, "string", "OpenTelemetry span id (16 hex digits), on sampled "
+              "spans when no GCP project is configured"),
+    FieldSpec(TRACE, "string", "projects/<PROJECT>/traces/<trace_id>, for Cloud Trace links; "
+              "on sampled spans when a GCP project is configured"),
+    FieldSpec(SPAN_ID, "string", "Span id, promoted into LogEntry.spanId (with TRACE)"),
+    FieldSpec(TRACE_SAMPLED, "boolean", "true: the span is sampled (with TRACE)"),
+    FieldSpec(LABELS, "object", "{service, environment}: promoted into LogEntry.labels; "
+              "only with configure_logging(labels=True)"),
     FieldSpec(ARGS, "string", "Truncated repr of positional args (opt-in only)"),
     FieldSpec(KWARGS, "string", "Truncated repr of keyword args (opt-in only)"),
     FieldSpec(RESULT, "string", "Truncated repr of the result (opt-in only)"),
@@ -283,8 +295,12 @@ FIELDS: tuple[FieldSpec, ...] = (
 
 FIELD_NAMES: frozenset[str] = frozenset(f.name for f in FIELDS)
 
-#: Fields every task event line carries (null where they do not apply, e.g. no group).
-REQUIRED_TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
+#: Fields on every line we write.
+ALWAYS_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.presence is Presence.ALWAYS)
+
+#: Fields every task event line carries; the others only when they have a value.
+REQUIRED_TASK_FIELDS: tuple[str, ...] = ALWAYS_FIELDS + tuple(
+    f.name for f in FIELDS if f.presence is Presence.TASK)
 
 #: Columns the analyzer adds to what the worker wrote.
 ANALYZER_COLUMNS: tuple[str, ...] = (SOURCE, LINE_NO, POD, CONTAINER, NAMESPACE, FORMAT, RAW)

@@ -40,11 +40,11 @@ _WHERE = {
 
 
 def fields_table() -> str:
-    rows = ["| field | type | required on task events | on events | meaning |",
+    rows = ["| field | type | present on | on events | meaning |",
             "|---|---|---|---|---|"]
     for f in s.FIELDS:
         events = ", ".join(sorted(f.events)) if f.events else "any"
-        rows.append(f"| `{f.name}` | {f.type} | {'yes' if f.required else ''} | {events} "
+        rows.append(f"| `{f.name}` | {f.type} | {f.presence.value} | {events} "
                     f"| {f.description} |")
     return "\n".join(rows)
 
@@ -87,11 +87,16 @@ def render(examples: Mapping[str, Mapping]) -> str:
         "",
         fields_table(),
         "",
-        "Fields marked *required* are present on every task event line, `null` where they do "
-        "not apply (a task outside a group has `group_id: null`), so that a query never has to "
-        "tell absent from empty. Celery 5.7 keeps a chord's size in the Redis result backend "
-        "(`celery-taskset-meta-<group>.s`), not in the message, so `chord_size` is null on "
-        "Redis; count the members' `task_published` lines by `group_id` instead.",
+        "*Present on* says when a field is there: on every line, on every task event line, or "
+        "only when it has a value. Empty values (`null`, and Cloud Logging's defaults such as "
+        "`trace_sampled: false`) are left out, because Cloud Logging bills by the byte: a "
+        "task outside a group has no `group_id`, which the analyzer and SQL read as NULL and "
+        "a Logging query finds with `-jsonPayload.group_id:*`. Task event lines have no "
+        "`message`: their `event` and `task_name` say it. Trace ids are written once, in "
+        "Cloud Logging's fields when a GCP project is configured (the plain `trace_id` and "
+        "`span_id` otherwise), and only for sampled spans. Celery 5.7 keeps a chord's size in "
+        "the Redis result backend (`celery-taskset-meta-<group>.s`), not in the message, so "
+        "the publisher's lines have no `chord_size`; the worker's lines do.",
         "",
         "## One example line per event",
         "",

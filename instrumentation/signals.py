@@ -46,7 +46,13 @@ from instrumentation.events import log_event
 
 # EVENT_NAME_KEY set on a stdlib record names its event (ExtraAdder copies record extras).
 from instrumentation.processors import EVENT_NAME_KEY as _EVENT_ATTR
-from instrumentation.processors import cap_traceback, qualified_name, safe_repr, safe_str
+from instrumentation.processors import (
+    compact_traceback,
+    format_traceback,
+    qualified_name,
+    safe_repr,
+    safe_str,
+)
 from instrumentation.redaction import redact_text
 
 #: Header the publisher stamps so the worker can measure queue wait across processes.
@@ -73,6 +79,7 @@ class _Options:
     quiet_banner: bool = True
     replace_celery_task_lines: bool = True
     chord_size_lookup: bool = True
+    log_labels: bool = False
 
 
 @dataclass
@@ -80,6 +87,7 @@ class _TaskState:
     started: float
     tokens: Any
     tenant_token: Any
+    task: Any = None
 
 
 _options = _Options()
@@ -174,10 +182,13 @@ def _chord_size(backend: Any, group_id: str | None) -> int | None:
     return size
 
 
-def _fill_chord_size(fields: dict[str, Any], backend: Any) -> None:
+def _fill_chord_size(fields: dict[str, Any], task: Any) -> None:
+    """Add the chord's size to a member's fields (``task`` gives the result backend; it is
+    read only for chord members: no work for fields a task does not have)."""
     if _options.chord_size_lookup and fields.get(s.CHORD_CALLBACK_ID) and \
             fields.get(s.CHORD_SIZE) is None:
-        fields[s.CHORD_SIZE] = _chord_size(backend, fields.get(s.GROUP_ID))
+        fields[s.CHORD_SIZE] = _chord_size(getattr(task, "backend", None),
+                                           fields.get(s.GROUP_ID))
 
 
 def _context_fields(task: Any, request: Any) -> dict[str, Any]:
@@ -225,7 +236,9 @@ def _exception_fields(exc: BaseException | None, traceback_text: str | None) -> 
     return {
         s.EXCEPTION_TYPE: qualified_name(type(exc)),
         s.EXCEPTION_MESSAGE: redact_text(safe_str(exc)),
-        s.TRACEBACK: cap_traceback(traceback_text.rstrip()) if traceback_text else None,
+        # Redacted before it is capped: the cap could cut a secret in two, and half a token
+        # is no longer recognizable.
+        s.TRACEBACK: compact_traceback(redact_text(traceback_text)) if traceback_text else None,
     }
 
 
@@ -242,6 +255,22 @@ def _before_publish(sender: Any = None, headers: dict | None = None, **kw: Any) 
         return
     tenancy.inject_headers(headers)
     headers.setdefault(PUBLISHED_AT_HEADER, time.time())
+    if _options.tracing:
+        _chord_links_to(headers)
+
+
+def _chord_links_to(headers: dict) -> None:
+    """Publishing the chord callback of the running member (the member that completes the
+    chord): hand it the members' span contexts."""
+    bound = _context.task_fields()
+    callback_id = bound.get(s.CHORD_CALLBACK_ID) if bound else None
+    if callback_id is None or headers.get("id") != callback_id:
+        return
+    state = _tasks.get(bound.get(s.TASK_ID))
+    links = _tracing.chord_links_header(getattr(state.task, "backend", None) if state else None,
+                                        callback_id)
+    if links:
+        headers[_tracing.CHORD_LINKS_HEADER] = links
 
 
 @_safe
@@ -257,7 +286,7 @@ def _after_publish(sender: Any = None, body: Any = None, headers: Mapping | None
     if _options.log_payloads and isinstance(body, tuple | list) and len(body) == 3:
         fields[s.ARGS] = _payload(body[0])
         fields[s.KWARGS] = _payload(body[1])
-    log_event(s.Event.TASK_PUBLISHED, f"Task {fields[s.TASK_NAME]} published", **fields)
+    log_event(s.Event.TASK_PUBLISHED, **fields)
 
 
 # --- Worker main process --------------------------------------------------------------------
@@ -275,17 +304,18 @@ def _on_received(sender: Any = None, request: Any = None, **kw: Any) -> None:
     if request is None or not getattr(request, "id", None):
         return
     headers = _request_dict(request)
-    fields = _headers_fields(headers, getattr(request, "chord", None),
-                             _queue_of(request.delivery_info))
+    delivery_info = request.delivery_info
+    fields = _headers_fields(headers, getattr(request, "chord", None), _queue_of(delivery_info))
     fields[s.TASK_NAME] = request.name
     fields.update(_tenant_of_headers(headers))
     fields[s.WORKER] = getattr(request, "hostname", None)
-    _fill_chord_size(fields, getattr(getattr(request, "task", None), "backend", None))
-    if request.delivery_info and request.delivery_info.get("redelivered"):
+    if fields[s.CHORD_CALLBACK_ID]:
+        _fill_chord_size(fields, getattr(request, "task", None))
+    if delivery_info and delivery_info.get("redelivered"):
         fields[s.REDELIVERED] = True
     if headers.get("eta"):
         fields[s.ETA] = headers["eta"]
-    log_event(s.Event.TASK_RECEIVED, f"Task {request.name} received", **fields)
+    log_event(s.Event.TASK_RECEIVED, **fields)
 
 
 @_safe
@@ -300,7 +330,7 @@ def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = Fals
                    s.SIGNUM: int(signum) if signum is not None else None})
     # Revoked while running in this process: say how long it ran (postrun still cleans up).
     fields[s.DURATION_MS] = _duration_ms(fields[s.TASK_ID])
-    log_event(s.Event.TASK_REVOKED, f"Task {fields[s.TASK_NAME]} revoked", **fields)
+    log_event(s.Event.TASK_REVOKED, **fields)
 
 
 @_safe
@@ -311,7 +341,7 @@ def _on_rejected(sender: Any = None, message: Any = None, exc: BaseException | N
     fields = _headers_fields(headers, None, _queue_of(delivery_info))
     fields.update(_tenant_of_headers(headers))
     fields[s.REASON] = redact_text(safe_str(exc)) if exc is not None else None
-    log_event(s.Event.TASK_REJECTED, "Message rejected", **fields)
+    log_event(s.Event.TASK_REJECTED, **fields)
 
 
 @_safe
@@ -322,7 +352,7 @@ def _on_unknown(sender: Any = None, name: str | None = None, id: str | None = No
     fields.update({s.TASK_ID: id, s.TASK_NAME: name})
     fields.update(_tenant_of_headers(headers))
     fields[s.REASON] = "task not registered on this worker"
-    log_event(s.Event.TASK_UNKNOWN, f"Unknown task {name} received", **fields)
+    log_event(s.Event.TASK_UNKNOWN, **fields)
 
 
 # --- Where the task runs (pool child under prefork) -----------------------------------------
@@ -337,7 +367,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     tenant = tenancy.tenant_from_request(request, kwargs if isinstance(kwargs, Mapping) else None)
     fields = _context_fields(task, request)
     fields.update(tenant.as_fields())
-    _fill_chord_size(fields, getattr(task, "backend", None))
+    _fill_chord_size(fields, task)
     if request.hostname:
         fields[s.WORKER] = request.hostname
     # Bind for the task's duration: every line the task writes, structlog or stdlib, gets these.
@@ -345,15 +375,11 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     tenant_token = tenancy.set_tenant(tenant if tenant else None)
     if len(_tasks) >= MAX_TRACKED_TASKS:
         _tasks.clear()
-    _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token)
+    _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token, task)
     if _options.tracing:
-        _tracing.annotate_current_span({
-            k: fields.get(k) for k in (s.ORGANIZATION_ID, s.USER_ID, s.GROUP_ID, s.ROOT_ID,
-                                       s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME)
-        })
+        _trace_prerun(task, request, fields)
     extra: dict[str, Any] = {}
-    published = (request.headers or {}).get(PUBLISHED_AT_HEADER) if isinstance(
-        request.headers, Mapping) else getattr(request, PUBLISHED_AT_HEADER, None)
+    published = _header(request, PUBLISHED_AT_HEADER)
     eta = request.eta
     if isinstance(published, int | float):
         # Queue wait counts from when the task was due: the publish time, or its ETA if later.
@@ -365,11 +391,35 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     if _options.log_payloads:
         extra[s.ARGS] = _payload(args)
         extra[s.KWARGS] = _payload(kwargs)
-    log_event(s.Event.TASK_STARTED, f"Task {task.name} started", **extra)
+    log_event(s.Event.TASK_STARTED, **extra)
     # Tasks that have no tenant by design (heartbeats, housekeeping) opt out with
     # ``requires_tenant = False`` on the task class.
     if not tenant and getattr(task, "requires_tenant", True):
         _warn_no_tenant(task.name)
+
+
+_SPAN_ATTRIBUTES = (s.ORGANIZATION_ID, s.USER_ID, s.GROUP_ID, s.ROOT_ID, s.CHORD_CALLBACK_ID,
+                    s.CHORD_CALLBACK_NAME)
+
+
+def _header(request: Any, name: str) -> Any:
+    """A custom message header of a running task (Celery copies them onto the request)."""
+    headers = request.headers
+    if isinstance(headers, Mapping):
+        return headers.get(name)
+    return getattr(request, name, None)
+
+
+def _trace_prerun(task: Any, request: Any, fields: dict[str, Any]) -> None:
+    """Span attributes, and the span links of a chord (see ``tracing``): a member remembers
+    its span for the callback, the callback links to the members'."""
+    _tracing.annotate_current_span(fields, _SPAN_ATTRIBUTES)
+    callback_id = fields.get(s.CHORD_CALLBACK_ID)
+    if callback_id:
+        _tracing.remember_chord_member(getattr(task, "backend", None), callback_id)
+    links = _header(request, _tracing.CHORD_LINKS_HEADER)
+    if links:
+        _tracing.link_chord_members(links)
 
 
 #: One task_no_tenant warning per task name per this many seconds (with a count of the rest):
@@ -423,7 +473,7 @@ def _on_success(sender: Any = None, result: Any = None, **kw: Any) -> None:
     fields[s.STATE] = "SUCCESS"
     if _options.log_payloads:
         fields[s.RESULT] = _payload(result)
-    log_event(s.Event.TASK_SUCCEEDED, f"Task {task.name} succeeded", **fields)
+    log_event(s.Event.TASK_SUCCEEDED, **fields)
 
 
 #: Celery sends task_failure twice for one hard time limit (Request.on_timeout, then
@@ -457,7 +507,7 @@ def _on_failure(sender: Any = None, task_id: str | None = None,
     fields[s.STATE] = "FAILURE"
     fields.update(_exception_fields(exception, getattr(einfo, "traceback", None)))
     name = getattr(task, "name", "?")
-    log_event(s.Event.TASK_FAILED, f"Task {name} failed", **fields)
+    log_event(s.Event.TASK_FAILED, **fields)
     exc_type = fields.get(s.EXCEPTION_TYPE) or ""
     if exc_type.endswith("WorkerLostError"):
         log_event(s.Event.WORKER_LOST, f"Worker process lost while running {name}", **{
@@ -575,9 +625,14 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo
     fields[s.STATE] = "RETRY"
     # reason is celery.exceptions.Retry; .exc is what the task raised (None for a bare retry).
     original = getattr(reason, "exc", None) or reason
-    tb_text = getattr(einfo, "traceback", None)
-    fields.update(_exception_fields(original if isinstance(original, BaseException) else None,
-                                    tb_text))
+    exc = original if isinstance(original, BaseException) else None
+    # The traceback of what the task raised (and what that was raised from), not the one of
+    # Celery's Retry around it: that half is Celery's retry machinery, the same every time.
+    if exc is not None and exc.__traceback__ is not None:
+        tb_text = format_traceback(type(exc), exc, exc.__traceback__)
+    else:
+        tb_text = getattr(einfo, "traceback", None)
+    fields.update(_exception_fields(exc, tb_text))
     when = getattr(reason, "when", None)
     now = dt.datetime.now(dt.UTC)
     if isinstance(when, int | float):
@@ -587,7 +642,7 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo
         aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
         fields[s.RETRY_IN_S] = round((aware - now).total_seconds(), 3)
         fields[s.ETA] = aware.isoformat()
-    log_event(s.Event.TASK_RETRIED, f"Task {task.name} will be retried", **fields)
+    log_event(s.Event.TASK_RETRIED, **fields)
 
 
 @_safe
@@ -597,8 +652,7 @@ def _on_internal_error(sender: Any = None, task_id: str | None = None,
     task = sender
     fields = _bound_or(task, task_id) if task is not None else {s.TASK_ID: task_id}
     fields.update(_exception_fields(exception, getattr(einfo, "traceback", None)))
-    log_event(s.Event.TASK_INTERNAL_ERROR, "Celery internal error while running a task",
-              **fields)
+    log_event(s.Event.TASK_INTERNAL_ERROR, **fields)
 
 
 @_safe
@@ -624,7 +678,7 @@ def _on_setup_logging(loglevel: Any = None, **kw: Any) -> None:
         level = logging.getLevelName(level)
     logconfig.configure_logging(
         level, service=_options.service, environment=_options.environment,
-        project=_options.project,
+        project=_options.project, labels=_options.log_labels,
         # Keep writing where we wrote before: the worker's own setup must not move the stream.
         stream=logconfig.current_stream(),
     )
@@ -727,7 +781,7 @@ REPLACED_CELERY_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 
 def _install_celery_filter() -> None:
     global _celery_filter
-    handler = logconfig._state.handler
+    handler = logconfig.current_handler()
     if handler is None or not _options.replace_celery_task_lines:
         return
     for name in REPLACED_CELERY_LOGGERS:
@@ -775,13 +829,17 @@ def instrument(
     quiet_banner: bool = True,
     replace_celery_task_lines: bool = True,
     chord_size_lookup: bool = True,
+    log_labels: bool = False,
 ) -> None:
     """Connect the signal handlers (and OpenTelemetry's) for ``app``; safe to call twice.
 
-    ``service``/``environment`` become ``logging.googleapis.com/labels``; ``project`` is the GCP
-    project for trace links (default: ``GOOGLE_CLOUD_PROJECT``). With ``configure_logging`` the
-    worker's ``setup_logging`` signal installs our JSON logging instead of Celery's prose, and
-    the process's logging is configured right away if nobody did it yet.
+    ``service``/``environment`` name the trace resource, and with ``log_labels`` become
+    ``logging.googleapis.com/labels`` on every line (off by default: on GKE each entry names
+    its cluster, namespace, pod and container already, and the labels cost ~80 bytes a line);
+    ``project`` is the GCP project for trace links (default: ``GOOGLE_CLOUD_PROJECT``). With
+    ``configure_logging`` the worker's ``setup_logging`` signal installs our JSON logging
+    instead of Celery's prose, and the process's logging is configured right away if nobody
+    did it yet.
     ``log_payloads`` logs a truncated, redacted repr of args, kwargs and results (off by
     default: they carry customer data). ``chord_size_lookup`` reads each chord's size from the
     Redis result backend once per worker process (one GET per chord), so that chord members'
@@ -799,6 +857,7 @@ def instrument(
         quiet_banner=quiet_banner,
         replace_celery_task_lines=replace_celery_task_lines,
         chord_size_lookup=chord_size_lookup,
+        log_labels=log_labels,
     )
     if tracing:
         # Before our handlers: in prerun the task's span must already be current.
@@ -806,7 +865,7 @@ def instrument(
     if configure_logging and not logconfig.is_configured():
         logconfig.configure_logging(
             log_level or "INFO", service=_options.service,
-            environment=_options.environment, project=_options.project)
+            environment=_options.environment, project=_options.project, labels=log_labels)
     _install_celery_filter()
     if _connected:
         return

@@ -6,6 +6,7 @@ and Log Analytics SQL of ``queries/``, filled in for a project, cluster, namespa
     rhesis-logs queries show task-timeline --param task_id=0f6c...
     rhesis-logs queries show policy/stuck-chords --project my-proj --format json
     rhesis-logs queries install --project my-proj --cluster prod --namespace workers
+    rhesis-logs queries install --log-analytics --project my-proj --create-link
 
 A thin layer over :mod:`queries.catalog` and :mod:`queries.logging_api`; their errors become
 exit status USAGE (2) with the message. ``rhesis-logs`` loads it on first use
@@ -23,6 +24,13 @@ import click
 
 from instrumentation.exit_status import ExitStatus
 from queries.catalog import KINDS, METRIC, SAVED, SQL, Context, QueryError, load
+from queries.log_analytics import (
+    DEFAULT_BUCKET,
+    DEFAULT_LINK_ID,
+    DEFAULT_LOCATION,
+    LinkSetupError,
+    ensure_linked_dataset,
+)
 from queries.logging_api import DEFAULT_ENDPOINT, LoggingApi, LoggingApiError, install
 from queries.template import MissingParameter
 
@@ -124,8 +132,20 @@ def show_cmd(ctx: Context, name: str, fmt: str) -> None:
                    "[env CLOUDSDK_AUTH_ACCESS_TOKEN]; default: Application Default Credentials.")
 @click.option("--endpoint", envvar="RHESIS_LOGGING_ENDPOINT", default=DEFAULT_ENDPOINT,
               show_default=True, help="Logging API base URL [env RHESIS_LOGGING_ENDPOINT].")
+@click.option("--log-analytics", "log_analytics", is_flag=True,
+              help="Instead: check that the log bucket is on Log Analytics and linked to a "
+                   "BigQuery dataset (what `analyze --source log-analytics` reads).")
+@click.option("--bucket", default=DEFAULT_BUCKET, show_default=True,
+              help="--log-analytics: the log bucket.")
+@click.option("--location", default=DEFAULT_LOCATION, show_default=True,
+              help="--log-analytics: the bucket's location.")
+@click.option("--link-id", default=DEFAULT_LINK_ID, show_default=True,
+              help="--log-analytics: the link (and BigQuery dataset) id to create.")
+@click.option("--create-link", is_flag=True,
+              help="--log-analytics: create the link when the bucket has none.")
 def install_cmd(ctx: Context, only: tuple[str, ...], dry_run: bool, access_token: str | None,
-                endpoint: str) -> None:
+                endpoint: str, log_analytics: bool, bucket: str, location: str, link_id: str,
+                create_link: bool) -> None:
     """Create or update the saved queries and log-based metrics in a project.
 
     Saved queries are shared (visible to the project), named rhesis-<query>; log-based
@@ -136,7 +156,28 @@ def install_cmd(ctx: Context, only: tuple[str, ...], dry_run: bool, access_token
     """
     if ctx.project == "PROJECT_ID":
         raise QueriesError("install needs --project (or GOOGLE_CLOUD_PROJECT)")
+    if log_analytics:
+        _link(ctx.project, bucket, location, link_id, create_link and not dry_run,
+              LoggingApi(ctx.project, endpoint=endpoint, access_token=access_token))
+        return
     api = None if dry_run else LoggingApi(ctx.project, endpoint=endpoint,
                                           access_token=access_token)
     for result in install(api, load(), ctx, kinds=only or (SAVED, METRIC, SQL)):
         click.echo(f"{result.action:<8} {result.kind:<6} {result.id}")
+
+
+def _link(project: str, bucket: str, location: str, link_id: str, create: bool,
+          api: LoggingApi) -> None:
+    """``install --log-analytics``: report (or make) the bucket's BigQuery link.
+
+    Exits FINDINGS when the bucket has no link and ``--create-link`` was not given, so a
+    setup script can tell "ready" from "one step left".
+    """
+    try:
+        status = ensure_linked_dataset(project, bucket, location, link_id, create,
+                                       session=api)
+    except (LinkSetupError, LoggingApiError) as exc:
+        raise QueriesError(str(exc)) from None
+    click.echo(status.describe())
+    if status.action == "missing":
+        raise SystemExit(ExitStatus.FINDINGS)

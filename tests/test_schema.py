@@ -27,11 +27,12 @@ class TestSchemaModule:
         assert set(s.EVENT_SEVERITY) == set(s.Event)
         assert set(s.EVENT_SEVERITY.values()) <= set(s.SEVERITIES)
 
-    def test_required_fields_from_the_issue(self):
+    def test_required_fields(self):
+        """Every line: time, severity, event, pid; task lines add the task and its attempt.
+        The rest (tenant, lineage, chord, trace, message) only when set (issue 15)."""
+        assert set(s.ALWAYS_FIELDS) == {s.TIME, s.SEVERITY, s.EVENT, s.PID}
         assert set(s.REQUIRED_TASK_FIELDS) == {
-            s.TIME, s.SEVERITY, s.MESSAGE, s.EVENT, s.TASK_ID, s.TASK_NAME, s.ORGANIZATION_ID,
-            s.USER_ID, s.ROOT_ID, s.PARENT_ID, s.GROUP_ID, s.GROUP_INDEX, s.RETRIES, s.QUEUE,
-            s.WORKER, s.PID}
+            s.TIME, s.SEVERITY, s.EVENT, s.PID, s.TASK_ID, s.TASK_NAME, s.RETRIES}
 
     def test_jsonpayload_paths(self):
         assert s.jsonpayload(s.TASK_NAME) == "jsonPayload.task_name"
@@ -60,9 +61,13 @@ class TestSchemaDoc:
         for event, line in blocks:
             rec = json.loads(line)
             assert rec[s.EVENT] == event
-            assert {s.TIME, s.SEVERITY, s.MESSAGE} <= set(rec)
+            assert set(s.ALWAYS_FIELDS) <= set(rec), event
+            assert None not in rec.values(), event  # empty values are left out
             if event in s.TASK_EVENTS:
                 assert set(s.REQUIRED_TASK_FIELDS) <= set(rec), event
+                assert s.MESSAGE not in rec, event
+            else:
+                assert rec[s.MESSAGE], event
 
 
 @pytest.mark.parametrize("event", list(s.Event))

@@ -3,9 +3,9 @@
 Importing this module reads and validates the settings (``worker.config``; a bad environment
 is a ``ConfigError`` naming each problem), configures JSON logging, builds the Celery app,
 registers the tasks, checks that every routing and annotation key names a registered task,
-and instruments the app. When the worker is ready it starts the health and debug server
-(``worker.health``) on ``HEALTH_PORT`` unless ``HEALTH_SERVER=0`` (the container entrypoint
-runs its own).
+and instruments the app. The ``celery worker`` command starts the health server
+(``worker.health``) on ``HEALTH_PORT`` before it connects to the broker, unless
+``HEALTH_SERVER=0`` (the container entrypoint runs its own); ``/metrics`` is served there.
 
     BROKER_URL=redis://localhost:6379/0 celery -A worker.app worker -Q celery,execution,telemetry
 """
@@ -20,6 +20,7 @@ from instrumentation import configure_logging, get_logger, instrument
 from instrumentation import schema as s
 from instrumentation.logconfig import is_configured
 from worker.config import ConfigError, Settings, check_task_names, load_settings
+from worker.health import hooks as health_hooks
 from worker.tasks.base import TenantTask
 
 
@@ -65,13 +66,18 @@ instrument(app, service=settings.service, environment=settings.environment,
            log_payloads=settings.log_payloads, log_level=settings.log_level)
 
 _log = get_logger(__name__)
-_health_server: Any = None
 _chord_gauges: Any = None
+
+# /ping, /health, /metrics (and /debug where allowed) from the first second of the worker
+# command, before it connects to the broker.
+health_hooks.install(app, settings)
 
 
 @signals.celeryd_init.connect(weak=False)
 def _enable_metrics(**kwargs: Any) -> None:
-    """Count task events as Prometheus metrics, served on METRICS_PORT once ready.
+    """Count task events as Prometheus metrics, served at /metrics of the health server
+    (one port, HEALTH_PORT), or on METRICS_PORT once ready when this process runs no health
+    server (HEALTH_SERVER=0: the container entrypoint serves health from its own process).
 
     Here and not at import: only a worker process should create the multiprocess directory
     and a metrics port, not every tool or test that imports the app. celeryd_init runs in the
@@ -91,7 +97,8 @@ def _enable_metrics(**kwargs: Any) -> None:
         chord_source = _chord_gauges.counts
     try:
         enable_metrics(app, multiprocess_dir=settings.metrics_dir,
-                       tenant_label=settings.metrics_tenant_label, port=settings.metrics_port,
+                       tenant_label=settings.metrics_tenant_label,
+                       port=None if settings.health_server else settings.metrics_port,
                        chord_source=chord_source)
     except (OSError, ValueError) as exc:  # metrics are worth a log line, not a dead worker
         _log.error("metrics could not be enabled", **{s.REASON: str(exc)})
@@ -102,34 +109,3 @@ def _start_chord_gauges(sender: Any = None, **kwargs: Any) -> None:
     # After the pool forked: children must not inherit the survey thread.
     if _chord_gauges is not None:
         _chord_gauges.start()
-
-
-@signals.worker_ready.connect(weak=False)
-def _start_health_server(sender: Any = None, **kwargs: Any) -> None:
-    """Serve /ping, /health, /debug... from the worker's main process once it is ready.
-
-    Started here rather than at import: prefork children are forked by then, so they do not
-    inherit a serving thread, and a failure to bind is logged, not fatal to the worker.
-    """
-    global _health_server
-    if not settings.health_server or _health_server is not None:
-        return
-    from worker.health import HealthContext, HealthServer
-
-    hostname = getattr(sender, "hostname", None)
-    try:
-        _health_server = HealthServer(HealthContext(settings, app, worker_hostname=hostname))
-        _health_server.start()
-    except OSError as exc:
-        _log.error("health server could not start",
-                   **{s.REASON: f"port {settings.health_port}: {exc}"})
-        return
-    _log.info(f"health server listening on port {_health_server.port}")
-
-
-@signals.worker_shutdown.connect(weak=False)
-def _stop_health_server(**kwargs: Any) -> None:
-    global _health_server
-    if _health_server is not None:
-        _health_server.stop()
-        _health_server = None

@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from instrumentation.exit_status import ExitStatus
 from worker.chord_monitor.cli import chords, fix_chords
 from worker.config import ConfigError
 
@@ -255,14 +256,24 @@ def health(port: int | None, host: str | None, worker_hostname: str | None) -> N
 
     Example: rhesis-worker health --port 8080 --worker celery@worker-0
     """
-    from worker.health import HealthContext, HealthServer
+    from worker.health import DebugAccess, DebugConfigError, HealthContext, HealthServer
 
     app = _app()
     from worker.app import settings
 
-    server = HealthServer(HealthContext(settings, app, worker_hostname=worker_hostname),
-                          host=host, port=port)
-    click.echo(f"serving on {host or settings.health_host}:{server.port}", err=True)
+    try:
+        debug = DebugAccess.from_env()
+        server = HealthServer(HealthContext(settings, app, worker_hostname=worker_hostname),
+                              host=host, port=port, debug=debug)
+    except (DebugConfigError, OSError) as exc:
+        error = click.ClickException(str(exc) if isinstance(exc, DebugConfigError)
+                                     else f"cannot listen on port {port}: {exc}")
+        error.exit_code = int(ExitStatus.USAGE if isinstance(exc, DebugConfigError)
+                              else ExitStatus.UNAVAILABLE)
+        raise error from exc
+    click.echo(f"serving on {host or settings.health_host}:{server.port}"
+               + (f", /debug on 127.0.0.1:{server.debug_port}" if server.debug_port else ""),
+               err=True)
     server.run()
 
 

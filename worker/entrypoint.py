@@ -4,15 +4,18 @@
     python -m worker.entrypoint --pool solo -Q execution
 
 1. Validate the settings (a bad environment exits 2 with every problem named).
-2. Wait up to ``BROKER_WAIT_S`` (default 60) for a PING round trip to the broker, with
+2. Serve the health endpoints (``worker.health``) from this process, so ``/ping`` and
+   ``/health/basic`` answer from the first second and ``/health`` says "broker unreachable
+   since ..." while the broker is awaited.
+3. Wait up to ``BROKER_WAIT_S`` (default 60) for a PING round trip to the broker, with
    capped backoff; exit 3 if it never answers, so the pod's restart reason is in the logs and
-   not a worker stuck retrying before its probes exist.
-3. Serve the health and debug endpoints (``worker.health``) from this process, so ``/ping``
-   and ``/health/basic`` answer while the worker starts; ``/health/basic`` turns 503 if the
-   worker process dies.
-4. Run ``celery -A worker.app worker`` as a child (``HEALTH_SERVER=0`` so it does not bind the
-   same port) and forward SIGTERM/SIGINT to it as SIGTERM — Celery's warm shutdown: finish
-   running tasks, requeue prefetched ones — and SIGQUIT as is (cold shutdown).
+   not a worker stuck retrying.
+4. Run ``celery -A worker.app worker`` as a child and forward SIGTERM/SIGINT to it as
+   SIGTERM — Celery's warm shutdown: finish running tasks, requeue prefetched ones — and
+   SIGQUIT as is (cold shutdown). The child serves health and ``/metrics`` on ``HEALTH_PORT``
+   itself (this process hands the port over); with ``HEALTH_SERVER=0`` this process keeps
+   serving health (``/health/basic`` turns 503 if the worker dies) and the child serves
+   ``/metrics`` on ``METRICS_PORT``.
 5. Exit with the worker's exit code.
 
 Extra arguments go to ``celery worker``; without any, the defaults are
@@ -83,19 +86,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, service=settings.service,
                       environment=settings.environment, project=settings.project)
 
+    from worker.health import DebugAccess, DebugConfigError, HealthContext, HealthServer
+    from worker.health.server import log_listening
+
+    try:
+        debug = DebugAccess.from_env()
+    except DebugConfigError as exc:
+        _log().critical("invalid configuration, not starting", **{s.REASON: str(exc)})
+        return EXIT_CONFIG
+
+    from worker.app import app
+
+    hostname = os.environ.get("WORKER_HOSTNAME") or f"celery@{socket.gethostname()}"
+    child: subprocess.Popen | None = None
+    # Health from the first second: while the broker is awaited, /health says since when it
+    # has been unreachable and /ping answers, so probes can tell waiting from dead.
+    server = None
+    try:
+        server = HealthServer(HealthContext(
+            settings, app, worker_hostname=hostname,
+            alive=lambda: child is None or child.poll() is None), debug=debug).start()
+        log_listening(server)
+    except OSError as exc:
+        _log().error("health server could not start", **{s.REASON: str(exc)})
+
     wait_s = float(os.environ.get("BROKER_WAIT_S", "60"))
     check = wait_for_broker(settings, wait_s)
     if not check["ok"]:
         _log().critical(f"broker unreachable after {wait_s:g}s, not starting",
                      **{s.REASON: check.get("reason")})
+        if server is not None:
+            server.stop()
         return EXIT_BROKER
 
-    from worker.app import app
-    from worker.health import HealthContext, HealthServer
-
-    hostname = os.environ.get("WORKER_HOSTNAME") or f"celery@{socket.gethostname()}"
-    child = subprocess.Popen(worker_command(args, hostname),
-                             env={**os.environ, "HEALTH_SERVER": "0"})
+    env = dict(os.environ)
+    if settings.health_server and server is not None:
+        # Hand the port over: the worker serves /ping, /health and /metrics itself from its
+        # first second (before it connects), one port for probes and scrapes. The port is
+        # closed for the second or two the worker takes to import: a probe in that gap fails
+        # once, well within the startup probe's 90 s and liveness' three failures.
+        server.stop()
+        server = None
+    else:
+        env["HEALTH_SERVER"] = "0"  # this process keeps serving; the worker must not bind
+    child = subprocess.Popen(worker_command(args, hostname), env=env)
 
     forwarded: list[int] = []
 
@@ -103,19 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # No logging in here: the log writer holds a lock the interrupted code may own.
         sent = signal.SIGQUIT if signum == signal.SIGQUIT else signal.SIGTERM
         forwarded.append(int(sent))
-        if child.poll() is None:
+        if child is not None and child.poll() is None:
             child.send_signal(sent)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signum, forward)
 
-    server = None
-    try:
-        server = HealthServer(HealthContext(settings, app, worker_hostname=hostname,
-                                            alive=lambda: child.poll() is None)).start()
-        _log().info(f"health server listening on port {server.port}")
-    except OSError as exc:
-        _log().error("health server could not start", **{s.REASON: str(exc)})
     code = child.wait()
     if server is not None:
         server.stop()

@@ -23,6 +23,10 @@ from typing import Any
 from celery import Task
 from celery.result import AsyncResult
 
+# The tasks are shared_tasks: they publish through the current app. Importing the configured
+# app here means ``from worker.tasks.execution import execute_test_run`` + send_with_tenant
+# sends to BROKER_URL, not to Celery's unconfigured default app.
+import worker.app  # noqa: F401
 from instrumentation import tenant_context
 from instrumentation.tenant import inject_headers
 

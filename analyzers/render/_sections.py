@@ -169,6 +169,8 @@ def summary_lines(report: Report) -> list[tuple[str, str]]:
         out.append(("Filters", ", ".join(f"{k}={v}" for k, v in filters.items())))
     if window.get("since") or window.get("until"):
         out.append(("Asked for", f"{window.get('since') or '-'} .. {window.get('until') or '-'}"))
+    if d.get("approximate"):  # a source that computed some sections elsewhere says which
+        out.append(("Approximate", ", ".join(d["approximate"])))
     held = [name.replace("_", " ") for name, value in d["conditions"].items() if value]
     # "healthy" only when task events were read and nothing is wrong with them.
     out.append(("Findings", ", ".join(held) if held else "healthy"))

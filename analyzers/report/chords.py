@@ -63,11 +63,13 @@ MIN_WAITS = 20
 
 _TERMINAL = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
 _MEMBER_FAILED = (s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
-_CALLBACK_SEEN = (
+#: Events of the callback that prove it was sent (the Log Analytics SQL uses the same set).
+CALLBACK_SEEN = (
     s.Event.TASK_RECEIVED, s.Event.TASK_STARTED, s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED,
     s.Event.TASK_RETRIED,
 )
-_MONITOR_STATE = {
+#: The chord monitor's event -> the chord state it sets (shared with the Log Analytics SQL).
+MONITOR_STATE = {
     s.Event.CHORD_RECOVERED: RECOVERED,
     s.Event.CHORD_REVOKED: REVOKED,
     s.Event.CHORD_CLEANED: CLEANED,
@@ -207,7 +209,7 @@ def chords(
     callback = per[s.CHORD_CALLBACK_ID]
     task_ids = frame[s.TASK_ID]
     is_callback = isin(task_ids, callback.dropna().unique())
-    seen = is_callback & event_is(frame, *_CALLBACK_SEEN)
+    seen = is_callback & event_is(frame, *CALLBACK_SEEN)
     seen_ids = pd.Series(task_ids[seen].astype("str").unique())
     per[cols.CALLBACK_RECEIVED] = callback.notna() & isin(callback, seen_ids)
     # The callback's own lines are activity of the chord too.
@@ -220,7 +222,7 @@ def chords(
 
     idle = now - per[cols.LAST_ACTIVITY]
     per[cols.IDLE_S] = (idle.dt.total_seconds()).clip(lower=0).round(3)
-    monitor = per["_ev_last_event"].map(_MONITOR_STATE)
+    monitor = per["_ev_last_event"].map(MONITOR_STATE)
     chord_error = per["_chord_error"].fillna(False).astype(bool)
     state = np.select(
         [

@@ -96,6 +96,9 @@ class Report:
     window: dict[str, pd.Timestamp | None] = field(default_factory=dict)
     filters: dict[str, str | None] = field(default_factory=dict)
     stuck_after: timedelta = timedelta(minutes=15)
+    #: Sections whose figures are not exactly what the local analyzer would compute from the
+    #: same entries (a source that computes them elsewhere says which; see docs/report.md).
+    approximate: list[str] = field(default_factory=list)
     #: Lines understood as task events in the whole input (before any filter).
     task_events: int = 0
     #: What the input looked like: records per format, unparsed lines per reason.
@@ -171,6 +174,7 @@ class Report:
                 "examples": to_records(self.unparsed),
             },
             "conditions": self.conditions(),
+            "approximate": list(self.approximate),
             "findings": self.findings(),
         }
 

@@ -18,7 +18,10 @@ through an hour, so
   exponentially (honouring ``Retry-After``) on 429 RESOURCE_EXHAUSTED and 5xx, resuming
   from the same page token, so nothing is lost or read twice;
 * a progress bar on stderr shows how far into the window the pull is (entries come in
-  timestamp order), with entries and requests so far.
+  timestamp order), with entries and requests so far;
+* once a few pages are in and the window is far from done, it extrapolates how long the rest
+  will take at the request rate (``estimate_remaining``) and, when that is minutes, says so
+  once and points at ``--source log-analytics``, which runs the report in BigQuery instead.
 
 Requests go through ``queries.logging_client`` (google-auth's authorized session, the one
 client of the Logging API in the project) rather than ``google-cloud-logging``'s
@@ -29,8 +32,9 @@ speaking the v2 REST API).
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +89,34 @@ class PullStats:
     waited_s: float = 0.0
 
 
+#: Pages read before the rest of the pull is extrapolated (the first pages say little).
+ADVICE_AFTER_PAGES = 5
+#: Remaining time worth telling the user about.
+ADVICE_ABOVE_S = 60.0
+
+
+def estimate_remaining(covered_s: float, window_s: float, pages: int,
+                       requests_per_minute: float) -> float | None:
+    """Seconds the rest of the window will take at ``requests_per_minute``, or None if unknown.
+
+    Entries arrive oldest first, so ``covered_s`` (how far into the window the last entry is)
+    over ``pages`` gives the pages per second of window; the remaining window at that density
+    and the request rate gives the time.
+    """
+    if pages <= 0 or covered_s <= 0 or window_s <= covered_s:
+        return None
+    pages_left = pages * (window_s - covered_s) / covered_s
+    return pages_left * 60.0 / requests_per_minute
+
+
+def slow_pull_advice(seconds_left: float) -> str:
+    """The one line shown when paging the rest of the window will take minutes."""
+    minutes = seconds_left / 60
+    amount = f"~{minutes:,.0f} min" if minutes < 120 else f"~{minutes / 60:,.1f} h"
+    return (f"{amount} more at the entries.list quota for this window; "
+            "for windows this large use --source log-analytics (docs/log-analytics.md)")
+
+
 class RateLimiter:
     """Spaces calls at least ``60 / requests_per_minute`` seconds apart (monotonic clock)."""
 
@@ -133,6 +165,7 @@ class CloudLoggingSource:
         requests_per_minute: float = 60,
         progress: bool = True,
         *,
+        notice: Callable[[str], None] | None = None,
         include_text: bool = True,
         api_endpoint: str | None = None,
         credentials: Any = None,
@@ -158,6 +191,9 @@ class CloudLoggingSource:
         self.page_size = page_size
         self.limiter = RateLimiter(requests_per_minute)
         self.progress = progress
+        # Without a progress bar the advice is one plain line on stderr, where a bar would be.
+        self.notice = notice or (lambda text: print(f"rhesis-logs: {text}", file=sys.stderr))
+        self.advice: str | None = None
         self.include_text = include_text
         self.api_endpoint = api_endpoint
         self.credentials = credentials
@@ -221,11 +257,25 @@ class CloudLoggingSource:
                 response = self._request(client, body)
                 entries = response.get("entries") or []
                 self.stats.entries += len(entries)
+                self._advise(entries)
                 bar(entries)
                 yield entries
                 token = response.get("nextPageToken")
                 if not token:
                     return
+
+    def _advise(self, entries: list[dict[str, Any]]) -> None:
+        """After a few pages, say once if the rest of the window will take minutes."""
+        if self.advice is not None or self.stats.requests < ADVICE_AFTER_PAGES or not entries:
+            return
+        covered = _seconds_into(self.since, entries[-1].get(TIMESTAMP))
+        window = (self.until - self.since).total_seconds()
+        left = estimate_remaining(covered or 0.0, window, self.stats.requests,
+                                  60.0 / self.limiter.interval)
+        if left is not None and left >= ADVICE_ABOVE_S:
+            self.advice = slow_pull_advice(left)
+            if not self.progress:
+                self.notice(self.advice)
 
     def _client(self) -> LoggingClient:
         if self._logging is None:
@@ -271,6 +321,15 @@ class CloudLoggingSource:
         return _Progress(self) if self.progress else _NoProgress()
 
 
+def _seconds_into(since: datetime, stamp: object) -> float | None:
+    """How far ``stamp`` (an RFC 3339 LogEntry timestamp) is past ``since``, in seconds."""
+    try:
+        t = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (t - since).total_seconds()
+
+
 class _NoProgress:
     def __enter__(self) -> Any:
         return lambda entries: None
@@ -291,9 +350,11 @@ class _Progress:
         self.bar = Progress(
             TextColumn("Cloud Logging"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
             TextColumn("{task.fields[entries]} entries, {task.fields[requests]} requests"),
-            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+            TimeElapsedColumn(), TextColumn("{task.fields[advice]}"),
+            console=Console(stderr=True), transient=True,
         )
-        self.task = self.bar.add_task("pull", total=self.total, entries=0, requests=0)
+        self.task = self.bar.add_task("pull", total=self.total, entries=0, requests=0,
+                                      advice="")
 
     def __enter__(self) -> Any:
         self.bar.start()
@@ -302,14 +363,10 @@ class _Progress:
     def update(self, entries: list[dict[str, Any]]) -> None:
         done = None
         if entries:
-            stamp = entries[-1].get(TIMESTAMP)
-            try:
-                t = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-                done = min(self.total, max(0.0, (t - self.source.since).total_seconds()))
-            except ValueError:
-                done = None
+            into = _seconds_into(self.source.since, entries[-1].get(TIMESTAMP))
+            done = None if into is None else min(self.total, max(0.0, into))
         self.bar.update(self.task, completed=done, entries=self.source.stats.entries,
-                        requests=self.source.stats.requests)
+                        requests=self.source.stats.requests, advice=self.source.advice or "")
 
     def __exit__(self, *exc: object) -> None:
         self.bar.update(self.task, completed=self.total)

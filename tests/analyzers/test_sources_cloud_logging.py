@@ -155,3 +155,44 @@ def test_progress_bar_goes_to_stderr(server, capsys):
     assert len(list(src.entries())) == len(ENTRIES)
     out = capsys.readouterr()
     assert out.out == ""
+
+
+class TestSlowPullAdvice:
+    """Past a few pages, a window that will take minutes to page says so, once."""
+
+    def test_estimate_extrapolates_pages_over_the_window(self):
+        from analyzers.sources.cloud_logging import estimate_remaining
+
+        # 5 pages covered 10 minutes of a 24 h window: 715 more pages at 60 a minute.
+        left = estimate_remaining(600, 86_400, 5, 60)
+        assert left == pytest.approx(5 * (86_400 - 600) / 600 * 60 / 60)
+        assert estimate_remaining(0, 86_400, 5, 60) is None  # nothing known yet
+        assert estimate_remaining(86_400, 86_400, 5, 60) is None  # done
+
+    def test_a_long_sparse_window_advises_log_analytics_once(self):
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        entries = [
+            {"insertId": f"a{i}", "timestamp": (start + timedelta(seconds=90 * i)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"),
+             "resource": {"type": "k8s_container", "labels": {"pod_name": "w-0"}},
+             "jsonPayload": {s.EVENT: s.Event.TASK_RECEIVED, s.TASK_ID: f"t{i}",
+                             s.TASK_NAME: "tasks.a"}}
+            for i in range(40)
+        ]
+        notes: list[str] = []
+        with LoggingServer(entries) as srv:
+            src = source(srv, since=start, until=start + timedelta(days=30), page_size=5,
+                         requests_per_minute=600, notice=notes.append)
+            result = ingest.read_sources(src)
+        assert result.lines_read == 40 and src.stats.requests == 8
+        assert len(notes) == 1 and "--source log-analytics" in notes[0]
+        from analyzers.sources.cloud_logging import estimate_remaining, slow_pull_advice
+
+        # After 5 pages the 25th entry is 36 min into a 30-day window: ~6,000 pages to go.
+        expected = estimate_remaining(24 * 90, 30 * 86_400, 5, 600)
+        assert notes == [slow_pull_advice(expected)] and notes[0].startswith("~10 min more")
+
+    def test_a_dense_short_window_gives_no_advice(self, server):
+        notes: list[str] = []
+        ingest.read_sources(source(server, page_size=5, notice=notes.append))
+        assert notes == []

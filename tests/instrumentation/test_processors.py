@@ -24,9 +24,15 @@ class TestNormalizeEvent:
         assert out == {s.MESSAGE: "hello", s.EVENT: s.Event.LOG}
 
     def test_named_event_keeps_its_message(self):
+        out = p.normalize_event(None, "info", {"event": "Chord stuck",
+                                               p.EVENT_NAME_KEY: s.Event.CHORD_STUCK})
+        assert out[s.EVENT] == "chord_stuck" and out[s.MESSAGE] == "Chord stuck"
+
+    def test_task_event_has_no_message(self):
+        """The event and the task name say what "Task x failed" would."""
         out = p.normalize_event(None, "info", {"event": "Task x failed",
                                                p.EVENT_NAME_KEY: s.Event.TASK_FAILED})
-        assert out[s.EVENT] == "task_failed" and out[s.MESSAGE] == "Task x failed"
+        assert out[s.EVENT] == "task_failed" and s.MESSAGE not in out
 
     def test_non_string_message(self):
         assert p.normalize_event(None, "info", {"event": 42})[s.MESSAGE] == "42"
@@ -67,7 +73,8 @@ class TestTime:
 
 
 class TestTraceContext:
-    """Inside a span, the line carries Cloud Logging's trace fields."""
+    """Inside a sampled span, the line carries the ids once: Cloud Logging's fields with a
+    project, the plain ones without."""
 
     def test_no_span_adds_nothing(self):
         assert p.AddTraceContext("proj")(None, "info", {}) == {}
@@ -77,16 +84,34 @@ class TestTraceContext:
         with tracer.start_as_current_span("x") as span:
             out = p.AddTraceContext("proj")(None, "info", {})
         ctx = span.get_span_context()
-        assert out[s.TRACE] == f"projects/proj/traces/{ctx.trace_id:032x}"
-        assert out[s.SPAN_ID] == f"{ctx.span_id:016x}" == out[s.OTEL_SPAN_ID]
-        assert out[s.TRACE_SAMPLED] is True
+        assert out == {s.TRACE: f"projects/proj/traces/{ctx.trace_id:032x}",
+                       s.SPAN_ID: f"{ctx.span_id:016x}", s.TRACE_SAMPLED: True}
 
-    def test_without_project_the_plain_trace_id(self):
+    def test_without_project_the_plain_ids(self):
         tracer = TracerProvider().get_tracer("t")
         with tracer.start_as_current_span("x") as span:
             out = p.AddTraceContext(None)(None, "info", {})
-        assert out[s.TRACE] == f"{span.get_span_context().trace_id:032x}"
+        ctx = span.get_span_context()
+        assert out == {s.TRACE_ID: f"{ctx.trace_id:032x}", s.OTEL_SPAN_ID: f"{ctx.span_id:016x}"}
         assert trace.get_current_span().get_span_context().is_valid is False
+
+    def test_unsampled_span_adds_nothing(self):
+        """An unsampled span is recorded nowhere: its ids would link to nothing."""
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("t")
+        with tracer.start_as_current_span("x") as span:
+            out = p.AddTraceContext("proj")(None, "info", {})
+        assert span.get_span_context().is_valid and out == {}
+
+    def test_next_span_gets_its_own_ids(self):
+        tracer = TracerProvider().get_tracer("t")
+        add = p.AddTraceContext("proj")
+        seen = []
+        for _ in range(2):
+            with tracer.start_as_current_span("x") as span:
+                seen.append((add(None, "info", {})[s.SPAN_ID], span.get_span_context().span_id))
+        assert [int(a, 16) for a, _ in seen] == [b for _, b in seen] and seen[0] != seen[1]
 
 
 class TestFormatException:
@@ -100,6 +125,20 @@ class TestFormatException:
         assert out[s.EXCEPTION_TYPE] == "KeyError"
         assert out[s.EXCEPTION_MESSAGE] == "'missing'"
         assert out[s.TRACEBACK].startswith("Traceback") and "KeyError" in out[s.TRACEBACK]
+
+    def test_marker_lines_are_left_out(self):
+        """Python's ^^^^ lines under the failing expression go; every frame stays."""
+        def fail():
+            return {}["missing"] + 1
+
+        try:
+            fail()
+        except KeyError:
+            out = p.format_exception(None, "error", {"exc_info": True})
+        text = out[s.TRACEBACK]
+        assert "in fail" in text and "return {}" in text and text.endswith("KeyError: 'missing'")
+        assert not any(line.strip() and not line.strip().strip("^~")
+                       for line in text.splitlines())
 
     def test_exception_instance_with_module(self):
         class Boom(Exception):
@@ -121,19 +160,13 @@ class TestFormatException:
         assert p.format_exception(None, "info", {"exc_info": None}) == {}
 
 
-class TestEnsureTaskFields:
-    """Task event lines carry every required field; other lines are left alone."""
-
-    def test_task_event(self):
-        out = p.ensure_task_fields(None, "info", {s.EVENT: s.Event.TASK_STARTED.value})
-        assert set(s.REQUIRED_TASK_FIELDS) <= set(out)
-
-    def test_log_line(self):
-        assert p.ensure_task_fields(None, "info", {s.EVENT: "log"}) == {s.EVENT: "log"}
-
-
 class TestRenderJson:
     """One JSON object on one line, whatever the values."""
+
+    def test_empty_values_are_left_out(self):
+        data = json.loads(p.render_json(None, "info", {s.MESSAGE: "m", s.GROUP_ID: None,
+                                                       s.RETRIES: 0, s.REDELIVERED: False}))
+        assert data == {s.MESSAGE: "m", s.RETRIES: 0, s.REDELIVERED: False}
 
     def test_leading_keys_and_one_line(self):
         line = p.render_json(None, "info", {"x": 1, s.MESSAGE: "m", s.TIME: "t",

@@ -34,8 +34,11 @@ FAST = {
 
 @pytest.fixture
 def worker_env(broker_url: str, backend_url: str) -> dict[str, str]:
+    # /debug/* on a loopback listener of its own (HEALTH_DEBUG=1), as in a pod where an
+    # operator reaches it with kubectl port-forward.
     return {**FAST, "BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": backend_url,
-            "HEALTH_PORT": str(free_port()), "METRICS_PORT": str(free_port())}
+            "HEALTH_PORT": str(free_port()), "METRICS_PORT": str(free_port()),
+            "HEALTH_DEBUG": "1", "HEALTH_DEBUG_PORT": str(free_port())}
 
 
 @pytest.fixture
@@ -147,10 +150,15 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSRedis]:
 
 
 class HealthProcess:
-    def __init__(self, process: subprocess.Popen, port: int, log: Path):
-        self.process, self.port, self.log = process, port, log
+    def __init__(self, process: subprocess.Popen, port: int, log: Path,
+                 debug_port: int | None = None):
+        self.process, self.port, self.log, self.debug_port = process, port, log, debug_port
 
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, Any, float]:
+        """GET ``path``: probes from the probe port, ``/debug*`` from the loopback debug
+        listener (where an operator's port-forward reaches it)."""
+        if path.startswith("/debug") and self.debug_port is not None:
+            return http_get(self.debug_port, path, timeout)
         return http_get(self.port, path, timeout)
 
 
@@ -162,11 +170,13 @@ def start_health(tmp_path: Path, env: dict[str, str]) -> HealthProcess:
 
     port = int(env.get("HEALTH_PORT") or free_port())
     log = tmp_path / f"health-{port}.log"
+    env = {"HEALTH_DEBUG": "1", "HEALTH_DEBUG_PORT": str(free_port()), **env}
+    debug_port = int(env["HEALTH_DEBUG_PORT"]) if env["HEALTH_DEBUG"] == "1" else None
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **env, "HEALTH_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, "-m", "worker.health"], env=full_env,
                             cwd=str(REPO), stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-    server = HealthProcess(proc, port, log)
+    server = HealthProcess(proc, port, log, debug_port)
 
     def up() -> bool:
         if proc.poll() is not None:

@@ -20,7 +20,7 @@ import yaml
 
 from tests.support import REPO
 from worker.config import load_settings
-from worker.health import ROUTES
+from worker.health.endpoints import PROBE_ROUTES
 
 DEPLOY = REPO / "worker" / "deploy"
 KINDS = {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
@@ -56,11 +56,16 @@ def test_probes_hit_real_endpoints_on_the_health_port(objs: dict[str, dict[str, 
     c = container(objs)
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports["health"] == int(objs["ConfigMap"]["data"]["HEALTH_PORT"]) == 8080
-    assert ports["metrics"] == int(objs["ConfigMap"]["data"]["METRICS_PORT"])
+    # One port: Prometheus scrapes /metrics where the probes are (the worker serves both).
+    assert set(ports) == {"health"}
+    assert objs["PodMonitoring"]["spec"]["endpoints"][0]["port"] == "health"
+    annotations = objs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == ports["health"]
+    assert "/metrics" in PROBE_ROUTES
     assert c["livenessProbe"]["httpGet"]["path"] == "/ping"
     assert c["readinessProbe"]["httpGet"]["path"] == "/health/basic"
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert c[probe]["httpGet"]["path"] in ROUTES
+        assert c[probe]["httpGet"]["path"] in PROBE_ROUTES  # on the probe port, not /debug
         assert c[probe]["httpGet"]["port"] in ports
 
 

@@ -48,6 +48,29 @@ def test_unreachable_broker_exits_3_with_the_reason(tmp_path: Path,
     assert "hunter2" not in out.read_text()
 
 
+def test_health_answers_while_the_broker_is_awaited(tmp_path: Path,
+                                                  worker_env: dict[str, str]) -> None:
+    out = tmp_path / "entry.log"
+    port = int(worker_env["HEALTH_PORT"])
+    env = {**worker_env, "BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
+           "BROKER_WAIT_S": "30"}
+    proc = _start(env, out)
+    try:
+        def answer() -> tuple | None:
+            try:
+                return http_get(port, "/health", timeout=3)
+            except OSError:
+                return None
+
+        status, body, _ = wait_for(answer, timeout=20, message=lambda: out.read_text())
+        assert status == 503 and body["reason"].startswith("broker unreachable since ")
+        assert http_get(port, "/ping")[0] == 200
+        assert proc.poll() is None  # still waiting, not exited
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_bad_configuration_exits_2(tmp_path: Path, worker_env: dict[str, str]) -> None:
     out = tmp_path / "entry.log"
     proc = _start({**worker_env, "VISIBILITY_TIMEOUT": "5", "RETRY_BACKOFF_MAX": "60"}, out)
@@ -67,7 +90,10 @@ def test_runs_the_worker_serves_health_and_forwards_sigterm(
                  timeout=60, message=lambda: "worker ready:\n" + out.read_text()[-3000:])
         assert http_get(port, "/ping")[0] == 200
         assert http_get(port, "/health/basic")[0] == 200
-        status, body, _ = http_get(port, "/debug/detailed")
+        # The worker took the port over: it serves /metrics beside the probes (one port).
+        status, metrics, _ = http_get(port, "/metrics")
+        assert status == 200 and "celery_worker_up" in metrics, metrics[:500]
+        status, body, _ = http_get(int(worker_env["HEALTH_DEBUG_PORT"]), "/debug/detailed")
         assert status == 200 and "entry@test" in body["replies"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import RedisServer, WorkerProcess, free_port
+from tests.support import RedisServer, WorkerProcess, free_port, wait_for
 from tests.worker.conftest import FAST, TLSRedis, http_get
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,9 @@ class TestWithWorker:
         assert status == 200, body
         assert body["broker"]["ok"] and body["backend"]["ok"]
 
-        status, body, _ = http_get(port, "/debug")
+        debug_port = int(worker_env["HEALTH_DEBUG_PORT"])
+        assert http_get(port, "/debug")[0] == 404  # not on the probe port
+        status, body, _ = http_get(debug_port, "/debug")
         assert status == 200
         assert body["tls"] == {"broker": False, "backend": False}
         assert body["url_scheme"]["broker"] == "redis"
@@ -51,22 +53,31 @@ class TestWithWorker:
         assert "rhesis.execution.execute_test_run" in body["celery"]["tasks"]
         assert body["process"]["worker"] == prefork_worker.hostname
 
-        status, body, _ = http_get(port, "/debug/redis")
+        status, body, _ = http_get(debug_port, "/debug/redis")
         assert status == 200
         assert body["broker"]["db"] == int(worker_env["BROKER_URL"].rsplit("/", 1)[1])
         assert body["broker"]["connectivity"]["redis_version"]
         assert body["transport_options"]["visibility_timeout"] == 3600
 
-        status, body, _ = http_get(port, "/debug/detailed")
+        status, body, _ = http_get(debug_port, "/debug/detailed")
         assert status == 200, body
         assert prefork_worker.hostname in body["replies"]
 
-        # The worker's Prometheus endpoint counts what its prefork children ran.
+        # The worker's Prometheus endpoint counts what its prefork children ran, on the
+        # health port (one port); METRICS_PORT is not opened beside it.
         client.tasks["rhesis.maintenance.heartbeat"].apply_async().get(timeout=20)
-        status, metrics, _ = http_get(int(worker_env["METRICS_PORT"]), "/metrics")
-        assert status == 200
-        assert re.search(r'celery_task_succeeded_total\{[^}]*name="rhesis.maintenance.heartbeat"'
-                         r'[^}]*\} 1\.0', metrics), metrics[:2000]
+        counted = re.compile(r'celery_task_succeeded_total\{[^}]*name="rhesis.maintenance.'
+                             r'heartbeat"[^}]*\} 1\.0')
+
+        def scraped() -> str | None:
+            # The result is stored before the child's task_succeeded handler counts it.
+            status, metrics, _ = http_get(port, "/metrics")
+            assert status == 200
+            return metrics if counted.search(metrics) else None
+
+        wait_for(scraped, timeout=10, message=lambda: http_get(port, "/metrics")[1][:2000])
+        with pytest.raises(OSError):
+            http_get(int(worker_env["METRICS_PORT"]), "/metrics", timeout=2)
 
         status, body, _ = http_get(port, "/nope")
         assert status == 404 and body["reason"] == "not found"
@@ -166,8 +177,12 @@ def test_debug_env_leaks_no_planted_secret(health_process: Any, redis_server: Re
                              "CELERY_RESULT_BACKEND": backend_url})
     status, body, _ = server.get("/debug/env")
     assert status == 200
-    assert body["HEALTH_TIMEOUT"] == FAST["HEALTH_TIMEOUT"]  # ordinary values stay readable
-    assert body["BROKER_URL"].startswith("redis://:***@127.0.0.1")
+    config = body["configuration"]
+    assert config["HEALTH_TIMEOUT"] == FAST["HEALTH_TIMEOUT"]  # ordinary values stay readable
+    assert config["BROKER_URL"].startswith("redis://:***@127.0.0.1")
+    # Variables the worker does not read: their names only, whatever they are called.
+    assert set(PLANTED) <= set(body["other_variables"])
+    assert not set(PLANTED) & set(config)
     for path in ("/debug/env", "/debug", "/debug/redis", "/health"):
         text = str(server.get(path)[1])
         leaked = sorted(set(re.findall(r"planted-\d+", text)))

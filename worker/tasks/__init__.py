@@ -3,18 +3,14 @@
 Task names carry their queue: ``rhesis.execution.*`` -> ``execution``, ``rhesis.telemetry.*``
 -> ``telemetry``, anything else -> ``celery`` (see ``worker.config.ROUTE_PREFIXES``).
 
-The tasks are ``shared_task``s: they bind to the current Celery app. Importing this package
-also imports ``worker.app`` (last, after the task modules) so that a publisher that only does
-``from worker.tasks.execution import execute_test_run`` still sends through the configured app,
-not Celery's unconfigured default one.
+The tasks are ``shared_task``s: they bind to the current Celery app, which is the configured
+one once ``worker.app`` is imported (``worker.launch.send_with_tenant`` does that). This
+package does not import ``worker.app`` itself: the app imports the tasks, and the reverse
+import made a cycle.
 """
 
 from worker.tasks import execution, maintenance, telemetry
 from worker.tasks.base import PermanentError, TenantTask, TransientError
-
-# isort: split
-# Must come after the task modules (see above).
-import worker.app  # noqa: F401
 
 __all__ = ["PermanentError", "TenantTask", "TransientError", "execution", "maintenance",
            "telemetry"]
