@@ -216,21 +216,28 @@ def _without_time_limit_kills(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def _one_row_per_loss(out: pd.DataFrame) -> pd.DataFrame:
-    """Worker-lost lines of one stream within ``SAME_LOSS_S`` of each other: one row, the
-    one naming a task id if any (its message, requeued flag and id win)."""
-    lost = out[cols.KIND] == WORKER_LOST
+    """Lines about one pool process loss, in one stream within ``SAME_LOSS_S`` of each other,
+    count once: billiard's "Process ... exited" and Celery's "Task handler raised error"
+    name no task, so they go when a line of the same loss names one (the instrumentation's
+    ``worker_lost``); without one, the first stays (requeued if any was). Lines naming a
+    task are never dropped here (one per task id and kind, later)."""
+    lost = (out[cols.KIND] == WORKER_LOST).to_numpy(bool)
     if lost.sum() < 2:
         return out
-    w = out.loc[lost].sort_values([s.TIME], kind="stable")
-    w = w.sort_values(["_stream", s.TIME], kind="stable")
+    w = out.loc[lost, ["_stream", s.TIME, s.TASK_ID, cols.REQUEUED]].sort_values(
+        ["_stream", s.TIME], kind="stable")
     gap = w.groupby("_stream")[s.TIME].diff().dt.total_seconds()
-    loss = (gap.isna() | (gap > SAME_LOSS_S)).cumsum()
-    w = w.assign(_loss=loss.to_numpy(), _noid=w[s.TASK_ID].isna().to_numpy())
-    keep = w.sort_values(["_loss", "_noid", s.TIME], kind="stable").groupby("_loss").head(1)
-    requeued = w.groupby("_loss")[cols.REQUEUED].any()
-    keep = keep.assign(**{cols.REQUEUED: requeued.reindex(keep["_loss"]).to_numpy(bool)})
-    keep = keep.drop(columns=["_loss", "_noid"])
-    return pd.concat([keep, out.loc[~lost]]).sort_values(s.TIME, kind="stable")
+    loss = (gap.isna() | (gap > SAME_LOSS_S)).cumsum().to_numpy()
+    has_id = w[s.TASK_ID].notna().to_numpy(bool)
+    named = pd.Series(has_id).groupby(loss).transform("any").to_numpy(bool)
+    # the first id-less line of a loss that no line names; every line that names a task
+    first_idless = pd.Series(~has_id & ~named).groupby(loss).cumsum().to_numpy() == 1
+    keep = has_id | (~named & ~has_id & first_idless)
+    requeued = pd.Series(w[cols.REQUEUED].to_numpy(bool)).groupby(loss).transform("any")
+    out = out.copy()
+    kept_idless = w.index[keep & ~has_id]
+    out.loc[kept_idless, cols.REQUEUED] = requeued.to_numpy(bool)[keep & ~has_id]
+    return out.drop(index=w.index[~keep])
 
 
 def _infer_lost_tasks(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:

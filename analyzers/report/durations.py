@@ -88,12 +88,6 @@ def _stats(values: np.ndarray, by: pd.Series, quantiles: dict[str, float], count
     return table
 
 
-def queue_waits(frame: pd.DataFrame, ids: Codes | None = None) -> pd.DataFrame:
-    """Queue wait (column ``_wait``, ms; NaN where unknown) of every ``task_started``, with
-    its task name: ``queue_wait_ms``, else the gap from its ``task_received`` line."""
-    return _queue_waits(frame, ids)
-
-
 def _queue_waits(frame: pd.DataFrame, ids: Codes | None) -> pd.DataFrame:
     started = event_is(frame, s.Event.TASK_STARTED)
     rows = pick(frame, started, (s.TASK_NAME, s.QUEUE_WAIT_MS))
