@@ -34,6 +34,11 @@ def create_app(settings: Settings, *, set_as_current: bool = True) -> Celery:
                          backoff_max=settings.retry_backoff_max, jitter=settings.retry_jitter)
     new = Celery("rhesis-worker", task_cls=TenantTask, set_as_current=set_as_current)
     new.conf.update(settings.celery_config())
+    if settings.result_backend.startswith(("redis://", "rediss://")):
+        # Celery's Redis backend, with the chord join retried through an outage.
+        from worker.result_backend import ResilientRedisBackend
+
+        new.backend_cls = ResilientRedisBackend
     # Register the tasks and the remote-control command. They are shared_tasks, so they attach
     # to every app at finalize without importing this module (no import cycle).
     import worker.control
@@ -93,7 +98,8 @@ def _enable_metrics(**kwargs: Any) -> None:
     if settings.chord_metrics_interval > 0 and settings.result_backend.startswith(
             ("redis://", "rediss://")):
         _chord_gauges = ChordGaugeFeeder(settings.result_backend,
-                                         interval=settings.chord_metrics_interval)
+                                         interval=settings.chord_metrics_interval,
+                                         settings=settings)
         chord_source = _chord_gauges.counts
     try:
         enable_metrics(app, multiprocess_dir=settings.metrics_dir,

@@ -8,7 +8,20 @@
 
 The commands read the same environment as the worker (``BROKER_URL``, ...; see
 ``worker.config``). They are thin: each calls ``worker.inspection``, ``worker.demo`` or
-``worker.health`` and turns their errors into a message and a non-zero exit.
+``worker.health`` and turns their errors into one line on stderr and an exit status
+(``instrumentation.exit_status.ExitStatus``):
+
+== ==========================================================================================
+0  done
+1  a chord or task finding (``chords``/``fix-chords``: stuck chords remain)
+2  bad option, bad configuration or unparsable URL
+4  broker or result backend unreachable, refusing the password, or silent for ``--timeout``
+5  the broker answered but no worker did (``status``, ``retries``, ``task revoke``)
+== ==========================================================================================
+
+Before a command talks to the workers it PINGs the broker and the result backend, each
+within ``--timeout``: a Redis that accepts connections and never answers fails the command
+in about that time instead of hanging it.
 """
 
 from __future__ import annotations
@@ -21,24 +34,76 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import redis
+from kombu.exceptions import OperationalError
 
 from instrumentation.exit_status import ExitStatus
-from worker.chord_monitor.cli import chords, fix_chords
+from worker.chord_monitor.cli import CommandFailed, chords, fix_chords
 from worker.config import ConfigError
+from worker.redis_client import RedisUnavailable, RedisURLError, describe_error
 
-EXIT_NO_WORKERS = 3
+#: Errors of the broker or backend that a command turns into one line and UNAVAILABLE.
+_UNAVAILABLE = (redis.RedisError, OSError, OperationalError)
 
 
-def _app() -> Any:
+def _app(timeout: float | None = None) -> Any:
+    """The worker's Celery app; with ``timeout``, only once broker and backend answered a
+    PING within it, and with Celery's own connections bounded by it too."""
     from instrumentation import configure_logging
 
     # Our output is stdout (tables, JSON); the app's log lines (task_published...) go to stderr.
     configure_logging(os.environ.get("LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
     try:
-        from worker.app import app
+        from worker.app import app, settings
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CommandFailed(str(exc), ExitStatus.USAGE) from exc
+    if timeout is not None:
+        _check_redis(settings, timeout)
+        _bound(app, timeout)
     return app
+
+
+def _check_redis(settings: Any, timeout: float) -> None:
+    from worker.redis_client import ping
+
+    for what, url in (("broker", settings.broker_url),
+                      ("result backend", settings.result_backend)):
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            continue
+        try:
+            ping(url, settings, timeout=timeout, what=what)
+        except RedisURLError as exc:
+            raise CommandFailed(str(exc), ExitStatus.USAGE) from exc
+        except RedisUnavailable as exc:
+            raise CommandFailed(f"cannot reach the {exc}", ExitStatus.UNAVAILABLE) from exc
+
+
+def _bound(app: Any, timeout: float) -> None:
+    """A tool must fail, not wait out the worker's 10 s socket timeout and its reconnects."""
+    bound = max(timeout, 1.0)
+    app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}),
+                                         "socket_timeout": bound,
+                                         "socket_connect_timeout": bound, "max_retries": 1}
+    app.conf.update(broker_connection_timeout=bound, broker_connection_retry=False,
+                    broker_connection_max_retries=1, redis_socket_timeout=bound,
+                    redis_socket_connect_timeout=bound, result_backend_always_retry=False,
+                    task_publish_retry_policy={"max_retries": 1, "interval_start": 0,
+                                               "interval_step": 0.5, "interval_max": 1})
+
+
+class WorkerGroup(click.Group):
+    """Turns a broker or backend failure in any command into one line and UNAVAILABLE, and a
+    bad configuration into USAGE."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            # Raised wherever the settings are first loaded (importing worker.app included).
+            raise CommandFailed(str(exc), ExitStatus.USAGE) from exc
+        except _UNAVAILABLE as exc:
+            raise CommandFailed(f"Redis failed during the command: {describe_error(exc)}",
+                                ExitStatus.UNAVAILABLE) from exc
 
 
 def _emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -59,11 +124,10 @@ def inspect_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _no_workers(exc: Exception) -> None:
-    click.echo(f"Error: {exc}", err=True)
-    sys.exit(EXIT_NO_WORKERS)
+    raise CommandFailed(str(exc), ExitStatus.NO_WORKERS)
 
 
-@click.group()
+@click.group(cls=WorkerGroup)
 def main() -> None:
     """Check and drive the rhesis reference Celery worker.
 
@@ -75,14 +139,14 @@ def main() -> None:
 @inspect_options
 def status(as_json: bool, timeout: float) -> None:
     """List the workers that answer, with pool size, registered tasks and active, reserved
-    and scheduled counts. Exits with 3 when no worker answers.
+    and scheduled counts. Exits with 5 when no worker answers, 4 when the broker does not.
 
     Example: rhesis-worker status --timeout 5
     """
     from worker.inspection import NoWorkersError, worker_status
 
     try:
-        workers = worker_status(_app(), timeout=timeout)
+        workers = worker_status(_app(timeout), timeout=timeout)
     except NoWorkersError as exc:
         _no_workers(exc)
         return
@@ -117,7 +181,7 @@ def task_info(task_id: str, as_json: bool, timeout: float) -> None:
     """
     from worker.inspection import find_task
 
-    location = find_task(_app(), task_id, timeout=timeout)
+    location = find_task(_app(timeout), task_id, timeout=timeout)
 
     def text(d: dict[str, Any]) -> str:
         return "\n".join(f"{k}: {v}" for k, v in d.items() if v is not None)
@@ -139,7 +203,7 @@ def task_revoke(task_id: str, terminate: bool, signal_name: str, as_json: bool,
     from worker.inspection import NoWorkersError, revoke_task
 
     try:
-        replies = revoke_task(_app(), task_id, terminate=terminate, signal=signal_name,
+        replies = revoke_task(_app(timeout), task_id, terminate=terminate, signal=signal_name,
                               timeout=timeout)
     except NoWorkersError as exc:
         _no_workers(exc)
@@ -149,14 +213,16 @@ def task_revoke(task_id: str, terminate: bool, signal_name: str, as_json: bool,
 
 @task.command("forget")
 @click.argument("task_id")
-def task_forget(task_id: str) -> None:
+@click.option("--timeout", default=2.0, show_default=True, type=float,
+              help="Seconds to wait for the result backend.")
+def task_forget(task_id: str, timeout: float) -> None:
     """Delete a task's stored result from the result backend.
 
     Example: rhesis-worker task forget 0b6a1d6e-...
     """
     from worker.inspection import forget_task
 
-    forget_task(_app(), task_id)
+    forget_task(_app(timeout), task_id)
     click.echo(f"forgot {task_id}")
 
 
@@ -173,7 +239,7 @@ def retries(include_all: bool, as_json: bool, timeout: float) -> None:
     from worker.inspection import NoWorkersError, scheduled_retries
 
     try:
-        rows = scheduled_retries(_app(), timeout=timeout, include_first_attempts=include_all)
+        rows = scheduled_retries(_app(timeout), timeout=timeout, include_first_attempts=include_all)
     except NoWorkersError as exc:
         _no_workers(exc)
         return
@@ -207,7 +273,8 @@ def _range(value: str) -> tuple[float, float]:
               help="Telemetry batches (ok, flaky, exhausted, malformed, kwargs/no tenant).")
 @click.option("--seed", type=int, default=None, help="Make the workload reproducible.")
 @click.option("--wait/--no-wait", default=False, help="Wait for every run's summary.")
-@click.option("--timeout", default=120.0, show_default=True, help="With --wait, seconds.")
+@click.option("--timeout", default=120.0, show_default=True,
+              help="Seconds: with --wait, for every summary; always, for Redis to answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def demo(runs: int, tests_range: str, latency_ms: str, failure_rate: float, retry_rate: float,
          telemetry_batches: int, seed: int | None, wait: bool, timeout: float,
@@ -223,16 +290,16 @@ def demo(runs: int, tests_range: str, latency_ms: str, failure_rate: float, retr
         plan = DemoPlan(runs=runs, tests_per_run=(int(lo), int(hi)),
                         latency_ms=_range(latency_ms), failure_rate=failure_rate,
                         retry_rate=retry_rate, telemetry_batches=telemetry_batches, seed=seed)
-        _app()
-        published = publish_demo(plan)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CommandFailed(str(exc), ExitStatus.USAGE) from exc
+    _app(min(timeout, 10.0))
+    published = publish_demo(plan)
     out: dict[str, Any] = published.as_dict()
     if wait:
         try:
             out["summaries"] = wait_for_demo(published, timeout=timeout)
         except TimeoutError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise CommandFailed(str(exc), ExitStatus.UNAVAILABLE) from exc
 
     def text(d: dict[str, Any]) -> str:
         lines = [f"published {len(d['runs'])} runs, {len(d['telemetry'])} telemetry batches, "

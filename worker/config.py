@@ -23,6 +23,12 @@ Environment variables (defaults in brackets):
 ``RESULT_EXPIRES``                  seconds results are kept [86400]
 ``BROKER_SOCKET_TIMEOUT``           socket timeout for broker and backend [10]
 ``BROKER_CONNECT_TIMEOUT``          connect timeout for broker and backend [5]
+``BROKER_RECONNECT_MAX_S``          longest wait between two reconnect attempts to the broker;
+                                    the worker retries forever [5]
+``RESULT_BACKEND_MAX_RETRIES``      retries of a result write or chord join while the backend
+                                    is unreachable (200, about 8 minutes) [200]
+``PUBLISH_MAX_RETRIES``             retries of a publish from a task (retry, chord, callback)
+                                    while the broker is unreachable, 5 s apart at most [100]
 ``TASK_MAX_RETRIES``                retries of a task before it fails [3]
 ``RETRY_BACKOFF``                   first retry delay in seconds, doubled each retry [1]
 ``RETRY_BACKOFF_MAX``               cap of the retry delay in seconds [60]
@@ -105,6 +111,9 @@ class Settings:
     result_expires: int = 86400
     socket_timeout: float = 10.0
     connect_timeout: float = 5.0
+    reconnect_max_s: float = 5.0
+    backend_max_retries: int = 200
+    publish_max_retries: int = 100
     max_retries: int = 3
     retry_backoff: float = 1.0
     retry_backoff_max: float = 60.0
@@ -210,17 +219,33 @@ class Settings:
             "worker_prefetch_multiplier": 1,
             "task_track_started": True,
             "task_send_sent_event": False,
+            # A broker outage of any length must not end the worker: retry forever, at most
+            # reconnect_max_s apart (worker.consumer; Celery alone waits up to 30 s).
             "broker_connection_retry_on_startup": True,
             "broker_connection_retry": True,
-            "broker_connection_max_retries": 10,
+            "broker_connection_max_retries": None,
             "broker_connection_timeout": self.connect_timeout,
-            "worker_cancel_long_running_tasks_on_connection_loss": True,
+            "worker_consumer": "worker.consumer:ResilientConsumer",
+            "rhesis_broker_reconnect_max_s": self.reconnect_max_s,
+            # Cancelling acks_late tasks on connection loss stores them as REVOKED and fails
+            # their chord. Let them finish: their result write waits for the backend (below),
+            # and a message whose ack was lost with the connection is redelivered, which the
+            # chord's dedup set and done marker make harmless.
+            "worker_cancel_long_running_tasks_on_connection_loss": False,
+            # A result written while Redis is down waits for it (bounded), instead of the task
+            # failing with ConnectionError.
+            "result_backend_always_retry": True,
+            "result_backend_max_retries": self.backend_max_retries,
+            "result_backend_base_sleep_between_retries_ms": 200,
+            "result_backend_max_sleep_between_retries_ms": 5000,
+            # Publishes from inside tasks (retries, chords, the chord callback) wait out an
+            # outage the same way instead of failing the task.
             "task_publish_retry": True,
             "task_publish_retry_policy": {
-                "max_retries": 3,
+                "max_retries": self.publish_max_retries,
                 "interval_start": 0,
-                "interval_step": 0.5,
-                "interval_max": 2,
+                "interval_step": 1,
+                "interval_max": 5,
             },
             "broker_transport_options": self.transport_options(),
             "result_backend_transport_options": {"visibility_timeout": self.visibility_timeout},
@@ -272,6 +297,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         result_expires=int(reader.number("RESULT_EXPIRES", 86400, minimum=1)),
         socket_timeout=reader.number("BROKER_SOCKET_TIMEOUT", 10, minimum=0.1),
         connect_timeout=reader.number("BROKER_CONNECT_TIMEOUT", 5, minimum=0.1),
+        reconnect_max_s=reader.number("BROKER_RECONNECT_MAX_S", 5, minimum=0.1, maximum=300),
+        backend_max_retries=int(reader.number("RESULT_BACKEND_MAX_RETRIES", 200, minimum=0)),
+        publish_max_retries=int(reader.number("PUBLISH_MAX_RETRIES", 100, minimum=0)),
         max_retries=int(reader.number("TASK_MAX_RETRIES", 3, minimum=0)),
         retry_backoff=reader.number("RETRY_BACKOFF", 1, minimum=0),
         retry_backoff_max=reader.number("RETRY_BACKOFF_MAX", 60, minimum=0),

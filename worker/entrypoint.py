@@ -3,13 +3,14 @@
     python -m worker.entrypoint                      # default worker arguments
     python -m worker.entrypoint --pool solo -Q execution
 
-1. Validate the settings (a bad environment exits 2 with every problem named).
+1. Validate the settings (a bad environment exits 2, ``ExitStatus.USAGE``, with every problem
+   named).
 2. Serve the health endpoints (``worker.health``) from this process, so ``/ping`` and
    ``/health/basic`` answer from the first second and ``/health`` says "broker unreachable
    since ..." while the broker is awaited.
 3. Wait up to ``BROKER_WAIT_S`` (default 60) for a PING round trip to the broker, with
-   capped backoff; exit 3 if it never answers, so the pod's restart reason is in the logs and
-   not a worker stuck retrying.
+   capped backoff; exit 4 (``ExitStatus.UNAVAILABLE``) if it never answers, so the pod's
+   restart reason is in the logs and not a worker stuck retrying.
 4. Run ``celery -A worker.app worker`` as a child and forward SIGTERM/SIGINT to it as
    SIGTERM — Celery's warm shutdown: finish running tasks, requeue prefetched ones — and
    SIGQUIT as is (cold shutdown). The child serves health and ``/metrics`` on ``HEALTH_PORT``
@@ -37,11 +38,11 @@ from typing import Any
 
 from instrumentation import configure_logging, get_logger
 from instrumentation import schema as s
+from instrumentation.exit_status import ExitStatus
 from worker.config import QUEUES, ConfigError, Settings, load_settings
 
-EXIT_CONFIG = 2
-EXIT_BROKER = 3
-
+EXIT_CONFIG = ExitStatus.USAGE
+EXIT_BROKER = ExitStatus.UNAVAILABLE
 
 
 def _log() -> Any:

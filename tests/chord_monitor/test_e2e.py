@@ -150,7 +150,10 @@ class TestSilentStuckChord:
         assert event[1][s.ORGANIZATION_ID] == "org-7"
         second = lab.cli("recover", gid, "--json")
         assert second.code == 1
-        assert "already recovered" in second.json()["outcomes"][0]["detail"]
+        detail = second.json()["outcomes"][0]["detail"]
+        # Says when and where, in words: never the marker's raw bytes.
+        assert detail.startswith("already recovered at ") and " by " in detail, detail
+        assert "b'" not in detail and "{" not in detail
         assert result.get(timeout=30) == 5
         assert lab.runs("silent") == [[0, 1, 4]]  # exactly once, results in header order
         # Celery's own cleanup was done: no chord data left, the done marker set.
@@ -192,6 +195,15 @@ class TestFailures:
         refused = lab.cli("recover", revoked.parent.id)
         assert refused.code == 1 and "not recoverable" in refused.stdout
 
+        # fix-chords can revoke nothing here (the callbacks have results): both chords
+        # remain stuck (exit 1), and it does not pretend --yes would help.
+        for extra in ([], ["--yes"]):
+            fix = lab.fix_chords("--report-after", "0", "--revoke-after", "0", *extra)
+            assert fix.code == 1, fix.stdout + fix.stderr
+            assert "re-run with --yes" not in fix.stdout
+            assert "nothing to revoke" in fix.stdout
+            assert "2 stuck chord(s) of 2 checked, 0 revoked, 2 remain" in fix.stdout
+
 
 class TestRevoke:
     def test_dry_run_changes_nothing_then_revoke_and_fix_chords(self, lab: ChordLab):
@@ -215,8 +227,10 @@ class TestRevoke:
         assert all(e[s.DRY_RUN] is True for e in dry.events(s.Event.CHORD_REVOKED))
 
         fix = lab.fix_chords("--report-after", "0", "--revoke-after", "0", "--yes", "--json")
-        assert fix.code == 1, fix.stdout + fix.stderr
+        # Every stuck chord was revoked: nothing remains stuck, so the check passes (0).
+        assert fix.code == 0, fix.stdout + fix.stderr
         doc = fix.json()
+        assert doc["remaining"] == []
         assert [c[s.CHORD_ID] for c in doc["stuck"]] == [gid]
         assert doc["outcomes"][0]["done"] is True
         assert "recover" in doc["recommendations"][gid] or "revoke" in doc["recommendations"][gid]

@@ -7,6 +7,7 @@ suite's budget; tests that need a slow retry override them.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import subprocess
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import REPO, WorkerProcess, free_port, start_worker
+from tests.support import REPO, WorkerProcess, free_port, start_worker, wait_for
 
 FAST = {
     "RETRY_BACKOFF": "0.05",
@@ -55,6 +56,12 @@ def client(worker_env: dict[str, str]) -> Iterator[Any]:
         # AsyncResult.__del__ unsubscribes from the backend: let it happen now, while this
         # test's Redis is up, not at interpreter exit (20 reconnect attempts per result).
         gc.collect()
+        # And stop listening for results: a result subscription left open reconnects 20
+        # times, a second apart, once the session's redis-server stops at the end.
+        with contextlib.suppress(Exception):
+            consumer = app.backend.result_consumer
+            consumer.subscribed_to.clear()
+            consumer.stop()
         app.close()
 
 
@@ -62,10 +69,21 @@ def client(worker_env: dict[str, str]) -> Iterator[Any]:
 def prefork_worker(tmp_path: Path, worker_env: dict[str, str]) -> Iterator[WorkerProcess]:
     worker = start_worker("worker.app", tmp_path, env=worker_env, pool="prefork",
                           concurrency=2)
+    # The health server starts in a worker_ready handler that may run after the handler
+    # logging worker_ready: wait until it serves, or a test's first GET races it.
+    wait_for(lambda: _serves(int(worker_env["HEALTH_PORT"])), timeout=20,
+             message="the worker's health server to listen")
     try:
         yield worker
     finally:
         worker.stop()
+
+
+def _serves(port: int) -> bool:
+    try:
+        return http_get(port, "/ping", timeout=2)[0] == 200
+    except OSError:
+        return False
 
 
 def http_get(port: int, path: str, timeout: float = 10.0) -> tuple[int, Any, float]:

@@ -10,9 +10,17 @@ import click
 import pytest
 
 from instrumentation import schema as s
-from tests.support import WorkerProcess, running_worker, wait_for
+from instrumentation.exit_status import ExitStatus
+from tests.support import (
+    WorkerProcess,
+    free_port,
+    running_worker,
+    silent_server,
+    start_redis_server,
+    wait_for,
+)
 from tests.worker.conftest import run_cli
-from worker.cli import EXIT_NO_WORKERS, main
+from worker.cli import main
 from worker.launch import send_with_tenant
 
 pytestmark = pytest.mark.slow
@@ -20,9 +28,71 @@ pytestmark = pytest.mark.slow
 
 def test_status_without_a_worker_exits_non_zero(worker_env: dict[str, str]) -> None:
     proc = run_cli(worker_env, "status", "--timeout", "0.5")
-    assert proc.returncode == EXIT_NO_WORKERS
+    assert proc.returncode == ExitStatus.NO_WORKERS
     assert "no worker answered within 0.5s" in proc.stderr
     assert proc.stdout == ""
+
+
+def _one_line(proc: Any) -> str:
+    """The failure is one line on stderr (`Error: ...`): no traceback, nothing on stdout."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
+    assert proc.stdout == ""
+    return lines[0]
+
+
+#: Every command that talks to Redis, with the arguments that make it do so.
+REDIS_COMMANDS = [["status"], ["task", "info", "some-id"], ["task", "revoke", "some-id"],
+                  ["task", "forget", "some-id"], ["retries"], ["demo", "--runs", "1"],
+                  ["chords", "status"], ["chords", "recover", "some-id"], ["fix-chords"]]
+
+
+def _with_timeout(command: list[str], seconds: str) -> list[str]:
+    # chords/fix-chords take the connection options on the group / before the subcommand.
+    if command[0] == "chords":
+        return ["chords", "--timeout", seconds, *command[1:]]
+    return [*command, "--timeout", seconds]
+
+
+@pytest.mark.parametrize("command", REDIS_COMMANDS, ids=" ".join)
+def test_a_broker_that_never_answers_fails_in_one_line(worker_env: dict[str, str],
+                                                        command: list[str]) -> None:
+    """A server that accepts connections and never replies: every command ends with
+    UNAVAILABLE and one line, bounded by --timeout (a hang would be pytest's timeout)."""
+    with silent_server() as port:
+        silent = f"redis://127.0.0.1:{port}/0"
+        env = {**worker_env, "BROKER_URL": silent, "CELERY_BROKER_URL": silent}
+        proc = run_cli(env, *_with_timeout(command, "0.5"), timeout=30)
+    assert proc.returncode == ExitStatus.UNAVAILABLE, proc.stderr
+    line = _one_line(proc)
+    assert "broker" in line and "no answer" in line
+
+
+@pytest.mark.parametrize("command", REDIS_COMMANDS, ids=" ".join)
+def test_refused_and_wrong_password_fail_in_one_line(worker_env: dict[str, str],
+                                                     command: list[str]) -> None:
+    protected = start_redis_server(password="right-pw")
+    try:
+        for backend, expected in (
+                (f"redis://127.0.0.1:{free_port()}/1", "connection failed"),
+                (protected.url(1).replace("right-pw", "wrong-pw"), "authentication failed")):
+            env = {**worker_env, "CELERY_RESULT_BACKEND": backend}
+            proc = run_cli(env, *_with_timeout(command, "1"), timeout=30)
+            assert proc.returncode == ExitStatus.UNAVAILABLE, proc.stderr
+            line = _one_line(proc)
+            assert "result backend" in line and expected in line, line
+            assert "wrong-pw" not in proc.stderr
+    finally:
+        protected.stop()
+
+
+@pytest.mark.parametrize("command", REDIS_COMMANDS, ids=" ".join)
+def test_an_unparsable_url_is_a_usage_error(worker_env: dict[str, str],
+                                            command: list[str]) -> None:
+    env = {**worker_env, "BROKER_URL": "redis://::::/x", "CELERY_BROKER_URL": "redis://::::/x"}
+    proc = run_cli(env, *_with_timeout(command, "1"), timeout=30)
+    assert proc.returncode == ExitStatus.USAGE, proc.stderr
+    assert "Traceback" not in proc.stderr and "broker" in proc.stderr.lower()
 
 
 def test_status_lists_the_worker(prefork_worker: WorkerProcess,
@@ -93,7 +163,7 @@ def test_demo_publishes_a_mixed_workload(prefork_worker: WorkerProcess,
 def test_bad_configuration_is_a_clear_error(worker_env: dict[str, str]) -> None:
     proc = run_cli({**worker_env, "VISIBILITY_TIMEOUT": "10", "RETRY_BACKOFF_MAX": "60"},
                    "status")
-    assert proc.returncode == 1
+    assert proc.returncode == ExitStatus.USAGE
     assert "VISIBILITY_TIMEOUT=10s must be longer" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -28,6 +28,41 @@ class TestDefaults:
         assert conf["broker_transport_options"]["socket_connect_timeout"] == 5
         assert "broker_use_ssl" not in conf
 
+    def test_outages_are_waited_out_not_failed(self) -> None:
+        """What the chaos suite (tests/chaos) needs: never give up on the broker, do not
+        cancel running tasks on connection loss, retry result writes and publishes."""
+        conf = load_settings({}).celery_config()
+        assert conf["broker_connection_max_retries"] is None
+        assert conf["worker_consumer"] == "worker.consumer:ResilientConsumer"
+        assert conf["rhesis_broker_reconnect_max_s"] == 5
+        assert conf["worker_cancel_long_running_tasks_on_connection_loss"] is False
+        assert conf["result_backend_always_retry"] is True
+        assert conf["result_backend_max_retries"] == 200
+        assert conf["task_publish_retry_policy"]["max_retries"] == 100
+        tuned = load_settings({"BROKER_RECONNECT_MAX_S": "2", "RESULT_BACKEND_MAX_RETRIES": "7",
+                               "PUBLISH_MAX_RETRIES": "3"}).celery_config()
+        assert tuned["rhesis_broker_reconnect_max_s"] == 2
+        assert tuned["result_backend_max_retries"] == 7
+        assert tuned["task_publish_retry_policy"]["max_retries"] == 3
+        with pytest.raises(ConfigError, match="BROKER_RECONNECT_MAX_S"):
+            load_settings({"BROKER_RECONNECT_MAX_S": "0"})
+
+    def test_the_app_uses_the_resilient_consumer_and_backend(self) -> None:
+        from celery.utils.imports import symbol_by_name
+
+        from worker.app import create_app
+        from worker.consumer import ResilientConsumer
+        from worker.result_backend import ResilientRedisBackend
+
+        app = create_app(load_settings({"CELERY_RESULT_BACKEND": "redis://127.0.0.1:1/3"}),
+                         set_as_current=False)
+        try:
+            assert isinstance(app.backend, ResilientRedisBackend)
+            assert app.backend.connparams["db"] == 3 and app.backend.always_retry
+            assert symbol_by_name(app.conf.worker_consumer) is ResilientConsumer
+        finally:
+            app.close()
+
 
 class TestTLS:
     def test_rediss_defaults_to_cert_required_on_broker_and_backend(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from instrumentation import schema as s
+from instrumentation.exit_status import ExitStatus
 from tests.support import REPO, free_port, wait_for
 from tests.worker.conftest import http_get
 
@@ -35,13 +36,13 @@ def _events(out: Path) -> list[dict]:
     return lines
 
 
-def test_unreachable_broker_exits_3_with_the_reason(tmp_path: Path,
+def test_unreachable_broker_exits_unavailable_with_the_reason(tmp_path: Path,
                                                     worker_env: dict[str, str]) -> None:
     out = tmp_path / "entry.log"
     env = {**worker_env, "BROKER_URL": f"redis://:hunter2@127.0.0.1:{free_port()}/0",
            "BROKER_WAIT_S": "1"}
     proc = _start(env, out)
-    assert proc.wait(timeout=30) == 3
+    assert proc.wait(timeout=30) == ExitStatus.UNAVAILABLE
     (critical,) = [e for e in _events(out) if e.get(s.SEVERITY) == "CRITICAL"]
     assert "broker unreachable" in critical[s.MESSAGE]
     assert "Connection" in critical[s.REASON]
@@ -71,10 +72,10 @@ def test_health_answers_while_the_broker_is_awaited(tmp_path: Path,
         proc.wait(timeout=10)
 
 
-def test_bad_configuration_exits_2(tmp_path: Path, worker_env: dict[str, str]) -> None:
+def test_bad_configuration_exits_usage(tmp_path: Path, worker_env: dict[str, str]) -> None:
     out = tmp_path / "entry.log"
     proc = _start({**worker_env, "VISIBILITY_TIMEOUT": "5", "RETRY_BACKOFF_MAX": "60"}, out)
-    assert proc.wait(timeout=30) == 2
+    assert proc.wait(timeout=30) == ExitStatus.USAGE
     assert "VISIBILITY_TIMEOUT" in out.read_text()
 
 

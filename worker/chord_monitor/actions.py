@@ -30,6 +30,7 @@ from celery.canvas import Signature
 
 from instrumentation import schema as s
 from worker.chord_monitor.analysis import can_recover
+from worker.chord_monitor.broker import monitor_app
 from worker.chord_monitor.keys import (
     CHORD_DATA_SUFFIXES,
     CLAIM,
@@ -76,9 +77,8 @@ def emit(event: str, message: str, finding: Finding, action: str, dry_run: bool,
 
 def celery_app(monitor: Monitor, prefix: str) -> Celery:
     """A bare Celery app on the monitor's URLs whose backend uses the chord's key prefix."""
-    app = Celery("rhesis-chord-monitor", broker=monitor.broker_url or "memory://",
-                 backend=monitor.backend_url, set_as_current=False)
-    app.conf.broker_connection_retry_on_startup = False
+    app = monitor_app(monitor.broker_url, monitor.backend_url, monitor.settings,
+                      monitor.timeout)
     if prefix:
         app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
     return app
@@ -168,7 +168,7 @@ def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcom
     snap, verdict = finding.snapshot, finding.verdict
     if snap.recovered_at:
         return Outcome(chord_id, "recover", False, dry_run,
-                       f"already recovered ({snap.recovered_at})")
+                       f"already recovered {describe_marker(snap.recovered_at)}")
     if not verdict.stuck or verdict.reason not in RECOVERABLE:
         return Outcome(chord_id, "recover", False, dry_run,
                        f"not recoverable: {verdict.state.value} ({verdict.reason.value}): "
@@ -185,13 +185,47 @@ def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcom
     return _recover(monitor, finding, ref, callback_id)
 
 
+def describe_marker(raw: bytes | str | None) -> str:
+    """Our recover marker as words: ``at <when> by <host> (callback <id>)``, never bytes."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        marker = json.loads(text or "")
+    except ValueError:
+        marker = None
+    if not isinstance(marker, dict):
+        return "(marker unreadable)" if text else "(marker expired)"
+    return (f"at {marker.get('at', '?')} by {marker.get('host', '?')} "
+            f"(callback {marker.get(s.CHORD_CALLBACK_ID) or '?'})")
+
+
+def lineage(finding: Finding) -> dict[str, Any]:
+    """``apply_async`` options that give the recovered callback the chord's tenant and
+    lineage, as if a member had published it: the tenant headers (``instrumentation.tenant``;
+    the monitor runs outside any task, so nothing else would add them), and the root and
+    parent ids of the members (the task that started the chord is the parent)."""
+    snap = finding.snapshot
+    options: dict[str, Any] = {}
+    signature_options = (snap.callback_signature or {}).get("options") or {}
+    headers = {name: value for name, value in ((s.ORGANIZATION_ID, snap.organization_id),
+                                               (s.USER_ID, snap.user_id)) if value}
+    if headers:
+        options["headers"] = headers
+    root_id = signature_options.get("root_id") or snap.root_id
+    parent_id = signature_options.get("parent_id") or snap.parent_id
+    if root_id:
+        options["root_id"] = root_id
+    if parent_id:
+        options["parent_id"] = parent_id
+    return options
+
+
 def _recover(monitor: Monitor, finding: Finding, ref: ChordRef, callback_id: str) -> Outcome:
     client = monitor.client
     marker = json.dumps({"at": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
                          s.CHORD_CALLBACK_ID: callback_id})
     if not client.set(ref.recovered_key, marker, nx=True, ex=RECOVERED_MARKER_TTL_S):
         return Outcome(ref.group_id, "recover", False, False,
-                       f"already recovered ({client.get(ref.recovered_key)!r})")
+                       f"already recovered {describe_marker(client.get(ref.recovered_key))}")
     token = f"rhesis-recover-{uuid.uuid4().hex}"
     claimed = finding.snapshot.claim is not None or client.set(
         ref.key(CLAIM), token, nx=True, ex=CLAIM_TTL_S)
@@ -202,7 +236,7 @@ def _recover(monitor: Monitor, finding: Finding, ref: ChordRef, callback_id: str
     app = celery_app(monitor, ref.prefix)
     try:
         signature = Signature.from_dict(finding.snapshot.callback_signature, app=app)
-        signature.apply_async((ordered_results(finding),))
+        signature.apply_async((ordered_results(finding),), **lineage(finding))
     except Exception as exc:
         # Nothing was published: release both guards so a later recover can try again.
         client.delete(ref.recovered_key)

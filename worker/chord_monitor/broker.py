@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 from celery import Celery
 
 from instrumentation import schema as s
+from worker.config import Settings
+from worker.redis_client import make_client, tls_settings
 
 _SEP = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
@@ -91,19 +92,50 @@ class BrokerScan:
     group_messages: dict[str, list[QueuedMember]] = field(default_factory=dict)
 
 
+def monitor_app(broker_url: str | None, backend_url: str | None, settings: Settings,
+                timeout: float) -> Celery:
+    """A bare Celery app for the monitor's control calls and publishes: the worker's TLS
+    options, socket timeouts and no endless connection retries, so that a broker that
+    stops answering makes a command fail, not hang."""
+    app = Celery("rhesis-chord-monitor", broker=broker_url or "memory://", backend=backend_url,
+                 set_as_current=False)
+    bound = max(timeout, 2.0)
+    conf: dict[str, Any] = {
+        "broker_connection_retry_on_startup": False,
+        "broker_connection_retry": False,
+        "broker_connection_max_retries": 1,
+        "broker_connection_timeout": bound,
+        "broker_transport_options": {"socket_timeout": bound, "socket_connect_timeout": bound,
+                                     "max_retries": 1},
+        "redis_socket_timeout": bound,
+        "redis_socket_connect_timeout": bound,
+        "redis_backend_health_check_interval": 25,
+        "result_backend_always_retry": False,
+        "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0,
+                                      "interval_step": 0.2, "interval_max": 0.5},
+    }
+    if broker_url and (tls := settings.ssl_options(broker_url)):
+        conf["broker_use_ssl"] = tls
+    if backend_url and (tls := settings.ssl_options(backend_url)):
+        conf["redis_backend_use_ssl"] = tls
+    app.conf.update(conf)
+    return app
+
+
 class BrokerView:
     """Read-only view of a Redis broker and the workers consuming from it."""
 
     def __init__(self, broker_url: str, *, timeout: float = 1.0, page: int = 500,
-                 max_messages: int = 200_000):
+                 max_messages: int = 200_000, settings: Settings | None = None):
         self.broker_url = broker_url
         self.timeout = timeout
         self.page = page
         self.max_messages = max_messages  # per queue: reading past this is not worth it
-        self.app = Celery("rhesis-chord-monitor", broker=broker_url, set_as_current=False)
-        self.app.conf.broker_connection_retry_on_startup = False
-        self.client = redis.Redis.from_url(broker_url) if broker_url.startswith(
-            ("redis://", "rediss://", "unix://")) else None
+        self.settings = settings or tls_settings()
+        is_redis = broker_url.startswith(("redis://", "rediss://", "unix://"))
+        self.client = make_client(broker_url, self.settings, timeout=max(timeout, 2.0),
+                                  retries=1, what="broker URL") if is_redis else None
+        self.app = monitor_app(broker_url, None, self.settings, timeout)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -2,8 +2,11 @@
 stuck chords; ``rhesis-worker fix-chords``: the cron-friendly quick check.
 
 Thin over the library: options are parsed here, everything else is :class:`Monitor` and
-:mod:`worker.chord_monitor.actions`. Exit codes: 0 healthy (or every action done), 1 stuck
-chords found or an error, 130 interrupted. ``--json`` may come before or after the
+:mod:`worker.chord_monitor.actions`. Exit codes (``instrumentation.exit_status.ExitStatus``):
+0 healthy, every action done, or nothing needed doing; 1 stuck chords remain, a chord was not
+found, an action was refused or a dry run would act; 2 a bad option or URL; 4 Redis or the
+broker unreachable, refusing the password or not answering within ``--timeout``; 130
+interrupted. Every failure is one line on stderr. ``--json`` may come before or after the
 subcommand; the JSON document goes to stdout, the structured log events to stderr.
 """
 
@@ -18,12 +21,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+import redis
+from kombu.exceptions import OperationalError
 
 from instrumentation import schema as s
+from instrumentation.exit_status import ExitStatus
+from instrumentation.redaction import redact_text
 from worker.chord_monitor import actions
 from worker.chord_monitor.analysis import is_reportable
 from worker.chord_monitor.model import ChordState, Reason
-from worker.chord_monitor.monitor import Finding, Monitor, MonitorError
+from worker.chord_monitor.monitor import (
+    Finding,
+    Monitor,
+    MonitorError,
+    MonitorUnavailable,
+    MonitorUsageError,
+)
+from worker.redis_client import describe_error
 
 DEFAULT_MAX_HOURS = 1.0
 JSON_FLAG = "--json"
@@ -43,6 +57,30 @@ RECOMMENDATIONS: dict[Reason, str] = {
 }
 
 
+class CommandFailed(click.ClickException):
+    """One line on stderr (``Error: ...``) and the exit status that says what kind of failure."""
+
+    def __init__(self, message: str, status: ExitStatus = ExitStatus.FINDINGS):
+        super().__init__(redact_text(" ".join(message.split())))
+        self.exit_code = int(status)
+
+
+def failure(exc: BaseException) -> CommandFailed:
+    """The CLI's answer to a library or Redis error: usage (2), unavailable (4) or 1."""
+    if isinstance(exc, MonitorUsageError):
+        return CommandFailed(str(exc), ExitStatus.USAGE)
+    if isinstance(exc, MonitorUnavailable):
+        return CommandFailed(str(exc), ExitStatus.UNAVAILABLE)
+    if isinstance(exc, redis.RedisError | OSError | OperationalError):
+        return CommandFailed(f"Redis failed during the command: {describe_error(exc)}",
+                             ExitStatus.UNAVAILABLE)
+    return CommandFailed(str(exc), ExitStatus.FINDINGS)
+
+
+#: What a command catches and turns into one line (see :func:`failure`).
+FAILURES = (MonitorError, redis.RedisError, OSError, OperationalError)
+
+
 @dataclass
 class Options:
     backend: str | None
@@ -53,25 +91,32 @@ class Options:
 
     def monitor(self) -> Monitor:
         if not self.backend:
-            raise click.ClickException(
-                "no result backend: set CELERY_RESULT_BACKEND or pass --backend redis://...")
+            raise CommandFailed(
+                "no result backend: set CELERY_RESULT_BACKEND or pass --backend redis://...",
+                ExitStatus.USAGE)
+        if self.timeout <= 0:
+            raise CommandFailed("--timeout must be positive", ExitStatus.USAGE)
+        monitor = None
         try:
             monitor = Monitor(self.backend, self.broker, prefix=self.key_prefix,
                               timeout=self.timeout)
             monitor.ping()
-        except MonitorError as exc:
-            raise click.ClickException(str(exc)) from exc
+        except FAILURES as exc:
+            if monitor is not None:
+                monitor.close()
+            raise failure(exc) from exc
         return monitor
 
 
 @contextmanager
 def opened(opts: Options) -> Iterator[Monitor]:
-    """A monitor for one command; library errors become ClickException."""
+    """A monitor for one command (backend and broker answered a PING within --timeout);
+    library and Redis errors become one line and an exit status."""
     monitor = opts.monitor()
     try:
         yield monitor
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except FAILURES as exc:
+        raise failure(exc) from exc
     finally:
         monitor.close()
 
@@ -98,7 +143,7 @@ class ChordGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(ExitStatus.INTERRUPTED)
 
 
 def connection_options(fn: Callable) -> Callable:
@@ -111,7 +156,8 @@ def connection_options(fn: Callable) -> Callable:
         click.option("--key-prefix", envvar="CHORD_MONITOR_KEY_PREFIX", default=None,
                      help="The backend's global_keyprefix (default: chords under any prefix)."),
         click.option("--timeout", default=1.0, show_default=True, type=float,
-                     help="Seconds to wait for workers to answer."),
+                     help="Seconds to wait for workers to answer, and for Redis to answer "
+                     "each round trip (a Redis that does not answer fails the command)."),
     ]):
         fn = decorator(fn)
     return fn
@@ -233,7 +279,7 @@ def _status_once(monitor: Monitor, opts: Options, max_hours: float) -> int:
             click.echo(_line(f))
         click.echo(verdict)
     sys.stdout.flush()
-    return 1 if stuck else 0
+    return ExitStatus.FINDINGS if stuck else ExitStatus.OK
 
 
 @chords.command()
@@ -259,7 +305,7 @@ def check(ctx: click.Context, max_hours: float) -> None:
             if f.verdict.reason in RECOMMENDATIONS:
                 click.echo(f"    -> {RECOMMENDATIONS[f.verdict.reason]}")
         click.echo(f"{len(stuck)} stuck chord(s) of {len(findings)} checked")
-    ctx.exit(1 if stuck else 0)
+    ctx.exit(ExitStatus.FINDINGS if stuck else ExitStatus.OK)
 
 
 @chords.command(name="inspect")
@@ -275,7 +321,7 @@ def inspect_cmd(ctx: click.Context, chord_id: str, verbose: bool) -> None:
     with opened(opts) as monitor:
         finding = monitor.inspect(chord_id)
     if finding is None:
-        raise click.ClickException(f"no chord {chord_id!r} in the result backend")
+        raise CommandFailed(f"no chord {chord_id!r} in the result backend")
     doc = finding.to_dict(verbose=True)
     if opts.as_json:
         _emit_json(doc)
@@ -291,7 +337,7 @@ def inspect_cmd(ctx: click.Context, chord_id: str, verbose: bool) -> None:
             cb = doc["callback"]
             click.echo(f"  callback {cb[s.TASK_NAME]}[{cb[s.TASK_ID]}] {cb[s.STATE]} "
                        f"{cb.get(s.EXCEPTION_MESSAGE) or ''}".rstrip())
-    ctx.exit(1 if finding.verdict.stuck else 0)
+    ctx.exit(ExitStatus.FINDINGS if finding.verdict.stuck else ExitStatus.OK)
 
 
 def _act(ctx: click.Context, opts: Options, outcomes: list[actions.Outcome],
@@ -308,7 +354,7 @@ def _act(ctx: click.Context, opts: Options, outcomes: list[actions.Outcome],
         if not outcomes:
             click.echo("no stuck chords")
     # 0 when every chord was handled; a dry run that would act, or a refusal, is 1.
-    ctx.exit(0 if all(o.done for o in outcomes) else 1)
+    ctx.exit(ExitStatus.OK if all(o.done for o in outcomes) else ExitStatus.FINDINGS)
 
 
 @chords.command()
@@ -399,7 +445,11 @@ def clean(ctx: click.Context, max_hours: float, dry_run: bool, force: bool,
 def fix_chords(backend: str | None, broker: str | None, key_prefix: str | None,
                timeout: float, report_after: float, revoke_after: float, yes: bool,
                dry_run: bool, quiet: bool, as_json: bool) -> None:
-    """Cron-friendly check: report stuck chords, revoke the old ones, exit 1 if any.
+    """Cron-friendly check: report stuck chords, revoke the old ones.
+
+    Exits 0 when nothing needed doing or every stuck chord was revoked, 1 when stuck chords
+    remain (reported, not yet old enough, not confirmed, or nothing to revoke), 4 when Redis
+    or the broker cannot be used.
 
     Example (a CronJob every 15 minutes):
 
@@ -414,16 +464,20 @@ def fix_chords(backend: str | None, broker: str | None, key_prefix: str | None,
             old = [f for f in stuck if f.verdict.age_s is None
                    or f.verdict.age_s >= revoke_after * 3600]
             actions.report_stuck(stuck)
+            asked = bool(old) and not dry_run and not yes
             act = bool(old) and not dry_run and (
                 yes or (sys.stdin.isatty() and not as_json
                         and click.confirm(f"Revoke {len(old)} chord(s)?")))
             outcomes = actions.revoke(monitor, old, dry_run=not act) if old else []
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitStatus.INTERRUPTED)
+    revoked = {o.chord_id for o in outcomes if o.done}
+    remaining = [f for f in stuck if f.chord_id not in revoked]
     if as_json:
         _emit_json({"stuck": [f.to_dict() for f in stuck],
                     "outcomes": [o.to_dict() for o in outcomes],
+                    "remaining": [f.chord_id for f in remaining],
                     "recommendations": {f.chord_id: RECOMMENDATIONS.get(f.verdict.reason)
                                         for f in stuck}})
     elif stuck or not quiet:
@@ -433,8 +487,12 @@ def fix_chords(backend: str | None, broker: str | None, key_prefix: str | None,
                 click.echo(f"    -> {RECOMMENDATIONS[f.verdict.reason]}")
         for o in outcomes:
             click.echo(f"{o.chord_id}  {o.action}: {o.detail}")
-        if old and not any(o.done for o in outcomes):
-            click.echo(f"{len(old)} chord(s) older than {revoke_after}h not revoked: "
-                       "re-run with --yes")
-        click.echo(f"{len(stuck)} stuck chord(s) of {len(findings)} checked")
-    sys.exit(1 if stuck else 0)
+        # Only chords a confirmation would have revoked: one with nothing to revoke needs
+        # an operator, not --yes.
+        unconfirmed = [o for o in outcomes if o.dry_run and o.task_ids]
+        if asked and not act and unconfirmed:
+            click.echo(f"{len(unconfirmed)} chord(s) older than {revoke_after:g}h not "
+                       "revoked: re-run with --yes")
+        click.echo(f"{len(stuck)} stuck chord(s) of {len(findings)} checked, "
+                   f"{len(revoked)} revoked, {len(remaining)} remain")
+    sys.exit(ExitStatus.FINDINGS if remaining else ExitStatus.OK)

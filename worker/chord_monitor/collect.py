@@ -146,6 +146,8 @@ class ChordReader:
         snap.created = parse_time(record.get("created"))
         snap.organization_id = record.get(s.ORGANIZATION_ID)
         snap.user_id = record.get(s.USER_ID)
+        snap.root_id = record.get(s.ROOT_ID) or None
+        snap.parent_id = record.get(s.PARENT_ID) or None
         signature = decode(record.get("callback"))
         if isinstance(signature, dict):
             snap.callback_signature = signature

@@ -26,6 +26,7 @@ from instrumentation.metrics import ChordCounts
 from worker.chord_monitor.analysis import is_reportable
 from worker.chord_monitor.model import ChordState
 from worker.chord_monitor.monitor import Finding, Monitor, MonitorError
+from worker.config import Settings
 
 _log = get_logger(__name__)
 
@@ -50,8 +51,9 @@ class ChordGaugeFeeder:
     """Refresh chord counts in the background; ``counts()`` is what the scrape calls."""
 
     def __init__(self, backend_url: str, *, interval: float = 60.0,
-                 stuck_after_s: float = 1800.0) -> None:
+                 stuck_after_s: float = 1800.0, settings: Settings | None = None) -> None:
         self.backend_url = backend_url
+        self.settings = settings  # TLS options and timeouts (default: REDIS_SSL_* of the env)
         self.interval = interval
         self.stuck_after_s = stuck_after_s
         self._counts = ChordCounts()
@@ -65,7 +67,8 @@ class ChordGaugeFeeder:
     def refresh(self) -> ChordCounts:
         """One survey now; on failure keep the last counts."""
         try:
-            findings = Monitor(self.backend_url).survey()
+            with Monitor(self.backend_url, settings=self.settings) as monitor:
+                findings = monitor.survey()
         except (MonitorError, OSError) as exc:
             if not self._failing:
                 _log.warning("chord survey for metrics failed", **{s.REASON: str(exc)})

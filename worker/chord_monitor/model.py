@@ -103,6 +103,9 @@ class ChordSnapshot:
     created: datetime | None = None  # from the record (first member published)
     organization_id: str | None = None
     user_id: str | None = None
+    # Lineage of the chord's members (from the record): the recovered callback keeps it.
+    root_id: str | None = None
+    parent_id: str | None = None
     recovered_at: str | None = None  # our recover marker
     holders_known: bool = False  # queues and workers were inspected
     ttl_s: int | None = None  # seconds until Celery's chord keys expire

@@ -33,6 +33,15 @@ from worker.chord_monitor.keys import (
     parse_chord_key,
 )
 from worker.chord_monitor.model import ChordSnapshot, TaskInfo, Verdict
+from worker.config import Settings
+from worker.redis_client import (
+    RedisUnavailable,
+    RedisURLError,
+    describe_error,
+    make_client,
+    ping,
+    tls_settings,
+)
 
 # Keys of the JSON report that are not log fields of the schema.
 PREFIX = "key_prefix"
@@ -48,6 +57,14 @@ HOLDER = "holder"
 
 class MonitorError(Exception):
     """A problem the operator must fix (bad URL, Redis unreachable); the CLI shows it."""
+
+
+class MonitorUsageError(MonitorError):
+    """The URLs given cannot be used (not Redis, unparsable): the caller must fix them."""
+
+
+class MonitorUnavailable(MonitorError):
+    """Redis or the broker cannot be reached, refuses the password, or does not answer."""
 
 
 def task_dict(info: TaskInfo, verbose: bool = False) -> dict[str, Any]:
@@ -113,17 +130,27 @@ class Monitor:
     """Reads chords from ``backend_url`` (and, when given, the broker and its workers)."""
 
     def __init__(self, backend_url: str, broker_url: str | None = None, *,
-                 prefix: str | None = None, timeout: float = 1.0, page: int = 500):
+                 prefix: str | None = None, timeout: float = 1.0, page: int = 500,
+                 settings: Settings | None = None):
         if not backend_url or not backend_url.startswith(("redis://", "rediss://", "unix://")):
-            raise MonitorError(
+            raise MonitorUsageError(
                 "the chord monitor needs a Redis result backend URL (redis://...): set "
                 "CELERY_RESULT_BACKEND or pass --backend")
         self.backend_url = backend_url
         self.broker_url = broker_url
         self.prefix = prefix
-        self.client = redis.Redis.from_url(backend_url)
+        self.timeout = timeout
+        # TLS options from REDIS_SSL_* (the worker's), unless the caller has its settings.
+        self.settings = settings or tls_settings()
+        try:
+            # Reads are bounded (a page of SCAN/ZRANGE is quick); a hung Redis times out.
+            self.client = make_client(backend_url, self.settings, timeout=max(timeout, 2.0),
+                                      retries=1, what="result backend URL")
+            self.broker = BrokerView(broker_url, timeout=timeout, page=page,
+                                     settings=self.settings) if broker_url else None
+        except RedisURLError as exc:
+            raise MonitorUsageError(str(exc)) from exc
         self.reader = ChordReader(self.client, prefix, page=page)
-        self.broker = BrokerView(broker_url, timeout=timeout, page=page) if broker_url else None
         self._workers: dict[str, WorkerTasks] | None = None
 
     def __enter__(self) -> Monitor:
@@ -139,10 +166,18 @@ class Monitor:
             self.client.close()
 
     def ping(self) -> None:
-        try:
-            self.client.ping()
-        except redis.RedisError as exc:
-            raise MonitorError(f"cannot reach the result backend: {exc}") from exc
+        """One PING to the backend (and the broker, when it is Redis), each within
+        ``timeout``: a Redis that accepts connections and never answers fails here, fast."""
+        targets = [("result backend", self.backend_url)]
+        if self.broker is not None and self.broker.client is not None:
+            targets.append(("broker", self.broker.broker_url))
+        for what, url in targets:
+            try:
+                ping(url, self.settings, timeout=max(self.timeout, 0.5), what=what)
+            except RedisURLError as exc:
+                raise MonitorUsageError(str(exc)) from exc
+            except RedisUnavailable as exc:
+                raise MonitorUnavailable(f"cannot reach the {exc}") from exc
 
     def workers(self, refresh: bool = False) -> dict[str, WorkerTasks] | None:
         """Workers and the tasks they hold; None without a broker."""
@@ -156,11 +191,15 @@ class Monitor:
         """The chord with header group id ``chord_id`` (under the configured prefix, or any)."""
         head = "*" if self.prefix is None else glob_escape(normalize_prefix(self.prefix))
         gid = glob_escape(chord_id)
-        for pattern in (f"{head}{GROUP_META}{gid}.[sjtdc]", f"{head}{RECORD}{gid}"):
-            for key in self.client.scan_iter(match=pattern, count=1000):
-                ref = parse_chord_key(key)
-                if ref is not None and ref.group_id == chord_id:
-                    return ref
+        try:
+            for pattern in (f"{head}{GROUP_META}{gid}.[sjtdc]", f"{head}{RECORD}{gid}"):
+                for key in self.client.scan_iter(match=pattern, count=1000):
+                    ref = parse_chord_key(key)
+                    if ref is not None and ref.group_id == chord_id:
+                        return ref
+        except (redis.RedisError, OSError) as exc:
+            raise MonitorUnavailable(f"reading the chords failed: {describe_error(exc)}"
+                                     ) from exc
         return None
 
     def locate(self, snaps: list[ChordSnapshot]) -> None:
@@ -224,8 +263,9 @@ class Monitor:
             snaps = [snap for ref in (refs if refs is not None else self.reader.refs())
                      if (snap := self.reader.snapshot(ref)).exists]
             self.locate(snaps)
-        except redis.RedisError as exc:
-            raise MonitorError(f"reading the chords failed: {exc}") from exc
+        except (redis.RedisError, OSError) as exc:
+            raise MonitorUnavailable(f"reading the chords failed: {describe_error(exc)}"
+                                     ) from exc
         now = now or datetime.now(UTC)
         findings = [Finding(snap, analyze(snap, now)) for snap in snaps]
         findings.sort(key=lambda f: (-(f.verdict.age_s or 0), f.chord_id))

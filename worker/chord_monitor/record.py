@@ -14,7 +14,8 @@ For every header member published it writes (one pipeline, no extra round trip p
 
     P rhesis-chord-<gid>     hash: callback (the signature as JSON), callback_id,
                              callback_name, created (first publish, ISO UTC),
-                             organization_id / user_id (from the message headers or kwargs)
+                             organization_id / user_id (from the message headers or kwargs),
+                             root_id / parent_id (the members' lineage, from the headers)
     P rhesis-chord-<gid>.m   hash: group_index -> JSON [task_id, task_name]
 
 Both expire with the chord keys (``result_chord_expires``, else ``result_expires``; 7 days if
@@ -103,6 +104,9 @@ def record_fields(headers: dict[str, Any], body: Any) -> tuple[dict[str, str], s
     }
     if not fields.keys() & {s.ORGANIZATION_ID, s.USER_ID}:
         fields.update(_tenant({}, callback.get("kwargs")))
+    for name in (s.ROOT_ID, s.PARENT_ID):
+        if headers.get(name):
+            fields[name] = str(headers[name])
     index = headers.get("group_index")
     member = json.dumps([headers.get("id"), headers.get("task")])
     return fields, str(index if index is not None else headers.get("id")), member

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from instrumentation.redaction import redact_text
 from worker.config import Settings, describe_url
@@ -53,15 +51,12 @@ def run_with_deadline(fn: Callable[[], Any], timeout: float) -> Any:
 
 
 def redis_client(url: str, settings: Settings, timeout: float) -> redis.Redis:
-    """A fresh (unpooled in practice: one connection) client for ``url`` with TLS options."""
-    # One attempt: a probe reports what it sees now; redis-py would otherwise retry with
-    # backoff and keep the probe thread alive long after its deadline.
-    kwargs: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
-                              "retry_on_timeout": False, "retry": Retry(NoBackoff(), 0)}
-    ssl_options = settings.ssl_options(url)
-    if ssl_options:
-        kwargs.update(ssl_options)
-    return redis.Redis.from_url(url, **kwargs)
+    """A fresh client for ``url`` from the shared factory (``worker.redis_client``): TLS
+    options, ``timeout`` on connect and reads, and one attempt: a probe reports what it sees
+    now, where retries would keep the probe thread alive long after its deadline."""
+    from worker.redis_client import make_client
+
+    return make_client(url, settings, timeout=timeout, retries=0)
 
 
 def redis_round_trip(url: str, settings: Settings, timeout: float,

@@ -1,0 +1,164 @@
+"""The faults, one function each: set up a :class:`Scenario`, hit it mid-run, let it finish,
+return its :class:`Verdict` (``problems`` lists every broken promise)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from functools import partial
+
+from instrumentation import schema as s
+from tests.chaos.harness import MEMBER, REDELIVER_ENV, Scenario, Verdict, sigkill
+from tests.support import wait_for
+
+#: How long the workload may take after the fault before the chord monitor is asked.
+SETTLE_S = 150
+
+
+def _start(sc: Scenario) -> None:
+    sc.redis.start()
+    sc.start_worker()
+    wait_for(lambda: any(p.status == 200 for p in sc.sampler.probes), timeout=60,
+             message=f"{sc.name}: /health 200 before the fault")
+
+
+def _finish(sc: Scenario) -> Verdict:
+    """Wait for every callback; what Celery leaves stuck goes to the chord monitor."""
+    if not sc.wait_done(SETTLE_S) and not sc.kill_instant_orphans():
+        sc.recover_stuck()
+        sc.wait_done(60)
+    settled = sc.settle()
+    verdict = sc.verdict()
+    if not settled:
+        verdict.problems.append("messages still queued or unacked after every run finished")
+    return verdict
+
+
+def redis_outage(sc: Scenario, seconds: float, times: int = 1) -> Verdict:
+    """Redis SIGKILLed while chord members run, back ``seconds`` later (AOF on); ``times``
+    outages in a row, each once members run again after the previous one."""
+    sc.sampler.start()
+    _start(sc)
+    sc.publish(runs=6 + 3 * (times - 1))
+    sc.wait_mid_run()
+    outages = []
+    for n in range(times):
+        if n:
+            wait_for(partial(_ran_since, sc, sc.marks["redis_up"]), timeout=60,
+                     message=f"{sc.name}: members to run again after outage {n}")
+        sc.outage(seconds)
+        outages.append((sc.marks["redis_down"], sc.marks["redis_up"]))
+    verdict = _finish(sc)
+    for down, up in outages:
+        verdict.problems += sc.health_problems(down, up)
+    dead = [w.hostname for w in sc.workers if not w.alive()]
+    if dead:
+        verdict.problems.append(f"worker(s) exited during the outage: {dead}")
+    return verdict
+
+
+def _ran_since(sc: Scenario, since: float) -> bool:
+    return any(_started_at(e) > since
+               for e in sc.events(s.Event.TASK_STARTED, **{s.TASK_NAME: MEMBER}))
+
+
+def _started_at(event: dict) -> float:
+    """A log line's time on this process's monotonic clock (the marks' clock)."""
+    from datetime import datetime
+
+    wall = datetime.fromisoformat(event[s.TIME].replace("Z", "+00:00")).timestamp()
+    return time.monotonic() - (time.time() - wall)
+
+
+def _running_member(sc: Scenario) -> dict | None:
+    """A member's task_started line with no outcome yet, from a live pool child."""
+    ended = {(e[s.TASK_ID], e.get(s.RETRIES)) for event in (
+        s.Event.TASK_SUCCEEDED, s.Event.TASK_RETRIED, s.Event.TASK_FAILED)
+        for e in sc.events(event, **{s.TASK_NAME: MEMBER})}
+    children = set(sc.pool_pids())
+    for e in reversed(sc.events(s.Event.TASK_STARTED, **{s.TASK_NAME: MEMBER})):
+        if (e[s.TASK_ID], e.get(s.RETRIES)) not in ended and e.get(s.PID) in children:
+            return e
+    return None
+
+
+def pool_process_killed(sc: Scenario) -> Verdict:
+    """A prefork child SIGKILLed while it runs a chord member."""
+    sc.sampler.start()
+    _start(sc)
+    sc.publish()
+    for _ in range(5):
+        victim = wait_for(lambda: _running_member(sc), timeout=60,
+                          message="a member running in a pool process")
+        sigkill(victim[s.PID])
+        sc.mark("killed")
+        # The logs lag the processes: if the member's outcome was logged by that child, it
+        # had finished before the kill landed; pick another.
+        finished = [e for e in sc.events(s.Event.TASK_SUCCEEDED, **{s.TASK_ID: victim[s.TASK_ID]})
+                    if e.get(s.PID) == victim[s.PID]]
+        if not finished:
+            break
+    verdict = _finish(sc)
+    # acks_late + reject_on_worker_lost: the member went back to the queue and ran again.
+    reruns = [e for e in sc.events(s.Event.TASK_STARTED, **{s.TASK_ID: victim[s.TASK_ID]})
+              if e.get(s.PID) != victim[s.PID]]
+    if not reruns:
+        verdict.problems.append(f"killed member {victim[s.TASK_ID]} did not run again")
+    if not sc.worker.alive():
+        verdict.problems.append("the worker died with its pool process")
+    return verdict
+
+
+def worker_terminated(sc: Scenario) -> Verdict:
+    """The worker's main process gets SIGTERM (warm shutdown) mid-run; a new one starts."""
+    sc.sampler.start()
+    _start(sc)
+    sc.publish()
+    sc.wait_mid_run()
+    old = sc.worker
+    old.process.send_signal(signal.SIGTERM)
+    sc.mark("sigterm")
+    code = old.process.wait(timeout=120)
+    sc.mark("exited")
+    verdict_problems = [] if code == 0 else [f"warm shutdown exited with {code}"]
+    sc.start_worker()
+    verdict = _finish(sc)
+    verdict.problems += verdict_problems
+    return verdict
+
+
+def worker_killed(sc: Scenario) -> Verdict:
+    """The worker's main process and its pool SIGKILLed mid-run; a new worker starts. The
+    killed worker's unacked messages come back after VISIBILITY_TIMEOUT."""
+    sc.sampler.start()
+    _start(sc)
+    sc.publish()
+    sc.wait_mid_run()
+    if sc.env["VISIBILITY_TIMEOUT"] != REDELIVER_ENV["VISIBILITY_TIMEOUT"]:
+        raise AssertionError("worker_killed needs REDELIVER_ENV (a short visibility timeout)")
+    sc.worker.kill()
+    sc.mark("sigkill")
+    sc.start_worker()
+    return _finish(sc)
+
+
+def broker_down_at_start(sc: Scenario, seconds: float = 20) -> Verdict:
+    """The worker starts while nothing listens on the broker's port; Redis comes ``seconds``
+    later. The worker must wait (not exit), then serve the workload."""
+    sc.sampler.start()
+    sc.start_worker(wait_ready=False)
+    down = sc.mark("redis_down")
+    time.sleep(seconds)  # the outage itself: its length is the scenario
+    problems = [] if sc.worker.alive() else [f"worker exited while the broker was down: "
+                                             f"{sc.worker.stderr()[-500:]}"]
+    sc.redis.start()
+    up = sc.mark("redis_up")
+    sc.worker.wait_for_event(s.Event.WORKER_READY, timeout=120)
+    sc.mark("worker_ready")
+    sc.publish()
+    verdict = _finish(sc)
+    verdict.problems += problems
+    # Before the worker is ready there may be no health server at all (it starts at
+    # worker_ready): "no answer" is then the truth, but a 200 never is.
+    verdict.problems += sc.health_problems(down, up, served_while_down=False)
+    return verdict
