@@ -15,7 +15,8 @@ with ``queries/`` (``queries.cli``) and is loaded only when used.
 
 Exit statuses (``instrumentation.exit_status.ExitStatus``): OK (0) healthy, FINDINGS (1) a
 ``--fail-on`` condition holds or the asked-for id is not in the logs, USAGE (2) usage or
-source errors, INTERRUPTED (130) Ctrl-C (``parse --follow`` ends there normally: OK).
+source errors, NO_EVENTS (3) `analyze` understood no line as a task event (unless
+``--allow-empty``), INTERRUPTED (130) Ctrl-C (``parse --follow`` ends there normally: OK).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from analyzers.report import (
     parse_instant,
     task_timeline,
 )
+from analyzers.report.model import NO_EVENTS_HINT, NO_TASK_EVENTS
 from analyzers.sources.follow import follow_lines
 from instrumentation import schema as s
 from instrumentation.exit_status import ExitStatus
@@ -385,9 +387,13 @@ def main() -> None:
                    "activity is stuck.")
 @click.option("--fail-on", type=click.Choice(CONDITIONS), multiple=True,
               help="Exit 1 if this holds (repeatable): failures, stuck (chords), retry-storm.")
+@click.option("--allow-empty", is_flag=True,
+              help="Exit 0 even when no line was understood as a task event (otherwise "
+                   "exit 3, NO_EVENTS: an empty or unreadable log is not a healthy one).")
 @output_option
 def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, fmt: str,
-            stuck_after: timedelta, fail_on: tuple[str, ...], output: str | None) -> None:
+            stuck_after: timedelta, fail_on: tuple[str, ...], output: str | None,
+            allow_empty: bool = False) -> None:
     """Report on worker logs: totals, failures, retries, stuck chords, duplicates, slow tasks.
 
     \b
@@ -413,6 +419,10 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
         click.echo(f"rhesis-logs: nothing matched the window/filters; the logs read span "
                    f"{spans['min']} .. {spans['max']} (UTC): check --since/--until, --tenant, "
                    "--task", err=True)
+    if report.conditions()[NO_TASK_EVENTS] and not allow_empty:
+        message = report.findings()[0]["message"]
+        click.echo(f"rhesis-logs: {message}; {NO_EVENTS_HINT}", err=True)
+        sys.exit(ExitStatus.NO_EVENTS)
     failing = report.failing(fail_on)
     if failing:
         click.echo(f"rhesis-logs: --fail-on condition(s) hold: {', '.join(failing)}", err=True)

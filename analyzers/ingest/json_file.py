@@ -7,7 +7,8 @@
 None, the file is read by the batch pipeline (``analyzers.ingest.pipeline``) as before, with
 the same result. It answers None, having read nothing that matters, unless the file:
 
-* is plain (not gzip) and starts with a JSON object that is a log line, not a LogEntry;
+* is plain (not gzip) and starts with a JSON object that is one of our log lines (it has
+  ``time`` and ``event``), not a LogEntry nor another logger's line;
 * has no blank lines (so that row *i* is line *i + 1*; DuckDB skips blank lines, which
   shows as fewer rows than lines);
 * is read by DuckDB without an error: any malformed or non-JSON line, invalid UTF-8, a
@@ -90,7 +91,9 @@ def _looks_eligible(path: str) -> bool:
     if head.startswith(GZIP_MAGIC) or not head.startswith(b"{"):
         return False
     first = head.split(b"\n", 1)[0]
-    return not is_entry_line(first)
+    # Our own lines carry "time" and "event"; another logger's (python-json-logger, structlog
+    # ...) go the batch pipeline's way, which finds their time and message by content.
+    return not is_entry_line(first) and b'"time"' in first and b'"event"' in first
 
 
 def _count_lines(path: str, max_line: int) -> tuple[int, bool] | None:

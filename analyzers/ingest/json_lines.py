@@ -34,7 +34,7 @@ from instrumentation import schema as s
 # Keys other JSON loggers use for what our schema calls time/severity/message/logger/pid/...
 LEVEL, LEVELNAME, MSG, TIMESTAMP, ASCTIME = "level", "levelname", "msg", "timestamp", "asctime"
 NAME, PROCESS, EXC_INFO, EXCEPTION = "name", "process", "exc_info", "exception"
-_ALIASES = (LEVEL, LEVELNAME, MSG, TIMESTAMP, ASCTIME, NAME, PROCESS, EXC_INFO, EXCEPTION)
+ALIASES = (LEVEL, LEVELNAME, MSG, TIMESTAMP, ASCTIME, NAME, PROCESS, EXC_INFO, EXCEPTION)
 
 # Cloud Logging LogEntry fields (the API's JSON names).
 ENTRY_TIMESTAMP, ENTRY_SEVERITY, TEXT_PAYLOAD, JSON_PAYLOAD = (
@@ -55,7 +55,7 @@ _LABEL_SPEC = {s.SERVICE: "VARCHAR", s.ENVIRONMENT: "VARCHAR"}
 PLAIN_SPEC: dict[str, object] = {
     **{c: ("VARCHAR" if c == s.TIME else _DUCK_OF_ARROW[str(frame.ARROW_SCHEMA.field(c).type)])
        for c in WORKER_FIELDS},
-    **dict.fromkeys(_ALIASES, "VARCHAR"),
+    **dict.fromkeys(ALIASES, "VARCHAR"),
     s.TRACE: "VARCHAR",
     s.SPAN_ID: "VARCHAR",
     s.LABELS: _LABEL_SPEC,

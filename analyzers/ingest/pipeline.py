@@ -314,24 +314,24 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
                        kubectl.TEXT: _lines_column(buf, lines)})
     df = kubectl.split_prefixes(df).drop(kubectl.TEXT)
     body = col(kubectl.BODY)
+    df = kubectl.classify(df, celery_text.HEADER_START)
     df = df.with_columns(
-        pl.when(body == "").then(pl.lit(kubectl.EMPTY))
-        .when(body.str.starts_with("{")).then(pl.lit(kubectl.JSON))
-        .when(body.str.contains(celery_text.HEADER_START)).then(pl.lit(kubectl.HEADER))
-        .otherwise(pl.lit(kubectl.PLAIN)).alias(kubectl.KIND),
         pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
                       separator="/").alias(kubectl.STREAM),
         pl.Series(s.LINE_NO, lines.line_no),
         pl.lit(None, pl.String).alias(s.NAMESPACE),
     )
     # Binary junk can only hide among the plain lines: look for control bytes there only.
-    junk = df.filter(col(kubectl.KIND) == kubectl.PLAIN).filter(body.str.contains(_BINARY))
+    junk = df.filter(col(kubectl.KIND).is_in([k for k in kubectl.TEXT_KINDS
+                                              if k != kubectl.HEADER]))
+    junk = junk.filter(body.str.contains(_BINARY))
     if junk.height:
         df = df.with_columns(
             pl.when(col("_i").is_in(junk.get_column("_i").implode())).then(pl.lit(kubectl.BINARY))
             .otherwise(col(kubectl.KIND)).alias(kubectl.KIND))
     owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
-    first_open = _first_open_record(df, owners) if partial else None
+    claimed = owners.filter(col(kubectl.START).is_not_null())
+    first_open = _first_open_record(df, claimed) if partial else None
     if first_open is not None:  # records never span the cut: their owners stay valid
         df = df.filter(col("_i") < first_open)
         owners = owners.filter(col("_i") < first_open)
