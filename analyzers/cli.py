@@ -24,8 +24,9 @@ with a one-line message saying what to do. The ``queries`` command lives with ``
 
 Exit statuses (``instrumentation.exit_status.ExitStatus``): OK (0) healthy, FINDINGS (1) a
 ``--fail-on`` condition holds or the asked-for id is not in the logs, USAGE (2) usage, input
-or source errors, INTERRUPTED (130) Ctrl-C; ``analyze -f`` prints its final report on Ctrl-C
-and exits with that report's status.
+or source errors, NO_EVENTS (3) `analyze` understood no line as a task event (unless
+``--allow-empty``), INTERRUPTED (130) Ctrl-C; ``analyze -f`` prints its final report on
+Ctrl-C and exits with that report's status.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from analyzers.report import (
     parse_instant,
     task_timeline,
 )
+from analyzers.report.model import NO_EVENTS_HINT, NO_TASK_EVENTS
 from analyzers.sources.follow import follow_chunks, follow_lines
 from instrumentation import schema as s
 from instrumentation.exit_status import ExitStatus
@@ -125,6 +127,27 @@ def as_duration(text: str | None) -> timedelta | None:
         return None
 
 
+class SizeType(click.ParamType):
+    """A size in bytes: ``1048576``, ``512K``, ``1M``, ``4MB`` (powers of 1024), at least 2."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in self._UNITS else ""
+        number = text[: len(text) - len(unit)]
+        try:
+            size = int(float(number) * self._UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size (give bytes, or 512K, 1M, 4MB)", param, ctx)
+        if size < 2:
+            self.fail(f"{value!r} is too small (at least 2 bytes)", param, ctx)
+        return size
+
+
 # --- Shared options --------------------------------------------------------------------------
 
 
@@ -145,6 +168,7 @@ class SourceOptions:
     cluster: str | None
     verbose: bool = False
     logging_endpoint: str | None = None
+    max_line: int | None = None  # bytes; None: the library's default (1 MB)
     since_text: str | None = None  # --since as typed ("1h", or a timestamp)
     #: Filled in by ``plan_source``: the source actually read and its settings.
     plan: SourcePlan | None = None
@@ -215,20 +239,25 @@ def source_options(fn: Callable) -> Callable:
                      "endpoints)."),
         click.option("-v", "--verbose", is_flag=True, default=False,
                      help="Show the kubectl command or the Cloud Logging filter on stderr."),
+        click.option("--max-line", type=SizeType(), default=None, metavar="SIZE",
+                     help="Cut lines longer than this (bytes; 512K, 1M, 4MB) and count them "
+                          "(the report's lines.truncated), so memory never follows the "
+                          "longest line. Default: 1M."),
     ]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, files: tuple[str, ...], source: str, since: Any, until: Any,
                 namespace: Any, context: Any, selector: Any, container: Any, previous: bool,
                 project: Any, cluster: Any, logging_endpoint: Any, verbose: bool,
-                **kwargs: Any) -> Any:
+                max_line: int | None, **kwargs: Any) -> Any:
         if since is not None and until is not None and since >= until:
             raise click.BadParameter(f"--since ({since}) must be before --until ({until})",
                                      param_hint="--since/--until")
         since_text = click.get_current_context().meta.get("raw:since")
         options = SourceOptions(files, source, since, until, namespace, context, selector,
                                 container, previous, project, cluster, verbose,
-                                logging_endpoint, since_text)
+                                logging_endpoint, max_line=max_line,
+                                since_text=since_text)
         return fn(*args, sources=options, **kwargs)
 
     for decorator in reversed(decorators):
@@ -369,7 +398,8 @@ def load(options: SourceOptions, columns: Collection[str] | None = None
     from analyzers import ingest
 
     try:
-        result = ingest.read_sources(open_source(options), columns=columns)
+        limit = {} if options.max_line is None else {"max_line": options.max_line}
+        result = ingest.read_sources(open_source(options), columns=columns, **limit)
     except AnalyzerError as exc:
         raise UserError(str(exc)) from None
     plan = options.plan
@@ -577,9 +607,12 @@ def main() -> None:
                    "activity is stuck.")
 @click.option("--fail-on", type=click.Choice(CONDITIONS), multiple=True,
               help="Exit 1 if this holds (repeatable): failures, stuck (chords), retry-storm.")
+@click.option("--allow-empty", is_flag=True,
+              help="Exit 0 even when no line was understood as a task event (otherwise "
+                   "exit 3, NO_EVENTS: an empty or unreadable log is not a healthy one).")
 def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, fmt: str,
             out_file: str | None, follow: bool, refresh: float, stuck_after: timedelta,
-            fail_on: tuple[str, ...]) -> None:
+            fail_on: tuple[str, ...], allow_empty: bool = False) -> None:
     """Report on worker logs: totals, failures, retries, stuck chords, duplicates, slow tasks.
 
     \b
@@ -599,8 +632,8 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
         now = sources.until or (pd.Timestamp.now(tz="UTC") if sources.live else None)
         report = build_report(
             result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,
-            unparsed=result.unparsed, since=sources.since, until=sources.until, now=now,
-            **options)
+            unparsed=result.unparsed, lines_truncated=result.lines_truncated,
+            since=sources.since, until=sources.until, now=now, **options)
         if report.window.get("first_seen") is None and len(result.frame):
             # Everything was filtered out: say what the logs do cover, it is usually the window.
             spans = result.frame[s.TIME].agg(["min", "max"])
@@ -609,6 +642,10 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
                        "--tenant, --task", err=True)
     width, color = terminal(out_file)
     _write(render(report, fmt, width=width, color=color), out_file)
+    if report.conditions()[NO_TASK_EVENTS] and not allow_empty:
+        message = report.findings()[0]["message"]
+        click.echo(f"rhesis-logs: {message}; {NO_EVENTS_HINT}", err=True)
+        sys.exit(ExitStatus.NO_EVENTS)
     failing = report.failing(fail_on)
     if failing:
         click.echo(f"rhesis-logs: --fail-on condition(s) hold: {', '.join(failing)}", err=True)

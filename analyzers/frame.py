@@ -89,7 +89,7 @@ UNPARSED_ARROW_SCHEMA: pa.Schema = pa.schema(
 #: Values of the ``format`` column: which reader understood the record.
 FORMAT_JSON = "json"  # one JSON object per line (ours or another JSON logger's)
 FORMAT_CELERY_TEXT = "celery_text"  # Celery's default "[date: LEVEL/Process] message" lines
-FORMAT_TEXT = "text"  # any other readable text line (banner, print(), stray traceback)
+FORMAT_TEXT = "text"  # another text format (any worker_log_format), Celery's banner
 FORMAT_CLOUD_LOGGING = "cloud_logging"  # a LogEntry with jsonPayload (gcloud/export/API)
 
 FORMATS = (FORMAT_JSON, FORMAT_CELERY_TEXT, FORMAT_TEXT, FORMAT_CLOUD_LOGGING)

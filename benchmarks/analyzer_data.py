@@ -1,140 +1,152 @@
-"""Generate realistic worker logs for the analyzer benchmarks (into ``benchmarks/.data``).
+"""Benchmark inputs made of real worker output, repeated with fresh ids (``benchmarks/.data``).
 
     python benchmarks/analyzer_data.py json 1000000      # -> benchmarks/.data/json_1000000.jsonl
     python benchmarks/analyzer_data.py kubectl 1000000   # -> .../kubectl_1000000.log
 
-``json``: our instrumentation's JSON lines (about 330 bytes each): received/started/succeeded
-triples, with failures and retries mixed in. ``kubectl``: ``kubectl logs --prefix
---timestamps`` output of three pods running plain-format Celery workers, interleaved line by
-line, with multi-line tracebacks whose lines alternate between pods (the hard case for
-stitching). Generation is deterministic (fixed seed) and vectorized enough to make 3 M lines
-in a few seconds; files are reused when they already exist.
+``json``: the lines our instrumentation really writes: ``examples/worker.jsonl`` (a recorded
+run of the reference worker, regenerated whenever the instrumentation changes its lines), read
+at generation time and repeated until ``n`` lines. ``kubectl``: Celery's plain text as a
+multi-pod ``kubectl logs --prefix --timestamps`` stream: the two-pod recording in
+``tests/fixtures/realworld/kubectl_2pod`` plus ``default_prefork`` as a third pod, merged by
+time, repeated the same way (banners, tracebacks and all). ``json-wide``: like ``json``, from
+``benchmarks/samples/worker_wide_2026-11-28.jsonl``, the same workload's lines as the
+instrumentation wrote them before they were made leaner (~976 bytes a line).
+
+Every repetition is a new run of the same workload: each task, trace and span id gets its
+first 8 hex digits replaced by the repetition number (ids stay unique, and lines of one task
+keep sharing its id), and every timestamp moves by the recording's span plus one second (each
+in its own format: RFC 3339 with micro- or nanoseconds, Celery's ``,mmm``). The report over
+``k`` repetitions is thus ``k`` copies of the recording's findings, not an artefact of
+duplicated ids. Generation is deterministic; files are reused when they already exist and
+are newer than their sample (delete ``benchmarks/.data`` to force).
 """
 
 from __future__ import annotations
 
-import random
+import re
 import sys
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
+import numpy as np
 
-from instrumentation import schema as s
-
+REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / ".data"
-TASKS = ("rhesis.tasks.evaluate", "rhesis.tasks.generate", "rhesis.tasks.score", "tasks.add")
-ORGS = ("org-acme", "org-globex", "org-initech", None)
-START = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+JSON_SAMPLE = REPO / "examples" / "worker.jsonl"
+#: The same workload as the instrumentation wrote it before its lines were made leaner
+#: (trace ids twice, Cloud Logging labels, null fields): ~976 bytes a line, for robustness.
+WIDE_SAMPLE = Path(__file__).resolve().parent / "samples" / "worker_wide_2026-11-28.jsonl"
+REALWORLD = REPO / "tests" / "fixtures" / "realworld"
+KUBECTL_SAMPLE = REALWORLD / "kubectl_2pod" / "kubectl.log"
+THIRD_POD = REALWORLD / "default_prefork" / "worker.log"
+THIRD_POD_PREFIX = "[pod/rhesis-worker-6f7d9c-m4r7t/worker] "
+
+#: A uuid, a 32-hex trace id or a 16-hex span id: the first 8 hex digits are replaced.
+_ID = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{8}(?=(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                 r"[0-9a-f]{12}|[0-9a-f]{24}|[0-9a-f]{8})(?![0-9A-Za-z]))")
+#: A timestamp: date, T or space, time, optional fraction (``.`` or Celery's ``,``).
+_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})([T ])(\d{2}:\d{2}:\d{2})(?:([.,])(\d+))?")
+#: Repetitions formatted at a time (bounds the generator's memory).
+_REPS_AT_ONCE = 256
 
 
-def _json_line(rng: random.Random, i: int, t: datetime) -> bytes:
-    event = rng.choices(
-        (s.Event.TASK_RECEIVED, s.Event.TASK_STARTED, s.Event.TASK_SUCCEEDED,
-         s.Event.TASK_FAILED, s.Event.TASK_RETRIED),
-        weights=(32, 32, 30, 3, 3),
-    )[0]
-    tid = str(uuid.UUID(int=rng.getrandbits(128)))
-    rec: dict = {
-        s.TIME: t.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        s.SEVERITY: s.EVENT_SEVERITY[event],
-        s.MESSAGE: f"Task {event.split('_')[1]}",
-        s.EVENT: str(event),
-        s.TASK_ID: tid,
-        s.TASK_NAME: TASKS[i % len(TASKS)],
-        s.ORGANIZATION_ID: ORGS[i % len(ORGS)],
-        s.ROOT_ID: tid,
-        s.RETRIES: 0,
-        s.QUEUE: "celery",
-        s.WORKER: f"celery@worker-{i % 3}",
-        s.PID: 1000 + i % 7,
-    }
-    if event in s.FINISHED_EVENTS:
-        rec[s.DURATION_MS] = round(rng.expovariate(1 / 40), 3)
-    if event in (s.Event.TASK_FAILED, s.Event.TASK_RETRIED):
-        rec[s.EXCEPTION_TYPE] = "ValueError"
-        rec[s.EXCEPTION_MESSAGE] = f"bad input {i}"
-    return orjson.dumps(rec)
+class _Template:
+    """A sample as one ``%`` format string with a placeholder per id prefix and timestamp."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.count("\n")
+        pieces: list[str] = []
+        self.slots: list[tuple[str, int]] = []  # ("id", 0) or ("stamp", index into stamps)
+        stamps: list[np.datetime64] = []
+        self.formats: list[tuple[str, str, int, str]] = []  # sep, frac sep, digits, extra
+        events = sorted([(m.start(), m.end(), "id", m) for m in _ID.finditer(text)]
+                        + [(m.start(), m.end(), "stamp", m) for m in _STAMP.finditer(text)],
+                        key=lambda e: e[0])
+        pos = 0
+        for start, end, kind, m in events:
+            if start < pos:
+                continue  # an id inside a stamp or the like: leave it
+            pieces.append(text[pos:start].replace("%", "%%"))
+            pieces.append("%s")
+            if kind == "id":
+                self.slots.append(("id", 0))
+            else:
+                date, sep, clock, fsep, frac = m.groups()
+                frac = frac or ""
+                us = (frac + "000000")[:6]
+                stamps.append(np.datetime64(f"{date}T{clock}.{us}", "us"))
+                self.formats.append((sep, fsep or "", len(frac), frac[6:]))
+                self.slots.append(("stamp", len(stamps) - 1))
+            pos = end
+        pieces.append(text[pos:].replace("%", "%%"))
+        self.format = "".join(pieces)
+        self.stamps = np.array(stamps, dtype="datetime64[us]")
+        span = (self.stamps.max() - self.stamps.min()) if len(stamps) else np.timedelta64(0)
+        self.step = (span // np.timedelta64(1, "s") + 1) * np.timedelta64(1, "s")
+
+    def repeat(self, reps: range) -> str:
+        """The sample's text for repetitions ``reps`` (ids and times of each made fresh)."""
+        out: list[str] = []
+        offsets = np.arange(reps.start, reps.stop, dtype=np.int64) * self.step
+        texts = np.datetime_as_string(self.stamps[None, :] + offsets[:, None], unit="us")
+        for r, k in enumerate(reps):
+            stamps = [self._stamp(str(t), i) for i, t in enumerate(texts[r])]
+            prefix = f"{k:08x}"
+            out.append(self.format % tuple(prefix if kind == "id" else stamps[i]
+                                           for kind, i in self.slots))
+        return "".join(out)
+
+    def _stamp(self, iso: str, i: int) -> str:
+        sep, fsep, digits, extra = self.formats[i]
+        text = iso[:10] + sep + iso[11:19]
+        if digits:
+            text += fsep + (iso[20:26] + extra)[:digits]
+        return text
 
 
-def write_json(n: int, path: Path) -> Path:
-    rng = random.Random(42)
-    with path.open("wb") as out:
-        buf = []
-        for i in range(n):
-            buf.append(_json_line(rng, i, START + timedelta(milliseconds=i)))
-            if len(buf) == 50_000:
-                out.write(b"\n".join(buf) + b"\n")
-                buf.clear()
-        if buf:
-            out.write(b"\n".join(buf) + b"\n")
-    return path
+def _kubectl_sample() -> str:
+    """The two-pod recording with ``default_prefork`` as a third pod, merged by time."""
+    keyed: list[tuple[str, int, str]] = []
+    for n, line in enumerate(KUBECTL_SAMPLE.read_text().splitlines()):
+        keyed.append((line[len(line.split("] ", 1)[0]) + 2 :][:30], n, line))
+    stamp = "2026-12-02T07:54:20.000000000Z"
+    header = re.compile(r"^\[(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}),(\d{3}):")
+    for n, line in enumerate(THIRD_POD.read_text().splitlines()):
+        m = header.match(line)
+        if m:  # kubectl stamps a line when it is written: a header's own time, in ns
+            stamp = f"{m[1]}T{m[2]}.{m[3]}{n % 1000:03d}000Z"
+        keyed.append((stamp, len(keyed), f"{THIRD_POD_PREFIX}{stamp} {line}"))
+    keyed.sort()
+    return "".join(line + "\n" for _, _, line in keyed)
 
 
-_TRACEBACK = (
-    "Traceback (most recent call last):",
-    '  File "/app/.venv/lib/python3.11/site-packages/celery/app/trace.py", line 453, in trace_task',
-    "    R = retval = fun(*args, **kwargs)",
-    '  File "/app/rhesis/tasks.py", line 88, in evaluate',
-    "    raise ValueError(f'bad input {x}')",
-    "ValueError: bad input 7",
-)
-
-
-def _celery_lines(rng: random.Random, i: int, t: datetime) -> list[str]:
-    """One worker event in Celery's default format (several lines for a failure)."""
-    stamp = t.strftime("%Y-%m-%d %H:%M:%S,") + f"{t.microsecond // 1000:03d}"
-    tid = str(uuid.UUID(int=rng.getrandbits(128)))
-    name = TASKS[i % len(TASKS)]
-    kind = rng.choices(("recv", "ok", "fail", "retry"), weights=(48, 46, 3, 3))[0]
-    if kind == "recv":
-        return [f"[{stamp}: INFO/MainProcess] Task {name}[{tid}] received"]
-    if kind == "ok":
-        dur = rng.expovariate(1 / 0.04)
-        return [f"[{stamp}: INFO/ForkPoolWorker-{i % 4 + 1}] Task {name}[{tid}] "
-                f"succeeded in {dur:.6f}s: None"]
-    if kind == "retry":
-        return [f"[{stamp}: INFO/ForkPoolWorker-{i % 4 + 1}] Task {name}[{tid}] retry: "
-                f"Retry in 5s: ConnectionError('redis gone')"]
-    return [f"[{stamp}: ERROR/ForkPoolWorker-{i % 4 + 1}] Task {name}[{tid}] raised "
-            f"unexpected: ValueError('bad input 7')", *_TRACEBACK]
-
-
-def write_kubectl(n: int, path: Path) -> Path:
-    """About ``n`` lines of three pods' interleaved ``--prefix --timestamps`` output."""
-    rng = random.Random(7)
-    pods = [f"[pod/rhesis-worker-7d9f8-{c}/worker] " for c in ("abcde", "fghij", "klmno")]
-    pending: list[list[str]] = [[], [], []]  # lines each pod still has to print
+def write(kind: str, n: int, path: Path) -> Path:
+    """About ``n`` lines (whole repetitions of the sample, the last one cut) into ``path``."""
+    text = (JSON_SAMPLE.read_text() if kind == "json" else WIDE_SAMPLE.read_text()
+            if kind == "json-wide" else _kubectl_sample())
+    template = _Template(text if text.endswith("\n") else text + "\n")
     written = 0
-    i = 0
     with path.open("w") as out:
-        buf = []
-        while written < n:
-            p = rng.randrange(3)
-            if not pending[p]:
-                pending[p] = _celery_lines(rng, i, START + timedelta(milliseconds=i))
-                i += 1
-            t = START + timedelta(milliseconds=i)
-            ts = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}123Z"
-            buf.append(f"{pods[p]}{ts} {pending[p].pop(0)}")
-            written += 1
-            if len(buf) == 50_000:
-                out.write("\n".join(buf) + "\n")
-                buf.clear()
-        if buf:
-            out.write("\n".join(buf) + "\n")
+        for first in range(0, n // template.lines + 1, _REPS_AT_ONCE):
+            chunk = template.repeat(range(first, first + _REPS_AT_ONCE))
+            if written + template.lines * _REPS_AT_ONCE > n:
+                chunk = "".join(chunk.splitlines(keepends=True)[: n - written])
+            out.write(chunk)
+            written += chunk.count("\n")
+            if written >= n:
+                break
     return path
 
 
 def dataset(kind: str, n: int) -> Path:
     """The path of a generated data set, generating it first if needed."""
     DATA.mkdir(exist_ok=True)
-    suffix = "jsonl" if kind == "json" else "log"
+    suffix = "log" if kind == "kubectl" else "jsonl"
     path = DATA / f"{kind}_{n}.{suffix}"
-    if not path.exists():
+    samples = {"json": [JSON_SAMPLE], "json-wide": [WIDE_SAMPLE]}.get(
+        kind, [KUBECTL_SAMPLE, THIRD_POD])
+    if not path.exists() or any(p.stat().st_mtime > path.stat().st_mtime for p in samples):
         tmp = path.with_suffix(".tmp")
-        (write_json if kind == "json" else write_kubectl)(n, tmp)
+        write(kind, n, tmp)
         tmp.rename(path)
     return path
 

@@ -1,26 +1,30 @@
 """Benchmark: rhesis-logs ingest and analyze against jq and pandas, measured in the same run.
 
-    .venv/bin/python benchmarks/analyzer_ingest.py                 # 100k, 1M, 3M lines
+    .venv/bin/python benchmarks/analyzer_ingest.py                 # 1M and 3M lines
     .venv/bin/python benchmarks/analyzer_ingest.py --sizes 100000,1000000
 
-For each size it generates (once, into ``benchmarks/.data``, see ``analyzer_data.py``) our JSON
-lines (~340 bytes each) and ``kubectl logs --prefix --timestamps`` output of three pods with
-interleaved tracebacks, then times, each in a fresh process under ``/usr/bin/time`` (wall
+The inputs are real worker output repeated with fresh ids (``analyzer_data.py``, generated
+once into ``benchmarks/.data``): ``json``, the lines our instrumentation writes today
+(``examples/worker.jsonl``); ``json-wide``, the same workload's older, wider lines (first
+size only); ``kubectl``, Celery's plain text as a 3-pod ``kubectl logs --prefix
+--timestamps`` stream. Each command runs in a fresh process under ``/usr/bin/time`` (wall
 seconds, CPU seconds, peak RSS):
 
-* ``rhesis ingest``: ``ingest.read_sources(files.open_sources([path]))``, every column (what
-  ``parse`` needs), imports included;
 * ``rhesis-logs analyze --format json``: the whole command, report and rendering included;
+* ``rhesis ingest``: ``ingest.read_sources(files.open_sources([path]))``, every column (what
+  ``parse`` needs), imports included (first size only);
 * baselines over the same file: ``jq -c 'select(.severity=="ERROR")'`` and
-  ``pandas.read_json(lines=True)`` (skipped above ``--pandas-max`` lines: it needs minutes
-  and gigabytes), and for the kubectl file ``grep -c 'raised unexpected'`` (a floor: it only
+  ``pandas.read_json(lines=True)`` (only up to ``--pandas-max`` lines: it needs minutes and
+  gigabytes), and for the kubectl file ``grep -c 'raised unexpected'`` (a floor: it only
   scans bytes).
 
-Each command but ``pandas.read_json`` runs ``--repeat`` times (default 3); the median run is
-shown, with the spread of wall times. The project's bytecode is compiled first (as ``pip
-install`` does). Ratios are baseline time / rhesis time (above 1: rhesis is faster). CPU
-seconds are shown because wall time on a shared 2-core machine depends on what else runs;
-CPU/wall near 2 means both cores were ours.
+Each command but pandas' runs ``--repeat`` times (default 3), interleaved with its baseline
+so that both see the same load; the median run is shown, with the spread of wall times.
+The project's bytecode is compiled first (as ``pip install`` does). Ratios are baseline
+time / rhesis time (above 1: rhesis is faster). CPU seconds are shown because wall time on
+a shared 2-core machine depends on what else runs (the load average is printed before each
+file); CPU/wall near 2 means both cores were ours. The end prints the figures as a Markdown
+table (line size, machine, load) for the README.
 """
 
 from __future__ import annotations
@@ -91,49 +95,102 @@ def row(label: str, n: int, run: Run, ref: Run | None) -> str:
             f"{run.rss_mb:7.0f} MB   {ratio}{spread}")
 
 
-def bench(n: int, pandas_max: int, repeat: int) -> None:
-    json_path, kube_path = dataset("json", n), dataset("kubectl", n)
-    mb = json_path.stat().st_size / 2**20
-    print(f"\n{n:,} JSON lines ({mb:.0f} MB, {mb * 2**20 / n:.0f} B/line)")
-    print(f"  {'':<34} {'wall':>9} {'cpu':>9} {'lines/s':>12} {'peak RSS':>10}   vs rhesis")
-    ingest = measure([PY, "-c", INGEST, str(json_path)], repeat=repeat)
-    analyze = measure([RHESIS_LOGS, "analyze", str(json_path), "--format", "json"],
-                      repeat=repeat)
-    print(row("rhesis ingest (read_sources)", n, ingest, None))
-    print(row("rhesis-logs analyze --format json", n, analyze, None))
-    if shutil.which("jq"):
-        jq = measure(["jq", "-c", 'select(.severity=="ERROR")', str(json_path)], repeat=repeat)
-        print(row("jq select(.severity==\"ERROR\")", n, jq, analyze))
-    if n <= pandas_max:
-        pd_run = measure([PY, "-c", PANDAS, str(json_path)])
-        print(row("pandas.read_json(lines=True)", n, pd_run, analyze))
-    else:
-        print(f"  {'pandas.read_json(lines=True)':<34} skipped above {pandas_max:,} lines")
+FIGURES: list[str] = []
 
-    kmb = kube_path.stat().st_size / 2**20
-    print(f"\n{n:,} kubectl --prefix --timestamps lines, 3 pods, tracebacks ({kmb:.0f} MB)")
-    ingest = measure([PY, "-c", INGEST, str(kube_path)], repeat=repeat)
-    analyze = measure([RHESIS_LOGS, "analyze", str(kube_path), "--format", "json"],
-                      repeat=repeat)
-    grep = measure(["grep", "-c", "raised unexpected", str(kube_path)])
-    print(row("rhesis ingest (read_sources)", n, ingest, None))
+
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _pair(cmd: list[str], base: list[str] | None, repeat: int) -> tuple[Run, Run | None]:
+    """``cmd`` and its baseline, run alternately ``repeat`` times each: both see the same load."""
+    runs, bases = [], []
+    for _ in range(repeat):
+        runs.append(measure(cmd))
+        if base is not None:
+            bases.append(measure(base))
+    return _median(runs), _median(bases) if bases else None
+
+
+def _median(runs: list[Run]) -> Run:
+    runs = sorted(runs, key=lambda r: r.wall)
+    median = runs[len(runs) // 2]
+    median.walls = tuple(r.wall for r in runs)
+    return median
+
+
+def bench_json(kind: str, n: int, pandas_max: int, repeat: int, ingest_too: bool) -> None:
+    path = dataset(kind, n)
+    size = path.stat().st_size
+    mb, per_line = size / 2**20, size / n
+    print(f"\n{n:,} {kind} lines ({mb:.0f} MB, {per_line:.0f} B/line), load {_load()}")
+    print(f"  {'':<34} {'wall':>9} {'cpu':>9} {'lines/s':>12} {'peak RSS':>10}   vs rhesis")
+    jq = ["jq", "-c", 'select(.severity=="ERROR")', str(path)] if shutil.which("jq") else None
+    analyze, jq_run = _pair([RHESIS_LOGS, "analyze", str(path), "--format", "json"], jq,
+                            repeat)
     print(row("rhesis-logs analyze --format json", n, analyze, None))
+    if ingest_too:
+        print(row("rhesis ingest (read_sources)", n,
+                  measure([PY, "-c", INGEST, str(path)], repeat=repeat), None))
+    if jq_run is not None:
+        print(row('jq select(.severity=="ERROR")', n, jq_run, analyze))
+    if n <= pandas_max:
+        print(row("pandas.read_json(lines=True)", n, measure([PY, "-c", PANDAS, str(path)]),
+                  analyze))
+    ratio = f"{jq_run.wall / analyze.wall:.1f}x" if jq_run else "-"
+    FIGURES.append(
+        f"| {n / 1e6:g} M `{kind}` lines, {per_line:.0f} B/line ({mb:.0f} MB) "
+        f"| {analyze.wall:.2f} s ({min(analyze.walls):.2f}-{max(analyze.walls):.2f}) "
+        f"| {analyze.cpu:.2f} s | {analyze.rss_mb:.0f} MB "
+        f"| jq select {jq_run.wall:.2f} s, {jq_run.cpu:.2f} s cpu: **{ratio}** |"
+        if jq_run else "")
+
+
+def bench_kubectl(n: int, repeat: int, ingest_too: bool) -> None:
+    path = dataset("kubectl", n)
+    size = path.stat().st_size
+    mb, per_line = size / 2**20, size / n
+    print(f"\n{n:,} kubectl --prefix --timestamps lines of Celery text, 3 pods ({mb:.0f} MB, "
+          f"{per_line:.0f} B/line), load {_load()}")
+    analyze, grep = _pair([RHESIS_LOGS, "analyze", str(path), "--format", "json"],
+                          ["grep", "-c", "raised unexpected", str(path)], repeat)
+    print(row("rhesis-logs analyze --format json", n, analyze, None))
+    if ingest_too:
+        print(row("rhesis ingest (read_sources)", n,
+                  measure([PY, "-c", INGEST, str(path)], repeat=repeat), None))
     print(row("grep -c 'raised unexpected' (floor)", n, grep, analyze))
+    FIGURES.append(
+        f"| {n / 1e6:g} M kubectl lines (Celery text, 3 pods), {per_line:.0f} B/line "
+        f"({mb:.0f} MB) | {analyze.wall:.2f} s ({min(analyze.walls):.2f}-"
+        f"{max(analyze.walls):.2f}) | {analyze.cpu:.2f} s | {analyze.rss_mb:.0f} MB "
+        f"| grep -c (a byte scan, floor) {grep.wall:.2f} s |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100000,1000000,3000000")
-    parser.add_argument("--pandas-max", type=int, default=1_000_000)
+    parser.add_argument("--sizes", default="1000000,3000000")
+    parser.add_argument("--pandas-max", type=int, default=0,
+                        help="run pandas.read_json up to this many lines (default: never)")
+    parser.add_argument("--kubectl-max", type=int, default=1_000_000,
+                        help="the kubectl stream up to this many lines")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each command but pandas' (the median is shown)")
     args = parser.parse_args()
     _compile_project()
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f} (other work on the machine slows wall times; compare "
-          "CPU seconds)")
-    for n in (int(x) for x in args.sizes.split(",")):
-        bench(n, args.pandas_max, args.repeat)
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, load average {_load()} (other "
+          "work on the machine slows wall times; compare CPU seconds)")
+    sizes = [int(x) for x in args.sizes.split(",")]
+    for i, n in enumerate(sizes):
+        bench_json("json", n, args.pandas_max, args.repeat, ingest_too=i == 0)
+        if i == 0:
+            bench_json("json-wide", n, 0, args.repeat, ingest_too=False)
+        if n <= args.kubectl_max:
+            bench_kubectl(n, args.repeat, ingest_too=i == 0)
+    print(f"\nFigures (median of {args.repeat} runs; {_cpu_model()}, {os.cpu_count()} cores; "
+          f"load average {_load()} at the end):\n")
+    print("| input | `analyze --format json` wall (spread) | cpu | peak RSS | baseline, same run |")
+    print("|---|---|---|---|---|")
+    print("\n".join(f for f in FIGURES if f))
 
 
 def _compile_project() -> None:

@@ -92,11 +92,15 @@ def _bound(app: Any, timeout: float) -> None:
 
 
 class WorkerGroup(click.Group):
-    """Turns a broker or backend failure in any command into one line and UNAVAILABLE."""
+    """Turns a broker or backend failure in any command into one line and UNAVAILABLE, and a
+    bad configuration into USAGE."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ConfigError as exc:
+            # Raised wherever the settings are first loaded (importing worker.app included).
+            raise CommandFailed(str(exc), ExitStatus.USAGE) from exc
         except _UNAVAILABLE as exc:
             raise CommandFailed(f"Redis failed during the command: {describe_error(exc)}",
                                 ExitStatus.UNAVAILABLE) from exc

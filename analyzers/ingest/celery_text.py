@@ -1,25 +1,21 @@
-"""Celery's default text format, read with vectorized regular expressions.
+"""Celery's text records: the default header, and any other ``worker_log_format``.
 
-A record starts with Celery's header::
+``parse_headers(df)`` reads records starting with Celery's default header::
 
     [2026-11-28 11:50:32,160: INFO/MainProcess] Task tasks.add[4f2c...] received
 
-and the message is matched against the sentences Celery writes for the events the report
-needs (see :data:`PATTERNS`): received, succeeded in Ns, retry, raised unexpected,
-INTERNAL ERROR, Chord '<id>' raised, hard/soft time limit, Task handler raised error
-(WorkerLostError), Connection to broker lost, missed heartbeat, ready, revoked, unregistered
-task, and the task-logger format ``name[id]: message``. Anything else is event ``log``.
-
-The patterns use the common subset of Python ``re`` and Rust ``regex`` syntax, so the streaming
-parser (``analyzers.ingest.stream``) could match the same sentences.
+``parse_records(df)`` reads records of any other text format (``2026-11-28 11:50:32,160
+INFO MainProcess Task ...``): time and level wherever they sit near the start. Both hand
+the message to ``celery_sentences.recognize``, the one recognizer of Celery's sentences
+(received, succeeded, retry, raised, revoked, time limits, lost workers ...); a message
+without one is event ``log``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import polars as pl
 
+from analyzers.ingest import celery_sentences
 from instrumentation import schema as s
 
 BODY = "body"
@@ -33,72 +29,15 @@ HEADER = (
 #: Cheap test used to classify lines before the full extraction.
 HEADER_START = r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}: [A-Z]+/"
 
-_TASK = r"Task (?P<task_name>[^\[\s]+)\[(?P<task_id>[^\]\s]+)\]"
-# An exception repr as Celery writes it: ValueError('bad input') / pkg.Error(...)
-EXC_REPR = r"^(?P<type>[A-Za-z_][\w.]*)\((?P<args>.*)\)$"
-# The last line of a traceback: "ValueError: bad input" or "pkg.mod.Error"
-EXC_LINE = r"(?m)^(?P<type>[A-Za-z_][\w.]*)(?:: (?P<msg>.*))?\s*\z"
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """One sentence Celery writes, the event it means and where its groups go."""
-
-    event: str
-    literal: str  # a substring every match contains (a cheap pre-filter)
-    regex: str
-    constants: dict[str, str] = field(default_factory=dict)
-
-
-#: Celery's sentences about one task, "Task <name>[<id>] <rest>", told apart by how <rest>
-#: starts. These are most lines of a log, so they are read by slicing, not by regex.
-TASK_SENTENCES: tuple[tuple[str, str], ...] = (
-    ("received", s.Event.TASK_RECEIVED),
-    ("succeeded in ", s.Event.TASK_SUCCEEDED),
-    ("retry: ", s.Event.TASK_RETRIED),
-    ("raised unexpected: ", s.Event.TASK_FAILED),
-    ("raised expected: ", s.Event.TASK_FAILED),
-    ("INTERNAL ERROR: ", s.Event.TASK_INTERNAL_ERROR),
-)
-RETRY = r"^retry: Retry (?:in (?P<retry_in_s>[0-9.]+)s|at (?P<eta>\S+?))(?:: (?P<exc>.*))?$"
-
-#: The other sentences: rarer, matched by a literal pre-filter and then a regex.
-PATTERNS: tuple[Pattern, ...] = (
-    Pattern(
-        s.Event.CHORD_ERROR, "Chord ", r"^Chord '(?P<chord_id>[^']+)' raised: (?P<exc>.*)$"
-    ),
-    Pattern(
-        s.Event.TIME_LIMIT_EXCEEDED, " time limit (",
-        r"^(?P<reason>Hard|Soft) time limit \((?P<limit>[0-9.]+)s\) exceeded for "
-        r"(?P<task_name>[^\[\s]+)\[(?P<task_id>[^\]\s]+)\]",
-    ),
-    Pattern(
-        s.Event.WORKER_LOST, "Task handler raised error: ",
-        r"^Task handler raised error: (?P<exc>.*WorkerLostError.*)$",
-    ),
-    Pattern(
-        s.Event.BROKER_CONNECTION_LOST, "Connection to broker lost",
-        r"^consumer: Connection to broker lost",
-    ),
-    Pattern(s.Event.LOG, "missed heartbeat from ", r"^missed heartbeat from (?P<worker>\S+)",
-            {s.REASON: "missed heartbeat"}),
-    Pattern(s.Event.WORKER_READY, " ready.", r"^(?P<worker>\S+@\S+) ready\.$"),
-    Pattern(
-        s.Event.TASK_REVOKED, "Discarding revoked task: ",
-        r"^Discarding revoked task: (?P<task_name>[^\[\s]+)\[(?P<task_id>[^\]\s]+)\]",
-    ),
-    Pattern(
-        s.Event.TASK_UNKNOWN, "Received unregistered task of type ",
-        r"^Received unregistered task of type '?(?P<task_name>[^'\s]+)'?",
-    ),
-    # get_task_logger() lines: worker_task_log_format "... %(task_name)s[%(task_id)s]: msg"
-    Pattern(s.Event.LOG, "]: ", r"^(?P<task_name>[\w.:-]+)\[(?P<task_id>[0-9a-fA-F-]{8,})\]: "),
-)
-
-_PATTERN_COLUMNS = {
-    "task_name": s.TASK_NAME, "task_id": s.TASK_ID, "eta": s.ETA,
-    "chord_id": s.CHORD_ID, "worker": s.WORKER, "result": s.RESULT,
-}
+#: A timestamp anywhere near the start of a line in another text format.
+ANY_TIME = (r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?"
+            r"(?:Z|[+-]\d{2}:?\d{2})?)")
+#: A level name as a word near the start of a line; the message follows it.
+ANY_LEVEL = r"^\S.{0,48}?\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b[\]:]?\s*"
+# The names celery_text used to define, now the one recognizer's (kept for importers).
+PATTERNS = celery_sentences.PATTERNS
+TASK_SENTENCES = celery_sentences.TASK_SENTENCES
+exception_from_traceback = celery_sentences.exception_from_traceback
 
 
 def parse_headers(df: pl.DataFrame) -> pl.DataFrame:
@@ -123,29 +62,37 @@ def parse_headers(df: pl.DataFrame) -> pl.DataFrame:
         .otherwise(body.str.slice(col("_end") + 2)).alias(s.MESSAGE),
     )
     h = _with_time(h)
-    task = _task_sentences(h.select("_i", s.MESSAGE))
-    matched = [task]
-    rest = h.select("_i", s.MESSAGE).join(task.select("_i"), on="_i", how="anti")
-    for p in PATTERNS:
-        hit = rest.filter(col(s.MESSAGE).str.contains(p.literal, literal=True))
-        if hit.height == 0:
-            continue
-        ext = hit.select(col("_i"), col(s.MESSAGE).str.extract_groups(p.regex).alias("g"))
-        ext = ext.unnest("g")
-        group_cols = [c for c in ext.columns if c != "_i"]
-        ok = ext.filter(pl.any_horizontal(col(c).is_not_null() for c in group_cols)) \
-            if group_cols else ext
-        if ok.height == 0:
-            continue
-        ok = ok.with_columns(
-            pl.lit(str(p.event)).alias(s.EVENT),
-            *[pl.lit(v).alias(k) for k, v in p.constants.items()],
-        )
-        matched.append(_pattern_columns(ok))
-        rest = rest.join(ok.select("_i"), on="_i", how="anti")
-    events = pl.concat(matched, how="diagonal_relaxed")
+    return _with_events(h, anchored=True)
+
+
+def parse_records(df: pl.DataFrame) -> pl.DataFrame:
+    """Text records in a format other than Celery's default (any ``worker_log_format``).
+
+    ``df`` as for ``parse_headers``. The time is the first timestamp near the line's start,
+    the severity the first level name, the message what follows the level name (the whole
+    line without one); Celery's sentences are found wherever they sit in it.
+    """
+    col = pl.col
+    body = col(BODY)
+    h = df.with_columns(body.str.extract(ANY_LEVEL, 1).alias("_lvl"),
+                        body.str.find(ANY_LEVEL).alias("_lvl_at"))
+    head = body.str.slice(0, 64)
+    h = h.select(
+        col("_i"), col(PREFIX_TIME),
+        head.str.extract(ANY_TIME, 1).str.replace(",", ".", literal=True).alias("hdr_time"),
+        col("_lvl").replace({"WARN": "WARNING", "FATAL": "CRITICAL"}).alias(s.SEVERITY),
+        pl.when(col("_lvl").is_null()).then(body)
+        .otherwise(body.str.replace(ANY_LEVEL, "")).alias(s.MESSAGE),
+    )
+    h = _with_time(h)
+    return _with_events(h, anchored=False)
+
+
+def _with_events(h: pl.DataFrame, anchored: bool) -> pl.DataFrame:
+    """The header-parsed rows joined with the Celery sentences found in their message."""
+    events = celery_sentences.recognize(h.select("_i", s.MESSAGE), anchored=anchored)
     out = h.select("_i", s.TIME, s.SEVERITY, s.MESSAGE).join(events, on="_i", how="left")
-    return out.with_columns(col(s.EVENT).fill_null(str(s.Event.LOG)))
+    return out.with_columns(pl.col(s.EVENT).fill_null(str(s.Event.LOG)))
 
 
 def _with_time(h: pl.DataFrame) -> pl.DataFrame:
@@ -157,90 +104,3 @@ def _with_time(h: pl.DataFrame) -> pl.DataFrame:
 
     own = parse_times(h.get_column("hdr_time").str.replace(",", ".", literal=True))
     return h.with_columns(pl.coalesce(pl.col(PREFIX_TIME), own).alias(s.TIME)).drop("hdr_time")
-
-
-def _task_sentences(h: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose message is "Task <name>[<id>] <known sentence>": their event and fields."""
-    col = pl.col
-    msg = col(s.MESSAGE)
-    t = h.filter(msg.str.starts_with("Task "))
-    # Each intermediate once, as a column (Polars evaluates a reused expression at each use).
-    t = t.with_columns(msg.str.find("[", literal=True).alias("_lb"),
-                       msg.str.find("] ", literal=True).alias("_rb"))
-    t = t.filter(col("_lb") < col("_rb"))
-    t = t.with_columns(msg.str.slice(0, col("_rb")).alias("_head"))
-    # str.find gives bytes, str.slice counts characters: both agree while the prefix is ASCII.
-    t = t.filter(col("_head").str.len_bytes() == col("_rb"))
-    t = t.select(
-        col("_i"),
-        col("_head").str.slice(5, col("_lb") - 5).alias(s.TASK_NAME),
-        col("_head").str.slice(col("_lb") + 1).alias(s.TASK_ID),
-        msg.str.slice(col("_rb") + 2).alias("rest"),
-    )
-    rest = col("rest")
-    event = pl.lit(None, pl.String)
-    for prefix, ev in reversed(TASK_SENTENCES):
-        event = pl.when(rest.str.starts_with(prefix)).then(pl.lit(str(ev))).otherwise(event)
-    t = t.with_columns(event.alias(s.EVENT)).filter(col(s.EVENT).is_not_null())
-    ok_end = rest.str.find("s: ", literal=True)
-    succeeded = col(s.EVENT) == str(s.Event.TASK_SUCCEEDED)
-    t = t.with_columns(
-        pl.when(succeeded).then(rest.str.slice(13, ok_end - 13).cast(pl.Float64, strict=False)
-                                * 1000).alias(s.DURATION_MS),
-        pl.when(succeeded).then(rest.str.slice(ok_end + 3)).alias(s.RESULT),
-    )
-    # Retries and failures are few: a regex for their exception part is affordable.
-    retry = t.filter(col(s.EVENT) == str(s.Event.TASK_RETRIED))
-    if retry.height:
-        g = retry.select("_i", rest.str.extract_groups(RETRY).alias("g")).unnest("g")
-        retry = g.select(
-            "_i", col("retry_in_s").cast(pl.Float64, strict=False).alias(s.RETRY_IN_S),
-            col("eta").alias(s.ETA), *_exception_columns(col("exc")),
-        )
-    failed = t.filter(col(s.EVENT).is_in([str(s.Event.TASK_FAILED),
-                                          str(s.Event.TASK_INTERNAL_ERROR)]))
-    if failed.height:
-        exc = rest.str.slice(rest.str.find(": ", literal=True) + 2)
-        failed = failed.select("_i", *_exception_columns(exc))
-    t = t.drop("rest")
-    extras = [x for x in (retry, failed) if x.height and s.EXCEPTION_TYPE in x.columns]
-    if extras:
-        t = t.join(pl.concat(extras, how="diagonal_relaxed"), on="_i", how="left")
-    return t
-
-
-def _exception_columns(exc: pl.Expr) -> list[pl.Expr]:
-    """exception_type and exception_message from a repr like ``ValueError('bad input')``."""
-    g = exc.str.extract_groups(EXC_REPR)
-    args = g.struct.field("args")
-    unquoted = pl.coalesce(args.str.extract(r"^'(.*)'$", 1), args.str.extract(r'^"(.*)"$', 1),
-                           args)
-    return [pl.coalesce(g.struct.field("type"), exc).alias(s.EXCEPTION_TYPE),
-            unquoted.alias(s.EXCEPTION_MESSAGE)]
-
-
-def _pattern_columns(ok: pl.DataFrame) -> pl.DataFrame:
-    col = pl.col
-    exprs: list[pl.Expr] = [col("_i"), col(s.EVENT)]
-    for group, target in _PATTERN_COLUMNS.items():
-        if group in ok.columns:
-            exprs.append(col(group).alias(target))
-    if "seconds" in ok.columns:
-        exprs.append((col("seconds").cast(pl.Float64, strict=False) * 1000).alias(s.DURATION_MS))
-    if "retry_in_s" in ok.columns:
-        exprs.append(col("retry_in_s").cast(pl.Float64, strict=False).alias(s.RETRY_IN_S))
-    if "reason" in ok.columns:
-        exprs.append(
-            (col("reason").str.to_lowercase() + pl.lit(" time limit (") + col("limit")
-             + pl.lit("s)")).alias(s.REASON)
-            if "limit" in ok.columns else col("reason").alias(s.REASON)
-        )
-    if "exc" in ok.columns:
-        exprs += _exception_columns(col("exc"))
-    return ok.select(exprs)
-
-
-def exception_from_traceback(tb: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(qualified type, message) from the last line of a Python traceback, else nulls."""
-    g = tb.str.extract_groups(EXC_LINE)
-    return g.struct.field("type"), g.struct.field("msg")

@@ -114,11 +114,8 @@ def read_entries_table(table: pa.Table, ctx: pl.DataFrame, buf: bytes, lines: Li
             df.filter(tmask).select(col(J.TEXT).str.strip_chars_end().alias(kubectl.BODY)),
             entry_ctx.filter(tmask),
         ], how="horizontal")
+        t = kubectl.classify(t, celery_text.HEADER_START)
         t = t.with_columns(
-            pl.when(col(kubectl.BODY) == "").then(pl.lit(kubectl.EMPTY))
-            .when(col(kubectl.BODY).str.contains(celery_text.HEADER_START))
-            .then(pl.lit(kubectl.HEADER))
-            .otherwise(pl.lit(kubectl.PLAIN)).alias(kubectl.KIND),
             pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
                           separator="/").alias(kubectl.STREAM),
         )

@@ -34,7 +34,7 @@ from instrumentation import schema as s
 # Keys other JSON loggers use for what our schema calls time/severity/message/logger/pid/...
 LEVEL, LEVELNAME, MSG, TIMESTAMP, ASCTIME = "level", "levelname", "msg", "timestamp", "asctime"
 NAME, PROCESS, EXC_INFO, EXCEPTION = "name", "process", "exc_info", "exception"
-_ALIASES = (LEVEL, LEVELNAME, MSG, TIMESTAMP, ASCTIME, NAME, PROCESS, EXC_INFO, EXCEPTION)
+ALIASES = (LEVEL, LEVELNAME, MSG, TIMESTAMP, ASCTIME, NAME, PROCESS, EXC_INFO, EXCEPTION)
 
 # Cloud Logging LogEntry fields (the API's JSON names).
 ENTRY_TIMESTAMP, ENTRY_SEVERITY, TEXT_PAYLOAD, JSON_PAYLOAD = (
@@ -55,7 +55,7 @@ _LABEL_SPEC = {s.SERVICE: "VARCHAR", s.ENVIRONMENT: "VARCHAR"}
 PLAIN_SPEC: dict[str, object] = {
     **{c: ("VARCHAR" if c == s.TIME else _DUCK_OF_ARROW[str(frame.ARROW_SCHEMA.field(c).type)])
        for c in WORKER_FIELDS},
-    **dict.fromkeys(_ALIASES, "VARCHAR"),
+    **dict.fromkeys(ALIASES, "VARCHAR"),
     s.TRACE: "VARCHAR",
     s.SPAN_ID: "VARCHAR",
     s.LABELS: _LABEL_SPEC,
@@ -100,6 +100,9 @@ def connection() -> duckdb.DuckDBPyConnection:
 def configure(con: duckdb.DuckDBPyConnection) -> None:
     """Settings every connection that decodes log lines needs."""
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws a progress bar on stdout for a query that runs over 2 s (a big file on a
+    # busy machine): it would land in front of `analyze --format json`'s output.
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET arrow_large_buffer_size = true")  # large_string: free for pandas
     # Rows must come back in input order. DuckDB rewrites an IN list of more than a few
     # values (our event names) into a hash join, which does not keep the order when the

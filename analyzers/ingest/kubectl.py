@@ -7,12 +7,15 @@ and then the optional RFC 3339 timestamp (kubectl's has 9 fractional digits) off
 
 ``stitch(lines)`` decides which lines continue the record before them *in the same stream*
 (pod/container): with three pods writing tracebacks at once, line N+1 of the input usually
-belongs to another pod's record than line N. A text line continues a record when the
-previous line of its stream is text too and it does not itself start a Celery record.
+belongs to another pod's record than line N. ``classify(body)`` gives each line its kind
+first. Only traceback lines continue a record (and the banner's lines Celery's banner);
+a text line that neither starts a record nor continues one is claimed by no format and is
+reported as unparsed (``start_i`` null).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from analyzers.ingest._times import UTC_US, parse_times
@@ -71,25 +74,107 @@ def split_prefixes(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(col(BODY).str.strip_chars_end())
 
 
+#: A line that may continue a record: a traceback's lines (indented frames, its first line,
+#: the separators of chained exceptions, billiard's quoted inner traceback).
+CONTINUATION = (
+    r'^(?:\s|Traceback \(most recent call last\)|During handling of the above exception'
+    r'|The above exception was the direct cause|"""$)'
+)
+#: A traceback's last line ("pkg.Error: message"); it continues a record only right after a
+#: traceback line, so "worker: Warm shutdown" after a finished traceback starts nothing.
+EXCEPTION_LINE = r"^[A-Za-z_][\w.]*(?:: .*|:)?$"
+#: Celery's start-up banner: its first line, then lines of dashes and stars, [tasks] ...
+BANNER_START = r"^\s*-+ \S+@\S+ v\d"
+BANNER_LINE = r"^(?:[-*]+(?: |$)|\[(?:tasks|queues|config)\]$)"
+#: A text line that starts a log record in a format other than Celery's default header: it
+#: starts with a timestamp, has a level name near its start, or holds one of Celery's
+#: sentences (a worker_log_format of "%(message)s").
+RECORD_START = (
+    r"^\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}"
+    r"|^\S.{0,48}?\b(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b"
+    r"|Task [^\s\[]+\[[^\]\s]+\] (?:received|succeeded in |retry: |raised |INTERNAL ERROR)"
+    r"|Process '[^']+' pid:\d+ exited with |Discarding revoked task: "
+    r"|Task handler raised error: |(?:Hard|Soft) time limit \(\d"
+)
+#: JSON that is not an object: a value, not a log record.
+JSON_VALUE = r'^(?:\[.*\]|null|true|false|-?\d[\d.eE+-]*|".*")$'
+
+# More kinds of line (besides JSON, HEADER, PLAIN, BINARY, EMPTY): RECORD starts a record in
+# another text format, BANNER starts Celery's banner, CONT / EXC / BANNER_BODY may continue
+# a record, JSON_OTHER is a JSON value that is not an object.
+RECORD, BANNER, CONT, EXC, BANNER_BODY, JSON_OTHER = (
+    "record", "banner", "cont", "exc", "banner_body", "json_other")
+TEXT_KINDS = (HEADER, RECORD, BANNER, CONT, EXC, BANNER_BODY, PLAIN, JSON_OTHER)
+STARTS = (HEADER, RECORD, BANNER)
+#: Why a text line that no record claims is unparsed.
+REASON_NOT_A_RECORD = "not a log record"
+REASON_JSON_VALUE = "JSON that is not an object"
+REASON_ORPHAN = "continuation without a record"
+
+
+def classify(df: pl.DataFrame, header_start: str) -> pl.DataFrame:
+    """``df`` (with ``body``) plus the ``kind`` of every line. The cheap kinds (empty, JSON,
+    Celery's header: most lines of most logs) first; the regular expressions run only on
+    the other lines."""
+    body = pl.col(BODY)
+    df = df.with_columns(
+        pl.when(body == "").then(pl.lit(EMPTY))
+        .when(body.str.starts_with("{")).then(pl.lit(JSON))
+        .when(body.str.contains(header_start)).then(pl.lit(HEADER))
+        .otherwise(pl.lit(None, pl.String)).alias(KIND))
+    rest = df.get_column(KIND).is_null()
+    if not rest.any():
+        return df
+    other = df.filter(rest).select(_other_kind(body).alias(KIND)).get_column(KIND)
+    return df.with_columns(df.get_column(KIND).scatter(np.flatnonzero(rest.to_numpy()), other))
+
+
+def _other_kind(body: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(body.str.contains(BANNER_START)).then(pl.lit(BANNER))
+        .when(body.str.contains(CONTINUATION)).then(pl.lit(CONT))
+        .when(body.str.contains(BANNER_LINE)).then(pl.lit(BANNER_BODY))
+        .when(body.str.contains(RECORD_START)).then(pl.lit(RECORD))
+        .when(body.str.contains(JSON_VALUE)).then(pl.lit(JSON_OTHER))
+        .when(body.str.contains(EXCEPTION_LINE)).then(pl.lit(EXC))
+        .otherwise(pl.lit(PLAIN))
+    )
+
+
 def stitch(lines: pl.DataFrame) -> pl.DataFrame:
-    """For every line of kind ``plain``/``header``: the ``_i`` of the record it belongs to.
+    """For every text line: the ``_i`` of the record it belongs to (null: no record claims it).
 
     ``lines`` has ``_i`` (input order), ``stream`` and ``kind``, sorted by ``_i``. Returns
     ``_i`` and ``start_i`` for the text lines (``start_i == _i`` for a record's first line).
+    Only a traceback continues a record (and the banner's own lines the banner): a line
+    continues when it is a continuation kind that fits the line before it in its stream,
+    and every line back to a record's first line does too. Empty lines are skipped over.
     """
     col = pl.col
-    prev = col(KIND).shift(1)
-    has_streams = lines.get_column(STREAM).n_unique() > 1
+    text = lines.filter(col(KIND).is_in(TEXT_KINDS))
+    has_streams = text.get_column(STREAM).n_unique() > 1
+
+    def over(e: pl.Expr) -> pl.Expr:
+        return e.over(STREAM) if has_streams else e
+
+    prev = over(col(KIND).shift(1))
+    kind = col(KIND)
+    fits = (
+        (kind == CONT)
+        | ((kind == EXC) & prev.is_in([CONT]).fill_null(False))
+        | ((kind == BANNER_BODY) & prev.is_in([BANNER, BANNER_BODY, CONT]).fill_null(False))
+    )
+    status = pl.when(kind.is_in(STARTS)).then(pl.lit(1)).when(fits).then(pl.lit(0)) \
+        .otherwise(pl.lit(-1))
+    t = text.select(col("_i"), status.alias("_st"))
     if has_streams:
-        prev = prev.over(STREAM)
-    is_text = col(KIND).is_in([HEADER, PLAIN])
-    starts = (col(KIND) == HEADER) | ~prev.is_in([HEADER, PLAIN]).fill_null(False)
-    start_i = pl.when(starts).then(col("_i")).forward_fill()
-    if has_streams:
-        start_i = start_i.over(STREAM)
-    # Non-text lines break a chain: compute on all lines, then keep the text ones.
-    out = lines.select(col("_i"), is_text.alias("t"), start_i.alias(START))
-    return out.filter(col("t")).drop("t")
+        t = t.with_columns(text.get_column(STREAM))
+    anchor = over(pl.when(col("_st") != 0).then(col("_i")).forward_fill())
+    anchor_st = over(pl.when(col("_st") != 0).then(col("_st")).forward_fill())
+    t = t.with_columns(anchor.alias("_a"), anchor_st.alias("_ast"))
+    start = pl.when(col("_st") == 1).then(col("_i")) \
+        .when((col("_st") == 0) & (col("_ast") == 1)).then(col("_a"))
+    return t.select(col("_i"), start.alias(START))
 
 
 def blocks(lines: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:

@@ -43,6 +43,7 @@ from analyzers.ingest.detect import (
     split_lines,
 )
 from analyzers.ingest.gcloud import is_entry_line
+from analyzers.ingest.line_limit import DEFAULT_MAX_LINE, LineLimit
 from analyzers.ingest.records import Parts, assemble
 from analyzers.sources.files import FileChunks
 from instrumentation import schema as s
@@ -56,13 +57,15 @@ class IngestResult:
 
     ``frame`` has the columns ``schema.FRAME_COLUMNS`` (dtypes in ``analyzers.frame``);
     ``unparsed`` has ``frame.UNPARSED_COLUMNS``. ``lines_parsed + lines_unparsed ==
-    lines_read`` always holds.
+    lines_read`` always holds. ``lines_truncated``: lines cut to the line limit
+    (``line_limit``), counted among the others as well.
     """
 
     frame: pd.DataFrame
     unparsed: pd.DataFrame
     lines_read: int
     lines_parsed: int
+    lines_truncated: int = 0
 
     @property
     def lines_unparsed(self) -> int:
@@ -79,28 +82,44 @@ OPEN_RECORD_WINDOW = 10_000
 
 
 def read_records(chunks: Iterable[bytes | str], source: str = "stdin", *,
-                 batch_bytes: int | None = None) -> IngestResult:
-    """Read one source given as chunks of bytes (or text) in any supported format."""
-    return _finish(read_source(chunks, source, batch_bytes=batch_bytes))
+                 batch_bytes: int | None = None,
+                 max_line: int = DEFAULT_MAX_LINE) -> IngestResult:
+    """Read one source given as chunks of bytes (or text) in any supported format.
+
+    ``max_line``: lines longer than this many bytes are cut to it and counted
+    (``lines_truncated``), so memory does not follow the longest line.
+    """
+    limit = LineLimit(max_line)
+    parts = read_source(limit.wrap(chunks), source, batch_bytes=batch_bytes)
+    return _finish(parts, truncated=limit.truncated)
 
 
 def read_sources(sources: Iterable[tuple[str, Iterable[bytes | str]]],
-                 columns: Collection[str] | None = None) -> IngestResult:
+                 columns: Collection[str] | None = None,
+                 max_line: int = DEFAULT_MAX_LINE) -> IngestResult:
     """Read several ``(source_name, chunks)`` pairs (what ``analyzers.sources`` yield).
 
     ``columns``: the frame columns the caller will read (e.g. ``report.COLUMNS``); a reader
-    may then leave the others null. The frame has every column either way.
+    may then leave the others null. The frame has every column either way. ``max_line``: as
+    in ``read_records``.
     """
     parts = Parts()
+    truncated = 0
     for n, (name, chunks) in enumerate(sources):
-        # A file on disk may be read by DuckDB directly, in parallel (``json_file``).
+        # A file on disk may be read by DuckDB directly, in parallel (``json_file``); it
+        # declines a file with a line longer than max_line, which is then cut below.
         on_disk = isinstance(chunks, FileChunks)
-        whole = json_file.read_file(chunks.path, name, n << 40, columns) if on_disk else None
+        whole = (json_file.read_file(chunks.path, name, n << 40, columns, max_line=max_line)
+                 if on_disk else None)
         if whole is not None:
             chunks.close()
-        parts.merge(whole if whole is not None
-                    else read_source(chunks, name, order_base=n << 40, columns=columns))
-    return _finish(parts, columns)
+            parts.merge(whole)
+            continue
+        limit = LineLimit(max_line)
+        parts.merge(read_source(limit.wrap(chunks), name, order_base=n << 40,
+                                columns=columns))
+        truncated += limit.truncated
+    return _finish(parts, columns, truncated=truncated)
 
 
 def read_source(chunks: Iterable[bytes | str], source: str, order_base: int = 0,
@@ -295,24 +314,24 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
                        kubectl.TEXT: _lines_column(buf, lines)})
     df = kubectl.split_prefixes(df).drop(kubectl.TEXT)
     body = col(kubectl.BODY)
+    df = kubectl.classify(df, celery_text.HEADER_START)
     df = df.with_columns(
-        pl.when(body == "").then(pl.lit(kubectl.EMPTY))
-        .when(body.str.starts_with("{")).then(pl.lit(kubectl.JSON))
-        .when(body.str.contains(celery_text.HEADER_START)).then(pl.lit(kubectl.HEADER))
-        .otherwise(pl.lit(kubectl.PLAIN)).alias(kubectl.KIND),
         pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
                       separator="/").alias(kubectl.STREAM),
         pl.Series(s.LINE_NO, lines.line_no),
         pl.lit(None, pl.String).alias(s.NAMESPACE),
     )
     # Binary junk can only hide among the plain lines: look for control bytes there only.
-    junk = df.filter(col(kubectl.KIND) == kubectl.PLAIN).filter(body.str.contains(_BINARY))
+    junk = df.filter(col(kubectl.KIND).is_in([k for k in kubectl.TEXT_KINDS
+                                              if k != kubectl.HEADER]))
+    junk = junk.filter(body.str.contains(_BINARY))
     if junk.height:
         df = df.with_columns(
             pl.when(col("_i").is_in(junk.get_column("_i").implode())).then(pl.lit(kubectl.BINARY))
             .otherwise(col(kubectl.KIND)).alias(kubectl.KIND))
     owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
-    first_open = _first_open_record(df, owners) if partial else None
+    claimed = owners.filter(col(kubectl.START).is_not_null())
+    first_open = _first_open_record(df, claimed) if partial else None
     if first_open is not None:  # records never span the cut: their owners stay valid
         df = df.filter(col("_i") < first_open)
         owners = owners.filter(col("_i") < first_open)
@@ -384,7 +403,8 @@ def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: Par
 # ---------------------------------------------------------------------------------------
 
 
-def _finish(parts: Parts, columns: Collection[str] | None = None) -> IngestResult:
+def _finish(parts: Parts, columns: Collection[str] | None = None,
+            truncated: int = 0) -> IngestResult:
     records, unparsed = assemble(parts)
     if columns is not None:  # left out: from_arrow fills them with (shared) nulls
         records = records.select([c for c in records.column_names if c in columns])
@@ -393,4 +413,5 @@ def _finish(parts: Parts, columns: Collection[str] | None = None) -> IngestResul
         unparsed=frame.from_arrow(unparsed.to_arrow(), frame.UNPARSED_COLUMNS),
         lines_read=parts.lines_read,
         lines_parsed=parts.lines_read - unparsed.height,
+        lines_truncated=truncated,
     )

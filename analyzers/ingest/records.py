@@ -10,17 +10,19 @@ together in input order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzers import frame
-from analyzers.ingest import celery_text, json_lines, kubectl
+from analyzers.ingest import celery_sentences, celery_text, json_lines, kubectl
 from analyzers.ingest._times import UTC_US, parse_times
 from analyzers.ingest.detect import Lines
 from instrumentation import schema as s
@@ -94,6 +96,10 @@ def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, line
         time = pc.coalesce(time, parse_times(pl.from_arrow(raw_time)).to_arrow())
     if kubectl.PREFIX_TIME in here.columns:
         time = pc.coalesce(time, here.get_column(kubectl.PREFIX_TIME).to_arrow())
+    if n and (time.null_count or _message_missing(table).any()):
+        texts = _texts_of(table, buf, lines, bodies)
+        if texts is not None:
+            time, table = by_content(table, time, texts)
     # (A decode restricted to some columns leaves the others out: final_table nulls them.)
     columns = {c: table.column(c) for c in J.WORKER_FIELDS if c in table.column_names}
     columns[s.TIME] = time
@@ -109,6 +115,87 @@ def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, line
     columns[s.FORMAT] = pa.repeat(pa.scalar(fmt, pa.large_string()), n)
     columns[ORDER] = pa.array(line_no + order_base)
     parts.records.append(final_table(pa.table(columns)))
+
+
+_TIME_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
+_CONTENT_SAMPLE = 500
+
+
+def _message_missing(table: pa.Table) -> pl.Series:
+    """Rows with neither an event of ours nor a message: another logger's renamed key."""
+    return (pl.from_arrow(table.column(s.MESSAGE)).is_null()
+            & (pl.from_arrow(table.column(s.EVENT)) == str(s.Event.LOG))).fill_null(False)
+
+
+def _texts_of(table: pa.Table, buf: bytes | None, lines: Lines | None,
+              bodies: pl.Series | None) -> pl.Series | None:
+    """The JSON text of each decoded row, where the caller still has it."""
+    idx = table.column(json_lines.INDEX).to_numpy() \
+        if json_lines.INDEX in table.column_names else np.arange(table.num_rows)
+    if bodies is not None:
+        return bodies.gather(idx)
+    if buf is None or lines is None:
+        return None
+    picked = lines.take(idx)
+    return pl.Series([bytes(buf[a:b]).decode("utf-8", "replace")
+                      for a, b in zip(picked.starts, picked.ends, strict=True)])
+
+
+def by_content(table: pa.Table, time: pa.ChunkedArray | pa.Array, texts: pl.Series
+               ) -> tuple[pa.ChunkedArray | pa.Array, pa.Table]:
+    """Time and message of JSON lines whose logger named them otherwise (python-json-logger's
+    ``rename_fields``: ``ts``, ``text`` ...): the key whose values look like timestamps, and
+    the key whose values hold Celery's sentences (else the longest text), found on a sample
+    of the lines lacking them, then read from every such line."""
+    time_missing = pl.from_arrow(time).is_null()
+    msg_missing = _message_missing(table)
+    sample = texts.filter(time_missing | msg_missing).head(_CONTENT_SAMPLE)
+    time_votes: dict[str, int] = {}
+    msg_votes: dict[str, float] = {}
+    for raw in sample.to_list():
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        for key, value in obj.items():
+            if not isinstance(value, str) or key in _KNOWN_KEYS:
+                continue
+            if _TIME_VALUE.match(value):
+                time_votes[key] = time_votes.get(key, 0) + 1
+            elif "\n" not in value:  # a traceback is not the message
+                sentence = any(p in value for p in _SENTENCE_HINTS)
+                msg_votes[key] = msg_votes.get(key, 0.0) + len(value) / 1000 + 100 * sentence
+    if time_votes and time_missing.any():
+        key = max(time_votes, key=time_votes.__getitem__)
+        found = _only_where(time_missing, parse_times(
+            texts.filter(time_missing).str.json_path_match(_path(key))))
+        time = pc.coalesce(time, found.to_arrow().cast(time.type))
+    if msg_votes and msg_missing.any():
+        key = max(msg_votes, key=msg_votes.__getitem__)
+        found = _only_where(msg_missing, texts.filter(msg_missing).str.json_path_match(_path(key)))
+        i = table.column_names.index(s.MESSAGE)
+        table = table.set_column(i, s.MESSAGE, pc.coalesce(
+            table.column(s.MESSAGE), found.to_arrow().cast(table.column(s.MESSAGE).type)))
+    return time, table
+
+
+def _only_where(mask: pl.Series, values: pl.Series) -> pl.Series:
+    """``values`` (one per True of ``mask``) spread out to ``mask``'s length, null elsewhere."""
+    out = pl.Series(values.name, [None] * len(mask), dtype=values.dtype)
+    return out.scatter(np.flatnonzero(mask.to_numpy()), values)
+
+
+def _path(key: str) -> str:
+    return "$." + key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else \
+        "$['" + key.replace("'", "") + "']"
+
+
+_KNOWN_KEYS = frozenset((*s.FRAME_COLUMNS, *json_lines.ALIASES, "processName", "threadName",
+                         "service", "stack_info", "funcName", "module", "filename",
+                         "pathname"))
+_SENTENCE_HINTS = ("Task ", " received", " succeeded in ", "Connected to ", "mingle: ")
 
 
 def _good_rows(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, lines: Lines | None,
@@ -203,10 +290,14 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
     """
     col = pl.col
     kinds = df.get_column(kubectl.KIND)
-    if not kinds.is_in([kubectl.HEADER, kubectl.PLAIN]).any():
+    if not kinds.is_in(kubectl.TEXT_KINDS).any():
         return
     if owners is None:
         owners = kubectl.stitch(df.select("_i", kubectl.STREAM, kubectl.KIND))
+    lost = owners.filter(col(kubectl.START).is_null())
+    if lost.height:  # lines no format claims: unparsed, and shown
+        _unclaimed(df, lost, source, parts)
+        owners = owners.filter(col(kubectl.START).is_not_null())
     firsts = owners.filter(col(kubectl.START) == col("_i")).select("_i")
     recs = firsts.join(df.select("_i", kubectl.KIND, kubectl.BODY, s.LINE_NO, kubectl.POD,
                                  kubectl.CONTAINER, s.NAMESPACE, kubectl.PREFIX_TIME),
@@ -214,9 +305,14 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
     blocks = kubectl.blocks(df, owners)
     del owners
     is_header = col(kubectl.KIND) == kubectl.HEADER
-    parsed = celery_text.parse_headers(
-        recs.filter(is_header).select("_i", kubectl.BODY, kubectl.PREFIX_TIME))
-    recs = recs.join(parsed, on="_i", how="left")
+    is_record = col(kubectl.KIND) == kubectl.RECORD
+    parsed = [celery_text.parse_headers(
+        recs.filter(is_header).select("_i", kubectl.BODY, kubectl.PREFIX_TIME))]
+    others = recs.filter(is_record).select("_i", kubectl.BODY, kubectl.PREFIX_TIME)
+    if others.height:
+        parsed.append(celery_text.parse_records(others))
+    recs = recs.join(pl.concat(parsed, how="diagonal_relaxed"), on="_i", how="left")
+    is_celery, is_header = is_header, is_header | is_record
     recs = recs.with_columns([
         pl.lit(None, POLARS_TYPES[c]).alias(c)
         for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT, s.DURATION_MS,
@@ -240,7 +336,7 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
         col(s.LINE_NO), col(kubectl.POD).alias(s.POD), col(kubectl.CONTAINER).alias(s.CONTAINER),
         col(s.NAMESPACE),
         pl.lit(source).alias(s.SOURCE),
-        pl.when(is_header).then(pl.lit(frame.FORMAT_CELERY_TEXT))
+        pl.when(is_celery).then(pl.lit(frame.FORMAT_CELERY_TEXT))
         .otherwise(pl.lit(frame.FORMAT_TEXT)).alias(s.FORMAT),
         pl.when(is_header & (col(s.EVENT) != str(s.Event.LOG))).then(None)
         .otherwise(col(kubectl.BODY).str.slice(0, frame.RAW_LIMIT)).alias(s.RAW),
@@ -252,6 +348,23 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
     if columns is not None:  # converting to Arrow copies every string: only what is read
         out = out.select([c for c in out.columns if c in columns or c == ORDER])
     parts.records.append(final_table(out.to_arrow()))
+
+
+def _unclaimed(df: pl.DataFrame, lost: pl.DataFrame, source: str, parts: Parts) -> None:
+    """Text lines no record claims, as unparsed lines with the reason."""
+    col = pl.col
+    kind = col(kubectl.KIND)
+    rows = lost.select("_i").join(df.select("_i", kubectl.KIND, kubectl.BODY, s.LINE_NO,
+                                            kubectl.POD, kubectl.CONTAINER), on="_i", how="left")
+    parts.unparsed.append(rows.select(
+        pl.lit(source).alias(s.SOURCE), col(s.LINE_NO).cast(pl.Int64),
+        col(kubectl.POD).alias(s.POD), col(kubectl.CONTAINER).alias(s.CONTAINER),
+        pl.when(kind == kubectl.JSON_OTHER).then(pl.lit(kubectl.REASON_JSON_VALUE))
+        .when(kind.is_in([kubectl.CONT, kubectl.BANNER_BODY]))
+        .then(pl.lit(kubectl.REASON_ORPHAN))
+        .otherwise(pl.lit(kubectl.REASON_NOT_A_RECORD)).alias(s.REASON),
+        col(kubectl.BODY).str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
+    ))
 
 
 def with_blocks(out: pl.DataFrame, bodies: pl.DataFrame, blocks: pl.DataFrame) -> pl.DataFrame:
@@ -293,6 +406,75 @@ def replace_rows(out: pl.DataFrame, new: pl.DataFrame, columns: list[str]) -> pl
     ])
 
 
+_JSON_FORMATS = (frame.FORMAT_JSON, frame.FORMAT_CLOUD_LOGGING)
+_TRACEBACK_EVENTS = [str(e) for e in (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR,
+                                      s.Event.WORKER_LOST, s.Event.TASK_RETRIED)]
+
+
+def _instrumented(records: pa.Table) -> np.ndarray:
+    """Rows of a source/pod whose JSON already holds the instrumentation's task events:
+    Celery's sentences in its plain log lines would count those tasks twice."""
+    df = pl.DataFrame({"src": pl.from_arrow(records.column(s.SOURCE)),
+                       "pod": pl.from_arrow(records.column(s.POD)),
+                       "ours": pl.from_arrow(pc.and_(
+                           pc.is_in(records.column(s.FORMAT), pa.array(_JSON_FORMATS)),
+                           pc.not_equal(records.column(s.EVENT), str(s.Event.LOG))))})
+    return df.select(pl.col("ours").any().over("src", "pod")).to_series() \
+        .fill_null(False).to_numpy()
+
+
+def with_sentences(records: pa.Table) -> pa.Table:
+    """JSON records (another logger's, or a Cloud Logging jsonPayload) whose message is one
+    of Celery's sentences get its event and fields (``celery_sentences``): a python-json-logger
+    ``message``, a structlog ``event``, a ``msg``. Fields the line had keep their values; the
+    qualified exception type comes from the traceback the logger put in the line."""
+    if records.num_rows == 0 or s.MESSAGE not in records.column_names:
+        return records
+    mask = pc.and_(pc.and_(pc.is_in(records.column(s.FORMAT), pa.array(_JSON_FORMATS)),
+                           pc.equal(records.column(s.EVENT), str(s.Event.LOG))),
+                   pc.is_valid(records.column(s.MESSAGE)))
+    idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    if len(idx) == 0:
+        return records
+    idx = idx[~_instrumented(records)[idx]]
+    if len(idx) == 0:
+        return records
+    sub = pl.DataFrame({"_i": idx, s.MESSAGE: pl.from_arrow(records.column(s.MESSAGE).take(idx))})
+    found = celery_sentences.recognize(sub, anchored=True)
+    # A formatter may put something before the sentence ("%(processName)s %(message)s").
+    rest = sub.join(found.select("_i"), on="_i", how="anti").filter(
+        pl.col(s.MESSAGE).str.contains("Task ", literal=True))
+    if rest.height:
+        found = pl.concat([found, celery_sentences.recognize(rest, anchored=False)],
+                          how="diagonal_relaxed")
+    if found.height == 0:
+        return records
+    found = found.sort("_i")
+    rows = found.get_column("_i").to_numpy()
+    tb = pl.from_arrow(records.column(s.TRACEBACK).take(rows)) \
+        if s.TRACEBACK in records.column_names else None
+    if tb is not None and tb.null_count() < len(tb):
+        tb_type, _ = celery_sentences.exception_from_traceback(pl.col("tb"))
+        qual = pl.DataFrame({"tb": tb, s.EVENT: found.get_column(s.EVENT)}).select(
+            pl.when(pl.col(s.EVENT).is_in(_TRACEBACK_EVENTS)).then(tb_type).alias("q"))
+        if s.EXCEPTION_TYPE in found.columns:
+            found = found.with_columns(pl.coalesce(qual.get_column("q"),
+                                                   pl.col(s.EXCEPTION_TYPE))
+                                       .alias(s.EXCEPTION_TYPE))
+    columns = dict(zip(records.column_names, records.columns, strict=True))
+    for name in found.columns:
+        if name == "_i" or name not in columns:
+            continue
+        old = pl.from_arrow(columns[name]).cast(POLARS_TYPES[name])
+        new = found.get_column(name).cast(POLARS_TYPES[name])
+        if name != s.EVENT:  # what the line itself said wins
+            new = pl.Series(name, old.gather(rows)).fill_null(new) \
+                if old.null_count() < len(old) else new
+        columns[name] = old.scatter(rows, new).to_arrow().cast(
+            frame.ARROW_SCHEMA.field(name).type)
+    return pa.table(columns)
+
+
 def assemble(parts: Parts) -> tuple[pa.Table, pl.DataFrame]:
     """The records (all FRAME_COLUMNS, input order, Arrow) and the unparsed lines (Polars)."""
     if not parts.records:
@@ -305,6 +487,7 @@ def assemble(parts: Parts) -> tuple[pa.Table, pl.DataFrame]:
         if not pl.from_arrow(order).is_sorted():
             records = records.take(pc.sort_indices(order))
         records = records.drop_columns([ORDER])
+    records = with_sentences(records)
     if parts.unparsed:
         un = pl.concat([u.cast(UNPARSED_POLARS) for u in parts.unparsed], how="vertical")
         un = un.sort(s.SOURCE, s.LINE_NO, maintain_order=True)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from analyzers.ingest import celery_text, pipeline
+from analyzers.ingest import celery_text, kubectl, pipeline
 from instrumentation import schema as s
 
 #: JSON lines are parsed in groups: one DuckDB query per line would cost ~10 ms a line.
@@ -36,6 +36,10 @@ JSON_WAIT_S = 0.2
 _POD = re.compile(r"^\[pod/([^/\]\s]+)/([^\]\s]+)\] ?")
 _TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})(?: |$)")
 _HEADER = re.compile(celery_text.HEADER_START)
+# Lines that may continue the record held for their stream (a traceback, the banner's
+# lines): the same kinds as kubectl.stitch's; any other text line starts a record of its own.
+_CONTINUES = re.compile("|".join(f"(?:{p})" for p in (
+    kubectl.CONTINUATION, kubectl.EXCEPTION_LINE, kubectl.BANNER_LINE)))
 
 
 class StreamParser:
@@ -74,7 +78,7 @@ class StreamParser:
         if self._entries is None and body.startswith("{"):
             self._entries = pipeline.is_entry_line(raw)
         is_text = bool(body) and not body.startswith("{")
-        if is_text and not is_header and stream in self._pending:
+        if is_text and not is_header and stream in self._pending and _CONTINUES.match(body):
             self._pending[stream][1].append(raw)  # a continuation line (traceback)
             return []
         done = self._complete(stream) if stream in self._pending else []

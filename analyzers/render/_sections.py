@@ -14,6 +14,7 @@ import pandas as pd
 
 from analyzers.report import Report
 from analyzers.report import columns as cols
+from analyzers.report.model import NO_TASK_EVENTS
 from instrumentation import schema as s
 
 
@@ -45,7 +46,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("stuck_chords", "Stuck chords (callback overdue)",
             (s.CHORD_ID, s.ORGANIZATION_ID, s.CHORD_CALLBACK_NAME, s.MEMBERS_EXPECTED,
              cols.MEMBERS_FINISHED, s.MEMBERS_FAILED, cols.LAST_ACTIVITY, cols.IDLE_S,
-             cols.MEMBERS_PUBLISHED, s.CHORD_CALLBACK_ID),
+             cols.STUCK_REASON, cols.MEMBERS_PUBLISHED, s.CHORD_CALLBACK_ID),
             "No chord is stuck."),
     Section("chords", "All chords",
             (s.CHORD_ID, cols.CHORD_STATE, s.ORGANIZATION_ID, s.CHORD_CALLBACK_NAME,
@@ -58,7 +59,7 @@ SECTIONS: tuple[Section, ...] = (
             "No task ran more often than its retries explain."),
     Section("lost_workers", "Lost workers, time limits, broker disconnects",
             (cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.FIRST_SEEN, cols.LAST_SEEN,
-             cols.EXAMPLE_TASK_ID, s.TASK_NAME),
+             cols.REQUEUED, cols.EXAMPLE_TASK_ID, s.TASK_NAME),
             "No worker was lost, no time limit hit, no broker connection lost."),
     Section("slow_tasks", "Run time and queue wait per task (ms)",
             (s.TASK_NAME, cols.COUNT, cols.P50_MS, cols.P95_MS, cols.P99_MS, cols.MAX_MS,
@@ -144,11 +145,17 @@ def rows_of(table: pd.DataFrame, section: Section) -> tuple[list[str], list[list
     return [label(name) for name in columns], body, max(len(table) - section.limit, 0)
 
 
+#: The label of the first summary line when no task event was read.
+NOTHING_UNDERSTOOD = "NOTHING UNDERSTOOD"
+
+
 def summary_lines(report: Report) -> list[tuple[str, str]]:
     """Label/value pairs for the head of a human report."""
     d = report.to_dict()
     lines, tasks, window = d["lines"], d["tasks"], d["window"]
-    out = [
+    out = [(NOTHING_UNDERSTOOD, f"{f['message']}. Try: {f['hint']}.")
+           for f in d["findings"] if f["condition"] == NO_TASK_EVENTS]
+    out += [
         ("Window (UTC)",
          f"{window.get('first_seen') or '-'} .. {window.get('last_seen') or '-'}"),
         ("Lines", f"{lines.get('read', 0):,} read, {lines.get('parsed', 0):,} parsed, "
@@ -164,6 +171,7 @@ def summary_lines(report: Report) -> list[tuple[str, str]]:
         out.append(("Asked for", f"{window.get('since') or '-'} .. {window.get('until') or '-'}"))
     if d.get("approximate"):  # a source that computed some sections elsewhere says which
         out.append(("Approximate", ", ".join(d["approximate"])))
-    held = [name for name, value in d["conditions"].items() if value]
+    held = [name.replace("_", " ") for name, value in d["conditions"].items() if value]
+    # "healthy" only when task events were read and nothing is wrong with them.
     out.append(("Findings", ", ".join(held) if held else "healthy"))
     return out

@@ -16,8 +16,14 @@ folded in by ``chord_id`` / ``group_id``.
 * ``completed``  the callback was received;
 * ``recovered`` / ``revoked`` / ``cleaned``  the chord monitor acted on it;
 * ``failed``     a member failed or a chord error was logged (Celery will not call back);
-* ``stuck``      no callback and no activity for ``stuck_after`` before ``now``, or the chord
-  monitor reported it stuck and no member moved since;
+* ``stuck``      every member finished, none failed, and the callback was not received
+  although it is overdue: with the Redis backend the last member sends it within
+  milliseconds, so it is overdue once ``max(60 s, 10 x p95 queue wait)`` (of the callback
+  task in this log's ``slow_tasks`` with 20 waits or more, else the largest p95 of any
+  task) has passed since the last member finished; or
+  members are still missing and there was no activity for ``stuck_after`` before ``now``;
+  or the chord monitor reported it stuck and no member moved since. ``stuck_reason`` says
+  which, in words;
 * ``pending``    still inside ``stuck_after``.
 
 ``now`` is the end of the window the logs cover (the CLI passes ``--until``, else the time of
@@ -26,12 +32,15 @@ the last line read), so replaying old log files gives the same answer as reading
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 from instrumentation import schema as s
 
 from . import columns as cols
+from .durations import slow_tasks
 from .kernels import distinct_per_group, event_is, factorize, isin, pick
 from .values import empty, times
 
@@ -46,8 +55,14 @@ STUCK_AFTER = pd.Timedelta("15min")
 COLUMNS = (
     s.CHORD_ID, cols.CHORD_STATE, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.ORGANIZATION_ID,
     s.MEMBERS_EXPECTED, cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED,
-    cols.CALLBACK_RECEIVED, cols.FIRST_SEEN, cols.LAST_ACTIVITY, cols.IDLE_S,
+    cols.CALLBACK_RECEIVED, cols.FIRST_SEEN, cols.LAST_ACTIVITY, cols.IDLE_S, cols.STUCK_REASON,
 )
+#: A callback is overdue this many times the p99 queue wait after its last member ...
+OVERDUE_FACTOR = 10.0
+#: ... and never sooner than this.
+OVERDUE_FLOOR = pd.Timedelta("60s")
+#: The callback task's own queue waits are used when there are at least this many.
+MIN_WAITS = 20
 
 _TERMINAL = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
 _MEMBER_FAILED = (s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
@@ -126,8 +141,10 @@ def chords(
     *,
     now: pd.Timestamp | None = None,
     stuck_after: pd.Timedelta = STUCK_AFTER,
+    slow: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every chord seen in the logs with its state (see the module docstring)."""
+    """Every chord seen in the logs with its state (see the module docstring). ``slow``: the
+    report's ``slow_tasks`` table if computed already (its queue waits date a due callback)."""
     members = _member_rows(frame)
     events = _chord_events(frame)
     if members.empty and events.empty:
@@ -225,12 +242,73 @@ def chords(
         [COMPLETED, monitor.fillna("").to_numpy(object), FAILED, STUCK, STUCK],
         default=PENDING,
     )
+    state, reason = overdue_callbacks(
+        state, monitor_stuck=monitor.eq(STUCK).to_numpy(bool, na_value=False),
+        expected=per[s.MEMBERS_EXPECTED], finished=per[cols.MEMBERS_FINISHED],
+        failed=per[s.MEMBERS_FAILED], callback_received=per[cols.CALLBACK_RECEIVED],
+        callback_name=per[s.CHORD_CALLBACK_NAME],
+        since_done=(now - per["_work_last"]).dt.total_seconds(), idle_s=per[cols.IDLE_S],
+        stuck_after=stuck_after, waits=lambda: slow if slow is not None else slow_tasks(frame))
     per[cols.CHORD_STATE] = state
+    per[cols.STUCK_REASON] = reason
     per.index.name = s.CHORD_ID
     out = per.reset_index()
     order = out[cols.CHORD_STATE].map({STUCK: 0, FAILED: 1, PENDING: 2}).fillna(3)
     out = out.assign(_o=order).sort_values(["_o", cols.IDLE_S], ascending=[True, False])
     return out.reset_index(drop=True)[list(COLUMNS)]
+
+
+def overdue_callbacks(
+    state: np.ndarray, *, monitor_stuck: np.ndarray, expected: pd.Series, finished: pd.Series,
+    failed: pd.Series, callback_received: pd.Series, callback_name: pd.Series,
+    since_done: pd.Series, idle_s: pd.Series, stuck_after: pd.Timedelta,
+    waits: Callable[[], pd.DataFrame],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chord states with the overdue-callback rule applied, and the reason of each stuck one.
+
+    Every member finished and none failed: the callback is due at once (the last member
+    sends it), so it is overdue ``overdue_s`` after the last member's line, whatever
+    --stuck-after says. ``waits()`` gives the report's ``slow_tasks`` table (asked for only
+    when some callback is due). Shared by the local report and the Log Analytics one.
+    """
+    state = np.asarray(state, dtype=object).copy()
+    all_done = ((finished >= expected) & (expected > 0) & (failed == 0)
+                & ~callback_received.astype(bool)).to_numpy(bool)
+    overdue = np.full(len(state), np.inf)
+    if all_done.any():
+        table = waits()
+        names = callback_name.astype("str").to_numpy(object)
+        by_name = {name: overdue_s(table, name) for name in set(names[all_done])}
+        overdue[all_done] = [by_name[name] for name in names[all_done]]
+    since = since_done.to_numpy(dtype="float64", na_value=np.nan)
+    early = all_done & (since >= overdue)
+    reason = np.full(len(state), None, dtype=object)
+    for k in np.flatnonzero(early & np.isin(state, [PENDING, STUCK])):
+        state[k] = STUCK
+        reason[k] = (f"all {int(expected.iloc[k])} members finished {since[k]:.0f} s before "
+                     f"the end of the log and the callback was never received; with this "
+                     f"log's queue waits it was overdue after {overdue[k]:.0f} s")
+    for k in np.flatnonzero((state == STUCK) & pd.isna(reason)):
+        reason[k] = ("the chord monitor reported it stuck" if monitor_stuck[k] else
+                     f"{int(finished.iloc[k])} of {int(expected.iloc[k])} members finished and "
+                     f"nothing happened for {float(idle_s.iloc[k]):.0f} s "
+                     f"(--stuck-after {pd.Timedelta(stuck_after).total_seconds():.0f} s)")
+    return state, reason
+
+
+def overdue_s(slow: pd.DataFrame, callback_name: str) -> float:
+    """Seconds after which a due callback is overdue: ``max(OVERDUE_FLOOR, OVERDUE_FACTOR x
+    p95 queue wait)`` of the callback's task when it has ``MIN_WAITS`` waits, else the largest
+    p95 queue wait of any task (``slow``: the report's ``slow_tasks`` table)."""
+    waits = pd.to_numeric(slow[cols.WAITS], errors="coerce").fillna(0).to_numpy()
+    p95 = pd.to_numeric(slow[cols.WAIT_P95_MS], errors="coerce").to_numpy(dtype="float64")
+    mine = (slow[s.TASK_NAME].astype("str") == callback_name).to_numpy(bool)
+    if (mine & (waits >= MIN_WAITS)).any():
+        wait_ms = float(np.nanmax(p95[mine]))
+    else:
+        known = p95[(waits > 0) & ~np.isnan(p95)]
+        wait_ms = float(known.max()) if len(known) else 0.0
+    return max(OVERDUE_FLOOR.total_seconds(), OVERDUE_FACTOR * wait_ms / 1000)
 
 
 def stuck_chords(

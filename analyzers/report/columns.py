@@ -50,6 +50,7 @@ WORKERS = "workers"
 GAP_S = "gap_s"
 LIKELY_CAUSE = "likely_cause"
 KIND = "kind"
+REQUEUED = "requeued"  # losses whose task went back to the queue (not failed)
 
 # durations
 P50_MS = "p50_ms"
@@ -67,3 +68,4 @@ BUCKET = "bucket"
 
 # timeline
 ROLE = "role"
+STUCK_REASON = "stuck_reason"  # why a chord is called stuck, in words

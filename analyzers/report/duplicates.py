@@ -24,7 +24,7 @@ from instrumentation import schema as s
 
 from . import columns as cols
 from .failures import UNKNOWN
-from .kernels import Codes, event_is, pick, task_codes
+from .kernels import Codes, event_is, isin, pick, task_codes
 from .values import empty, join_unique, text, times
 
 DUPLICATE_COLUMNS = (
@@ -33,11 +33,17 @@ DUPLICATE_COLUMNS = (
     cols.LIKELY_CAUSE,
 )
 LOST_COLUMNS = (
-    cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.FIRST_SEEN, cols.LAST_SEEN,
-    cols.EXAMPLE_TASK_ID, s.TASK_NAME, cols.EXAMPLE_MESSAGE,
+    cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.REQUEUED, cols.FIRST_SEEN,
+    cols.LAST_SEEN, cols.EXAMPLE_TASK_ID, s.TASK_NAME, cols.EXAMPLE_MESSAGE,
 )
+#: Lines about one pool process loss, on one worker, come within this much of each other
+#: (billiard's "Process ... exited", Celery's "Task handler raised error: WorkerLostError",
+#: the instrumentation's worker_lost): they are one loss.
+SAME_LOSS_S = 5.0
 
 _TASK_IN_TEXT = r"([\w.:-]+)\[([0-9a-fA-F-]{8,})\]"
+_OUTCOMES = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_RETRIED,
+             s.Event.TASK_REVOKED)
 
 #: Redis' default visibility_timeout; a redelivery gap this long (give or take) is its mark.
 VISIBILITY_TIMEOUT_S = 3600.0
@@ -51,7 +57,9 @@ _KIND_OF_EVENT = {
 # Failed tasks whose exception says the same thing (a worker may log either or both).
 _KIND_OF_EXCEPTION = (
     (r"WorkerLostError$", WORKER_LOST),
-    (r"TimeLimitExceeded$", TIME_LIMIT),
+    # Not SoftTimeLimitExceeded: task code may raise it itself (a plain failure); a real
+    # soft limit is Celery's "Soft time limit (...) exceeded" line, read as its own event.
+    (r"(?<![Ss]oft)TimeLimitExceeded$", TIME_LIMIT),
 )
 
 
@@ -152,8 +160,8 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
             by_exception[exc_kind.index[hit]] = True
     mask = by_event | by_exception
     rows = pick(frame, mask, (
-        s.EVENT, s.WORKER, s.POD, s.TIME, s.TASK_ID, s.TASK_NAME, s.EXCEPTION_MESSAGE,
-        s.REASON, s.MESSAGE))
+        s.EVENT, s.WORKER, s.POD, s.SOURCE, s.TIME, s.TASK_ID, s.TASK_NAME, s.EXCEPTION_MESSAGE,
+        s.REASON, s.MESSAGE, s.REQUEUED))
     kind = rows[s.EVENT].astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
     from_exc = exc_kind.reindex(np.flatnonzero(mask)).to_numpy(dtype=object)
     kind = pd.Series(np.where(pd.isna(from_exc), kind.to_numpy(dtype=object), from_exc),
@@ -174,12 +182,121 @@ def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
             s.TASK_ID: text(rows, s.TASK_ID).fillna(named[1]),
             s.TASK_NAME: text(rows, s.TASK_NAME).fillna(named[0]),
             cols.EXAMPLE_MESSAGE: message,
+            cols.REQUEUED: rows[s.REQUEUED].astype("boolean").fillna(False).to_numpy(bool),
+            "_stream": text(rows, s.SOURCE).fillna("") + "/" + text(rows, s.POD).fillna(""),
+            "_reason": text(rows, s.REASON).fillna(""),
         }
     )
+    out = _one_row_per_loss(_without_time_limit_kills(out)).drop(columns="_reason")
+    if (out[cols.KIND] == WORKER_LOST).any() and out[s.TASK_ID].isna().any():
+        out = _infer_lost_tasks(frame, out)
     # A worker may log a lost task twice (the pool's error and the task's failure).
     has_id = out[s.TASK_ID].notna()
     once = out.loc[has_id].drop_duplicates([cols.KIND, s.TASK_ID])
-    return pd.concat([once, out.loc[~has_id]]).sort_values(s.TIME, kind="stable")
+    out = pd.concat([once, out.loc[~has_id]]).sort_values(s.TIME, kind="stable")
+    return out.drop(columns="_stream")
+
+
+def _without_time_limit_kills(out: pd.DataFrame) -> pd.DataFrame:
+    """Without billiard's "Process ... exited with 'signal 9 (SIGKILL)'" that follows a hard
+    time limit in the same stream within ``SAME_LOSS_S``: the pool killed the process for
+    the time limit, already reported as such."""
+    killed = (out[cols.KIND] == WORKER_LOST) & out["_reason"].str.startswith("signal 9")
+    hard = (out[cols.KIND] == TIME_LIMIT) & out["_reason"].str.startswith("hard")
+    if not (killed.any() and hard.any()):
+        return out
+    drop = []
+    limits = out.loc[hard, ["_stream", s.TIME]]
+    for i in out.index[killed]:
+        same = limits.loc[limits["_stream"] == out.at[i, "_stream"], s.TIME]
+        gap = (out.at[i, s.TIME] - same).dt.total_seconds()
+        if ((gap >= 0) & (gap <= SAME_LOSS_S)).any():
+            drop.append(i)
+    return out.drop(index=drop)
+
+
+def _one_row_per_loss(out: pd.DataFrame) -> pd.DataFrame:
+    """Lines about one pool process loss, in one stream within ``SAME_LOSS_S`` of each other,
+    count once: billiard's "Process ... exited" and Celery's "Task handler raised error"
+    name no task, so they go when a line of the same loss names one (the instrumentation's
+    ``worker_lost``); without one, the first stays (requeued if any was). Lines naming a
+    task are never dropped here (one per task id and kind, later)."""
+    lost = (out[cols.KIND] == WORKER_LOST).to_numpy(bool)
+    if lost.sum() < 2:
+        return out
+    w = out.loc[lost, ["_stream", s.TIME, s.TASK_ID, cols.REQUEUED]].sort_values(
+        ["_stream", s.TIME], kind="stable")
+    gap = w.groupby("_stream")[s.TIME].diff().dt.total_seconds()
+    loss = (gap.isna() | (gap > SAME_LOSS_S)).cumsum().to_numpy()
+    has_id = w[s.TASK_ID].notna().to_numpy(bool)
+    named = pd.Series(has_id).groupby(loss).transform("any").to_numpy(bool)
+    # the first id-less line of a loss that no line names; every line that names a task
+    first_idless = pd.Series(~has_id & ~named).groupby(loss).cumsum().to_numpy() == 1
+    keep = has_id | (~named & ~has_id & first_idless)
+    requeued = pd.Series(w[cols.REQUEUED].to_numpy(bool)).groupby(loss).transform("any")
+    out = out.copy()
+    kept_idless = w.index[keep & ~has_id]
+    out.loc[kept_idless, cols.REQUEUED] = requeued.to_numpy(bool)[keep & ~has_id]
+    return out.drop(index=w.index[~keep])
+
+
+def _infer_lost_tasks(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
+    """Celery's own lost-worker lines name no task. The task is the one id that, in the same
+    stream, was received before the loss with no outcome since, and is received again first
+    after it (the message requeued: ``task_acks_late`` + ``task_reject_on_worker_lost``).
+
+    Such an id has two consecutive ``task_received`` lines; the span between them is a
+    *redelivery window*. Windows are few (one per redelivery), so each loss is matched
+    against them, not against every line."""
+    received = pick(frame, event_is(frame, s.Event.TASK_RECEIVED), (s.TASK_ID,))
+    again = text(received, s.TASK_ID)
+    again = again[again.duplicated()].unique()  # only ids received more than once matter
+    if len(again) == 0:
+        return out
+    events = event_is(frame, s.Event.TASK_RECEIVED, *_OUTCOMES) & isin(frame[s.TASK_ID], again)
+    rows = pick(frame, events, (s.EVENT, s.TASK_ID, s.TASK_NAME, s.TIME, s.SOURCE, s.POD))
+    ev = pd.DataFrame({
+        "received": (rows[s.EVENT].astype("str") == str(s.Event.TASK_RECEIVED)).to_numpy(bool),
+        "id": text(rows, s.TASK_ID).to_numpy(object),
+        "name": text(rows, s.TASK_NAME).to_numpy(object),
+        "t": times(rows).to_numpy(dtype="datetime64[us]"),  # not Timestamp objects
+        "stream": (text(rows, s.SOURCE).fillna("") + "/" + text(rows, s.POD).fillna(""))
+        .to_numpy(object),
+    }).dropna(subset=["id", "t"]).sort_values(["id", "t"], kind="stable")
+    same_id = ev["id"].eq(ev["id"].shift(-1))
+    start = ev["received"] & ev["received"].shift(-1, fill_value=False) & same_id
+    windows = pd.DataFrame({
+        "id": ev["id"][start].to_numpy(object), "name": ev["name"][start].to_numpy(object),
+        "stream": ev["stream"][start].to_numpy(object), "start": ev["t"][start].to_numpy(),
+        "end": ev["t"].shift(-1)[start].to_numpy(),
+    })
+    if windows.empty:
+        return out
+    # Each loss against the window of its stream that started last before it; it is that
+    # window's task unless an earlier window of the stream is still open (ambiguous).
+    windows = windows.sort_values("start", kind="stable")
+    windows["open_before"] = windows.groupby("stream")["end"].transform(
+        lambda e: e.cummax().shift(1))
+    todo = (out[cols.KIND] == WORKER_LOST) & out[s.TASK_ID].isna()
+    losses = pd.DataFrame({
+        "row": out.index[todo],
+        "stream": out.loc[todo, "_stream"].to_numpy(object),
+        "t": pd.to_datetime(out.loc[todo, s.TIME]).dt.tz_convert(None)
+        .to_numpy(dtype="datetime64[us]"),
+    }).dropna(subset=["t"]).sort_values("t", kind="stable")
+    if losses.empty:
+        return out
+    windows["start"] = windows["start"].astype("datetime64[us]")
+    m = pd.merge_asof(losses, windows, left_on="t", right_on="start", by="stream",
+                      direction="backward")
+    ok = (m["end"] > m["t"]) & ~(m["open_before"] > m["t"])
+    m = m.loc[ok.to_numpy(bool)]
+    out = out.copy()
+    out.loc[m["row"].to_numpy(), s.TASK_ID] = m["id"].to_numpy(object)
+    named = m.loc[m["name"].notna()]
+    out.loc[named["row"].to_numpy(), s.TASK_NAME] = named["name"].to_numpy(object)
+    out.loc[m["row"].to_numpy(), cols.REQUEUED] = True
+    return out
 
 
 def lost_workers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -198,6 +315,7 @@ def lost_workers(frame: pd.DataFrame) -> pd.DataFrame:
             cols.EXAMPLE_MESSAGE: (cols.EXAMPLE_MESSAGE, "first"),
         }
     )
+    out[cols.REQUEUED] = g[cols.REQUEUED].sum().astype("int64").to_numpy()
     out[s.TASK_NAME] = g[s.TASK_NAME].agg(join_unique)
     out = out.reset_index().sort_values(cols.COUNT, ascending=False, kind="stable")
     return out.reset_index(drop=True)[list(LOST_COLUMNS)]

@@ -36,11 +36,11 @@ from .chords import chords as chord_states
 from .duplicates import duplicate_executions, lost_workers
 from .durations import slow_tasks
 from .failures import failures
-from .kernels import factorize, prepare
+from .kernels import event_is, factorize, prepare
 from .retries import retries, retry_outcomes, retry_rows, retry_storms
 from .tables import to_records
 from .timeseries import over_time
-from .totals import UNPARSED, line_totals, task_totals
+from .totals import READ, UNPARSED, line_totals, task_totals
 from .values import times
 from .window import filter_frame
 
@@ -55,11 +55,22 @@ COLUMNS: frozenset[str] = frozenset({
     s.USER_ID, s.GROUP_ID, s.RETRIES, s.WORKER, s.DURATION_MS, s.QUEUE_WAIT_MS,
     s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.REDELIVERED, s.REASON, s.CHORD_ID,
     s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.CHORD_SIZE, s.MEMBERS_EXPECTED,
-    s.MEMBERS_FAILED, s.SOURCE, s.LINE_NO, s.POD, s.RAW,
+    s.MEMBERS_FAILED, s.SOURCE, s.LINE_NO, s.POD, s.RAW, s.REQUEUED, s.FORMAT,
 })
 
 #: The conditions ``--fail-on`` accepts.
 CONDITIONS = ("failures", "stuck", "retry-storm")
+#: The condition that no line was understood as a task event (an empty capture, a binary
+#: file, a format nothing here reads): ``analyze`` exits NO_EVENTS unless --allow-empty.
+NO_TASK_EVENTS = "no_task_events"
+#: What to try when nothing was understood.
+NO_EVENTS_HINT = (
+    "check that the input is a Celery worker's log (kubectl context and selector, the "
+    "--since window, the file captured); rhesis-logs reads Celery's own lines in any "
+    "worker_log_format, JSON loggers' message field, Cloud Logging entries and the "
+    "instrumentation's JSON; 'rhesis-logs parse' shows how each line was read; pass "
+    "--allow-empty when an empty log is expected"
+)
 
 UNPARSED_EXAMPLES = 20
 _RAW_WIDTH = 300
@@ -88,15 +99,41 @@ class Report:
     #: Sections whose figures are not exactly what the local analyzer would compute from the
     #: same entries (a source that computes them elsewhere says which; see docs/report.md).
     approximate: list[str] = field(default_factory=list)
+    #: Lines understood as task events in the whole input (before any filter).
+    task_events: int = 0
+    #: What the input looked like: records per format, unparsed lines per reason.
+    shapes: dict[str, int] = field(default_factory=dict)
 
     def conditions(self) -> dict[str, bool]:
-        """Which ``--fail-on`` conditions hold."""
+        """Which conditions hold: the ``--fail-on`` ones and ``no_task_events``."""
         failed = int(self.tasks.iloc[0][cols.FAILED]) if not self.tasks.empty else 0
         return {
             "failures": failed > 0 or not self.failures.empty,
             "stuck": not self.stuck_chords.empty,
             "retry-storm": not self.retry_storms.empty,
+            NO_TASK_EVENTS: self.task_events == 0,
         }
+
+    def findings(self) -> list[dict[str, Any]]:
+        """What the report has to say first, most important first (``findings`` in JSON)."""
+        out: list[dict[str, Any]] = []
+        if self.task_events == 0:
+            read = int(self.lines.iloc[0][READ]) if not self.lines.empty else 0
+            seen = ", ".join(f"{n:,} {k}" for k, n in self.shapes.items()) or "nothing"
+            out.append({
+                "condition": NO_TASK_EVENTS,
+                "message": f"no line was understood as a task event ({read:,} lines read; "
+                           f"seen: {seen}): nothing can be said about the workers",
+                "lines_read": read,
+                "shapes": dict(self.shapes),
+                "hint": NO_EVENTS_HINT,
+            })
+        for name in ("failures", "stuck", "retry-storm"):
+            if self.conditions()[name]:
+                out.append({"condition": name})
+        for reason in self.stuck_chords.get(cols.STUCK_REASON, pd.Series(dtype=object)):
+            out.append({"condition": "stuck", "reason": reason})
+        return out
 
     def failing(self, on: Iterable[str]) -> list[str]:
         """The conditions among ``on`` that hold, in the order given."""
@@ -138,6 +175,7 @@ class Report:
             },
             "conditions": self.conditions(),
             "approximate": list(self.approximate),
+            "findings": self.findings(),
         }
 
 
@@ -157,6 +195,7 @@ def build_report(
     lines_read: int | None = None,
     lines_parsed: int | None = None,
     unparsed: pd.DataFrame | None = None,
+    lines_truncated: int = 0,
     since: pd.Timestamp | None = None,
     until: pd.Timestamp | None = None,
     tenant: str | None = None,
@@ -182,6 +221,14 @@ def build_report(
     if reference is not None and pd.isna(reference):
         reference = None
 
+    task_events = int(event_is(frame, s.TASK_EVENTS).sum())
+    shapes: dict[str, int] = {}
+    if len(frame):
+        shapes.update({f"{k} records": int(v) for k, v in
+                       frame[s.FORMAT].astype("str").value_counts().items() if k != "nan"})
+    if unparsed is not None and len(unparsed) and s.REASON in unparsed.columns:
+        shapes.update({f"unparsed ({k})": int(v) for k, v in
+                       unparsed[s.REASON].astype("str").value_counts().items()})
     filtered = filter_frame(frame, since=since, until=until, tenant=tenant, task=task)
     stuck = pd.Timedelta(stuck_after)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -191,26 +238,29 @@ def build_report(
         pending_ids = pool.submit(factorize, filtered[s.TASK_ID])
         view = prepare(filtered)
         retried = retry_rows(view)  # picked once for both retry tables
-        chord_table = chord_states(view, now=reference, stuck_after=stuck)
         without_ids = {
             "failures": failures(view),
             "retries": retries(view, rows=retried),
             "retry_storms": retry_storms(view, factor=storm_factor,
                                          min_retries=storm_min_retries, rows=retried),
-            "chords": chord_table,
-            "stuck_chords": chord_table.loc[chord_table[cols.CHORD_STATE] == STUCK].reset_index(
-                drop=True),
             "lost_workers": lost_workers(view),
             "over_time": over_time(view),
         }
         ids = pending_ids.result()
+    slow = slow_tasks(view, ids=ids)
+    # Chords after slow_tasks: a due callback is dated against the log's queue waits.
+    chord_table = chord_states(view, now=reference, stuck_after=stuck, slow=slow)
+    without_ids["chords"] = chord_table
+    without_ids["stuck_chords"] = chord_table.loc[
+        chord_table[cols.CHORD_STATE] == STUCK].reset_index(drop=True)
     view_times = times(view)
     return Report(
-        lines=line_totals(lines_read, lines_parsed, records=len(frame)),
+        lines=line_totals(lines_read, lines_parsed, records=len(frame),
+                          truncated=lines_truncated),
         tasks=task_totals(view, ids=ids),
         retry_outcomes=retry_outcomes(view, ids=ids),
         duplicates=duplicate_executions(view, ids=ids),
-        slow_tasks=slow_tasks(view, ids=ids),
+        slow_tasks=slow,
         **without_ids,
         unparsed=_unparsed_examples(unparsed),
         window={
@@ -222,4 +272,6 @@ def build_report(
         },
         filters={"tenant": tenant, "task": task},
         stuck_after=stuck.to_pytimedelta(),
+        task_events=task_events,
+        shapes=shapes,
     )

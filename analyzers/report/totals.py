@@ -33,6 +33,7 @@ READ = "read"
 PARSED = "parsed"
 UNPARSED = "unparsed"
 RECORDS = "records"
+TRUNCATED = "truncated"
 
 
 def task_totals(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
@@ -71,8 +72,10 @@ def _event_counts(frame: pd.DataFrame) -> pd.Series:
     return events.value_counts()
 
 
-def line_totals(lines_read: int, lines_parsed: int, records: int | None = None) -> pd.DataFrame:
-    """One row: lines read, parsed (part of a record), unparsed (kept aside) and records.
+def line_totals(lines_read: int, lines_parsed: int, records: int | None = None,
+                truncated: int = 0) -> pd.DataFrame:
+    """One row: lines read, parsed (part of a record), unparsed (kept aside), records, and
+    lines cut to the line limit (``truncated``, counted among the others too).
 
     ``records`` is smaller than ``parsed`` when tracebacks joined several lines into one.
     """
@@ -80,4 +83,5 @@ def line_totals(lines_read: int, lines_parsed: int, records: int | None = None) 
            UNPARSED: int(lines_read) - int(lines_parsed)}
     if records is not None:
         row[RECORDS] = int(records)
+    row[TRUNCATED] = int(truncated)  # always: a source that cuts nothing says 0
     return pd.DataFrame([row])

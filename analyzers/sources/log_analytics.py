@@ -509,7 +509,8 @@ def analyze_log_analytics(
         results = dict(zip(rest, pool.map(lambda name: runner.rows(final[name], name), rest),
                            strict=True))
 
-    chord_table = _chords(results["chords"], reference, pd.Timedelta(stuck_after))
+    slow = _slow_tasks(results["slow_tasks"])
+    chord_table = _chords(results["chords"], reference, pd.Timedelta(stuck_after), slow)
     id_storms = _id_storms(results["retry_id_storms"])
     bucket_storms = _bucket_storms(results["retry_buckets"], first_seen, last_seen,
                                    retry_bucket, factor, int(storm_min_retries))
@@ -526,7 +527,7 @@ def analyze_log_analytics(
         .reset_index(drop=True),
         duplicates=_duplicates(results["duplicates"]),
         lost_workers=_lost_workers(results["lost_workers"]),
-        slow_tasks=_slow_tasks(results["slow_tasks"]),
+        slow_tasks=slow,
         over_time=_over_time(results["over_time"], overview, series_bucket),
         unparsed=pd.DataFrame({s.SOURCE: [], s.LINE_NO: [], s.RAW: []}),
         window={"since": start, "until": end,
@@ -536,6 +537,7 @@ def analyze_log_analytics(
         filters={"tenant": tenant, "task": task},
         stuck_after=pd.Timedelta(stuck_after).to_pytimedelta(),
         approximate=_approximate(overview),
+        task_events=sum(int(overview[name] or 0) for name, _ in total_section.TASK_COUNTS),
     )
 
 
@@ -692,7 +694,7 @@ def _outcomes(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _chords(rows: list[dict[str, Any]], now: pd.Timestamp,
-            stuck_after: pd.Timedelta) -> pd.DataFrame:
+            stuck_after: pd.Timedelta, slow: pd.DataFrame) -> pd.DataFrame:
     """analyzers.report.chords' states from the per-chord aggregates."""
     c = chord_section
     columns = c.COLUMNS
@@ -736,7 +738,15 @@ def _chords(rows: list[dict[str, Any]], now: pd.Timestamp,
         [c.COMPLETED, monitor.fillna("").to_numpy(object), c.FAILED, c.STUCK, c.STUCK],
         default=c.PENDING,
     )
+    state, reason = c.overdue_callbacks(
+        state, monitor_stuck=monitor.eq(c.STUCK).to_numpy(bool, na_value=False),
+        expected=out[s.MEMBERS_EXPECTED], finished=out[cols.MEMBERS_FINISHED],
+        failed=out[s.MEMBERS_FAILED], callback_received=out[cols.CALLBACK_RECEIVED],
+        callback_name=out[s.CHORD_CALLBACK_NAME],
+        since_done=(now - work_last).dt.total_seconds(), idle_s=out[cols.IDLE_S],
+        stuck_after=stuck_after, waits=lambda: slow)
     out[CHORD_STATE] = state
+    out[cols.STUCK_REASON] = reason
     # Before the sort the local table is in first-appearance order of the members' chords,
     # or, once any chord line joined in, sorted by chord id (pandas' outer join sorts).
     if int(per["n_event_chords"].iloc[0]):
@@ -772,6 +782,8 @@ def _lost_workers(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if not rows:
         return _empty(columns)
     frame = _with_top(_table(rows, columns), s.TASK_NAME, "task_name_top", "task_name_count")
+    # (The log view's query does not count the instrumentation's requeued flag.)
+    frame[cols.REQUEUED] = 0
     return _ordered(frame, [COUNT], [False], columns)
 
 

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from analyzers import frame, ingest
+from analyzers.report import lost_workers
 from analyzers.sources.files import open_sources
 from instrumentation import schema as s
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 E = s.Event
+
+
+#: What a worker writes that is not a log record (unparsed, and shown): Python's warning
+#: about running as root (its message spans lines) and Celery's "Warm shutdown" written
+#: with os.write. Nothing else of these logs may be unparsed.
+NOT_RECORDS = ("SecurityWarning", "absolutely not recommended", "Please specify a different",
+               "User information:", "_warn_or_raise_security_error", "worker: Warm shutdown")
+
+
+def only_non_records(raws: Iterable[object]) -> bool:
+    return all(any(m in str(raw) for m in NOT_RECORDS) for raw in raws)
 
 
 def read(name: str) -> ingest.IngestResult:
@@ -36,7 +49,7 @@ class TestOurJsonLines:
         r = read("worker.jsonl")
         text = (FIXTURES / "worker.jsonl").read_text()
         assert r.lines_read == sum(1 for line in text.split("\n") if line.strip())
-        assert r.lines_unparsed == 0
+        assert only_non_records(r.unparsed[s.RAW])
         exp = EXPECTED["json"]
         assert set(exp["succeeded"]) <= ids(r.frame, E.TASK_SUCCEEDED)
         assert set(exp["failed"]) <= ids(r.frame, E.TASK_FAILED)
@@ -68,7 +81,12 @@ class TestCeleryText:
         assert ids(df, E.TASK_SUCCEEDED) == set(exp["succeeded"]) | _chord_ids(df)
         assert ids(df, E.TASK_FAILED) == set(exp["failed"])
         assert ids(df, E.TIME_LIMIT_EXCEEDED) == set(exp["time_limit"])
-        assert (df[s.EVENT] == E.WORKER_LOST).sum() == 1
+        # billiard's "Process ... exited" lines and Celery's WorkerLostError line are read;
+        # the report makes one loss of them (the SIGKILL after the hard time limit is its).
+        assert (df[s.EVENT] == E.WORKER_LOST).sum() == 3
+        lost = lost_workers(df)
+        assert lost.loc[lost["kind"] == "worker_lost", "count"].tolist() == [1]
+        assert lost.loc[lost["kind"] == "time_limit", "count"].tolist() == [1]
         assert (df[s.EVENT] == E.TASK_RETRIED).sum() == 1
 
     def test_failure_carries_its_traceback_and_exception(self):
@@ -93,7 +111,7 @@ class TestCeleryText:
 
     def test_all_lines_accounted_for(self):
         r = read("celery_plain.log")
-        assert r.lines_unparsed == 0
+        assert only_non_records(r.unparsed[s.RAW])
         assert r.lines_read == sum(1 for x in (FIXTURES / "celery_plain.log").read_text()
                                    .splitlines() if x)
 
@@ -110,7 +128,7 @@ class TestKubectl:
     def test_three_pods_events_and_times(self):
         r = read("kubectl_prefix.log")
         df = r.frame
-        assert r.lines_unparsed == 0
+        assert only_non_records(r.unparsed[s.RAW])
         assert set(df[s.POD]) == {"rhesis-worker-7d9f8-abcde", "rhesis-worker-7d9f8-fghij",
                                   "rhesis-worker-7d9f8-klmno"}
         assert df[s.CONTAINER].eq("worker").all()
@@ -248,7 +266,9 @@ class TestBadInput:
         cut = text[: len(text) // 2]
         r = ingest.read_records([cut], source="cut.json")
         assert len(r.frame) > 10
-        assert r.lines_unparsed == 1 and r.unparsed[s.REASON].iloc[0] == "invalid JSON array"
+        reasons = r.unparsed[s.REASON]
+        assert (reasons == "invalid JSON array").sum() == 1
+        assert only_non_records(r.unparsed.loc[reasons != "invalid JSON array", s.RAW])
 
 
 class TestSources:

@@ -113,7 +113,10 @@ def test_health_answers_before_the_broker_exists(tmp_path: Path, redis_dir: str)
         children = wait_for(lambda: _children(worker.process.pid), timeout=30,
                             message="the prefork pool child")
         for child in children:
-            assert inode not in _socket_inodes(child), child
+            # The child closes its copy in its at-fork hook; a child seen the instant it was
+            # forked may not have run it yet, so wait for it (bounded) rather than race it.
+            wait_for(lambda child=child: inode not in _socket_inodes(child), timeout=10,
+                     message=f"pool child {child} still holds the listening socket")
 
         redis_proc = _redis_on(redis_port, redis_dir)
         redis_up = time.time()

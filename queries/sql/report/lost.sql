@@ -4,8 +4,10 @@
 lost_lines AS (
   SELECT
     CASE
+      -- not SoftTimeLimitExceeded: task code may raise it (a failure, not a time limit)
       WHEN {n.EVENT} IN ('{e.TASK_FAILED}', '{e.TASK_INTERNAL_ERROR}')
            AND REGEXP_CONTAINS(COALESCE({n.EXCEPTION_TYPE}, ''), r'TimeLimitExceeded$')
+           AND NOT REGEXP_CONTAINS(COALESCE({n.EXCEPTION_TYPE}, ''), r'[Ss]oftTimeLimitExceeded$')
         THEN 'time_limit'
       WHEN {n.EVENT} IN ('{e.TASK_FAILED}', '{e.TASK_INTERNAL_ERROR}')
            AND REGEXP_CONTAINS(COALESCE({n.EXCEPTION_TYPE}, ''), r'WorkerLostError$')

@@ -150,3 +150,71 @@ def test_a_monitor_stuck_verdict_is_overtaken_by_later_progress() -> None:
             *member("m2", 20)]
     out = chords(make_frame(rows), now=at(30), stuck_after=STUCK_AFTER)
     assert out.iloc[0][cols.CHORD_STATE] == "pending"
+
+
+class TestOverdueCallback:
+    """All members finished and no callback: stuck once overdue against the log's own queue
+    waits, long before --stuck-after (issue 12)."""
+
+    @staticmethod
+    def members() -> list[dict]:
+        return [*member("m1", 0), *member("m2", 1), *member("m3", 2)]
+
+    @staticmethod
+    def last_member_s(rows: list[dict]) -> float:
+        return max((r[s.TIME] - at(0)).total_seconds() for r in rows)
+
+    @staticmethod
+    def busy_queue(wait_ms: float, n: int = 30) -> list[dict]:
+        """Other tasks of the same log, each waiting ``wait_ms`` in the queue."""
+        return [row for i in range(n) for row in run(f"o{i}", "tasks.other", 0.5 + i / 100,
+                                                    wait_ms=wait_ms)]
+
+    def test_stuck_a_minute_after_the_last_member_when_queues_are_quick(self) -> None:
+        rows = self.members()
+        done = self.last_member_s(rows)
+        assert state_of(rows, done + 59)[cols.CHORD_STATE] == "pending"
+        row = state_of(rows, done + 61)
+        assert row[cols.CHORD_STATE] == "stuck"
+        assert "members finished" in row[cols.STUCK_REASON]
+        assert "callback was never received" in row[cols.STUCK_REASON]
+        table = stuck_chords(make_frame(rows), now=at(done + 61), stuck_after=STUCK_AFTER)
+        assert table[s.CHORD_ID].tolist() == ["g1"]
+
+    def test_slow_queues_push_the_deadline_out(self) -> None:
+        rows = [*self.busy_queue(wait_ms=20_000), *self.members()]
+        done = self.last_member_s(rows)
+        # p99 wait 20 s: the callback may take up to 10 x 20 s = 200 s to be received.
+        assert state_of(rows, done + 150)[cols.CHORD_STATE] == "pending"
+        assert state_of(rows, done + 201)[cols.CHORD_STATE] == "stuck"
+
+    def test_the_callbacks_own_waits_decide_when_there_are_enough(self) -> None:
+        quick_callbacks = [row for i in range(25) for row in
+                           run(f"c{i}", "tasks.collect", 0.2 + i / 100, wait_ms=5.0)]
+        rows = [*self.busy_queue(wait_ms=20_000), *quick_callbacks, *self.members()]
+        done = self.last_member_s(rows)
+        assert state_of(rows, done + 61)[cols.CHORD_STATE] == "stuck"
+
+    def test_a_completed_chord_is_never_stuck(self) -> None:
+        rows = [*self.members(), *callback(2.5)]
+        for now_s in (61, 600, 86_400):
+            row = state_of(rows, now_s)
+            assert row[cols.CHORD_STATE] == "completed"
+            assert pd.isna(row[cols.STUCK_REASON])
+
+    def test_missing_members_still_wait_for_stuck_after(self) -> None:
+        rows = [*member("m1", 0), *member("m2", 1), published("m3", 0)]
+        assert state_of(rows, 600)[cols.CHORD_STATE] == "pending"
+        row = state_of(rows, 5000)
+        assert row[cols.CHORD_STATE] == "stuck"
+        assert "--stuck-after" in row[cols.STUCK_REASON]
+
+    def test_the_json_finding_gives_the_reason(self) -> None:
+        from analyzers.report import build_report
+
+        rows = self.members()
+        report = build_report(make_frame(rows), now=at(self.last_member_s(rows) + 61))
+        doc = report.to_dict()
+        assert doc["conditions"]["stuck"]
+        reasons = [f["reason"] for f in doc["findings"] if f.get("reason")]
+        assert len(reasons) == 1 and "overdue" in reasons[0]

@@ -59,7 +59,7 @@ class TestBuildReport:
         d = report.to_dict()
         assert set(d) >= CONTRACT_KEYS
         assert d["lines"] == {"read": len(frame) + 1, "parsed": len(frame), "unparsed": 1,
-                              "records": len(frame)}
+                              "records": len(frame), "truncated": 0}
         assert {k: d["tasks"][k] for k in ("received", "succeeded", "failed", "retried")} == {
             "received": 6, "succeeded": 4, "failed": 1, "retried": 1}
         assert [(f["task_name"], f["exception_type"], f["count"]) for f in d["failures"]] == [
@@ -76,12 +76,13 @@ class TestBuildReport:
         json.dumps(d)  # plain JSON types only
 
     def test_conditions_and_failing(self, report) -> None:
-        assert report.conditions() == {"failures": True, "stuck": True, "retry-storm": False}
+        assert report.conditions() == {"failures": True, "stuck": True, "retry-storm": False,
+                                       "no_task_events": False}
         assert report.failing(["retry-storm", "stuck"]) == ["stuck"]
         assert report.failing([]) == []
         with pytest.raises(ValueError, match="choose from"):
             report.failing(["nope"])
-        assert set(CONDITIONS) == set(report.conditions())
+        assert set(CONDITIONS) | {"no_task_events"} == set(report.conditions())
 
     def test_tenant_filter_changes_sections_not_reference_time(self, frame) -> None:
         only_b = build_report(frame, tenant="org-b")
@@ -102,7 +103,10 @@ class TestBuildReport:
         d = build_report(make_frame([])).to_dict()
         assert d["tasks"]["received"] == 0
         assert d["failures"] == [] and d["stuck_chords"] == []
-        assert not any(d["conditions"].values())
+        # Nothing wrong with tasks, but nothing read either: never "healthy" on nothing.
+        assert d["conditions"] == {"failures": False, "stuck": False, "retry-storm": False,
+                                   "no_task_events": True}
+        assert [f["condition"] for f in d["findings"]] == ["no_task_events"]
 
 
 class TestRenderers:
