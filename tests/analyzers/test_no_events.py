@@ -23,8 +23,23 @@ INPUTS = {
 }
 
 
+#: Binary bytes given as a FILE are refused before reading (a usage mistake: USAGE, one line,
+#: tests/analyzers/test_bad_input.py); on a pipe they are read, and nothing is understood.
+PIPED = {"binary.log"}
+
+
 def analyze(path: Path, *args: str):
+    if path.name in PIPED:
+        return CliRunner().invoke(main, ["analyze", *args], input=path.read_bytes())
     return CliRunner().invoke(main, ["analyze", str(path), *args])
+
+
+def test_a_binary_file_argument_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "binary.log"
+    path.write_bytes(INPUTS["binary.log"])
+    result = CliRunner().invoke(main, ["analyze", str(path)])
+    assert result.exit_code == ExitStatus.USAGE
+    assert "binary file" in result.output
 
 
 @pytest.fixture(params=sorted(INPUTS))
