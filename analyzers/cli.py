@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import stat
 import sys
@@ -63,7 +64,7 @@ from analyzers.sources.follow import follow_chunks, follow_lines
 from instrumentation import schema as s
 from instrumentation.exit_status import ExitStatus
 
-SOURCES = ("auto", "file", "kubectl", "cloud-logging")
+SOURCES = ("auto", "file", "kubectl", "cloud-logging", "log-analytics")
 #: Window read from a cluster (kubectl, Cloud Logging) when --since is not given: every
 #: Cloud Logging request costs quota, and a pod's whole log can be days long.
 DEFAULT_WINDOW = "1h"
@@ -413,11 +414,14 @@ def load(options: SourceOptions, columns: Collection[str] | None = None
 def open_source(options: SourceOptions, *, follow: bool = False):
     """The ``analyzers.sources`` object the options describe (``follow``: a kubectl source
     that follows; files and stdin are followed by ``sources.follow``)."""
-    plan = options.plan = plan_source(options)
+    plan = options.plan = options.plan or plan_source(options)
     if plan.kind == "file":
         from analyzers.sources.files import open_sources
 
         return open_sources(list(options.files) or ["-"])
+    if plan.kind == "log-analytics":
+        raise UserError("--source log-analytics runs the report in BigQuery and returns no log "
+                        "lines: use it with `rhesis-logs analyze` (without -f)")
     get = plan.settings.get
     since = options.since
 
@@ -610,9 +614,22 @@ def main() -> None:
 @click.option("--allow-empty", is_flag=True,
               help="Exit 0 even when no line was understood as a task event (otherwise "
                    "exit 3, NO_EVENTS: an empty or unreadable log is not a healthy one).")
+@click.option("--dataset", default=None,
+              help="--source log-analytics: the log bucket's linked BigQuery dataset.")
+@click.option("--location", default=None,
+              help="--source log-analytics: the dataset's BigQuery location.")
+@click.option("--dry-run", is_flag=True,
+              help="--source log-analytics: print what each query would scan and cost; run "
+                   "nothing.")
+@click.option("--max-bytes", type=SizeType(), default=None, metavar="SIZE",
+              help="--source log-analytics: refuse to scan more than this (default 10G).")
+@click.option("--bigquery-endpoint", default=None, envvar="RHESIS_BIGQUERY_ENDPOINT",
+              hidden=True, help="BigQuery API endpoint (a local test endpoint).")
 def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, fmt: str,
             out_file: str | None, follow: bool, refresh: float, stuck_after: timedelta,
-            fail_on: tuple[str, ...], allow_empty: bool = False) -> None:
+            fail_on: tuple[str, ...], allow_empty: bool = False, dataset: str | None = None,
+            location: str | None = None, dry_run: bool = False,
+            max_bytes: int | None = None, bigquery_endpoint: str | None = None) -> None:
     """Report on worker logs: totals, failures, retries, stuck chords, duplicates, slow tasks.
 
     \b
@@ -623,9 +640,20 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
           --out-file r.html
       rhesis-logs analyze --source kubectl -n workers -l app=worker --since 1h --fail-on stuck
       kubectl logs -f -l app=worker --prefix --timestamps | rhesis-logs analyze -f
+      rhesis-logs analyze --source log-analytics --project P --dataset D --since 1h --dry-run
     """
     options = {"tenant": tenant, "task": task_name, "stuck_after": stuck_after}
-    if follow:
+    implied = sources.implied()
+    if not follow and (implied == "log-analytics" or (
+            implied == "auto" and not sources.files and not stdin_is_input())):
+        sources.plan = plan_source(sources)  # the configured source may be log-analytics
+    if sources.plan is not None and sources.plan.kind == "log-analytics":
+        report = _analyze_log_analytics(sources, options, dataset=dataset, location=location,
+                                        dry_run=dry_run, max_bytes=max_bytes, fmt=fmt,
+                                        endpoint=bigquery_endpoint)
+        if report is None:  # --dry-run: the estimate is the output
+            return
+    elif follow:
         report = _analyze_follow(sources, options, refresh)
     else:
         result = load(sources, columns=REPORT_COLUMNS)
@@ -650,6 +678,50 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
     if failing:
         click.echo(f"rhesis-logs: --fail-on condition(s) hold: {', '.join(failing)}", err=True)
         sys.exit(ExitStatus.FINDINGS)
+
+
+def _analyze_log_analytics(sources: SourceOptions, options: dict[str, Any], *,
+                           dataset: str | None, location: str | None, dry_run: bool,
+                           max_bytes: int | None, fmt: str,
+                           endpoint: str | None = None):  # -> Report | None
+    """``analyze --source log-analytics``: every section as SQL in BigQuery, the same Report.
+
+    ``--dry-run`` prints the bytes each query would scan and the on-demand price and returns
+    None; otherwise the report (refused beyond ``--max-bytes``, default 10 GB).
+    """
+    from analyzers.sources import log_analytics
+
+    plan = sources.plan
+    assert plan is not None
+    get = plan.settings.get
+    project, dataset = get("project"), dataset or get("dataset")
+    if not project or not dataset:
+        raise UserError("--source log-analytics needs --project and --dataset (the log "
+                        "bucket's linked BigQuery dataset: rhesis-logs queries install "
+                        "--log-analytics --project P shows or creates it)")
+    click.echo(f"rhesis-logs: reading Log Analytics {project}.{dataset}"
+               f"{f' ({plan.origin})' if plan.origin else ''}, window {window_text(sources)}",
+               err=True)
+    try:
+        client = None
+        credentials = _emulator_credentials(endpoint)
+        if endpoint:
+            client = log_analytics.make_client(
+                project, location or get("location"), client_options={"api_endpoint": endpoint},
+                **({"credentials": credentials} if credentials is not None else {}))
+        result = log_analytics.analyze_log_analytics(
+            project, dataset, client=client, location=location or get("location"),
+            since=sources.since,
+            until=sources.until, cluster=get("cluster"), namespace=get("namespace"),
+            max_bytes=log_analytics.DEFAULT_MAX_BYTES if max_bytes is None else max_bytes,
+            dry_run=dry_run, **options)
+    except AnalyzerError as exc:
+        raise UserError(str(exc)) from None
+    if dry_run:
+        click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json"
+                   else "\n".join(result.lines()))
+        return None
+    return result
 
 
 def _analyze_follow(sources: SourceOptions, options: dict[str, Any], refresh: float):

@@ -340,3 +340,54 @@ def test_parse_bytes(text, value):
 def test_parse_bytes_refuses_what_it_cannot_read(text):
     with pytest.raises(la.LogAnalyticsError, match=r"use e\.g\. 500MB, 10GB or 1TiB"):
         la.parse_bytes(text)
+
+
+class TestCommand:
+    """``rhesis-logs analyze --source log-analytics`` through the CLI and the real client."""
+
+    def _run(self, bq, entries, *args: str):
+        from click.testing import CliRunner
+
+        from analyzers.cli import main
+
+        bq.create_log_view(PROJECT, DATASET, [analytics_row(e) for e in entries])
+        since, until = bounds(entries)
+        return CliRunner().invoke(main, [
+            "analyze", "--source", "log-analytics", "--project", PROJECT, "--dataset", DATASET,
+            "--since", since.isoformat(), "--until", until.isoformat(),
+            "--bigquery-endpoint", bq.url, *args])
+
+    def test_same_json_report_as_the_library(self, bq):
+        entries = kubectl_entries(ROOT / "examples" / "kubectl.log")
+        result = self._run(bq, entries, "-o", "json")
+        assert result.exit_code == 0, result.output
+        since, until = bounds(entries)
+        library = la.analyze_log_analytics(PROJECT, DATASET, client=client_for(bq),
+                                           since=since, until=until)
+        out = json.loads(result.stdout)
+        assert out["tasks"] == library.to_dict()["tasks"] and out["tasks"]["received"] > 0
+        assert "reading Log Analytics" in result.stderr
+
+    def test_dry_run_prints_cost_and_runs_nothing(self, bq):
+        entries = kubectl_entries(ROOT / "examples" / "kubectl.log")
+        result = self._run(bq, entries, "--dry-run")
+        assert result.exit_code == 0, result.output
+        assert "total" in result.stdout and "$" in result.stdout
+        jobs = [r for r in bq.requests if r.method == "POST"]
+        assert len(jobs) == len(la.SECTIONS)
+        assert all(r.body["configuration"]["dryRun"] for r in jobs), "a dry run ran a query"
+
+    def test_over_max_bytes_is_one_line_and_usage(self, bq):
+        entries = kubectl_entries(ROOT / "examples" / "kubectl.log")
+        result = self._run(bq, entries, "--max-bytes", "2")
+        assert result.exit_code == 2
+        assert "--max-bytes" in result.output and "Traceback" not in result.output
+
+    def test_dataset_is_required(self):
+        from click.testing import CliRunner
+
+        from analyzers.cli import main
+
+        result = CliRunner().invoke(main, ["analyze", "--source", "log-analytics",
+                                           "--project", PROJECT])
+        assert result.exit_code == 2 and "--dataset" in result.output
