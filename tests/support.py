@@ -54,6 +54,20 @@ def wait_for(
         time.sleep(interval)
 
 
+def hold_for(seconds: float, invariant: Callable[[], Any], interval: float = 0.2) -> bool:
+    """Keep a fixed-length period (an outage a scenario imposes) while checking ``invariant``
+    throughout; True if it held at every check. Unlike ``wait_for`` the period's length is the
+    point, so it never ends early; the caller decides what a broken invariant fails."""
+    deadline = time.monotonic() + seconds
+    held = True
+    while True:
+        held = bool(invariant()) and held
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return held
+        time.sleep(min(interval, left))
+
+
 def simulate_work(seconds: float) -> None:
     """A test task's simulated work: it takes ``seconds`` (hard time limits need a busy task,
     runtime histograms a non-zero duration). This is workload inside a worker, not a test

@@ -20,7 +20,7 @@ from instrumentation import schema as s
 
 from . import columns as cols
 from .kernels import event_is, pick, to_arrow
-from .values import empty, join_unique, text, times
+from .values import empty, occurrences, text, times
 
 #: Events counted as a task failure.
 FAILURE_EVENTS = (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
@@ -123,17 +123,7 @@ def failures(frame: pd.DataFrame) -> pd.DataFrame:
         return empty(COLUMNS)
     keys = [s.TASK_NAME, s.EXCEPTION_TYPE, cols.FINGERPRINT]
     g = rows.groupby(keys, sort=False, dropna=False, observed=True)
-    out = g.agg(
-        **{
-            cols.COUNT: (s.TIME, "size"),
-            cols.TENANTS: (s.ORGANIZATION_ID, "nunique"),
-            cols.FIRST_SEEN: (s.TIME, "min"),
-            cols.LAST_SEEN: (s.TIME, "max"),
-            cols.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
-            cols.EXAMPLE_MESSAGE: (s.EXCEPTION_MESSAGE, "first"),
-        }
-    )
-    out[cols.TENANT_IDS] = g[s.ORGANIZATION_ID].agg(join_unique)
+    out = occurrences(g)
     out = out.reset_index()
     out = out.sort_values([cols.COUNT, cols.LAST_SEEN], ascending=[False, False], kind="stable")
     return out.reset_index(drop=True)[list(COLUMNS)]

@@ -28,7 +28,7 @@ from . import columns as cols
 from .failures import UNKNOWN
 from .kernels import Codes, event_is, factorize, pick, rows_at, task_codes
 from .timeseries import bucket_size
-from .values import empty, join_unique, text, times
+from .values import empty, occurrences, text, times
 
 RETRY_COLUMNS = (
     s.TASK_NAME, s.EXCEPTION_TYPE, cols.COUNT, cols.TASK_IDS, cols.MAX_RETRIES, cols.TENANTS,
@@ -70,19 +70,8 @@ def retries(frame: pd.DataFrame, *, rows: pd.DataFrame | None = None) -> pd.Data
     if rows.empty:
         return empty(RETRY_COLUMNS)
     g = rows.groupby([s.TASK_NAME, s.EXCEPTION_TYPE], sort=False, dropna=False)
-    out = g.agg(
-        **{
-            cols.COUNT: (s.TIME, "size"),
-            cols.TASK_IDS: (s.TASK_ID, "nunique"),
-            cols.MAX_RETRIES: (s.RETRIES, "max"),
-            cols.TENANTS: (s.ORGANIZATION_ID, "nunique"),
-            cols.FIRST_SEEN: (s.TIME, "min"),
-            cols.LAST_SEEN: (s.TIME, "max"),
-            cols.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
-            cols.EXAMPLE_MESSAGE: (s.EXCEPTION_MESSAGE, "first"),
-        }
-    )
-    out[cols.TENANT_IDS] = g[s.ORGANIZATION_ID].agg(join_unique)
+    out = occurrences(g, **{cols.TASK_IDS: (s.TASK_ID, "nunique"),
+                             cols.MAX_RETRIES: (s.RETRIES, "max")})
     # The retries field counts retries *before* this one: the n-th retry logs retries=n-1.
     out[cols.MAX_RETRIES] = out[cols.MAX_RETRIES] + 1
     out = out.reset_index().sort_values(cols.COUNT, ascending=False, kind="stable")

@@ -15,11 +15,14 @@ Column access is strict: every frame the report receives has all of
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from instrumentation import schema as s
+
+from . import columns as cols
 
 _STRING = "str"
 
@@ -96,3 +99,18 @@ def empty(columns: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame(np.empty((0, len(names)), dtype=object), columns=names)
 
 
+def occurrences(groups: Any, **extra: tuple[str, str]) -> pd.DataFrame:
+    """The columns every table of grouped occurrences shows (failures, retries): count,
+    tenants, first and last seen, an example id and message, the tenant ids; ``extra`` adds
+    named aggregations of its own."""
+    out = groups.agg(**{
+        cols.COUNT: (s.TIME, "size"),
+        **extra,
+        cols.TENANTS: (s.ORGANIZATION_ID, "nunique"),
+        cols.FIRST_SEEN: (s.TIME, "min"),
+        cols.LAST_SEEN: (s.TIME, "max"),
+        cols.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
+        cols.EXAMPLE_MESSAGE: (s.EXCEPTION_MESSAGE, "first"),
+    })
+    out[cols.TENANT_IDS] = groups[s.ORGANIZATION_ID].agg(join_unique)
+    return out

@@ -9,7 +9,7 @@ from functools import partial
 
 from instrumentation import schema as s
 from tests.chaos.harness import MEMBER, REDELIVER_ENV, Scenario, Verdict, sigkill
-from tests.support import wait_for
+from tests.support import hold_for, wait_for
 
 #: How long the workload may take after the fault before the chord monitor is asked.
 SETTLE_S = 150
@@ -148,9 +148,10 @@ def broker_down_at_start(sc: Scenario, seconds: float = 20) -> Verdict:
     sc.sampler.start()
     sc.start_worker(wait_ready=False)
     down = sc.mark("redis_down")
-    time.sleep(seconds)  # the outage itself: its length is the scenario
-    problems = [] if sc.worker.alive() else [f"worker exited while the broker was down: "
-                                             f"{sc.worker.stderr()[-500:]}"]
+    # The outage itself: its length is the scenario; the worker must wait through all of it.
+    survived = hold_for(seconds, sc.worker.alive)
+    problems = [] if survived and sc.worker.alive() else [
+        f"worker exited while the broker was down: {sc.worker.stderr()[-500:]}"]
     sc.redis.start()
     up = sc.mark("redis_up")
     sc.worker.wait_for_event(s.Event.WORKER_READY, timeout=120)

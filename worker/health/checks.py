@@ -16,46 +16,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from instrumentation.redaction import redact_text
 from worker.config import Settings, describe_url
+from worker.redis_client import DeadlineExceeded, call_with_deadline, make_client
 
-
-class ProbeTimeout(Exception):
-    """The check did not finish within its deadline."""
-
-
-def run_with_deadline(fn: Callable[[], Any], timeout: float) -> Any:
-    """Run ``fn`` on a daemon thread; return its value, re-raise its error, or raise
-    ``ProbeTimeout`` after ``timeout`` seconds (the thread is abandoned, never joined)."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="health-probe", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise ProbeTimeout(f"no answer within {timeout:g}s")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+#: A check that did not finish within its deadline (the shared Redis helpers' error).
+ProbeTimeout = DeadlineExceeded
+#: Run a check on a daemon thread within a deadline (``worker.redis_client``'s helper).
+run_with_deadline = call_with_deadline
 
 
 def redis_client(url: str, settings: Settings, timeout: float) -> redis.Redis:
     """A fresh client for ``url`` from the shared factory (``worker.redis_client``): TLS
     options, ``timeout`` on connect and reads, and one attempt: a probe reports what it sees
     now, where retries would keep the probe thread alive long after its deadline."""
-    from worker.redis_client import make_client
-
     return make_client(url, settings, timeout=timeout, retries=0)
 
 
