@@ -24,6 +24,13 @@ lookup or a TLS handshake that hangs; the caller's deadline must hold anyway.
 
 from __future__ import annotations
 
+# getaddrinfo() imports the ``idna`` codec on its first call in a process. The health server
+# and the chord gauges call it from threads while the prefork pool forks its children; a child
+# forked while another thread is inside that import inherits the module lock held, and its first
+# Redis connection then waits on it forever (seen in the chaos suite as a chord member stuck in
+# importlib's ``_lock_unlock_module`` until its soft time limit). Importing it here, before any
+# of our threads exist, removes the race.
+import encodings.idna  # noqa: F401
 import os
 import threading
 from collections.abc import Callable, Mapping
