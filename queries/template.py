@@ -114,12 +114,17 @@ class MissingParameter(KeyError):
     """A query needs a parameter that was not given."""
 
 
-def render(text: str, params: Mapping[str, Any]) -> str:
-    """Fill ``text``'s placeholders; a missing parameter raises :class:`MissingParameter`."""
+def render(text: str, params: Mapping[str, Any],
+           namespaces: Mapping[str, Any] | None = None) -> str:
+    """Fill ``text``'s placeholders; a missing parameter raises :class:`MissingParameter`.
+
+    ``namespaces`` replaces some of :data:`NAMESPACES` (e.g. ``j`` and ``num`` for a table
+    whose columns are the fields themselves).
+    """
     missing = parameters(text) - set(params)
     if missing:
         raise MissingParameter(", ".join(sorted(missing)))
-    return text.format_map({**params, **NAMESPACES})
+    return text.format_map({**params, **NAMESPACES, **(namespaces or {})})
 
 
 #: Paths a rendered Logging query may name outside jsonPayload (LogEntry and resource fields).

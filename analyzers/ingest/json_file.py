@@ -59,12 +59,9 @@ def read_file(path: str | os.PathLike[str], source: str, order_base: int = 0,
     then cuts it to the limit and counts it).
     """
     path = os.path.abspath(path)
-    if _GLOB_CHARS.intersection(path) or not _looks_eligible(path):
+    expected = eligible(path, max_line)
+    if expected is None:
         return None
-    counted = _count_lines(path, max_line)
-    if counted is None or counted[0] == 0 or counted[1]:
-        return None
-    expected = counted[0]
     try:
         table = _decode(path, columns)
     except (duckdb.Error, pa.ArrowException, OSError):
@@ -77,6 +74,18 @@ def read_file(path: str | os.PathLike[str], source: str, order_base: int = 0,
     records.add_json_records(table, ctx, None, None, source, order_base, parts,
                              frame.FORMAT_JSON)
     return parts
+
+
+def eligible(path: str, max_line: int = DEFAULT_MAX_LINE) -> int | None:
+    """The number of lines of ``path`` (absolute) if it may be read here, else None: a
+    regular plain file of our JSON lines, not a glob, no line longer than ``max_line``. (The
+    decode may still fail, and a row count other than this one means blank lines.)"""
+    if _GLOB_CHARS.intersection(path) or not _looks_eligible(path):
+        return None
+    counted = _count_lines(path, max_line)
+    if counted is None or counted[0] == 0 or counted[1]:
+        return None
+    return counted[0]
 
 
 def _looks_eligible(path: str) -> bool:
@@ -129,6 +138,21 @@ def _count_lines(path: str, max_line: int) -> tuple[int, bool] | None:
 
 def _decode(path: str, columns: Collection[str] | None) -> pa.Table:
     """DuckDB ``read_json`` with the normalization of ``json_lines`` (same SQL, same output)."""
+    con = duckdb.connect()
+    try:
+        json_lines.configure(con)
+        table = con.sql(decode_sql(path, columns)).to_arrow_table()
+    finally:
+        con.close()
+    # Compact: tight copies of the columns, one chunk each (DuckDB over-allocates its export;
+    # and every later take or filter of a chunked array pays per chunk).
+    return json_lines.share_nulls(table, compact=True)
+
+
+def decode_sql(path: str, columns: Collection[str] | None) -> str:
+    """The query reading ``path`` (absolute) into the normalized columns ``columns`` (None:
+    all) and the raw-time column, one row per line in line order (on a connection set up by
+    ``json_lines.configure``)."""
     # time and event always: the raw-time and message expressions read them.
     wanted = None if columns is None else {*columns, s.TIME, s.EVENT}
     fields = tuple(c for c in json_lines.WORKER_FIELDS if wanted is None or c in wanted)
@@ -139,17 +163,8 @@ def _decode(path: str, columns: Collection[str] | None) -> pa.Table:
     spec[s.TIME] = "TIMESTAMPTZ"
     select = ", ".join(json_lines.normalized_columns("r", None, fields, typed_time=True))
     quoted = path.replace("'", "''")
-    con = duckdb.connect()
-    try:
-        json_lines.configure(con)
-        sql = (f"SELECT {select} FROM read_json('{quoted}', format = 'newline_delimited', "
-               f"records = true, columns = {_columns_sql(spec)}) AS r")
-        table = con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
-    # Compact: tight copies of the columns, one chunk each (DuckDB over-allocates its export;
-    # and every later take or filter of a chunked array pays per chunk).
-    return json_lines.share_nulls(table, compact=True)
+    return (f"SELECT {select} FROM read_json('{quoted}', format = 'newline_delimited', "
+            f"records = true, columns = {_columns_sql(spec)}) AS r")
 
 
 def _columns_sql(spec: dict[str, object]) -> str:

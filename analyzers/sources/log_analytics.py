@@ -286,24 +286,35 @@ class Scope:
 
     project: str
     dataset: str
-    since: pd.Timestamp
-    until: pd.Timestamp
+    since: pd.Timestamp | None
+    until: pd.Timestamp | None
     view: str = DEFAULT_VIEW
     cluster: str | None = None
     namespace: str | None = None
     tenant: str | None = None
     task: str | None = None
+    #: A local table (DuckDB) with the log view's columns instead of the linked dataset's
+    #: view: ``analyzers.file_report`` runs the same queries over a file. Its rows are all
+    #: of the workload (no resource filter), and either bound may be open.
+    local_table: str | None = None
 
     @property
     def table(self) -> str:
+        if self.local_table is not None:
+            return _identifier(self.local_table, "table")
         return (f"`{_identifier(self.project, 'project')}."
                 f"{_identifier(self.dataset, 'dataset')}.{_identifier(self.view, 'view')}`")
 
     def where(self) -> str:
         # The time bounds first and as plain comparisons: that is what lets BigQuery prune.
-        terms = [f"timestamp >= TIMESTAMP('{_ts(self.since)}')",
-                 f"timestamp < TIMESTAMP('{_ts(self.until)}')",
-                 "resource.type = 'k8s_container'"]
+        terms = []
+        if self.since is not None:
+            terms.append(f"timestamp >= TIMESTAMP('{_ts(self.since)}')")
+        if self.until is not None:
+            terms.append(f"timestamp < TIMESTAMP('{_ts(self.until)}')")
+        if self.local_table is not None:
+            return "\n    AND ".join(terms) or "TRUE"
+        terms.append("resource.type = 'k8s_container'")
         for label, value in (("cluster_name", self.cluster), ("namespace_name", self.namespace)):
             if value:
                 terms.append(f"JSON_VALUE(resource.labels, '$.{label}') = "
@@ -325,12 +336,18 @@ class Scope:
         return " AND ".join(terms) or "TRUE"
 
 
-def render_sql(name: str, scope: Scope, **params: Any) -> str:
-    """The GoogleSQL of one query of :data:`SECTIONS` for ``scope``."""
+def render_sql(name: str, scope: Scope, *, columns: Mapping[str, Any] | None = None,
+               **params: Any) -> str:
+    """The GoogleSQL of one query of :data:`SECTIONS` for ``scope``.
+
+    ``columns``: other renderings of the ``j``/``num`` placeholders (a local table whose
+    columns are the fields themselves, already typed; see ``template.render``).
+    """
     n = template.NAMESPACES["n"]
     entries = template.render(_template("entries"), {
-        "table": scope.table, "where": scope.where(), "filters": scope.filters()})
-    lost = template.render(_template("lost"), {})
+        "table": scope.table, "where": scope.where(), "filters": scope.filters()},
+        namespaces=columns)
+    lost = template.render(_template("lost"), {}, namespaces=columns)
     values: dict[str, Any] = {
         "entries": entries.strip(), "lost": lost.strip(),
         "task_events": _events(s.TASK_EVENTS),
@@ -348,7 +365,8 @@ def render_sql(name: str, scope: Scope, **params: Any) -> str:
     }
     text = _template(name)
     needed = template.parameters(text)
-    return template.render(text, {k: v for k, v in values.items() if k in needed})
+    return template.render(text, {k: v for k, v in values.items() if k in needed},
+                           namespaces=columns)
 
 
 # --- BigQuery -------------------------------------------------------------------------------
@@ -494,26 +512,56 @@ def analyze_log_analytics(
             f"{format_bytes(max_bytes or 0)}: narrow --since/--until or --cluster/--namespace, "
             "or raise --max-bytes (--dry-run shows each query)")
 
-    overview = runner.rows(sqls["overview"], "overview")[0]
+    return sql_report(lambda name, **kw: render_sql(name, scope, **params, **kw),
+                      runner.rows, since=start, until=end, reference=reference,
+                      tenant=tenant, task=task, stuck_after=stuck_after, factor=factor,
+                      min_retries=int(storm_min_retries), sqls=sqls)
+
+
+def sql_report(
+    render: Callable[..., str],
+    rows: Callable[[str, str], list[dict[str, Any]]],
+    *,
+    since: pd.Timestamp | None,
+    until: pd.Timestamp | None,
+    reference: pd.Timestamp | None,
+    tenant: str | None,
+    task: str | None,
+    stuck_after: timedelta,
+    factor: float,
+    min_retries: int,
+    sqls: Mapping[str, str] | None = None,
+    parallel: int = 4,
+) -> Report:
+    """The report from the queries of :data:`SECTIONS`, whatever engine runs them.
+
+    ``render(name, **params)`` gives a query's SQL (``params``: the buckets, known only once
+    the overview ran); ``rows(sql, name)`` runs it and returns its rows as dicts. ``sqls``:
+    the queries already rendered. ``parallel``: queries in flight at once.
+    """
+    sqls = dict(sqls) if sqls is not None else {name: render(name) for name in SECTIONS}
+    overview = rows(sqls["overview"], "overview")[0]
     first_seen, last_seen = _stamp(overview["first_seen"]), _stamp(overview["last_seen"])
     retry_bucket = _retry_bucket(first_seen, last_seen)
     series_bucket = _series_bucket(overview)
     final = dict(sqls)
     if retry_bucket is not None:
-        final["retry_buckets"] = render_sql("retry_buckets", scope, **params,
-                                            bucket_us=_micros(retry_bucket))
+        final["retry_buckets"] = render("retry_buckets", bucket_us=_micros(retry_bucket))
     if series_bucket is not None:
-        final["over_time"] = render_sql("over_time", scope, bucket_us=_micros(series_bucket))
+        final["over_time"] = render("over_time", bucket_us=_micros(series_bucket))
     rest = [name for name in SECTIONS if name != "overview"]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip(rest, pool.map(lambda name: runner.rows(final[name], name), rest),
-                           strict=True))
+    if parallel > 1:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            results = dict(zip(rest, pool.map(lambda name: rows(final[name], name), rest),
+                               strict=True))
+    else:
+        results = {name: rows(final[name], name) for name in rest}
 
     slow = _slow_tasks(results["slow_tasks"])
     chord_table = _chords(results["chords"], reference, pd.Timedelta(stuck_after), slow)
     id_storms = _id_storms(results["retry_id_storms"])
     bucket_storms = _bucket_storms(results["retry_buckets"], first_seen, last_seen,
-                                   retry_bucket, factor, int(storm_min_retries))
+                                   retry_bucket, factor, min_retries)
     view_rows = int(overview["view_rows"] or 0)
     return Report(
         lines=_lines(overview),
@@ -530,7 +578,7 @@ def analyze_log_analytics(
         slow_tasks=slow,
         over_time=_over_time(results["over_time"], overview, series_bucket),
         unparsed=pd.DataFrame({s.SOURCE: [], s.LINE_NO: [], s.RAW: []}),
-        window={"since": start, "until": end,
+        window={"since": since, "until": until,
                 "first_seen": first_seen if view_rows else None,
                 "last_seen": last_seen if view_rows else None,
                 "reference_time": reference},

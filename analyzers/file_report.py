@@ -1,0 +1,174 @@
+"""The report of a file of our JSON lines, computed by DuckDB where the rows are.
+
+    from analyzers import file_report
+
+    report = file_report.analyze_file("worker.jsonl", since=None, until=None, now=None,
+                                      tenant=None, task=None, stuck_after=timedelta(minutes=15))
+    if report is None:   # not a file this path reads exactly as the frame's report would
+        ...              # read_sources + build_report, as before
+
+Why: ``build_report`` needs every row of the frame in pandas (23 columns of a million rows:
+~1 GB, growing with the input). The report itself is mostly group-bys, and the queries of
+``queries/sql/report`` already compute every section as SQL (``--source log-analytics``
+runs them in BigQuery; the tests prove them equal to ``build_report``). Here DuckDB decodes
+the file into one table of the fields those queries read (in its own memory, which spills
+to a temporary directory beyond ``MEMORY_LIMIT``), the same queries run over it, and only
+their aggregated rows reach Python: time and memory then follow the report's size, not the
+input's.
+
+It answers None, and the caller takes the general path, unless the file is one that path
+would read into exactly the rows these queries see: the JSON fast path's conditions
+(``analyzers.ingest.json_file``), and then every line has a ``time``, times never go back
+(the queries' "first line" is the first by time, then line), no line holds another
+logger's Celery sentence that the general path would read again, and none has the
+instrumentation's ``requeued`` flag (the view's query does not count it). Checked in one
+query over the decoded table; a file that fails costs the decode once more.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from analyzers import frame
+from analyzers.ingest import json_file, json_lines
+from analyzers.report import COLUMNS, Report, line_totals
+from analyzers.sources import log_analytics as la
+from instrumentation import schema as s
+
+#: DuckDB's memory for the decoded table and the queries; beyond it, it spills to disk.
+MEMORY_LIMIT = "600MB"
+_ROWS = "rhesis_rows"
+_VIEW = "rhesis_logs"
+
+# Our columns under their own names, typed: the queries' ``{j.X}`` (the field as text) and
+# ``{num.X}`` (as a number) become plain column references.
+_TEXT_TYPES = {"string"}
+
+
+def _text(attr: str) -> str:
+    name = getattr(s, attr)
+    if name == s.TIME:
+        return "timestamp"
+    name = s.check_field(name)
+    if frame.PANDAS_DTYPES[name] == frame.PANDAS_DTYPES[s.MESSAGE]:
+        return name
+    return f"CAST({name} AS STRING)"
+
+
+def _number(attr: str) -> str:
+    return f"CAST({s.check_field(getattr(s, attr))} AS FLOAT64)"
+
+
+class _Columns:
+    def __init__(self, render: Any) -> None:
+        self._render = render
+
+    def __getattr__(self, attr: str) -> str:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return self._render(attr)
+
+
+#: ``template.render`` namespaces for the local view.
+NAMESPACES = {"j": _Columns(_text), "num": _Columns(_number)}
+
+
+def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
+                 until: pd.Timestamp | None, now: pd.Timestamp | None, tenant: str | None,
+                 task: str | None, stuck_after: timedelta, storm_factor: float = 5.0,
+                 storm_min_retries: int = 5) -> Report | None:
+    """The report over the JSON-lines file ``path``, or None when it is not eligible
+    (module docstring): ``build_report`` over ``read_sources`` then gives the same report."""
+    path = os.path.abspath(path)
+    lines = json_file.eligible(path)
+    if lines is None:
+        return None
+    import sqlglot  # only this path needs it: the queries are GoogleSQL
+
+    with tempfile.TemporaryDirectory(prefix="rhesis-duckdb-") as spill:
+        con = duckdb.connect()
+        try:
+            json_lines.configure(con)
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            con.execute(f"SET temp_directory = '{spill}'")
+            fields = [c for c in json_lines.WORKER_FIELDS if c in COLUMNS]
+            try:
+                con.execute(f"CREATE TABLE {_ROWS} AS {json_file.decode_sql(path, fields)}")
+            except (duckdb.Error, OSError):
+                return None
+            facts = _facts(con)
+            if facts is None or facts["rows"] != lines:
+                return None
+            con.execute(
+                f"CREATE VIEW {_VIEW} AS SELECT {s.TIME} AS timestamp, "
+                "lpad(CAST(rowid AS VARCHAR), 12, '0') AS insert_id, TRUE AS json_payload, "
+                "CAST(NULL AS VARCHAR) AS text_payload, "
+                "{'type': 'k8s_container', 'labels': CAST(NULL AS JSON)} AS resource, "
+                f"CAST(NULL AS VARCHAR) AS {s.POD}, * FROM {_ROWS}")
+            scope = la.Scope("local", "local", since, until, tenant=tenant, task=task,
+                             local_table=_VIEW)
+            params = {"min_retries": int(storm_min_retries), "factor": float(storm_factor)}
+
+            def render(name: str, **kw: Any) -> str:
+                sql = la.render_sql(name, scope, columns=NAMESPACES, **params, **kw)
+                return sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
+
+            def rows(sql: str, name: str) -> list[dict[str, Any]]:
+                cur = con.cursor()
+                try:
+                    result = cur.execute(sql)
+                    names = [d[0] for d in result.description]
+                    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+                finally:
+                    cur.close()
+
+            reference = now if now is not None else until if until is not None \
+                else facts["last_time"]
+            report = la.sql_report(render, rows, since=since, until=until,
+                                   reference=reference, tenant=tenant, task=task,
+                                   stuck_after=stuck_after, factor=float(storm_factor),
+                                   min_retries=int(storm_min_retries), parallel=1)
+        finally:
+            con.close()
+    n = facts["rows"]
+    return replace(
+        report,
+        lines=line_totals(n, n, records=n, truncated=0),
+        approximate=[],
+        task_events=facts["task_events"],
+        shapes={f"{frame.FORMAT_JSON} records": n} if n else {},
+    )
+
+
+def _facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """Counts over the whole table, or None when the file is not eligible (docstring)."""
+    task_events = ", ".join(f"'{e}'" for e in sorted(s.TASK_EVENTS))
+    log = str(s.Event.LOG)
+    row = con.execute(f"""
+        SELECT
+          count(*),
+          count_if({s.TIME} IS NULL),
+          count_if({s.EVENT} IN ({task_events})),
+          max({s.TIME}),
+          count_if({s.REQUEUED} IS NOT NULL),
+          count_if({s.MESSAGE} IS NULL AND {s.EVENT} = '{log}'),
+          bool_or({s.EVENT} <> '{log}'),
+          count_if({s.EVENT} = '{log}' AND {s.MESSAGE} IS NOT NULL)
+        FROM {_ROWS}""").fetchone()
+    n, no_time, events, last, requeued, no_message, ours, sentences = row
+    if not n or no_time or requeued or no_message or (sentences and not ours):
+        return None
+    back = con.execute(f"""
+        SELECT count(*) FROM (
+          SELECT {s.TIME} < lag({s.TIME}) OVER (ORDER BY rowid) AS back FROM {_ROWS})
+        WHERE back""").fetchone()[0]
+    if back:
+        return None
+    return {"rows": int(n), "task_events": int(events), "last_time": pd.Timestamp(last)}
