@@ -656,17 +656,22 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
     elif follow:
         report = _analyze_follow(sources, options, refresh)
     else:
-        result = load(sources, columns=REPORT_COLUMNS)
         now = sources.until or (pd.Timestamp.now(tz="UTC") if sources.live else None)
-        report = build_report(
-            result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,
-            unparsed=result.unparsed, lines_truncated=result.lines_truncated,
-            since=sources.since, until=sources.until, now=now, **options)
-        if report.window.get("first_seen") is None and len(result.frame):
+        fast = _analyze_json_file(sources, options, now)
+        if fast is not None:
+            report, span = fast.report, (fast.first_time, fast.last_time)
+        else:
+            result = load(sources, columns=REPORT_COLUMNS)
+            report = build_report(
+                result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,
+                unparsed=result.unparsed, lines_truncated=result.lines_truncated,
+                since=sources.since, until=sources.until, now=now, **options)
+            span = (tuple(result.frame[s.TIME].agg(["min", "max"])) if len(result.frame)
+                    else None)
+        if report.window.get("first_seen") is None and span is not None:
             # Everything was filtered out: say what the logs do cover, it is usually the window.
-            spans = result.frame[s.TIME].agg(["min", "max"])
             click.echo(f"rhesis-logs: nothing matched the window/filters; the logs read span "
-                       f"{spans['min']} .. {spans['max']} (UTC): check --since/--until, "
+                       f"{span[0]} .. {span[1]} (UTC): check --since/--until, "
                        "--tenant, --task", err=True)
     width, color = terminal(out_file)
     _write(render(report, fmt, width=width, color=color), out_file)
@@ -722,6 +727,20 @@ def _analyze_log_analytics(sources: SourceOptions, options: dict[str, Any], *,
                    else "\n".join(result.lines()))
         return None
     return result
+
+
+def _analyze_json_file(sources: SourceOptions, options: dict[str, Any], now: pd.Timestamp | None
+                       ):  # -> analyzers.file_report.FileReport | None
+    """One file of our JSON lines: the report computed in DuckDB (``analyzers.file_report``),
+    without the frame; None for any other input (read into the frame as usual)."""
+    plan = sources.plan or plan_source(sources)
+    if plan.kind != "file" or len(sources.files) != 1 or sources.files[0] == "-":
+        return None
+    from analyzers import file_report
+
+    limit = {} if sources.max_line is None else {"max_line": sources.max_line}
+    return file_report.analyze_file(sources.files[0], since=sources.since,
+                                    until=sources.until, now=now, **options, **limit)
 
 
 def _analyze_follow(sources: SourceOptions, options: dict[str, Any], refresh: float):

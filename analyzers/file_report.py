@@ -2,10 +2,11 @@
 
     from analyzers import file_report
 
-    report = file_report.analyze_file("worker.jsonl", since=None, until=None, now=None,
-                                      tenant=None, task=None, stuck_after=timedelta(minutes=15))
-    if report is None:   # not a file this path reads exactly as the frame's report would
+    done = file_report.analyze_file("worker.jsonl", since=None, until=None, now=None,
+                                    tenant=None, task=None, stuck_after=timedelta(minutes=15))
+    if done is None:     # not a file this path reads exactly as the frame's report would
         ...              # read_sources + build_report, as before
+    done.report          # the Report build_report gives; done.first_time, done.last_time
 
 Why: ``build_report`` needs every row of the frame in pandas (23 columns of a million rows:
 ~1 GB, growing with the input). The report itself is mostly group-bys, and the queries of
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -80,14 +81,22 @@ class _Columns:
 NAMESPACES = {"j": _Columns(_text), "num": _Columns(_number)}
 
 
+@dataclass(frozen=True)
+class FileReport:
+    report: Report
+    first_time: pd.Timestamp  # of the whole file, before the window and filters
+    last_time: pd.Timestamp
+
+
 def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
                  until: pd.Timestamp | None, now: pd.Timestamp | None, tenant: str | None,
                  task: str | None, stuck_after: timedelta, storm_factor: float = 5.0,
-                 storm_min_retries: int = 5) -> Report | None:
+                 storm_min_retries: int = 5,
+                 max_line: int = json_file.DEFAULT_MAX_LINE) -> FileReport | None:
     """The report over the JSON-lines file ``path``, or None when it is not eligible
     (module docstring): ``build_report`` over ``read_sources`` then gives the same report."""
     path = os.path.abspath(path)
-    lines = json_file.eligible(path)
+    lines = json_file.eligible(path, max_line)
     if lines is None:
         return None
     import sqlglot  # only this path needs it: the queries are GoogleSQL
@@ -138,13 +147,13 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
         finally:
             con.close()
     n = facts["rows"]
-    return replace(
+    return FileReport(replace(
         report,
         lines=line_totals(n, n, records=n, truncated=0),
         approximate=[],
         task_events=facts["task_events"],
         shapes={f"{frame.FORMAT_JSON} records": n} if n else {},
-    )
+    ), facts["first_time"], facts["last_time"])
 
 
 def _facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
@@ -156,13 +165,14 @@ def _facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
           count(*),
           count_if({s.TIME} IS NULL),
           count_if({s.EVENT} IN ({task_events})),
+          min({s.TIME}),
           max({s.TIME}),
           count_if({s.REQUEUED} IS NOT NULL),
           count_if({s.MESSAGE} IS NULL AND {s.EVENT} = '{log}'),
           bool_or({s.EVENT} <> '{log}'),
           count_if({s.EVENT} = '{log}' AND {s.MESSAGE} IS NOT NULL)
         FROM {_ROWS}""").fetchone()
-    n, no_time, events, last, requeued, no_message, ours, sentences = row
+    n, no_time, events, first, last, requeued, no_message, ours, sentences = row
     if not n or no_time or requeued or no_message or (sentences and not ours):
         return None
     back = con.execute(f"""
@@ -171,4 +181,5 @@ def _facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
         WHERE back""").fetchone()[0]
     if back:
         return None
-    return {"rows": int(n), "task_events": int(events), "last_time": pd.Timestamp(last)}
+    return {"rows": int(n), "task_events": int(events), "first_time": pd.Timestamp(first),
+            "last_time": pd.Timestamp(last)}

@@ -123,6 +123,7 @@ total_section = importlib.import_module("analyzers.report.totals")
 
 UNKNOWN = failure_section.UNKNOWN
 _ORDER = "_order"
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 _TOP = 5  # analyzers.report's join_unique shows five values
 
 
@@ -621,6 +622,15 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...] | list[str],
     return frame
 
 
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """A section table's text columns with no value at all typed as the local section's
+    are (pandas' text dtype): an untyped one would render as a number column in HTML."""
+    for name in frame.columns:
+        if frame[name].dtype == object and frame[name].isna().all():
+            frame[name] = frame[name].astype(_TEXT)
+    return frame
+
+
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(np.empty((0, len(columns)), dtype=object), columns=list(columns))
 
@@ -631,7 +641,7 @@ def _ordered(frame: pd.DataFrame, by: list[str], ascending: list[bool],
     frame = frame.sort_values(_ORDER, kind="stable")
     if by:
         frame = frame.sort_values(by, ascending=ascending, kind="stable")
-    return frame.reset_index(drop=True)[list(columns)]
+    return _typed(frame.reset_index(drop=True)[list(columns)])
 
 
 def _joined(top: Any, count: Any) -> str:
@@ -804,7 +814,7 @@ def _chords(rows: list[dict[str, Any]], now: pd.Timestamp,
     order = out[CHORD_STATE].map({c.STUCK: 0, c.FAILED: 1, c.PENDING: 2}).fillna(3)
     out = out.assign(_rank=order).sort_values(["_rank", cols.IDLE_S], ascending=[True, False],
                                               kind="stable")
-    return out.reset_index(drop=True)[list(columns)]
+    return _typed(out.reset_index(drop=True)[list(columns)])
 
 
 def _duplicates(rows: list[dict[str, Any]]) -> pd.DataFrame:

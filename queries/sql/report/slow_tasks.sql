@@ -1,5 +1,7 @@
--- slow_tasks: run time and queue wait percentiles per task name (exact: PERCENTILE_CONT
--- interpolates linearly, as numpy.percentile does).
+-- slow_tasks: run time and queue wait percentiles per task name, interpolated linearly
+-- between the two order statistics exactly as analyzers.report.durations does
+-- (lo + (hi - lo) * frac, frac = q * (n - 1) % 1): PERCENTILE_CONT rounds differently in
+-- the last bit, which shows once a figure is rounded to three decimals.
 WITH {entries},
 runs AS (
   SELECT COALESCE({n.TASK_NAME}, '<unknown>') AS {n.TASK_NAME}, {n.DURATION_MS} AS ms, ok
@@ -37,13 +39,39 @@ waits AS (
   )
   WHERE ms IS NOT NULL
 ),
-run_pct AS (
-  SELECT DISTINCT
-    {n.TASK_NAME},
-    PERCENTILE_CONT(ms, 0.5) OVER (PARTITION BY {n.TASK_NAME}) AS p50_ms,
-    PERCENTILE_CONT(ms, 0.95) OVER (PARTITION BY {n.TASK_NAME}) AS p95_ms,
-    PERCENTILE_CONT(ms, 0.99) OVER (PARTITION BY {n.TASK_NAME}) AS p99_ms
+run_ranked AS (
+  -- each value's rank in its task name, and how many there are
+  SELECT {n.TASK_NAME}, ms,
+         ROW_NUMBER() OVER (PARTITION BY {n.TASK_NAME} ORDER BY ms) - 1 AS i,
+         COUNT(*) OVER (PARTITION BY {n.TASK_NAME}) AS n
   FROM runs
+),
+run_pct AS (
+  SELECT
+    {n.TASK_NAME},
+    IF(ANY_VALUE(p50_ms_f) = 0, MAX(IF(i = p50_ms_lo, ms, NULL)),
+       MAX(IF(i = p50_ms_lo, ms, NULL))
+       + (MAX(IF(i = LEAST(p50_ms_lo + 1, n - 1), ms, NULL))
+          - MAX(IF(i = p50_ms_lo, ms, NULL))) * ANY_VALUE(p50_ms_f)) AS p50_ms,
+    IF(ANY_VALUE(p95_ms_f) = 0, MAX(IF(i = p95_ms_lo, ms, NULL)),
+       MAX(IF(i = p95_ms_lo, ms, NULL))
+       + (MAX(IF(i = LEAST(p95_ms_lo + 1, n - 1), ms, NULL))
+          - MAX(IF(i = p95_ms_lo, ms, NULL))) * ANY_VALUE(p95_ms_f)) AS p95_ms,
+    IF(ANY_VALUE(p99_ms_f) = 0, MAX(IF(i = p99_ms_lo, ms, NULL)),
+       MAX(IF(i = p99_ms_lo, ms, NULL))
+       + (MAX(IF(i = LEAST(p99_ms_lo + 1, n - 1), ms, NULL))
+          - MAX(IF(i = p99_ms_lo, ms, NULL))) * ANY_VALUE(p99_ms_f)) AS p99_ms
+  FROM (
+    SELECT *,
+      CAST(FLOOR(CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS p50_ms_lo,
+      CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS p50_ms_f,
+      CAST(FLOOR(CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS p95_ms_lo,
+      CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS p95_ms_f,
+      CAST(FLOOR(CAST(0.99 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS p99_ms_lo,
+      CAST(0.99 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.99 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS p99_ms_f
+    FROM run_ranked
+  )
+  GROUP BY 1
 ),
 run_agg AS (
   -- the sum in BIGNUMERIC: exact and the same on every run (a FLOAT64 sum depends on the
@@ -53,12 +81,33 @@ run_agg AS (
   FROM runs
   GROUP BY 1
 ),
-wait_pct AS (
-  SELECT DISTINCT
-    {n.TASK_NAME},
-    PERCENTILE_CONT(ms, 0.5) OVER (PARTITION BY {n.TASK_NAME}) AS wait_p50_ms,
-    PERCENTILE_CONT(ms, 0.95) OVER (PARTITION BY {n.TASK_NAME}) AS wait_p95_ms
+wait_ranked AS (
+  -- each value's rank in its task name, and how many there are
+  SELECT {n.TASK_NAME}, ms,
+         ROW_NUMBER() OVER (PARTITION BY {n.TASK_NAME} ORDER BY ms) - 1 AS i,
+         COUNT(*) OVER (PARTITION BY {n.TASK_NAME}) AS n
   FROM waits
+),
+wait_pct AS (
+  SELECT
+    {n.TASK_NAME},
+    IF(ANY_VALUE(wait_p50_ms_f) = 0, MAX(IF(i = wait_p50_ms_lo, ms, NULL)),
+       MAX(IF(i = wait_p50_ms_lo, ms, NULL))
+       + (MAX(IF(i = LEAST(wait_p50_ms_lo + 1, n - 1), ms, NULL))
+          - MAX(IF(i = wait_p50_ms_lo, ms, NULL))) * ANY_VALUE(wait_p50_ms_f)) AS wait_p50_ms,
+    IF(ANY_VALUE(wait_p95_ms_f) = 0, MAX(IF(i = wait_p95_ms_lo, ms, NULL)),
+       MAX(IF(i = wait_p95_ms_lo, ms, NULL))
+       + (MAX(IF(i = LEAST(wait_p95_ms_lo + 1, n - 1), ms, NULL))
+          - MAX(IF(i = wait_p95_ms_lo, ms, NULL))) * ANY_VALUE(wait_p95_ms_f)) AS wait_p95_ms
+  FROM (
+    SELECT *,
+      CAST(FLOOR(CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS wait_p50_ms_lo,
+      CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS wait_p50_ms_f,
+      CAST(FLOOR(CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS wait_p95_ms_lo,
+      CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS wait_p95_ms_f
+    FROM wait_ranked
+  )
+  GROUP BY 1
 ),
 wait_agg AS (
   SELECT {n.TASK_NAME}, COUNT(*) AS waits, MAX(ms) AS wait_max_ms, MIN(ok) AS wait_order
