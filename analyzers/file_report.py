@@ -28,6 +28,7 @@ query over the decoded table; a file that fails costs the decode once more.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, replace
@@ -97,9 +98,9 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
     (module docstring): ``build_report`` over ``read_sources`` then gives the same report."""
     path = os.path.abspath(path)
     lines = json_file.eligible(path, max_line)
-    if lines is None:
+    queries = duckdb_queries()
+    if lines is None or queries is None:
         return None
-    import sqlglot  # only this path needs it: the queries are GoogleSQL
 
     with tempfile.TemporaryDirectory(prefix="rhesis-duckdb-") as spill:
         con = duckdb.connect()
@@ -121,13 +122,18 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
                 "CAST(NULL AS VARCHAR) AS text_payload, "
                 "{'type': 'k8s_container', 'labels': CAST(NULL AS JSON)} AS resource, "
                 f"CAST(NULL AS VARCHAR) AS {s.POD}, * FROM {_ROWS}")
-            scope = la.Scope("local", "local", since, until, tenant=tenant, task=task,
-                             local_table=_VIEW)
-            params = {"min_retries": int(storm_min_retries), "factor": float(storm_factor)}
+            values = {
+                _WHERE: _where(since, until),
+                _FILTERS: _filters(tenant, task),
+                _MIN_RETRIES: str(int(storm_min_retries)),
+                _FACTOR: repr(float(storm_factor)),
+            }
 
-            def render(name: str, **kw: Any) -> str:
-                sql = la.render_sql(name, scope, columns=NAMESPACES, **params, **kw)
-                return sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
+            def render(name: str, bucket_us: int = 60_000_000) -> str:
+                sql = queries[name]
+                for key, value in {**values, _BUCKET_US: str(int(bucket_us))}.items():
+                    sql = sql.replace(key, value)
+                return sql
 
             def rows(sql: str, name: str) -> list[dict[str, Any]]:
                 cur = con.cursor()
@@ -183,3 +189,128 @@ def _facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
         return None
     return {"rows": int(n), "task_events": int(events), "first_time": pd.Timestamp(first),
             "last_time": pd.Timestamp(last)}
+
+
+# --- the queries in DuckDB's dialect --------------------------------------------------------
+#
+# The report's queries are GoogleSQL (BigQuery runs them). Translating them with sqlglot
+# costs ~0.5 s a run (its import and 13 parses), so the translation is made once, with
+# stand-ins for the values that vary (window, filters, buckets), and kept in
+# ``analyzers/file_report_sql.py``; a run only replaces the stand-ins. Each translation
+# carries a digest of the GoogleSQL it came from: when a query changed and the kept
+# translation was not remade, the query is translated at run time (sqlglot, a dev
+# dependency), or, without sqlglot, the file takes the general path. A test checks that the
+# kept translations are current; ``python -m analyzers.file_report`` remakes them.
+
+_WHERE = "__rhesis_where__"
+_FILTERS = "__rhesis_filters__"
+_BUCKET_US = "__rhesis_bucket_us__"
+_MIN_RETRIES = "__rhesis_min_retries__"
+_FACTOR = "__rhesis_factor__"
+_KEPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "file_report_sql.py")
+
+
+class _StandIns:
+    """What ``log_analytics.render_sql`` needs of a scope, as stand-ins."""
+
+    table = _VIEW
+
+    @staticmethod
+    def where() -> str:
+        return _WHERE
+
+    @staticmethod
+    def filters() -> str:
+        return _FILTERS
+
+
+def google_sql(name: str) -> str:
+    """The GoogleSQL of query ``name`` over the local view, with stand-ins for the values."""
+    return la.render_sql(name, _StandIns(), columns=NAMESPACES,  # type: ignore[arg-type]
+                         bucket_us=_BUCKET_US, min_retries=_MIN_RETRIES, factor=_FACTOR)
+
+
+def digest(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()[:16]
+
+
+def translate(sql: str) -> str:
+    import sqlglot  # a dev dependency: only to remake the kept translations
+
+    return sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
+
+
+def duckdb_queries() -> dict[str, str] | None:
+    """Every query of the report in DuckDB's dialect (stand-ins in), or None if one is
+    stale and sqlglot is not installed."""
+    from analyzers.file_report_sql import QUERIES
+
+    out = {}
+    for name in la.SECTIONS:
+        sql = google_sql(name)
+        kept = QUERIES.get(name)
+        if kept is not None and kept[0] == digest(sql):
+            out[name] = kept[1]
+            continue
+        try:
+            out[name] = translate(sql)
+        except ImportError:
+            return None
+    return out
+
+
+def write_translations(path: str = _KEPT) -> None:
+    """Remake ``analyzers/file_report_sql.py`` from the current queries."""
+    lines = [
+        '"""The report\'s queries in DuckDB\'s dialect: ``python -m analyzers.file_report``.',
+        "",
+        "Generated: do not edit. (digest of the GoogleSQL, DuckDB SQL) per query; see",
+        "``analyzers.file_report``.",
+        '"""',
+        "",
+        "QUERIES: dict[str, tuple[str, str]] = {",
+    ]
+    for name in la.SECTIONS:
+        sql = google_sql(name)
+        duck = translate(sql)
+        lines.append(f"    {name!r}: ({digest(sql)!r}, (")
+        lines.extend(f"        {duck[i:i + 72]!r}" for i in range(0, len(duck), 72))
+        lines.append("    )),")
+    lines.append("}")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def _where(since: pd.Timestamp | None, until: pd.Timestamp | None) -> str:
+    terms = []
+    if since is not None:
+        terms.append(f"timestamp >= CAST('{_instant(since)}' AS TIMESTAMPTZ)")
+    if until is not None:
+        terms.append(f"timestamp < CAST('{_instant(until)}' AS TIMESTAMPTZ)")
+    return "(" + " AND ".join(terms) + ")" if terms else "TRUE"
+
+
+def _instant(value: pd.Timestamp) -> str:
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.isoformat()
+
+
+def _filters(tenant: str | None, task: str | None) -> str:
+    """``Scope.filters`` in DuckDB's dialect (the same checks on the values)."""
+    terms = []
+    if tenant:
+        t = la.checked_literal(tenant, "--tenant")
+        terms.append(f"({s.ORGANIZATION_ID} = '{t}' OR {s.USER_ID} = '{t}')")
+    if task:
+        name = la.checked_literal(task, "--task")
+        if any(ch in name for ch in "*?["):
+            terms.append(f"regexp_matches({s.TASK_NAME}, '{la.glob_regex(name)}')")
+        else:
+            terms.append(f"{s.TASK_NAME} = '{name}'")
+    return "(" + " AND ".join(terms) + ")" if terms else "TRUE"
+
+
+if __name__ == "__main__":
+    write_translations()
+    print(f"wrote {_KEPT}")

@@ -170,3 +170,15 @@ def test_analyze_uses_it_and_prints_the_same_bytes(tmp_path):
         assert done.returncode == 0, done.stderr
         text = render(want, fmt, width=100, color=False)
         assert done.stdout.decode() == text + ("" if text.endswith("\n") else "\n"), fmt
+
+
+def test_the_kept_duckdb_translations_are_current():
+    """``analyzers/file_report_sql.py`` is what sqlglot makes of today's queries (else: run
+    ``python -m analyzers.file_report``)."""
+    from analyzers.file_report_sql import QUERIES
+    from analyzers.sources import log_analytics as la
+
+    assert set(QUERIES) == set(la.SECTIONS)
+    for name in la.SECTIONS:
+        sql = file_report.google_sql(name)
+        assert QUERIES[name] == (file_report.digest(sql), file_report.translate(sql)), name
