@@ -48,6 +48,7 @@ from instrumentation import schema as s
 MEMORY_LIMIT = "600MB"
 _ROWS = "rhesis_rows"
 _VIEW = "rhesis_logs"
+_ORDER_KEY = "order_key"  # log_analytics.ORDER_KEY's text, as a column
 
 # Our columns under their own names, typed: the queries' ``{j.X}`` (the field as text) and
 # ``{num.X}`` (as a number) become plain column references.
@@ -116,9 +117,14 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
             facts = _facts(con)
             if facts is None or facts["rows"] != lines:
                 return None
+            # The order key once, not in every query: the line number stands for the insert id
+            # (the times never go back, so time-then-line is line order, the frame's order).
+            con.execute(f"ALTER TABLE {_ROWS} ADD COLUMN {_ORDER_KEY} VARCHAR")
             con.execute(
-                f"CREATE VIEW {_VIEW} AS SELECT {s.TIME} AS timestamp, "
-                "lpad(CAST(rowid AS VARCHAR), 12, '0') AS insert_id, TRUE AS json_payload, "
+                f"UPDATE {_ROWS} SET {_ORDER_KEY} = lpad(CAST(epoch_us({s.TIME}) AS VARCHAR), "
+                "20, '0') || '|' || lpad(CAST(rowid AS VARCHAR), 12, '0')")
+            con.execute(
+                f"CREATE VIEW {_VIEW} AS SELECT {s.TIME} AS timestamp, TRUE AS json_payload, "
                 "CAST(NULL AS VARCHAR) AS text_payload, "
                 "{'type': 'k8s_container', 'labels': CAST(NULL AS JSON)} AS resource, "
                 f"CAST(NULL AS VARCHAR) AS {s.POD}, * FROM {_ROWS}")
@@ -227,17 +233,29 @@ class _StandIns:
 def google_sql(name: str) -> str:
     """The GoogleSQL of query ``name`` over the local view, with stand-ins for the values."""
     return la.render_sql(name, _StandIns(), columns=NAMESPACES,  # type: ignore[arg-type]
-                         bucket_us=_BUCKET_US, min_retries=_MIN_RETRIES, factor=_FACTOR)
+                         order_key=_ORDER_KEY, bucket_us=_BUCKET_US,
+                         min_retries=_MIN_RETRIES, factor=_FACTOR)
 
 
 def digest(sql: str) -> str:
     return hashlib.sha256(sql.encode()).hexdigest()[:16]
 
 
+#: CTEs over every row that DuckDB must not materialize: each query reads them more than
+#: once, and DuckDB then writes all their rows and columns out once first (most of a query's
+#: time) where inlined they cost a filtered scan each.
+_INLINED = ("base", "entries")
+
+
 def translate(sql: str) -> str:
     import sqlglot  # a dev dependency: only to remake the kept translations
+    from sqlglot import exp
 
-    return sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
+    tree = sqlglot.parse_one(sql, read="bigquery")
+    for cte in tree.find_all(exp.CTE):
+        if cte.alias_or_name in _INLINED:
+            cte.set("materialized", False)
+    return tree.sql(dialect="duckdb")
 
 
 def duckdb_queries() -> dict[str, str] | None:

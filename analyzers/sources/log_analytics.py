@@ -342,17 +342,23 @@ class Scope:
         return " AND ".join(terms) or "TRUE"
 
 
+#: The order key of an entry: its timestamp (20 digits of microseconds), then its insert id.
+ORDER_KEY = ("CONCAT(LPAD(CAST(UNIX_MICROS(timestamp) AS STRING), 20, '0'), '|', "
+             "COALESCE(insert_id, ''))")
+
+
 def render_sql(name: str, scope: Scope, *, columns: Mapping[str, Any] | None = None,
-               **params: Any) -> str:
+               order_key: str = ORDER_KEY, **params: Any) -> str:
     """The GoogleSQL of one query of :data:`SECTIONS` for ``scope``.
 
     ``columns``: other renderings of the ``j``/``num`` placeholders (a local table whose
     columns are the fields themselves, already typed; see ``template.render``).
+    ``order_key``: a column of the table holding :data:`ORDER_KEY`'s text, if it has one.
     """
     n = template.NAMESPACES["n"]
     entries = template.render(_template("entries"), {
-        "table": scope.table, "where": scope.where(), "filters": scope.filters()},
-        namespaces=columns)
+        "table": scope.table, "where": scope.where(), "filters": scope.filters(),
+        "order_key": order_key}, namespaces=columns)
     lost = template.render(_template("lost"), {}, namespaces=columns)
     values: dict[str, Any] = {
         "entries": entries.strip(), "lost": lost.strip(),

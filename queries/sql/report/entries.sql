@@ -1,11 +1,12 @@
 -- The rows every report section reads: the window's entries of the workload (base, for the
 -- line counts) and those of the tenant/task asked for (entries). ``ok`` is the order key,
--- the order Cloud Logging returns entries in: timestamp, then insert id. (Not a full query:
+-- the order Cloud Logging returns entries in: timestamp, then insert id (``order_key``:
+-- log_analytics.ORDER_KEY, or a column holding the same text). (Not a full query:
 -- the section queries start with WITH {entries}.)
 base AS (
   SELECT
     timestamp AS {n.TIME},
-    CONCAT(LPAD(CAST(UNIX_MICROS(timestamp) AS STRING), 20, '0'), '|', COALESCE(insert_id, '')) AS ok,
+    {order_key} AS ok,
     json_payload IS NOT NULL AS has_json,
     text_payload,
     {j.EVENT} AS {n.EVENT},
