@@ -96,6 +96,27 @@ def row(label: str, n: int, run: Run, ref: Run | None) -> str:
 
 
 FIGURES: list[str] = []
+#: Issue 15's targets against what was measured: one line each, printed at the end.
+TARGETS: list[str] = []
+
+
+def _target(label: str, run: Run, wall: float | None, rss_mb: float | None,
+            jq: Run | None) -> str:
+    """``label``: the measured figures next to the targets (wall, peak, 6x jq), met or not."""
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    parts = []
+    if wall is not None:
+        parts.append(f"wall {run.wall:.2f} s (cpu {run.cpu:.2f} s) < {wall} s: "
+                     f"{verdict(run.wall < wall)}")
+    if rss_mb is not None:
+        parts.append(f"peak {run.rss_mb:.0f} MB < {rss_mb:.0f} MB: "
+                     f"{verdict(run.rss_mb < rss_mb)}")
+    if jq is not None:
+        parts.append(f"jq/rhesis {jq.wall / run.wall:.1f}x wall, {jq.cpu / run.cpu:.1f}x cpu "
+                     f">= 6x: {verdict(jq.wall / run.wall >= 6)}")
+    return f"  {label}: " + "; ".join(parts)
 
 
 def _load() -> str:
@@ -138,11 +159,16 @@ def bench_json(kind: str, n: int, pandas_max: int, repeat: int, ingest_too: bool
         print(row("pandas.read_json(lines=True)", n, measure([PY, "-c", PANDAS, str(path)]),
                   analyze))
     ratio = f"{jq_run.wall / analyze.wall:.1f}x" if jq_run else "-"
+    if jq_run is not None:
+        TARGETS.append(_target(f"{n / 1e6:g} M {kind} lines ({per_line:.0f} B/line)", analyze,
+                               wall=2.5 if n <= 1_000_000 else None, rss_mb=1024,
+                               jq=jq_run))
     FIGURES.append(
         f"| {n / 1e6:g} M `{kind}` lines, {per_line:.0f} B/line ({mb:.0f} MB) "
         f"| {analyze.wall:.2f} s ({min(analyze.walls):.2f}-{max(analyze.walls):.2f}) "
         f"| {analyze.cpu:.2f} s | {analyze.rss_mb:.0f} MB "
-        f"| jq select {jq_run.wall:.2f} s, {jq_run.cpu:.2f} s cpu: **{ratio}** |"
+        f"| jq select {jq_run.wall:.2f} s, {jq_run.cpu:.2f} s cpu: **{ratio}** wall, "
+        f"{jq_run.cpu / analyze.cpu:.1f}x cpu |"
         if jq_run else "")
 
 
@@ -159,6 +185,8 @@ def bench_kubectl(n: int, repeat: int, ingest_too: bool) -> None:
         print(row("rhesis ingest (read_sources)", n,
                   measure([PY, "-c", INGEST, str(path)], repeat=repeat), None))
     print(row("grep -c 'raised unexpected' (floor)", n, grep, analyze))
+    TARGETS.append(_target(f"{n / 1e6:g} M kubectl lines of Celery text", analyze, wall=3.0,
+                           rss_mb=None, jq=None))
     FIGURES.append(
         f"| {n / 1e6:g} M kubectl lines (Celery text, 3 pods), {per_line:.0f} B/line "
         f"({mb:.0f} MB) | {analyze.wall:.2f} s ({min(analyze.walls):.2f}-"
@@ -191,6 +219,8 @@ def main() -> None:
     print("| input | `analyze --format json` wall (spread) | cpu | peak RSS | baseline, same run |")
     print("|---|---|---|---|---|")
     print("\n".join(f for f in FIGURES if f))
+    print("\nIssue 15's targets (median runs above):")
+    print("\n".join(TARGETS))
 
 
 def _compile_project() -> None:
