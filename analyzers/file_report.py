@@ -19,7 +19,7 @@ input's.
 
 It answers None, and the caller takes the general path, unless the file is one that path
 would read into exactly the rows these queries see: the JSON fast path's conditions
-(``analyzers.ingest.json_file``), and then every line has a ``time``, times never go back
+(``analyzers.ingest.json_scan``), and then every line has a ``time``, times never go back
 (the queries' "first line" is the first by time, then line), no line holds another
 logger's Celery sentence that the general path would read again, and none has the
 instrumentation's ``requeued`` flag (the view's query does not count it). Checked in one
@@ -39,20 +39,21 @@ import duckdb
 import pandas as pd
 
 from analyzers import frame
-from analyzers.ingest import json_file, json_lines
+from analyzers.ingest import json_lines, json_scan
 from analyzers.report import COLUMNS, Report, line_totals
 from analyzers.sources import log_analytics as la
 from instrumentation import schema as s
 
 #: DuckDB's memory for the decoded table and the queries; beyond it, it spills to disk.
 MEMORY_LIMIT = "600MB"
+#: Queries in flight at once (each on its own cursor; DuckDB runs each on every core too).
+PARALLEL = 1
 _ROWS = "rhesis_rows"
 _VIEW = "rhesis_logs"
 _ORDER_KEY = "order_key"  # log_analytics.ORDER_KEY's text, as a column
 
 # Our columns under their own names, typed: the queries' ``{j.X}`` (the field as text) and
 # ``{num.X}`` (as a number) become plain column references.
-_TEXT_TYPES = {"string"}
 
 
 def _text(attr: str) -> str:
@@ -94,11 +95,11 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
                  until: pd.Timestamp | None, now: pd.Timestamp | None, tenant: str | None,
                  task: str | None, stuck_after: timedelta, storm_factor: float = 5.0,
                  storm_min_retries: int = 5,
-                 max_line: int = json_file.DEFAULT_MAX_LINE) -> FileReport | None:
+                 max_line: int = json_scan.DEFAULT_MAX_LINE) -> FileReport | None:
     """The report over the JSON-lines file ``path``, or None when it is not eligible
     (module docstring): ``build_report`` over ``read_sources`` then gives the same report."""
     path = os.path.abspath(path)
-    lines = json_file.eligible(path, max_line)
+    lines = json_scan.eligible(path, max_line)
     queries = duckdb_queries()
     if lines is None or queries is None:
         return None
@@ -111,7 +112,7 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
             con.execute(f"SET temp_directory = '{spill}'")
             fields = [c for c in json_lines.WORKER_FIELDS if c in COLUMNS]
             try:
-                con.execute(f"CREATE TABLE {_ROWS} AS {json_file.decode_sql(path, fields)}")
+                con.execute(f"CREATE TABLE {_ROWS} AS {json_scan.decode_sql(path, fields)}")
             except (duckdb.Error, OSError):
                 return None
             facts = _facts(con)
@@ -152,10 +153,13 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
 
             reference = now if now is not None else until if until is not None \
                 else facts["last_time"]
-            report = la.sql_report(render, rows, since=since, until=until,
-                                   reference=reference, tenant=tenant, task=task,
-                                   stuck_after=stuck_after, factor=float(storm_factor),
-                                   min_retries=int(storm_min_retries), parallel=1)
+            try:
+                report = la.sql_report(render, rows, since=since, until=until,
+                                       reference=reference, tenant=tenant, task=task,
+                                       stuck_after=stuck_after, factor=float(storm_factor),
+                                       min_retries=int(storm_min_retries), parallel=PARALLEL)
+            except (duckdb.Error, OSError):  # e.g. no room to spill: the frame's path then
+                return None
         finally:
             con.close()
     n = facts["rows"]

@@ -44,13 +44,16 @@ lines take about 1 s (JSON file) to 1.7 s (kubectl output) on two cores. Docs:
 
 from __future__ import annotations
 
-from analyzers.ingest.pipeline import (
-    IngestResult,
-    read_entries,
-    read_records,
-    read_sources,
-)
-from analyzers.ingest.stream import StreamParser, iter_records
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analyzers.ingest.pipeline import (
+        IngestResult,
+        read_entries,
+        read_records,
+        read_sources,
+    )
+    from analyzers.ingest.stream import StreamParser, iter_records
 
 __all__ = [
     "IngestResult",
@@ -60,3 +63,17 @@ __all__ = [
     "read_records",
     "read_sources",
 ]
+
+_HOME = {"StreamParser": "stream", "iter_records": "stream"}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: a module of this package that needs no frame (``json_scan``,
+    # for ``analyzers.file_report``) then does not pay for Polars.
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME.get(name, 'pipeline')}"), name)
+    globals()[name] = value
+    return value

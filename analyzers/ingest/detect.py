@@ -108,3 +108,15 @@ def _as_strings(buf: bytes, start: int, end: int) -> pa.Array:
     """One Arrow string spanning ``buf[start:end]`` (zero copy), for UTF-8 validation."""
     offsets = np.array([start, end], dtype=np.int64)
     return pa.LargeStringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(buf))
+
+
+_ENTRY_KEYS = (b'"textPayload"', b'"jsonPayload"', b'"protoPayload"', b'"insertId"')
+
+
+def is_entry_line(line: bytes) -> bool:
+    """Whether a JSON line is a Cloud Logging LogEntry (it has a payload or insertId key).
+
+    A source is read either as log lines or as LogEntry objects, decided by its first line:
+    exports and API pulls hold nothing but entries, and worker logs never hold one.
+    """
+    return any(k in line for k in _ENTRY_KEYS)

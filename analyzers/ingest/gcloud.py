@@ -22,19 +22,8 @@ from analyzers.ingest._times import UTC_US
 from analyzers.ingest.detect import Lines, split_lines
 from instrumentation import schema as s
 
+
 # A line of a LogEntry export carries one of these keys; plain log lines never do.
-_ENTRY_KEYS = (b'"textPayload"', b'"jsonPayload"', b'"protoPayload"', b'"insertId"')
-
-
-def is_entry_line(line: bytes) -> bool:
-    """Whether a JSON line is a Cloud Logging LogEntry (it has a payload or insertId key).
-
-    A source is read either as log lines or as LogEntry objects, decided by its first line:
-    exports and API pulls hold nothing but entries, and worker logs never hold one.
-    """
-    return any(k in line for k in _ENTRY_KEYS)
-
-
 def read_json_array(buf: bytes, source: str, order_base: int) -> records.Parts:
     """``gcloud logging read --format=json``: one array; each entry counts as one line."""
     entries, tail_error = _load_array(buf)

@@ -39,10 +39,10 @@ from analyzers.ingest.detect import (
     Lines,
     first_bytes,
     invalid_utf8_mask,
+    is_entry_line,
     is_json_array,
     split_lines,
 )
-from analyzers.ingest.gcloud import is_entry_line
 from analyzers.ingest.line_limit import DEFAULT_MAX_LINE, LineLimit
 from analyzers.ingest.records import Parts, assemble
 from analyzers.sources.files import FileChunks

@@ -39,28 +39,19 @@ waits AS (
   )
   WHERE ms IS NOT NULL
 ),
-run_ranked AS (
-  -- each value's rank in its task name, and how many there are
-  SELECT {n.TASK_NAME}, ms,
-         ROW_NUMBER() OVER (PARTITION BY {n.TASK_NAME} ORDER BY ms) - 1 AS i,
-         COUNT(*) OVER (PARTITION BY {n.TASK_NAME}) AS n
-  FROM runs
-),
 run_pct AS (
+  -- the order statistics from each name's sorted values
   SELECT
     {n.TASK_NAME},
-    IF(ANY_VALUE(p50_ms_f) = 0, MAX(IF(i = p50_ms_lo, ms, NULL)),
-       MAX(IF(i = p50_ms_lo, ms, NULL))
-       + (MAX(IF(i = LEAST(p50_ms_lo + 1, n - 1), ms, NULL))
-          - MAX(IF(i = p50_ms_lo, ms, NULL))) * ANY_VALUE(p50_ms_f)) AS p50_ms,
-    IF(ANY_VALUE(p95_ms_f) = 0, MAX(IF(i = p95_ms_lo, ms, NULL)),
-       MAX(IF(i = p95_ms_lo, ms, NULL))
-       + (MAX(IF(i = LEAST(p95_ms_lo + 1, n - 1), ms, NULL))
-          - MAX(IF(i = p95_ms_lo, ms, NULL))) * ANY_VALUE(p95_ms_f)) AS p95_ms,
-    IF(ANY_VALUE(p99_ms_f) = 0, MAX(IF(i = p99_ms_lo, ms, NULL)),
-       MAX(IF(i = p99_ms_lo, ms, NULL))
-       + (MAX(IF(i = LEAST(p99_ms_lo + 1, n - 1), ms, NULL))
-          - MAX(IF(i = p99_ms_lo, ms, NULL))) * ANY_VALUE(p99_ms_f)) AS p99_ms
+    IF(p50_ms_f = 0, v[ORDINAL(p50_ms_lo + 1)],
+       v[ORDINAL(p50_ms_lo + 1)] + (v[ORDINAL(LEAST(p50_ms_lo + 1, n - 1) + 1)] - v[ORDINAL(p50_ms_lo + 1)])
+         * p50_ms_f) AS p50_ms,
+    IF(p95_ms_f = 0, v[ORDINAL(p95_ms_lo + 1)],
+       v[ORDINAL(p95_ms_lo + 1)] + (v[ORDINAL(LEAST(p95_ms_lo + 1, n - 1) + 1)] - v[ORDINAL(p95_ms_lo + 1)])
+         * p95_ms_f) AS p95_ms,
+    IF(p99_ms_f = 0, v[ORDINAL(p99_ms_lo + 1)],
+       v[ORDINAL(p99_ms_lo + 1)] + (v[ORDINAL(LEAST(p99_ms_lo + 1, n - 1) + 1)] - v[ORDINAL(p99_ms_lo + 1)])
+         * p99_ms_f) AS p99_ms
   FROM (
     SELECT *,
       CAST(FLOOR(CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS p50_ms_lo,
@@ -69,9 +60,12 @@ run_pct AS (
       CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS p95_ms_f,
       CAST(FLOOR(CAST(0.99 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS p99_ms_lo,
       CAST(0.99 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.99 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS p99_ms_f
-    FROM run_ranked
+    FROM (
+      SELECT {n.TASK_NAME}, ARRAY_AGG(ms ORDER BY ms) AS v, COUNT(*) AS n
+      FROM runs
+      GROUP BY 1
+    )
   )
-  GROUP BY 1
 ),
 run_agg AS (
   -- the sum in BIGNUMERIC: exact and the same on every run (a FLOAT64 sum depends on the
@@ -81,33 +75,28 @@ run_agg AS (
   FROM runs
   GROUP BY 1
 ),
-wait_ranked AS (
-  -- each value's rank in its task name, and how many there are
-  SELECT {n.TASK_NAME}, ms,
-         ROW_NUMBER() OVER (PARTITION BY {n.TASK_NAME} ORDER BY ms) - 1 AS i,
-         COUNT(*) OVER (PARTITION BY {n.TASK_NAME}) AS n
-  FROM waits
-),
 wait_pct AS (
+  -- the order statistics from each name's sorted values
   SELECT
     {n.TASK_NAME},
-    IF(ANY_VALUE(wait_p50_ms_f) = 0, MAX(IF(i = wait_p50_ms_lo, ms, NULL)),
-       MAX(IF(i = wait_p50_ms_lo, ms, NULL))
-       + (MAX(IF(i = LEAST(wait_p50_ms_lo + 1, n - 1), ms, NULL))
-          - MAX(IF(i = wait_p50_ms_lo, ms, NULL))) * ANY_VALUE(wait_p50_ms_f)) AS wait_p50_ms,
-    IF(ANY_VALUE(wait_p95_ms_f) = 0, MAX(IF(i = wait_p95_ms_lo, ms, NULL)),
-       MAX(IF(i = wait_p95_ms_lo, ms, NULL))
-       + (MAX(IF(i = LEAST(wait_p95_ms_lo + 1, n - 1), ms, NULL))
-          - MAX(IF(i = wait_p95_ms_lo, ms, NULL))) * ANY_VALUE(wait_p95_ms_f)) AS wait_p95_ms
+    IF(wait_p50_ms_f = 0, v[ORDINAL(wait_p50_ms_lo + 1)],
+       v[ORDINAL(wait_p50_ms_lo + 1)] + (v[ORDINAL(LEAST(wait_p50_ms_lo + 1, n - 1) + 1)] - v[ORDINAL(wait_p50_ms_lo + 1)])
+         * wait_p50_ms_f) AS wait_p50_ms,
+    IF(wait_p95_ms_f = 0, v[ORDINAL(wait_p95_ms_lo + 1)],
+       v[ORDINAL(wait_p95_ms_lo + 1)] + (v[ORDINAL(LEAST(wait_p95_ms_lo + 1, n - 1) + 1)] - v[ORDINAL(wait_p95_ms_lo + 1)])
+         * wait_p95_ms_f) AS wait_p95_ms
   FROM (
     SELECT *,
       CAST(FLOOR(CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS wait_p50_ms_lo,
       CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.5 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS wait_p50_ms_f,
       CAST(FLOOR(CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS INT64) AS wait_p95_ms_lo,
       CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64) - FLOOR(CAST(0.95 AS FLOAT64) * CAST(n - 1 AS FLOAT64)) AS wait_p95_ms_f
-    FROM wait_ranked
+    FROM (
+      SELECT {n.TASK_NAME}, ARRAY_AGG(ms ORDER BY ms) AS v, COUNT(*) AS n
+      FROM waits
+      GROUP BY 1
+    )
   )
-  GROUP BY 1
 ),
 wait_agg AS (
   SELECT {n.TASK_NAME}, COUNT(*) AS waits, MAX(ms) AS wait_max_ms, MIN(ok) AS wait_order
