@@ -45,7 +45,7 @@ from analyzers.sources import log_analytics as la
 from instrumentation import schema as s
 
 #: DuckDB's memory for the decoded table and the queries; beyond it, it spills to disk.
-MEMORY_LIMIT = "600MB"
+MEMORY_LIMIT = "450MB"
 #: Queries in flight at once (each on its own cursor; DuckDB runs each on every core too).
 PARALLEL = 1
 _ROWS = "rhesis_rows"
@@ -157,7 +157,8 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
                 report = la.sql_report(render, rows, since=since, until=until,
                                        reference=reference, tenant=tenant, task=task,
                                        stuck_after=stuck_after, factor=float(storm_factor),
-                                       min_retries=int(storm_min_retries), parallel=PARALLEL)
+                                       min_retries=int(storm_min_retries), parallel=PARALLEL,
+                                       fetched=con.close)
             except (duckdb.Error, OSError):  # e.g. no room to spill: the frame's path then
                 return None
         finally:

@@ -544,12 +544,14 @@ def sql_report(
     min_retries: int,
     sqls: Mapping[str, str] | None = None,
     parallel: int = 4,
+    fetched: Callable[[], None] | None = None,
 ) -> Report:
     """The report from the queries of :data:`SECTIONS`, whatever engine runs them.
 
     ``render(name, **params)`` gives a query's SQL (``params``: the buckets, known only once
     the overview ran); ``rows(sql, name)`` runs it and returns its rows as dicts. ``sqls``:
-    the queries already rendered. ``parallel``: queries in flight at once.
+    the queries already rendered. ``parallel``: queries in flight at once. ``fetched`` is
+    called once every query's rows are in (an engine can free its memory then).
     """
     sqls = dict(sqls) if sqls is not None else {name: render(name) for name in SECTIONS}
     overview = rows(sqls["overview"], "overview")[0]
@@ -568,6 +570,8 @@ def sql_report(
                                strict=True))
     else:
         results = {name: rows(final[name], name) for name in rest}
+    if fetched is not None:
+        fetched()
 
     slow = _slow_tasks(results["slow_tasks"])
     chord_table = _chords(results["chords"], reference, pd.Timedelta(stuck_after), slow)
