@@ -320,18 +320,22 @@ def _instant(value: pd.Timestamp) -> str:
 
 
 def _filters(tenant: str | None, task: str | None) -> str:
-    """``Scope.filters`` in DuckDB's dialect (the same checks on the values)."""
+    """``Scope.filters`` in DuckDB's dialect, for any value (the frame's path takes any)."""
     terms = []
     if tenant:
-        t = la.checked_literal(tenant, "--tenant")
-        terms.append(f"({s.ORGANIZATION_ID} = '{t}' OR {s.USER_ID} = '{t}')")
+        t = _quoted(tenant)
+        terms.append(f"({s.ORGANIZATION_ID} = {t} OR {s.USER_ID} = {t})")
     if task:
-        name = la.checked_literal(task, "--task")
-        if any(ch in name for ch in "*?["):
-            terms.append(f"regexp_matches({s.TASK_NAME}, '{la.glob_regex(name)}')")
+        if any(ch in task for ch in "*?["):
+            terms.append(f"regexp_matches({s.TASK_NAME}, {_quoted(la.glob_regex(task))})")
         else:
-            terms.append(f"{s.TASK_NAME} = '{name}'")
+            terms.append(f"{s.TASK_NAME} = {_quoted(task)}")
     return "(" + " AND ".join(terms) + ")" if terms else "TRUE"
+
+
+def _quoted(value: str) -> str:
+    """A DuckDB string literal (no escapes but the doubled quote: backslashes are literal)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 if __name__ == "__main__":

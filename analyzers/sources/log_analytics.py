@@ -212,11 +212,6 @@ def _template(name: str) -> str:
     return "\n".join(line for line in lines if not line.startswith("--")).strip() + "\n"
 
 
-def checked_literal(value: str, what: str) -> str:
-    """``value`` for a SQL string literal; quotes, backslashes and line breaks are refused."""
-    return _literal(value, what)
-
-
 def _literal(value: str, what: str) -> str:
     if "'" in value or "\\" in value or "\n" in value:
         raise LogAnalyticsError(f"{what} {value!r} may not contain quotes, backslashes or "

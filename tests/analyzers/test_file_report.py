@@ -75,6 +75,8 @@ class TestSameReport:
         {"tenant": "org-acme"},
         {"task": "rhesis.execution.*"},
         {"task": "rhesis.telemetry.ingest_batch"},
+        {"tenant": "o'brien\\"},  # quotes and backslashes are values like any other
+        {"task": "rhesis.exec*'x"},
     ])
     def test_the_example_run(self, options):
         assert_same(EXAMPLE, **options)
