@@ -7,9 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.chord_monitor.analysis import analyze, can_recover, is_reportable
+from worker.chord_monitor.analysis import analyze, can_recover, is_orphan, is_reportable
+from worker.chord_monitor.broker import INSPECT_KINDS, WorkerTasks, asked_at
 from worker.chord_monitor.keys import ChordRef
-from worker.chord_monitor.model import ChordSnapshot, ChordState, Reason, TaskInfo
+from worker.chord_monitor.model import (
+    UNACKED_HOLDER,
+    ChordSnapshot,
+    ChordState,
+    Reason,
+    TaskInfo,
+    UnackedEntry,
+)
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SIG = {"task": "app.collect", "args": [], "kwargs": {}, "options": {"task_id": "cb"}}
@@ -136,3 +144,83 @@ class TestAge:
         s.joined_states["<undecodable>"] = 1
         ok, why = can_recover(s)
         assert not ok and "not JSON" in why
+
+
+ASKED = NOW.timestamp()
+
+
+def in_unacked(info: TaskInfo, delivered_s_before: float) -> TaskInfo:
+    """Put ``info`` in kombu's unacked hash, delivered that long before the workers were
+    asked (and listed by none of them)."""
+    info.holder = UNACKED_HOLDER
+    info.unacked = UnackedEntry(f"tag-{info.task_id}", info.task_id, info.name or "app.t",
+                                "celery", "celery", ASKED - delivered_s_before)
+    return info
+
+
+class TestOrphaned:
+    def test_member_in_unacked_past_the_grace_is_orphaned(self):
+        """No worker lists it and it was delivered 2 minutes before they were asked."""
+        s = snap(joined=1, pending=2)
+        in_unacked(s.members[1], 120)
+        s.workers_asked_at = ASKED
+        v = analyze(s, NOW, orphan_grace_s=60)
+        assert (v.state, v.reason) == (ChordState.STUCK, Reason.ORPHANED_IN_UNACKED)
+        assert v.orphaned == ["p0"] and v.recoverable
+        assert "p0 delivered 120s ago on celery" in v.detail
+
+    @pytest.mark.parametrize(("delivered_before", "asked"), [
+        (30, ASKED),  # within the grace: maybe in the middle of its delivery
+        (120, None),  # no complete answer from the workers: cannot say nobody holds it
+    ])
+    def test_not_orphaned_without_proof(self, delivered_before: float, asked: float | None):
+        s = snap(joined=1, pending=2)
+        in_unacked(s.members[1], delivered_before)
+        s.workers_asked_at = asked
+        v = analyze(s, NOW, orphan_grace_s=60)
+        assert (v.state, v.reason, v.orphaned) == (ChordState.IN_PROGRESS, Reason.RUNNING, [])
+
+    def test_orphaned_callback(self):
+        s = snap(size=None, joined=3, claim="done")
+        in_unacked(s.callback, 600)
+        s.workers_asked_at = ASKED
+        v = analyze(s, NOW)
+        assert (v.reason, v.orphaned, v.recoverable) == (
+            Reason.ORPHANED_IN_UNACKED, ["cb"], True)
+        assert v.detail.split("; ")[1].startswith("the callback: app.collect cb")
+
+    def test_lost_members_dominate_but_orphans_are_named(self):
+        s = snap(joined=0, pending=2, held=False)
+        in_unacked(s.members[0], 600)
+        s.workers_asked_at = ASKED
+        v = analyze(s, NOW)
+        assert v.reason is Reason.MEMBERS_LOST and "1 orphaned in unacked" in v.detail
+        assert v.orphaned == ["p0"]
+
+    def test_size_key_missing_keeps_its_reason_and_lists_the_orphans(self):
+        s = snap(size=None, joined=2, pending=1)
+        in_unacked(s.members[2], 600)
+        s.workers_asked_at = ASKED
+        v = analyze(s, NOW)
+        assert v.reason is Reason.SIZE_KEY_MISSING and v.orphaned == ["p0"]
+        assert "1 orphaned in unacked" in v.detail and v.recoverable
+
+    def test_is_orphan(self):
+        entry = UnackedEntry("t", "id", "n", "", "q", 100.0)
+        assert is_orphan(entry, False, 160.0, 60)
+        assert not is_orphan(entry, True, 160.0, 60)  # a worker lists it
+        assert not is_orphan(entry, False, 159.9, 60)
+        assert not is_orphan(entry, False, None, 0)
+        assert not is_orphan(None, False, 160.0, 60)
+        assert not is_orphan(UnackedEntry("t", "id", "n", "", "q", None), False, 160.0, 0)
+
+
+class TestWorkerReplies:
+    def test_asked_at_needs_every_kind_from_every_worker(self):
+        full = set(INSPECT_KINDS)
+        a = WorkerTasks("a", answered=set(full), asked_at=10.0)
+        b = WorkerTasks("b", answered=set(full), asked_at=11.0)
+        assert asked_at({"a": a, "b": b}) == 10.0
+        assert asked_at({}) is None and asked_at(None) is None
+        partial = WorkerTasks("c", answered={"active", "scheduled"}, asked_at=10.0)
+        assert asked_at({"a": a, "c": partial}) is None
