@@ -58,6 +58,12 @@ def member(i: int, gate: str | None = None, fail: bool = False, **kwargs) -> int
     return i * i
 
 
+@app.task(name="chordapp.member_late", acks_late=True)
+def member_late(i: int, gate: str | None = None, fail: bool = False, **kwargs) -> int:
+    """:func:`member` acked after it ran: its message stays in ``unacked`` while it runs."""
+    return member(i, gate=gate, fail=fail, **kwargs)
+
+
 @app.task(name="chordapp.collect")
 def collect(results: list, tag: str = "default", fail: bool = False, **kwargs) -> int:
     """Record this run (its results) in a Redis list, then return the sum (or raise)."""

@@ -202,7 +202,8 @@ def analyze(snap: ChordSnapshot, now: datetime, *,
                       f"{len(lost)} lost; {progress}{extra}", age, orphans)
     if orphans:
         return _stuck(snap, Reason.ORPHANED_IN_UNACKED,
-                      f"{len(orphans)} member(s): {_orphan_detail(orphans, now)}; {progress}",
+                      f"{len(orphans)} member(s) orphaned in unacked: "
+                      f"{_orphan_detail(orphans, now)}; {progress}",
                       age, orphans)
     detail = progress
     if snap.members_failed:

@@ -168,14 +168,34 @@ class BrokerView:
             with contextlib.suppress(Exception):
                 self.client.close()
 
-    def workers(self) -> dict[str, WorkerTasks]:
-        """Every worker answering, with the tasks it holds."""
-        # Every worker answers `active`, so it doubles as the ping. No `limit=`: with it, a
-        # reply was sometimes missed (None) in Celery 5.7, and it did not save the wait.
-        inspect = self.app.control.inspect(timeout=self.timeout)
+    def workers(self, rounds: int = 3) -> dict[str, WorkerTasks]:
+        """Every worker answering, with the tasks it holds.
+
+        One round asks ``scheduled``, ``reserved`` then ``active``: the order a task moves
+        in, so a task that moves on between two calls is seen by the later one. A worker
+        whose round missed a reply (Celery drops one now and then) is asked a whole round
+        again, up to ``rounds`` rounds; its tasks come from one complete round only.
+        """
+        # No `limit=`: with it, a reply was sometimes missed (None) in Celery 5.7, and it
+        # did not save the wait.
+        out: dict[str, WorkerTasks] = {}
+        destination: list[str] | None = None
+        for _ in range(max(rounds, 1)):
+            got = self._round(destination)
+            for host, worker in got.items():
+                if host not in out or worker.answered == set(INSPECT_KINDS):
+                    out[host] = worker
+            destination = sorted(h for h, w in out.items()
+                                 if w.answered != set(INSPECT_KINDS))
+            if not destination:
+                break
+        return out
+
+    def _round(self, destination: list[str] | None) -> dict[str, WorkerTasks]:
+        inspect = self.app.control.inspect(timeout=self.timeout, destination=destination)
         out: dict[str, WorkerTasks] = {}
         started = time.time()
-        for kind in INSPECT_KINDS:
+        for kind in reversed(INSPECT_KINDS):
             for host, tasks in (getattr(inspect, kind)() or {}).items():
                 worker = out.setdefault(host, WorkerTasks(host, asked_at=started))
                 # A worker answers an error as {"error": ...}: not a list of its tasks.
