@@ -244,13 +244,14 @@ def restore_orphans(monitor: Monitor, orphans: list[Orphan], *, dry_run: bool = 
                 messages=[entry.to_dict()]))
             continue
         result = restore(client, entry.tag, dry_run=dry_run)
-        log_event(s.Event.CHORD_RECOVERED,
-                  "Orphaned message would be put back in its queue" if dry_run
-                  else "Orphaned message put back in its queue",
-                  **{s.CHORD_ID: entry.group_id, s.TASK_ID: entry.task_id,
-                     s.TASK_NAME: entry.task_name, s.QUEUE: entry.routing_key,
-                     s.ACTION: "restore", s.DRY_RUN: dry_run,
-                     s.REASON: Reason.ORPHANED_IN_UNACKED.value})
+        if entry.group_id:  # a chord's member: the chord was recovered (no event otherwise)
+            log_event(s.Event.CHORD_RECOVERED,
+                      "Orphaned message would be put back in its queue" if dry_run
+                      else "Orphaned message put back in its queue",
+                      **{s.CHORD_ID: entry.group_id, s.TASK_ID: entry.task_id,
+                         s.TASK_NAME: entry.task_name, s.QUEUE: entry.routing_key,
+                         s.ACTION: "recover", s.DRY_RUN: dry_run,
+                         s.REASON: Reason.ORPHANED_IN_UNACKED.value})
         outcomes.append(Outcome(gid, "restore", result.done, dry_run,
                                 f"{entry.task_name} {entry.task_id}: {result.detail}", ids,
                                 result.queues, [result.to_dict()]))
