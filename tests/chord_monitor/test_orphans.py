@@ -72,6 +72,11 @@ class TestOrphanedMember:
         assert "1 orphaned" in status.stdout
         inspected = lab.cli("inspect", gid, "--json").json()
         assert [m["holder"] for m in inspected["members"]] == [None, "unacked", None]
+        # fix-chords reports it, says what to do, and exits 1: a stuck chord remains (it is
+        # too young to revoke).
+        fix = lab.fix_chords("--report-after", "0")
+        assert fix.code == 1 and "orphaned_in_unacked" in fix.stdout, fix.stdout + fix.stderr
+        assert "chords recover <id>` puts the orphaned messages back" in fix.stdout
         # Younger than the grace: in progress, not touched.
         patient = lab.cli("--orphan-grace", "600", "check", "--max-hours", "0", "--json")
         assert patient.code == 0 and patient.json()["stuck"] == [], patient.stdout
@@ -96,6 +101,8 @@ class TestOrphanedMember:
         assert again.code == 1 and "not recoverable" in again.json()["outcomes"][0]["detail"]
         assert lab.runs("orph") == [[0, 1, 4]]
         assert lab.cli("check", "--max-hours", "0").code == 0
+        quiet = lab.fix_chords("--report-after", "0", "--quiet")
+        assert (quiet.code, quiet.stdout) == (0, "")
 
 
 class TestHeldMessages:
