@@ -264,6 +264,29 @@ class Scenario:
         self.redis.start()
         self.mark("redis_up")
 
+    def orphan(self, task_id: str, queue: str, age_s: float = 300) -> None:
+        """Leave ``task_id``'s message as kombu's kill-instant race leaves one: taken from
+        ``queue`` and written to ``unacked`` like ``QoS.append`` (``ZADD unacked_index``,
+        ``HSET unacked tag [message, exchange, routing_key]``), delivered ``age_s`` ago, no
+        worker told. Only the chord monitor (or an hour's VISIBILITY_TIMEOUT) brings it back."""
+        from kombu.utils.json import dumps, loads
+
+        broker = self.redis.client(0)
+        for raw in broker.lrange(queue, 0, -1):
+            message = loads(raw)
+            if message["headers"].get("id") != task_id:
+                continue
+            if broker.lrem(queue, 1, raw) != 1:
+                raise AssertionError(f"{task_id} left {queue} before it could be orphaned")
+            info = message["properties"]["delivery_info"]
+            tag = message["properties"]["delivery_tag"]
+            broker.zadd("unacked_index", {tag: time.time() - age_s})
+            broker.hset("unacked", tag, dumps([message, info["exchange"], info["routing_key"]]))
+            self.orphans_seen[str(message["headers"].get("root_id") or task_id)] = {
+                "task_id": task_id, "task": message["headers"].get("task"), "planted": True}
+            return
+        raise AssertionError(f"no message of {task_id} in {queue}")
+
     # --- outcome ----------------------------------------------------------------------------
     def _meta(self, client: redis.Redis, task_id: str) -> dict[str, Any] | None:
         raw = client.get(f"celery-task-meta-{task_id}")
