@@ -415,13 +415,13 @@ class Scenario:
         restored = [(m, entry["at"]) for entry in self.recovered
                     for m in entry.get("restored", [])]
         for m, at in restored:
-            received = [e for e in self.events(s.Event.TASK_RECEIVED, **{s.TASK_ID: m["task_id"]})
-                        if (e.get(s.RETRIES) or 0) == (m.get("retries") or 0)
+            received = [e for e in self.events(s.Event.TASK_RECEIVED, **{s.TASK_ID: m[s.TASK_ID]})
+                        if (e.get(s.RETRIES) or 0) == (m.get(s.RETRIES) or 0)
                         and _epoch(e[s.TIME]) < at]
             if received:
-                problems.append(f"the monitor put back {m['task_name']} {m['task_id']}, which "
+                problems.append(f"the monitor put back {m[s.TASK_NAME]} {m[s.TASK_ID]}, which "
                                 f"{received[0].get(s.WORKER)} had received: not an orphan")
-        put_back = {m["task_id"] for m, _ in restored}
+        put_back = {m[s.TASK_ID] for m, _ in restored}
         for root, seen in self.orphans_seen.items():
             if seen["task_id"] not in put_back:
                 problems.append(f"orphan {seen} (run {root}) was not put back by the monitor")

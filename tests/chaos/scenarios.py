@@ -184,7 +184,7 @@ def orphaned_in_unacked(sc: Scenario) -> Verdict:
     sc.start_worker()
     # Nothing will move them but the monitor: ask it once the other runs had time to finish.
     verdict = _finish(sc, settle_s=45)
-    restored = {m["task_id"] for e in verdict.recovered for m in e.get("restored", [])}
+    restored = {m[s.TASK_ID] for e in verdict.recovered for m in e.get("restored", [])}
     if restored != {run["task_id"], batch["task_id"]}:
         verdict.problems.append(f"the monitor put back {sorted(restored)}, expected the "
                                 f"run {run['task_id']} and the batch {batch['task_id']}")

@@ -64,7 +64,7 @@ class TestOrphanedMember:
         (found,) = check.json()["stuck"]
         assert (found[s.CHORD_ID], found[s.REASON]) == (gid, "orphaned_in_unacked")
         assert found["recoverable"] is True
-        assert [(o["task_id"], o["tag"], o["routing_key"]) for o in found["orphaned"]] == [
+        assert [(o[s.TASK_ID], o["tag"], o["routing_key"]) for o in found["orphaned"]] == [
             (victim, tag, "celery")]
         assert "orphaned" in found["detail"] and victim in found["detail"]
         status = lab.cli("status", "--max-hours", "0")
@@ -181,7 +181,7 @@ class TestOrphansCommand:
 
         listed = lab.cli("orphans", "--json")
         assert listed.code == 1, listed.stdout + listed.stderr
-        found = {o["task_id"]: o for o in listed.json()["orphans"]}
+        found = {o[s.TASK_ID]: o for o in listed.json()["orphans"]}
         assert set(found) == {lost.id, done_before.id}
         assert (found[lost.id][s.STATE], found[lost.id]["ran"]) == ("PENDING", False)
         assert (found[done_before.id][s.STATE], found[done_before.id]["ran"]) == (
