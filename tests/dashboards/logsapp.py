@@ -1,5 +1,5 @@
 """An instrumented Celery app whose logs feed the Log Analytics SQL comparison
-(tests/dashboards/test_sql.py): successes, failures, retries (some exhausted), slow tasks,
+(tests/queries/test_sql.py): successes, failures, retries (some exhausted), slow tasks,
 tenants and chords, one of them stuck because a member sits on a queue nobody consumes.
 
 Environment: ``BROKER_URL``, ``RESULT_BACKEND``.

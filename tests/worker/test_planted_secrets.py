@@ -18,7 +18,7 @@ import pytest
 from instrumentation import schema as s
 from tests.support import REPO, free_port, start_redis_server, start_worker, wait_for
 from tests.worker.conftest import FAST
-from tests.worker.test_health_server import TOKEN, _non_loopback_address
+from tests.worker.health.test_server import TOKEN, _non_loopback_address
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from analyzers.errors import SourceError
 from analyzers.sources import files
 from instrumentation import schema as s
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def test_plain_and_gzip_files_read_the_same(tmp_path):

@@ -15,7 +15,7 @@ from analyzers.report import lost_workers
 from analyzers.sources.files import open_sources
 from instrumentation import schema as s
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 E = s.Event
 

@@ -2,7 +2,7 @@
 
 The same entries are read twice: as a Cloud Logging export by the local analyzer
 (``ingest.read_sources`` + ``build_report``), and as rows of a Log Analytics view served by a
-local BigQuery endpoint (``tests/analyzers/bigquery_server.py``: ``jobs.query`` and
+local BigQuery endpoint (``tests/support/bigquery_server.py``: ``jobs.query`` and
 ``jobs.insert`` over HTTP, the SQL run by DuckDB after sqlglot transpiles it) that
 ``google.cloud.bigquery.Client`` talks to. Entries: the examples' real worker logs
 (``examples/kubectl.log``) and a seeded synthetic workload that reaches every section
@@ -30,7 +30,6 @@ from analyzers.report import COLUMNS, Report, build_report, parse_instant
 from analyzers.sources import log_analytics as la
 from analyzers.sources.files import open_sources
 from instrumentation import schema as s
-from tests.analyzers.bigquery_server import BigQueryServer
 from tests.analyzers.log_entries import (
     PROJECT,
     analytics_row,
@@ -38,8 +37,9 @@ from tests.analyzers.log_entries import (
     kubectl_entries,
     synthetic_entries,
 )
+from tests.support.bigquery_server import BigQueryServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DATASET = "rhesis_logs"
 
 

@@ -24,7 +24,7 @@ INPUTS = {
 
 
 #: Binary bytes given as a FILE are refused before reading (a usage mistake: USAGE, one line,
-#: tests/analyzers/test_bad_input.py); on a pipe they are read, and nothing is understood.
+#: tests/analyzers/test_cli_bad_input.py); on a pipe they are read, and nothing is understood.
 PIPED = {"binary.log"}
 
 

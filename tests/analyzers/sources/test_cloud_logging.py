@@ -14,9 +14,9 @@ from analyzers import ingest
 from analyzers.errors import SourceError
 from analyzers.sources.cloud_logging import DEFAULT_EVENTS, CloudLoggingSource
 from instrumentation import schema as s
-from tests.logging_server import LoggingServer
+from tests.support.logging_server import LoggingServer
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 ENTRIES = [json.loads(x) for x in (FIXTURES / "entries.ndjson").read_text().splitlines()]
 SINCE = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)

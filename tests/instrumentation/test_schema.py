@@ -13,7 +13,7 @@ from instrumentation import configure_logging, log_event, reset_logging
 from instrumentation import schema as s
 from instrumentation.schema_doc import events_table, fields_table
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
 
 
 class TestSchemaModule:

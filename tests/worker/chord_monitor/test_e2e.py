@@ -1,5 +1,5 @@
 """The chord monitor against a real Redis and real Celery workers running a tiny app of our own
-(``tests.chord_monitor.chordapp``), driven through the real CLI (``python -m
+(``tests.worker.chord_monitor.chordapp``), driven through the real CLI (``python -m
 worker.chord_monitor``)."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import redis
 from instrumentation import instrument, tenant_context, uninstrument
 from instrumentation import schema as s
 from instrumentation.events import add_observer, remove_observer
-from tests.chord_monitor.conftest import ChordLab, CliResult, close_lab, make_lab
 from tests.support import REPO, wait_for
+from tests.worker.chord_monitor.conftest import ChordLab, CliResult, close_lab, make_lab
 from worker.chord_monitor import Monitor, actions
 
 pytestmark = pytest.mark.slow

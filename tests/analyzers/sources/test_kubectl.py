@@ -15,14 +15,15 @@ from analyzers.sources.kubectl import KubectlSource
 from instrumentation import schema as s
 
 HERE = Path(__file__).resolve().parent
-FIXTURES = HERE.parent / "fixtures"
+FIXTURES = HERE.parents[1] / "fixtures"
 
 
 @pytest.fixture
 def kubectl(tmp_path, monkeypatch):
     """Put the fake kubectl first on PATH; return a function reading the argv it received."""
     argv_log = tmp_path / "argv.jsonl"
-    monkeypatch.setenv("PATH", f"{HERE / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    fake_bin = HERE.parents[1] / "support" / "bin"
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_KUBECTL_ARGV", str(argv_log))
     monkeypatch.setenv("FAKE_KUBECTL_CONTEXT", "gke_rhesis_europe-west1_prod")
     monkeypatch.setenv("FAKE_KUBECTL_REPLAY", str(FIXTURES / "kubectl_prefix.log"))

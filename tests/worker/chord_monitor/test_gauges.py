@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.chord_monitor.conftest import ChordLab
 from tests.support import wait_for
+from tests.worker.chord_monitor.conftest import ChordLab
 from worker.chord_monitor.gauges import ChordGaugeFeeder
 
 

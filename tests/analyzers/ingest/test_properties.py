@@ -12,7 +12,7 @@ from analyzers import frame, ingest
 from analyzers.ingest.detect import is_json_array
 from instrumentation import schema as s
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SAMPLES = {
     name: [line.encode() for line in (FIXTURES / name).read_text().split("\n")[:40]
            if line.strip()]

@@ -20,8 +20,8 @@ from analyzers.report import COLUMNS
 from analyzers.sources.files import open_sources
 from instrumentation import schema as s
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def through_pipeline(path: Path) -> ingest.IngestResult:

@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 #: Prose Celery writes with os.write() straight to fd 1 from its signal handlers
 #: (celery/apps/worker.py safe_say): no logging hook exists for it, so it is the one kind of

@@ -16,7 +16,7 @@ import os
 import redis
 from celery import Celery
 
-from tests.chord_monitor.gates import GATE_TIMEOUT_S, gate_key, runs_key, started_key
+from tests.worker.chord_monitor.gates import GATE_TIMEOUT_S, gate_key, runs_key, started_key
 from worker.chord_monitor import record
 
 BROKER = os.environ.get("CHORDAPP_BROKER", "redis://127.0.0.1:6379/14")
