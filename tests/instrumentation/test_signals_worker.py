@@ -9,20 +9,15 @@ import subprocess
 import sys
 
 import pytest
-from celery import Celery, chord
+from celery import chord
 from opentelemetry import trace
 
 from instrumentation import configure_logging, instrument, tenant_context
 from instrumentation import schema as s
 from tests.support import REPO, running_worker, start_worker, wait_for
+from tests.support.apps import client_app
 
-APP = "tests.instrumentation.app"
-
-
-def client_app(broker_url: str, backend_url: str) -> Celery:
-    app = Celery("client", broker=broker_url, backend=backend_url)
-    app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
-    return app
+APP = "tests.support.apps.instrumented"
 
 
 def worker_env(broker_url: str, backend_url: str) -> dict[str, str]:

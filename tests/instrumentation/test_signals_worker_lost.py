@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import signal
 
-from celery import Celery
-
 from instrumentation import schema as s
 from tests.support import running_worker, wait_for
+from tests.support.apps import client_app
 
-APP = "tests.instrumentation.lostapp"
+APP = "tests.support.apps.instrumented"
 
 
 def _blocked_in_task(redis_server, db: int) -> bool:
@@ -23,11 +22,10 @@ def _blocked_in_task(redis_server, db: int) -> bool:
 def test_killed_pool_process_is_reported_as_lost_and_requeued(tmp_path, broker_url,
                                                                 backend_url, redis_server,
                                                                 redis_dbs):
-    client = Celery("client", broker=broker_url, backend=backend_url)
-    client.conf.update(task_serializer="json", accept_content=["json"])
+    client = client_app(broker_url, backend_url)
     env = {"BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": backend_url}
     with running_worker(APP, tmp_path, env=env, pool="prefork", concurrency=1) as w:
-        res = client.send_task("lost.hold", (f"runs:{tmp_path.name}",))
+        res = client.send_task("tapp.hold", (f"runs:{tmp_path.name}",))
         started = w.wait_for_event(s.Event.TASK_STARTED, task_id=res.id)[0]
         wait_for(lambda: _blocked_in_task(redis_server, redis_dbs[1]),
                  message="the task to block in its first run")
@@ -44,7 +42,7 @@ def test_killed_pool_process_is_reported_as_lost_and_requeued(tmp_path, broker_u
     assert rec[s.REQUEUED] is True
     assert rec[s.SIGNUM] == signal.SIGKILL
     assert rec[s.PID] == child
-    assert rec[s.TASK_NAME] == "lost.hold"
+    assert rec[s.TASK_NAME] == "tapp.hold"
     assert rec[s.SEVERITY] == "ERROR"
     assert rec[s.EXCEPTION_TYPE].endswith("WorkerLostError")
     assert "SIGKILL" in rec[s.REASON]

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from instrumentation import active_task_count, configure_logging, instrument
 from instrumentation.tracing import MAX_CHORD_LINKS, link_chord_members
 from tests.support import running_worker, wait_for
+from tests.support.apps import client_app
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +71,10 @@ def test_callback_span_links_to_every_member(app, span_exporter, redis_server, r
 
 def test_links_across_the_processes_of_a_real_worker(tmp_path, broker_url, backend_url):
     """Members run in two pool processes; the console exporter shows the callback's links."""
-    client = Celery("client", broker=broker_url, backend=backend_url)
-    client.conf.update(task_serializer="json", accept_content=["json"],
-                       result_serializer="json")
+    client = client_app(broker_url, backend_url)
     env = {"BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": backend_url,
            "OTEL_TRACES_EXPORTER": "console"}
-    with running_worker("tests.instrumentation.app", tmp_path, env=env, pool="prefork",
+    with running_worker("tests.support.apps.instrumented", tmp_path, env=env, pool="prefork",
                         concurrency=2) as w:
         result = chord([client.signature("tapp.member", (i, "ok")) for i in range(5)])(
             client.signature("tapp.collect"))

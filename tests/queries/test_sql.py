@@ -1,6 +1,6 @@
 """The Log Analytics SQL gives the analyzer's numbers.
 
-A real prefork worker (``tests/dashboards/logsapp.py``) runs a mixed workload: successes,
+A real prefork worker (``tests/support/apps/instrumented.py``) runs a mixed workload: successes,
 failures of three kinds (one with ids and numbers in its message), retries that recover and
 one that is exhausted, three tenants and two chords, one stuck behind a member on a queue
 nobody consumes. Its stdout is laid out as Cloud Logging entries (``gcloud logging read
@@ -29,14 +29,12 @@ from celery import Celery
 from instrumentation import schema as s
 from queries.catalog import Context, load
 from tests.support import start_worker
+from tests.support.apps import client_app
+from tests.support.sample_logs.entries import CLUSTER, NAMESPACE, PROJECT, entry
 
 pytestmark = pytest.mark.slow
 
-PROJECT, CLUSTER, NAMESPACE = "proj-1", "prod", "workers"
 SQL_DB = 31
-#: Promoted out of jsonPayload by the logging agent (docs/schema.md).
-PROMOTED = {s.TIME: "timestamp", s.SEVERITY: "severity", s.TRACE: "trace",
-            s.SPAN_ID: "spanId", s.TRACE_SAMPLED: "traceSampled", s.LABELS: "labels"}
 
 
 def _publish(client: Celery) -> None:
@@ -44,38 +42,17 @@ def _publish(client: Celery) -> None:
         return {s.ORGANIZATION_ID: org} if org else None
 
     for _ in range(5):
-        client.send_task("logsapp.ok", [5], headers=h("org-a"))
+        client.send_task("tapp.ok", [5], headers=h("org-a"))
     # Two ValueErrors whose messages differ only in a number: one fingerprint, two tenants.
-    client.send_task("logsapp.fail", ["ValueError", "77"], headers=h("org-b"))
-    client.send_task("logsapp.fail", ["ValueError", "4512"], headers=h("org-a"))
-    client.send_task("logsapp.fail", ["TimeoutError", "4f1c2a9e-0b7d-4c1e-9a51-3d2f8e6b7c10"],
+    client.send_task("tapp.fail", ["ValueError", "77"], headers=h("org-b"))
+    client.send_task("tapp.fail", ["ValueError", "4512"], headers=h("org-a"))
+    client.send_task("tapp.fail", ["TimeoutError", "4f1c2a9e-0b7d-4c1e-9a51-3d2f8e6b7c10"],
                      headers=h("org-a"))
-    client.send_task("logsapp.fail", ["KeyError", "x"])
-    client.send_task("logsapp.flaky", [2], headers=h("org-b"))  # recovers
-    client.send_task("logsapp.flaky", [5], headers=h("org-a"))  # exhausted after 3
-    client.send_task("logsapp.make_chord", [3], headers=h("org-c"))
-    client.send_task("logsapp.make_chord", [2, True], headers=h("org-c"))  # stuck
-
-
-def to_entry(i: int, line: str, previous_time: str) -> dict[str, Any]:
-    """One stdout line as the LogEntry the GKE agent would write. A line that is not JSON
-    (Celery prints its shutdown notice) gets the time of the line before it, as the agent's
-    read time would be."""
-    entry: dict[str, Any] = {
-        "insertId": f"id{i:06d}",
-        "logName": f"projects/{PROJECT}/logs/stdout",
-        "resource": {"type": "k8s_container", "labels": {
-            "project_id": PROJECT, "cluster_name": CLUSTER, "namespace_name": NAMESPACE,
-            "pod_name": "worker-0", "container_name": "worker", "location": "europe-west1"}},
-    }
-    try:
-        payload = json.loads(line)
-    except ValueError:
-        return {**entry, "textPayload": line, "timestamp": previous_time}
-    for field, key in PROMOTED.items():
-        if field in payload:
-            entry[key] = payload.pop(field)
-    return {**entry, "jsonPayload": payload}
+    client.send_task("tapp.fail", ["KeyError", "x"])
+    client.send_task("tapp.flaky", [2], headers=h("org-b"))  # recovers
+    client.send_task("tapp.flaky", [5], headers=h("org-a"))  # exhausted after 3
+    client.send_task("tapp.make_chord", [3], headers=h("org-c"))
+    client.send_task("tapp.make_chord", [2, True], headers=h("org-c"))  # stuck
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +62,11 @@ def sample(redis_server, tmp_path_factory):
     # A database the suite's redis_dbs fixture never hands out (it cycles through 2-29);
     # results go to the same one (their keys are celery-task-meta-*, no clash).
     redis_server.client(SQL_DB).flushdb()
-    env = {"BROKER_URL": redis_server.url(SQL_DB), "RESULT_BACKEND": redis_server.url(SQL_DB)}
-    worker = start_worker("tests.dashboards.logsapp", tmp, env=env, pool="prefork",
+    env = {"BROKER_URL": redis_server.url(SQL_DB),
+           "CELERY_RESULT_BACKEND": redis_server.url(SQL_DB)}
+    worker = start_worker("tests.support.apps.instrumented", tmp, env=env, pool="prefork",
                           concurrency=2, hostname="logs@test")
-    client = Celery("publisher", broker=env["BROKER_URL"], set_as_current=False)
+    client = client_app(env["BROKER_URL"], set_as_current=False)
     try:
         _publish(client)
         # 5 ok + 1 recovered flaky + 2 make_chord + 3 + 2 members + 1 callback succeed;
@@ -99,9 +77,12 @@ def sample(redis_server, tmp_path_factory):
         worker.stop()
         client.close()
     lines = [line for line in worker.stdout().splitlines() if line.strip()]
+    # A line that is not JSON (Celery prints its shutdown notice) gets the time of the line
+    # before it, as the agent's read time would be.
     entries: list[dict[str, Any]] = []
     for i, line in enumerate(lines):
-        entries.append(to_entry(i, line, entries[-1]["timestamp"] if entries else ""))
+        read_time = entries[-1]["timestamp"] if entries else ""
+        entries.append(entry(i, line, pod="worker-0", read_time=read_time))
     path = tmp / "entries.json"
     path.write_text(json.dumps(entries))
     return path, entries

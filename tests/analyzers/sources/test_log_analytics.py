@@ -30,14 +30,14 @@ from analyzers.report import COLUMNS, Report, build_report, parse_instant
 from analyzers.sources import log_analytics as la
 from analyzers.sources.files import open_sources
 from instrumentation import schema as s
-from tests.analyzers.log_entries import (
+from tests.support.bigquery_server import BigQueryServer
+from tests.support.sample_logs.entries import (
     PROJECT,
     analytics_row,
     entry,
     kubectl_entries,
     synthetic_entries,
 )
-from tests.support.bigquery_server import BigQueryServer
 
 ROOT = Path(__file__).resolve().parents[3]
 DATASET = "rhesis_logs"

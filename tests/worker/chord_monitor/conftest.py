@@ -1,5 +1,5 @@
 """Fixtures for the chord monitor tests: a client app publishing chords by task name (the
-worker runs ``tests.worker.chord_monitor.chordapp``), the monitor CLI as a real subprocess, and
+worker runs ``tests.support.apps.chords``), the monitor CLI as a real subprocess, and
 helpers to wait on Redis state."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import redis
 from celery import Celery, chord
 
 from tests.support import REPO, WorkerProcess, start_worker, wait_for
-from tests.worker.chord_monitor.gates import gate_key, runs_key, started_key
+from tests.support.chord_gates import gate_key, runs_key, started_key
 from worker.chord_monitor import record
 from worker.chord_monitor.keys import normalize_prefix
 
@@ -72,7 +72,7 @@ class ChordLab:
 
     def start_worker(self, pool: str = "solo", concurrency: int = 1,
                      queues: str | None = None) -> WorkerProcess:
-        self.worker = start_worker("tests.worker.chord_monitor.chordapp", self.tmp_path,
+        self.worker = start_worker("tests.support.apps.chords", self.tmp_path,
                                    env=self.env, pool=pool, concurrency=concurrency,
                                    queues=queues)
         return self.worker

@@ -1,5 +1,5 @@
 """The chord monitor against a real Redis and real Celery workers running a tiny app of our own
-(``tests.worker.chord_monitor.chordapp``), driven through the real CLI (``python -m
+(``tests.support.apps.chords``), driven through the real CLI (``python -m
 worker.chord_monitor``)."""
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """Worker log lines as Cloud Logging entries and as Log Analytics rows: the same logs, twice.
 
+``entry(i, line, pod=..., read_time=...)`` is one line as the LogEntry GKE's agent writes.
+
 ``kubectl_entries(path)`` reads ``kubectl logs --prefix --timestamps`` output (the examples'
 ``kubectl.log``) and lays every line out as the LogEntry GKE's agent would write: the JSON
 line's promoted fields (``time``, ``severity``, trace, labels) moved onto the entry,
@@ -13,13 +15,22 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from instrumentation import schema as s
 
 PROJECT, CLUSTER, NAMESPACE = "proj-1", "prod", "workers"
+#: The start of a record in Celery's default text format: ``[2026-11-28 12:46:11,879: ``.
+CELERY_HEADER = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): ")
 _PREFIX = re.compile(r"^\[pod/([^/\]]+)/([^\]]+)\] (\S+) (.*)$")
+
+
+def kubectl_line(pod: str, stamp: str, line: str, container: str = "worker") -> str:
+    """One line as ``kubectl logs --prefix --timestamps`` prints it (``stamp``: the kubelet's
+    RFC 3339 time of the line, nanoseconds); ``kubectl_entries`` reads it back."""
+    return f"[pod/{pod}/{container}] {stamp} {line}"
 #: Promoted out of jsonPayload by the logging agent (docs/schema.md).
 PROMOTED = {s.TIME: "timestamp", s.SEVERITY: "severity", s.TRACE: "trace",
             s.SPAN_ID: "spanId", s.TRACE_SAMPLED: "traceSampled", s.LABELS: "labels"}
@@ -63,6 +74,69 @@ def sort_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from analyzers.report import parse_instant
 
     return sorted(entries, key=lambda e: (parse_instant(e["timestamp"]), e["insertId"]))
+
+
+# The recorded fixtures (tests/fixtures/entries.ndjson, gcloud_read.json) keep the layout they
+# were committed with: stdout and stderr logs of project "rhesis-test", one entry per line.
+
+_RECORDED_PROMOTED = {s.TIME, s.SEVERITY, s.TRACE, s.SPAN_ID, s.TRACE_SAMPLED, s.LABELS}
+
+
+def entries_from_json(lines: list[str], pod: str) -> list[dict]:
+    out = []
+    last = None
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:  # a plain line among the JSON (Celery's "Warm shutdown")
+            out.append(_text_entry(line, pod, n, last))
+            continue
+        last = rec.get(s.TIME)
+        entry = {
+            "insertId": f"j{n}",
+            "logName": "projects/rhesis-test/logs/stdout",
+            "timestamp": rec.get(s.TIME),
+            "severity": rec.get(s.SEVERITY, "DEFAULT"),
+            "resource": _resource(pod),
+            "jsonPayload": {k: v for k, v in rec.items() if k not in _RECORDED_PROMOTED},
+        }
+        if rec.get(s.TRACE):
+            entry["trace"] = rec[s.TRACE]
+        if rec.get(s.SPAN_ID):
+            entry["spanId"] = rec[s.SPAN_ID]
+        if rec.get(s.LABELS):
+            entry["labels"] = rec[s.LABELS]
+        out.append(entry)
+    return out
+
+
+def _resource(pod: str) -> dict:
+    return {"type": "k8s_container", "labels": {
+        "project_id": "rhesis-test", "cluster_name": "prod", "location": "europe-west1",
+        "namespace_name": "rhesis", "pod_name": pod, "container_name": "worker"}}
+
+
+def _text_entry(line: str, pod: str, n: int, t: str | None) -> dict:
+    # GKE's agent: every stderr line is its own entry with severity ERROR, whatever it says.
+    return {"insertId": f"t{n}", "logName": "projects/rhesis-test/logs/stderr",
+            "timestamp": t, "severity": "ERROR", "resource": _resource(pod),
+            "textPayload": line + "\n"}
+
+
+def entries_from_text(text: str, pod: str) -> list[dict]:
+    out = []
+    last = None
+    for n, line in enumerate(text.splitlines()):
+        if not line.strip():
+            continue
+        m = CELERY_HEADER.match(line)
+        if m:
+            last = datetime.strptime(f"{m.group(1)}.{m.group(2)}", "%Y-%m-%d %H:%M:%S.%f")
+        t = (last or datetime(2026, 1, 1)) + timedelta(microseconds=n % 1000)
+        out.append(_text_entry(line, pod, n, t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
+    return out
 
 
 def analytics_row(e: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Benchmark inputs made of real worker output, repeated with fresh ids (``benchmarks/.data``).
 
-    python benchmarks/analyzer_data.py json 1000000      # -> benchmarks/.data/json_1000000.jsonl
-    python benchmarks/analyzer_data.py kubectl 1000000   # -> .../kubectl_1000000.log
+    python -m tests.support.sample_logs repeated json 1000000     # -> json_1000000.jsonl
+    python -m tests.support.sample_logs repeated kubectl 1000000  # -> kubectl_1000000.log
 
 ``json``: the lines our instrumentation really writes: ``examples/worker.jsonl`` (a recorded
 run of the reference worker, regenerated whenever the instrumentation changes its lines), read
@@ -24,21 +24,22 @@ are newer than their sample (delete ``benchmarks/.data`` to force).
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / ".data"
+from tests.support.sample_logs.entries import kubectl_line
+
+REPO = Path(__file__).resolve().parents[3]
+DATA = REPO / "benchmarks" / ".data"
 JSON_SAMPLE = REPO / "examples" / "worker.jsonl"
 #: The same workload as the instrumentation wrote it before its lines were made leaner
 #: (trace ids twice, Cloud Logging labels, null fields): ~976 bytes a line, for robustness.
-WIDE_SAMPLE = Path(__file__).resolve().parent / "samples" / "worker_wide_2026-11-28.jsonl"
+WIDE_SAMPLE = REPO / "benchmarks" / "samples" / "worker_wide_2026-11-28.jsonl"
 REALWORLD = REPO / "tests" / "fixtures" / "realworld"
 KUBECTL_SAMPLE = REALWORLD / "kubectl_2pod" / "kubectl.log"
 THIRD_POD = REALWORLD / "default_prefork" / "worker.log"
-THIRD_POD_PREFIX = "[pod/rhesis-worker-6f7d9c-m4r7t/worker] "
+THIRD_POD_NAME = "rhesis-worker-6f7d9c-m4r7t"
 
 #: A uuid, a 32-hex trace id or a 16-hex span id: the first 8 hex digits are replaced.
 _ID = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{8}(?=(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
@@ -114,7 +115,7 @@ def _kubectl_sample() -> str:
         m = header.match(line)
         if m:  # kubectl stamps a line when it is written: a header's own time, in ns
             stamp = f"{m[1]}T{m[2]}.{m[3]}{n % 1000:03d}000Z"
-        keyed.append((stamp, len(keyed), f"{THIRD_POD_PREFIX}{stamp} {line}"))
+        keyed.append((stamp, len(keyed), kubectl_line(THIRD_POD_NAME, stamp, line)))
     keyed.sort()
     return "".join(line + "\n" for _, _, line in keyed)
 
@@ -149,7 +150,3 @@ def dataset(kind: str, n: int) -> Path:
         write(kind, n, tmp)
         tmp.rename(path)
     return path
-
-
-if __name__ == "__main__":
-    print(dataset(sys.argv[1], int(sys.argv[2])))

@@ -1,6 +1,7 @@
-"""Write the CLI test fixtures in ``tests/analyzers/report/fixtures/`` (run once; committed).
+"""Synthetic JSON lines with known findings: the CLI test fixtures in
+``tests/analyzers/report/fixtures/`` (written once, committed).
 
-    .venv/bin/python -m tests.analyzers.report.make_fixtures
+    .venv/bin/python -m tests.support.sample_logs synthetic
 
 Lines have the shape the instrumentation writes (``time``, ``severity``, ``message``,
 ``event`` + schema fields), with fixed timestamps so that the findings are known:
@@ -26,7 +27,7 @@ import pandas as pd
 
 from instrumentation import schema as s
 
-HERE = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "analyzers" / "report" / "fixtures"
 T0 = pd.Timestamp("2026-11-28T10:00:00Z")
 
 
@@ -103,12 +104,9 @@ def healthy() -> list[str]:
     return out
 
 
-def main() -> None:
-    HERE.mkdir(exist_ok=True)
+def write(folder: Path = FIXTURES) -> None:
+    """Write ``worker_small.jsonl`` and ``healthy.jsonl`` into ``folder``."""
+    folder.mkdir(exist_ok=True)
     for name, lines in (("worker_small.jsonl", worker_small()), ("healthy.jsonl", healthy())):
-        (HERE / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"wrote {HERE / name}: {len(lines)} lines")
-
-
-if __name__ == "__main__":
-    main()
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"wrote {folder / name}: {len(lines)} lines")

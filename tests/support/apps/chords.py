@@ -1,5 +1,5 @@
-"""A tiny Celery app the chord monitor tests run real workers of (not the reference worker:
-the monitor must work against any app's Redis backend).
+"""The chord test worker: a tiny Celery app the chord monitor tests run real workers of (not
+the reference worker: the monitor must work against any app's Redis backend).
 
 Configured from the environment: ``CHORDAPP_BROKER``, ``CHORDAPP_BACKEND``, optional
 ``CHORDAPP_KEYPREFIX`` (the backend's ``global_keyprefix``) and ``CHORDAPP_RECORD=0`` to run
@@ -16,11 +16,11 @@ import os
 import redis
 from celery import Celery
 
-from tests.worker.chord_monitor.gates import GATE_TIMEOUT_S, gate_key, runs_key, started_key
+from tests.support.chord_gates import GATE_TIMEOUT_S, gate_key, runs_key, started_key
 from worker.chord_monitor import record
 
-BROKER = os.environ.get("CHORDAPP_BROKER", "redis://127.0.0.1:6379/14")
-BACKEND = os.environ.get("CHORDAPP_BACKEND", "redis://127.0.0.1:6379/15")
+BROKER = os.environ["CHORDAPP_BROKER"]
+BACKEND = os.environ["CHORDAPP_BACKEND"]
 KEYPREFIX = os.environ.get("CHORDAPP_KEYPREFIX", "")
 
 app = Celery("chordapp", broker=BROKER, backend=BACKEND)

@@ -1,7 +1,8 @@
 """Redis key names the chord test app (in the worker) and the tests (in pytest) share.
 
-Kept apart from ``chordapp`` so the tests can name the keys without importing the app
-module, whose import installs the chord recorder on an app of its own.
+Kept apart from the app (``tests.support.apps.chords``) so the tests can name the keys
+without importing the app module, whose import installs the chord recorder on an app of its
+own.
 """
 
 from __future__ import annotations

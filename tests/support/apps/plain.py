@@ -1,7 +1,13 @@
-"""A Celery app *without* our instrumentation: it logs in Celery's default text format.
+"""The plain test worker: a Celery app *without* our instrumentation, logging in Celery's
+default text format (run as a real ``celery worker`` subprocess; its log is its stderr).
 
-Used to record real plain-Celery samples (``tests/fixtures/make_fixtures.py``) and to check
-the analyzer on workers that are not instrumented yet. Configured from the environment.
+    start_worker("tests.support.apps.plain", tmp_path, env={"BROKER_URL": ...,
+                 "CELERY_RESULT_BACKEND": ...}, wait_ready=lambda w: " ready." in w.stderr())
+
+It records the real plain-Celery samples the analyzer is tested on (``tests/fixtures``, through
+``tests/support/sample_logs.py``) and the bundled ``examples/celery-plain.log``
+(``scripts/make_examples.py``): successes, failures with tracebacks, retries, a time limit
+and a lost pool process, as a worker that is not instrumented yet logs them.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ from tests.support import simulate_work
 
 app = Celery(
     "plainapp",
-    broker=os.environ.get("BROKER_URL", "redis://localhost:6379/0"),
-    backend=os.environ.get("CELERY_RESULT_BACKEND", "redis://localhost:6379/1"),
+    broker=os.environ["BROKER_URL"],
+    backend=os.environ["CELERY_RESULT_BACKEND"],
 )
 app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
                 broker_connection_retry_on_startup=True, result_expires=600,
