@@ -37,7 +37,7 @@ from tests.support import (  # noqa: E402
     wait_for,
 )
 from tests.support.apps import client_app  # noqa: E402
-from tests.support.sample_logs import kubectl_line  # noqa: E402
+from tests.support.sample_logs.entries import kubectl_line  # noqa: E402
 
 EXAMPLES = REPO / "examples"
 POD_NAMES = ("rhesis-worker-7d9f8b6c5-x2k4q", "rhesis-worker-7d9f8b6c5-p8m3z")
