@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -516,6 +517,18 @@ class Scenario:
             with contextlib.suppress(Exception):
                 worker.kill()
         self.redis.stop()
+
+    def lines_about(self, text: str, limit: int = 80, width: int = 600) -> str:
+        """Every worker's log lines that mention a task id found in ``text`` (a verdict's
+        problems): the story of what went wrong, since the tmp dir may be gone by the time
+        someone reads a CI log."""
+        ids = set(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                             text))
+        found = [f"{w.hostname}: {line[:width]}" for w in self.workers
+                 for line in (w.stderr() + "\n" + w.stdout()).splitlines()
+                 if any(i in line for i in ids)]
+        marks = ", ".join(f"{k} {t - self.marks['start']:.1f}s" for k, t in self.marks.items())
+        return f"marks (monotonic since start): {marks}\n" + "\n".join(found[:limit])
 
     def logs_tail(self, n: int = 3000) -> str:
         return "\n".join(f"--- {w.hostname}\n{w.stderr()[-n:]}\n{w.stdout()[-n:]}"

@@ -149,12 +149,19 @@ def worker_killed(sc: Scenario) -> Verdict:
 
 def broker_down_at_start(sc: Scenario, seconds: float = 20) -> Verdict:
     """The worker starts while nothing listens on the broker's port; Redis comes ``seconds``
-    later. The worker must wait (not exit), then serve the workload."""
+    later. The worker must wait (not exit), serve ``/health`` (503, the broker named) from its
+    first seconds on, then serve the workload."""
     sc.sampler.start()
     sc.start_worker(wait_ready=False)
     down = sc.mark("redis_down")
+    # The health server starts at celeryd_init, before the broker connection: only the
+    # interpreter's start-up may go unanswered.
+    wait_for(lambda: any(p.status is not None and p.started >= down for p in sc.sampler.probes),
+             timeout=min(seconds, 15) - 1, message=f"{sc.name}: /health to answer while the "
+             "broker is down")
+    served = sc.mark("health_served")
     # The outage itself: its length is the scenario; the worker must wait through all of it.
-    survived = hold_for(seconds, sc.worker.alive)
+    survived = hold_for(down + seconds - served, sc.worker.alive)
     problems = [] if survived and sc.worker.alive() else [
         f"worker exited while the broker was down: {sc.worker.stderr()[-500:]}"]
     sc.redis.start()
@@ -164,9 +171,7 @@ def broker_down_at_start(sc: Scenario, seconds: float = 20) -> Verdict:
     sc.publish()
     verdict = _finish(sc)
     verdict.problems += problems
-    # Before the worker is ready there may be no health server at all (it starts at
-    # worker_ready): "no answer" is then the truth, but a 200 never is.
-    verdict.problems += sc.health_problems(down, up, served_while_down=False)
+    verdict.problems += sc.health_problems(served, up)
     return verdict
 
 
