@@ -28,7 +28,7 @@ from analyzers.report import COLUMNS, build_report
 from analyzers.sources.files import open_sources
 from instrumentation import schema as s
 from tests.analyzers.console import SCRIPT
-from tests.analyzers.log_entries import synthetic_entries
+from tests.support.sample_logs.entries import synthetic_entries
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "worker.jsonl"
