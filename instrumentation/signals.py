@@ -54,6 +54,7 @@ from instrumentation.processors import (
     safe_str,
 )
 from instrumentation.redaction import redact_text
+from instrumentation.task_spans import TaskSpans
 
 #: Header the publisher stamps so the worker can measure queue wait across processes.
 PUBLISHED_AT_HEADER = "rhesis_published_at"
@@ -88,6 +89,7 @@ class _TaskState:
     tokens: Any
     tenant_token: Any
     task: Any = None
+    run: Any = None  # the task's span (task_spans.RunSpan) when we open it
 
 
 _options = _Options()
@@ -250,9 +252,17 @@ def _payload(value: Any) -> str:
 
 
 @_safe
-def _before_publish(sender: Any = None, headers: dict | None = None, **kw: Any) -> None:
+def _before_publish(sender: Any = None, headers: dict | None = None,
+                    routing_key: str | None = None, exchange: Any = None, **kw: Any) -> None:
     if headers is None:
         return
+    if _options.tracing:
+        spans = _tracing.task_spans()
+        task_id = headers.get("id")
+        if spans is not None and task_id:
+            name = sender if isinstance(sender, str) else getattr(sender, "name", None)
+            _guarded(spans.start_publish, name or headers.get("task") or "unknown", task_id,
+                     headers, routing_key, exchange)
     tenancy.inject_headers(headers)
     headers.setdefault(PUBLISHED_AT_HEADER, time.time())
     if _options.tracing:
@@ -278,6 +288,10 @@ def _after_publish(sender: Any = None, body: Any = None, headers: Mapping | None
                    routing_key: str | None = None, **kw: Any) -> None:
     if not headers or "id" not in headers:
         return  # protocol 1 or not a task message: nothing we can name
+    if _options.tracing:
+        spans = _tracing.task_spans()
+        if spans is not None:
+            _guarded(spans.end_publish, headers["id"])
     embed = body[2] if isinstance(body, tuple | list) and len(body) == 3 else {}
     fields = _headers_fields(headers, (embed or {}).get("chord"), routing_key)
     fields.update(_tenant_of_headers(headers))
@@ -364,20 +378,29 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     if task is None or task_id is None:
         return
     request = task.request
-    tenant = tenancy.tenant_from_request(request, kwargs if isinstance(kwargs, Mapping) else None)
-    fields = _context_fields(task, request)
-    fields.update(tenant.as_fields())
-    _fill_chord_size(fields, task)
-    if request.hostname:
-        fields[s.WORKER] = request.hostname
-    # Bind for the task's duration: every line the task writes, structlog or stdlib, gets these.
-    tokens = _context.bind_task(fields)
-    tenant_token = tenancy.set_tenant(tenant if tenant else None)
-    if len(_tasks) >= MAX_TRACKED_TASKS:
-        _tasks.clear()
-    _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token, task)
+    # The span first: the task's lines are written inside it, and carry its ids.
+    run = _start_run(task, task_id, request) if _options.tracing else None
+    try:
+        tenant = tenancy.tenant_from_request(
+            request, kwargs if isinstance(kwargs, Mapping) else None)
+        fields = _context_fields(task, request)
+        fields.update(tenant.as_fields())
+        _fill_chord_size(fields, task)
+        if request.hostname:
+            fields[s.WORKER] = request.hostname
+        # Bind for the task's duration: every line the task writes, structlog or stdlib, gets
+        # these.
+        tokens = _context.bind_task(fields)
+        tenant_token = tenancy.set_tenant(tenant if tenant else None)
+        if len(_tasks) >= MAX_TRACKED_TASKS:
+            _tasks.clear()
+        _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token, task, run)
+    except BaseException:
+        if run is not None:
+            _guarded(TaskSpans.end_run, run, None)  # postrun would find no state
+        raise
     if _options.tracing:
-        _trace_prerun(task, request, fields)
+        _trace_prerun(task, request, fields, run)
     extra: dict[str, Any] = {}
     published = _header(request, PUBLISHED_AT_HEADER)
     eta = request.eta
@@ -410,10 +433,33 @@ def _header(request: Any, name: str) -> Any:
     return getattr(request, name, None)
 
 
-def _trace_prerun(task: Any, request: Any, fields: dict[str, Any]) -> None:
+def _start_run(task: Any, task_id: str, request: Any) -> Any:
+    """Open the task's span (None when CeleryInstrumentor makes the spans, or the tracing
+    backend fails: the task runs either way)."""
+    spans = _tracing.task_spans()
+    if spans is None:
+        return None
+    return _guarded(spans.start_run, task, task_id, request)
+
+
+def _guarded(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, or None if it raised: a failing span processor or exporter must not
+    cost the task its tenant headers or its lines (the error is counted)."""
+    global handler_errors
+    try:
+        return fn(*args)
+    except Exception:
+        handler_errors += 1
+        with contextlib.suppress(Exception):
+            log.debug("rhesis tracing call %s failed", getattr(fn, "__name__", fn),
+                      exc_info=True)
+        return None
+
+
+def _trace_prerun(task: Any, request: Any, fields: dict[str, Any], run: Any) -> None:
     """Span attributes, and the span links of a chord (see ``tracing``): a member remembers
     its span for the callback, the callback links to the members'."""
-    _tracing.annotate_current_span(fields, _SPAN_ATTRIBUTES)
+    _tracing.annotate_span(run.span if run is not None else None, fields, _SPAN_ATTRIBUTES)
     callback_id = fields.get(s.CHORD_CALLBACK_ID)
     if callback_id:
         _tracing.remember_chord_member(getattr(task, "backend", None), callback_id)
@@ -502,6 +548,9 @@ def _on_failure(sender: Any = None, task_id: str | None = None,
         return
     if task_id not in _tasks and not _first_report(task_id, exception):
         return  # the main process's second report of the same failure
+    state = _tasks.get(task_id) if task_id else None
+    if state is not None and state.run is not None:
+        _guarded(TaskSpans.record_failure, state.run, task, exception)
     fields = _bound_or(task, task_id)
     fields[s.DURATION_MS] = _duration_ms(task_id)
     fields[s.STATE] = "FAILURE"
@@ -620,6 +669,9 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo
     if task is None or request is None:
         return
     task_id = request.id
+    state = _tasks.get(task_id) if task_id else None
+    if state is not None and state.run is not None:
+        _guarded(TaskSpans.record_retry, state.run, reason)
     fields = _bound_or(task, task_id)
     fields[s.DURATION_MS] = _duration_ms(task_id)
     fields[s.STATE] = "RETRY"
@@ -657,12 +709,16 @@ def _on_internal_error(sender: Any = None, task_id: str | None = None,
 
 @_safe
 def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None,
-                **kw: Any) -> None:
-    state = _tasks.pop(task_id, None) if task_id else None
-    if state is None:
+                state: str | None = None, **kw: Any) -> None:
+    task_state = _tasks.pop(task_id, None) if task_id else None
+    if task_state is None:
         return
-    _context.unbind_task(state.tokens)
-    tenancy.reset_tenant(state.tenant_token)
+    try:
+        _context.unbind_task(task_state.tokens)
+        tenancy.reset_tenant(task_state.tenant_token)
+    finally:
+        if task_state.run is not None:
+            _guarded(TaskSpans.end_run, task_state.run, state)
 
 
 # --- Worker lifecycle -----------------------------------------------------------------------
