@@ -77,8 +77,9 @@ class RunSpan:
 class TaskSpans:
     """Start and end the spans of task runs and publishes (see the module docstring)."""
 
-    def __init__(self) -> None:
-        self.tracer = trace.get_tracer(__name__,
+    def __init__(self, tracer_provider: Any = None) -> None:
+        """Spans from ``tracer_provider`` (default: the global one)."""
+        self.tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider,
                                        schema_url="https://opentelemetry.io/schemas/1.11.0")
         self._publishing: dict[str, Any] = {}
 
