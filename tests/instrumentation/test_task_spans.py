@@ -244,3 +244,55 @@ def test_log_lines_of_a_task_carry_its_run_span(app, span_exporter):
     for line in started + succeeded:
         assert line[s.OTEL_SPAN_ID] == f"{run.context.span_id:016x}"
         assert line[s.TRACE_ID] == f"{run.context.trace_id:032x}"
+
+
+class _Task:
+    name = "spans.add"
+
+
+@pytest.mark.parametrize("traceparent, tracestate", [
+    (None, None),  # a message from an uninstrumented publisher: a new trace
+    ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "k=v"),  # not sampled
+    ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02", None),  # random id, unsampled
+])
+def test_unsampled_runs_get_the_span_the_sdk_would_make(traceparent, tracestate):
+    """With ParentBased(ALWAYS_OFF) the run span of an unsampled message is made without the
+    SDK's general path: same trace id, flags and trace state as the SDK's own."""
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    headers = {k: v for k, v in (("traceparent", traceparent), ("tracestate", tracestate)) if v}
+    request = Context({"id": "t-1", "hostname": "w", **headers})
+    run = ts.TaskSpans(provider).start_run(_Task, "t-1", request)
+    ours = run.span.get_span_context()
+    ts.TaskSpans.end_run(run, "SUCCESS")
+    from opentelemetry.propagate import extract
+
+    parent = extract(headers) if headers else None
+    theirs = provider.get_tracer("sdk").start_span("run/spans.add", context=parent)
+    expected = theirs.get_span_context()
+    assert not run.span.is_recording() and not theirs.is_recording()
+    assert ours.is_valid and ours.span_id != expected.span_id
+    assert (ours.trace_flags, ours.trace_state, ours.is_remote) == \
+        (expected.trace_flags, expected.trace_state, expected.is_remote)
+    if traceparent:
+        assert ours.trace_id == expected.trace_id == int(traceparent.split("-")[1], 16)
+
+
+def test_a_sampled_parent_is_recorded_through_the_sdk():
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    request = Context({"id": "t-2", "hostname": "w",
+                       "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    run = ts.TaskSpans(provider).start_run(_Task, "t-2", request)
+    ts.TaskSpans.end_run(run, "SUCCESS")
+    (span,) = exporter.get_finished_spans()
+    assert span.parent.span_id == 0xB7AD6B7169203331
+    assert span.attributes[ts.STATE] == "SUCCESS"
+
+
+def test_other_samplers_decide_for_themselves():
+    """The default sampler (parent-based always-on) records a run with no parent."""
+    run = ts.TaskSpans(TracerProvider()).start_run(_Task, "t-3", Context({"id": "t-3"}))
+    ts.TaskSpans.end_run(run, None)
+    assert run.span.is_recording() is False  # ended
+    assert run.span.get_span_context().trace_flags.sampled
