@@ -83,7 +83,7 @@ class _Options:
     log_labels: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _TaskState:
     started: float
     tokens: Any
@@ -143,7 +143,7 @@ def _chord_fields(chord: Any) -> dict[str, Any]:
     inside a chord member (the chord callback itself) must not inherit the member's values
     from the bound context.
     """
-    if not _is_mapping(chord):
+    if chord is None or not _is_mapping(chord):
         return dict(_NO_CHORD)
     options = chord.get("options") or {}
     return {
@@ -212,7 +212,8 @@ def _context_fields(task: Any, request: Any) -> dict[str, Any]:
         s.RETRIES: request.retries or 0,
         s.QUEUE: _queue_of(request.delivery_info),
     }
-    fields.update(_chord_fields(request.chord))
+    chord = request.chord
+    fields.update(_NO_CHORD if chord is None else _chord_fields(chord))
     return fields
 
 
@@ -389,15 +390,18 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     run = _start_run(task, task_id, request) if _options.tracing else None
     try:
         tenant = tenancy.tenant_from_request(request, kwargs if _is_mapping(kwargs) else None)
+        has_tenant = bool(tenant.organization_id or tenant.user_id)
         fields = _context_fields(task, request)
-        fields.update(tenant.as_fields())
-        _fill_chord_size(fields, task)
+        fields[s.ORGANIZATION_ID] = tenant.organization_id
+        fields[s.USER_ID] = tenant.user_id
+        if fields[s.CHORD_CALLBACK_ID]:
+            _fill_chord_size(fields, task)
         if request.hostname:
             fields[s.WORKER] = request.hostname
         # Bind for the task's duration: every line the task writes, structlog or stdlib, gets
         # these.
         tokens = _context.bind_task(fields)
-        tenant_token = tenancy.set_tenant(tenant if tenant else None)
+        tenant_token = tenancy.set_tenant(tenant if has_tenant else None)
         if len(_tasks) >= MAX_TRACKED_TASKS:
             _tasks.clear()
         _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token, task, run)
@@ -423,7 +427,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     log_event(s.Event.TASK_STARTED, **extra)
     # Tasks that have no tenant by design (heartbeats, housekeeping) opt out with
     # ``requires_tenant = False`` on the task class.
-    if not tenant and getattr(task, "requires_tenant", True):
+    if not has_tenant and getattr(task, "requires_tenant", True):
         _warn_no_tenant(task.name)
 
 
