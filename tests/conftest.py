@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import hypothesis  # noqa: F401  (see below)
 import pytest
@@ -29,6 +31,35 @@ from tests.support import RedisServer, redis_from_env, start_redis_server
 trace.set_tracer_provider(TracerProvider())
 
 _db_numbers = itertools.cycle(range(2, 30, 2))
+
+_CHAOS = Path(__file__).parent / "chaos"
+
+
+def _is_chaos(item: pytest.Item) -> bool:
+    return item.path.is_relative_to(_CHAOS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Chaos tests last: their scenarios run in the background from the first test on."""
+    items.sort(key=_is_chaos)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chaos_in_background(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """When the run includes the chaos suite, start its scenarios with the first test.
+
+    They are minutes of outages and waiting; started here they overlap the rest of the
+    suite instead of adding to it. ``None`` when no chaos test was collected.
+    """
+    items = request.session.items
+    if not items or not _is_chaos(items[-1]):
+        yield None
+        return
+    from tests.chaos.conftest import started
+
+    with started(tmp_path_factory) as runs:
+        yield runs
 
 
 @pytest.fixture(scope="session")

@@ -74,3 +74,17 @@ def test_ping_of_a_server_that_never_answers_is_bounded() -> None:
         with pytest.raises(RedisUnavailable, match="no answer"):
             ping(f"redis://127.0.0.1:{port}/0", timeout=0.5)
         assert time.monotonic() - started < 3
+
+
+def test_the_idna_codec_is_imported_before_any_thread_of_ours_can_fork_mid_import() -> None:
+    """getaddrinfo() imports ``encodings.idna`` on first use; a prefork child forked while a
+    health-probe thread is inside that import deadlocks on its first Redis connection. The
+    worker's modules import it up front, before the health server or gauges start threads."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import worker.health.hooks, worker.chord_monitor.gauges; "
+            "print('encodings.idna' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "True", out.stderr

@@ -3,6 +3,7 @@
     monitor = Monitor(backend_url, broker_url)
     outcomes = revoke(monitor, [f for f in monitor.survey() if f.verdict.stuck], dry_run=True)
     outcome = recover(monitor, "chord-id")            # runs the callback once, or says why not
+    outcomes = restore_orphans(monitor, monitor.orphans().orphans, dry_run=True)
     outcomes = clean(monitor, stuck_findings)          # deletes stuck chords' keys only
 
 ``revoke`` sends ``revoke`` for the pending members and the callback over the broker, and
@@ -13,6 +14,13 @@ exactly as Celery's join would, guarded twice: our ``rhesis-chord-recovered-<gid
 a worker joining at that moment cannot publish it too); afterwards it does Celery's cleanup
 (deletes ``.j .t .s .d``, sets ``.c`` to ``done``). ``clean`` deletes a chord's keys in a
 ``WATCH``/``MULTI`` transaction that aborts if the chord moved since it was judged.
+
+When a chord's pending members (or its callback) are orphaned in kombu's ``unacked`` hash
+(:func:`worker.chord_monitor.analysis.orphaned`), ``recover`` puts those messages back in
+their queues instead, as kombu's ``QoS.restore_by_tag`` would after ``VISIBILITY_TIMEOUT``
+(:func:`worker.chord_monitor.unacked.restore`); the workers then run them and the chord
+completes by itself. ``restore_orphans`` does the same for any orphaned message, chord or
+not, except one whose task already finished (its ack was lost: restoring would run it again).
 """
 
 from __future__ import annotations
@@ -39,8 +47,9 @@ from worker.chord_monitor.keys import (
     SIZE,
     ChordRef,
 )
-from worker.chord_monitor.model import RECOVERABLE, ChordState
-from worker.chord_monitor.monitor import Finding, Monitor, MonitorError
+from worker.chord_monitor.model import RECOVERABLE, ChordState, Reason
+from worker.chord_monitor.monitor import Finding, Monitor, MonitorError, Orphan
+from worker.chord_monitor.unacked import restore
 
 #: How long Celery keeps its ``done`` marker at least; we keep ours and the marker as long.
 DONE_EXPIRES_S = 300
@@ -59,11 +68,12 @@ class Outcome:
     detail: str
     task_ids: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # unacked entries restored
 
     def to_dict(self) -> dict[str, Any]:
         return {s.CHORD_ID: self.chord_id, s.ACTION: self.action, "done": self.done,
                 s.DRY_RUN: self.dry_run, "detail": self.detail, "task_ids": self.task_ids,
-                "keys": self.keys}
+                "keys": self.keys, "messages": self.messages}
 
 
 def emit(event: str, message: str, finding: Finding, action: str, dry_run: bool,
@@ -161,11 +171,15 @@ def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcom
     ref = monitor.find(chord_id)
     if ref is None:
         raise MonitorError(f"no chord {chord_id!r} in the result backend")
+    # Fresh replies: a message is called orphaned only against what the workers hold now.
+    monitor.workers(refresh=True)
     found = monitor.survey([ref])
     if not found:
         raise MonitorError(f"chord {chord_id!r} vanished from the result backend")
     finding = found[0]
     snap, verdict = finding.snapshot, finding.verdict
+    if verdict.orphaned:
+        return _restore_members(monitor, finding, dry_run)
     if snap.recovered_at:
         return Outcome(chord_id, "recover", False, dry_run,
                        f"already recovered {describe_marker(snap.recovered_at)}")
@@ -183,6 +197,65 @@ def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcom
                        f"would run {snap.callback.name if snap.callback else '?'} "
                        f"with {snap.expected} results", [callback_id])
     return _recover(monitor, finding, ref, callback_id)
+
+
+def _restore_members(monitor: Monitor, finding: Finding, dry_run: bool) -> Outcome:
+    """Put a chord's orphaned members (or callback) back in their queues."""
+    client = monitor.broker.client if monitor.broker is not None else None
+    if client is None:  # pragma: no cover - orphans are only found on a Redis broker
+        raise MonitorError("restoring messages needs the Redis broker: pass --broker")
+    done = [restore(client, t.unacked.tag, dry_run=dry_run)
+            for t in finding.orphans() if t.unacked is not None]
+    restored = [r for r in done if r.done]
+    emit(s.Event.CHORD_RECOVERED,
+         "Orphaned messages would be put back in their queues" if dry_run
+         else "Orphaned messages put back in their queues", finding, "recover", dry_run)
+    verb = "would put back" if dry_run else "put back"
+    detail = (f"{verb} {len(done) if dry_run else len(restored)} of {len(done)} message(s) "
+              f"orphaned in unacked: " + "; ".join(
+                  f"{r.entry.task_name if r.entry else '?'} "
+                  f"{r.entry.task_id if r.entry else r.tag}: {r.detail}" for r in done))
+    return Outcome(finding.chord_id, "recover", bool(done) and len(restored) == len(done)
+                   and not dry_run, dry_run, detail,
+                   [r.entry.task_id for r in done if r.entry and r.entry.task_id],
+                   messages=[r.to_dict() for r in done])
+
+
+def restore_orphans(monitor: Monitor, orphans: list[Orphan], *, dry_run: bool = False,
+                    include_ran: bool = False) -> list[Outcome]:
+    """Put orphaned messages (from :meth:`Monitor.orphans`) back in their queues; one
+    outcome each (``chord_id`` is the message's group id, if any). A message whose task
+    already finished is left alone unless ``include_ran``."""
+    from instrumentation.events import log_event
+
+    client = monitor.broker.client if monitor.broker is not None else None
+    if client is None:
+        raise MonitorError("restoring messages needs the Redis broker: pass --broker")
+    outcomes = []
+    for orphan in orphans:
+        entry = orphan.entry
+        gid = entry.group_id or ""
+        ids = [entry.task_id] if entry.task_id else []
+        if orphan.ran and not include_ran:
+            outcomes.append(Outcome(
+                gid, "restore", False, dry_run,
+                f"left in unacked: {entry.task_name} {entry.task_id} already "
+                f"{orphan.state} (its ack was lost; restoring would run it again)", ids,
+                messages=[entry.to_dict()]))
+            continue
+        result = restore(client, entry.tag, dry_run=dry_run)
+        if entry.group_id:  # a chord's member: the chord was recovered (no event otherwise)
+            log_event(s.Event.CHORD_RECOVERED,
+                      "Orphaned message would be put back in its queue" if dry_run
+                      else "Orphaned message put back in its queue",
+                      **{s.CHORD_ID: entry.group_id, s.TASK_ID: entry.task_id,
+                         s.TASK_NAME: entry.task_name, s.QUEUE: entry.routing_key,
+                         s.ACTION: "recover", s.DRY_RUN: dry_run,
+                         s.REASON: Reason.ORPHANED_IN_UNACKED.value})
+        outcomes.append(Outcome(gid, "restore", result.done, dry_run,
+                                f"{entry.task_name} {entry.task_id}: {result.detail}", ids,
+                                result.queues, [result.to_dict()]))
+    return outcomes
 
 
 def describe_marker(raw: bytes | str | None) -> str:

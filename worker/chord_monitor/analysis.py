@@ -10,7 +10,8 @@ this order:
    failed or revoked member (Celery's ``ChordError``) is a handled failure when the callback
    has an error callback, else stuck (nobody hears of it); any other FAILURE is
    ``callback_failed``.
-2. The callback sits in a queue or on a worker: waiting for it.
+2. The callback sits in a queue or on a worker: waiting for it; in ``unacked`` with no live
+   worker holding it: ``orphaned_in_unacked`` (see below).
 3. ``.c`` is ``done`` (Celery published the callback and cleaned up) but the callback has no
    result and, with the broker inspected, is nowhere: ``callback_not_run``.
 4. No size key: the join script will never fire, whatever the members do:
@@ -19,7 +20,17 @@ this order:
 5. Size key present, every member joined, no claim: ``callback_not_dispatched`` (a worker died
    between joining and publishing, and nothing will retry).
 6. Members not done that no queue and no worker holds (when the broker was inspected):
-   ``members_lost``. Otherwise the chord is in progress.
+   ``members_lost``; members orphaned in ``unacked``: ``orphaned_in_unacked``. Otherwise
+   the chord is in progress.
+
+*Orphaned* (:func:`orphaned`): a pending member or the callback whose message sits in kombu's
+``unacked`` hash, delivered at least ``orphan_grace_s`` before the workers were asked, and
+listed by none of them (``active``, ``reserved``, ``scheduled``), with every worker that
+answered having answered all three. kombu's delivery is two steps (``BRPOP``, then
+``QoS.append`` writes ``unacked``): when Redis applies the second and its reply never reaches
+the worker, nothing but ``VISIBILITY_TIMEOUT`` brings the message back. With no reply, a
+partial one, or an inspect error, nothing is called orphaned; the grace keeps a message in
+the middle of its delivery out. ``recover`` puts orphans back in their queues.
 
 Age (``age_s``) counts from the chord's record (first member published) or, without one, from
 its first member done; ``None`` when nothing tells.
@@ -33,14 +44,20 @@ from worker.chord_monitor.keys import CLAIM_DONE
 from worker.chord_monitor.model import (
     EXPLANATIONS,
     RECOVERABLE,
+    UNACKED_HOLDER,
     UNDECODABLE,
     ChordSnapshot,
     ChordState,
     Reason,
+    TaskInfo,
+    UnackedEntry,
     Verdict,
 )
 
 _CHORD_ERROR_MARKERS = ("ChordError", "Dependency ")
+#: A message younger than this in ``unacked`` (from its ``unacked_index`` score to the moment
+#: the workers were asked) is never called orphaned: it may be in the middle of its delivery.
+DEFAULT_ORPHAN_GRACE_S = 60.0
 
 
 def age_of(snap: ChordSnapshot, now: datetime) -> float | None:
@@ -53,9 +70,43 @@ def has_error_callback(snap: ChordSnapshot) -> bool:
     return bool(options.get("link_error"))
 
 
-def _stuck(snap: ChordSnapshot, reason: Reason, detail: str, age: float | None) -> Verdict:
+def is_orphan(entry: UnackedEntry | None, held: bool, asked_at: float | None,
+              grace_s: float) -> bool:
+    """One ``unacked`` entry is orphaned: the workers' replies were complete (``asked_at``),
+    none of them holds it, and it was delivered at least ``grace_s`` before they were asked."""
+    return (entry is not None and not held and asked_at is not None
+            and entry.delivered_at is not None and entry.delivered_at <= asked_at - grace_s)
+
+
+def orphaned(snap: ChordSnapshot, grace_s: float = DEFAULT_ORPHAN_GRACE_S) -> list[TaskInfo]:
+    """Pending members, and the callback without a result, orphaned in ``unacked``."""
+    tasks = list(snap.pending_members)
+    if snap.callback is not None and snap.callback.state is None:
+        tasks.append(snap.callback)
+    return [t for t in tasks
+            if t.holder == UNACKED_HOLDER
+            and is_orphan(t.unacked, False, snap.workers_asked_at, grace_s)]
+
+
+def _stuck(snap: ChordSnapshot, reason: Reason, detail: str, age: float | None,
+           orphans: list[TaskInfo] | None = None) -> Verdict:
+    ids = [t.task_id for t in orphans or []]
     return Verdict(ChordState.STUCK, reason, f"{EXPLANATIONS[reason]}; {detail}".rstrip("; "),
-                   age, recoverable=reason in RECOVERABLE and can_recover(snap)[0])
+                   age, recoverable=bool(ids) or (reason in RECOVERABLE and can_recover(snap)[0]),
+                   orphaned=ids)
+
+
+def _orphan_detail(orphans: list[TaskInfo], now: datetime) -> str:
+    """``member <id> (<name>) delivered <n>s ago on <routing key>`` for each orphan."""
+    parts = []
+    for t in orphans[:5]:
+        entry = t.unacked
+        age = entry.age_s(now.timestamp()) if entry else None
+        parts.append(f"{t.name or 'task'} {t.task_id} delivered "
+                     f"{'?' if age is None else f'{age:.0f}'}s ago on "
+                     f"{entry.routing_key if entry else '?'}")
+    more = f" and {len(orphans) - 5} more" if len(orphans) > 5 else ""
+    return "; ".join(parts) + more
 
 
 def can_recover(snap: ChordSnapshot) -> tuple[bool, str]:
@@ -79,9 +130,11 @@ def can_recover(snap: ChordSnapshot) -> tuple[bool, str]:
     return True, "all members succeeded and the callback never ran"
 
 
-def analyze(snap: ChordSnapshot, now: datetime) -> Verdict:
+def analyze(snap: ChordSnapshot, now: datetime, *,
+            orphan_grace_s: float = DEFAULT_ORPHAN_GRACE_S) -> Verdict:
     """The verdict on one chord at ``now`` (timezone-aware)."""
     age = age_of(snap, now)
+    orphans = orphaned(snap, orphan_grace_s)
     cb = snap.callback
     cb_state = cb.state if cb else None
     expected = snap.expected
@@ -104,6 +157,9 @@ def analyze(snap: ChordSnapshot, now: datetime) -> Verdict:
     if cb_state is not None:  # STARTED, RETRY, ...
         return Verdict(ChordState.IN_PROGRESS, Reason.WAITING_FOR_CALLBACK,
                        f"the callback is {cb_state}", age)
+    if cb is not None and any(t is cb for t in orphans):
+        return _stuck(snap, Reason.ORPHANED_IN_UNACKED,
+                      f"the callback: {_orphan_detail([cb], now)}", age, [cb])
     if cb is not None and cb.holder:
         return Verdict(ChordState.IN_PROGRESS, Reason.WAITING_FOR_CALLBACK,
                        f"the callback waits in {cb.holder}", age)
@@ -128,7 +184,9 @@ def analyze(snap: ChordSnapshot, now: datetime) -> Verdict:
         detail = progress
         if snap.members_failed:
             detail += f"; {snap.members_failed} member(s) failed"
-        return _stuck(snap, Reason.SIZE_KEY_MISSING, detail, age)
+        if orphans:
+            detail += f"; {len(orphans)} orphaned in unacked: {_orphan_detail(orphans, now)}"
+        return _stuck(snap, Reason.SIZE_KEY_MISSING, detail, age, orphans)
 
     if expected is not None and snap.joined >= expected:
         if snap.members_failed:
@@ -139,8 +197,14 @@ def analyze(snap: ChordSnapshot, now: datetime) -> Verdict:
     pending = snap.pending_members
     lost = [m for m in pending if not m.holder]
     if snap.holders_known and lost:
+        extra = f"; {len(orphans)} orphaned in unacked" if orphans else ""
         return _stuck(snap, Reason.MEMBERS_LOST,
-                      f"{len(lost)} lost; {progress}", age)
+                      f"{len(lost)} lost; {progress}{extra}", age, orphans)
+    if orphans:
+        return _stuck(snap, Reason.ORPHANED_IN_UNACKED,
+                      f"{len(orphans)} member(s) orphaned in unacked: "
+                      f"{_orphan_detail(orphans, now)}; {progress}",
+                      age, orphans)
     detail = progress
     if snap.members_failed:
         detail += f"; {snap.members_failed} member(s) failed: the chord will fail"

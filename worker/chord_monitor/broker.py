@@ -8,7 +8,13 @@ Workers answer ``inspect active/reserved/scheduled`` over the broker; each call 
 whole ``timeout`` (Celery cannot know how many workers will answer).
 Queues are found from kombu's ``_kombu.binding.*`` sets and read in pages with ``LRANGE``,
 priority sub-queues included; ``unacked`` (messages a worker took but has not acked) is read
-with ``HSCAN``. Only the ids asked for are kept, so memory stays small on a long queue.
+with ``HSCAN`` and each entry's delivery time with ``ZMSCORE`` of ``unacked_index`` (see
+:mod:`worker.chord_monitor.unacked`). Only the ids asked for are kept, so memory stays small
+on a long queue.
+
+:func:`asked_at` tells whether the workers' replies can prove a negative ("no live worker
+holds this message"): only when at least one worker answered and every worker that answered
+one of the three calls answered all three.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +30,12 @@ from typing import Any
 from celery import Celery
 
 from instrumentation import schema as s
+from worker.chord_monitor.model import UNACKED_HOLDER, UnackedEntry
+from worker.chord_monitor.unacked import PRIORITY_STEPS, SEP, parse_entry, read_raw
 from worker.config import Settings
 from worker.redis_client import make_client, tls_settings
 
-_SEP = "\x06\x16"
-PRIORITY_STEPS = (0, 3, 6, 9)
+INSPECT_KINDS = ("active", "reserved", "scheduled")
 
 
 @dataclass
@@ -38,9 +46,11 @@ class WorkerTasks:
     active: list[dict[str, Any]] = field(default_factory=list)
     reserved: list[dict[str, Any]] = field(default_factory=list)
     scheduled: list[dict[str, Any]] = field(default_factory=list)
+    answered: set[str] = field(default_factory=set)  # which of INSPECT_KINDS it answered
+    asked_at: float | None = None  # wall clock when the first call was sent
 
     def held(self) -> Iterator[tuple[str, str]]:
-        for kind in ("active", "reserved", "scheduled"):
+        for kind in INSPECT_KINDS:
             for req in getattr(self, kind):
                 req = req.get("request", req)  # scheduled entries wrap the request
                 if req.get("id"):
@@ -90,6 +100,20 @@ class QueuedMember:
 class BrokerScan:
     holders: dict[str, str] = field(default_factory=dict)
     group_messages: dict[str, list[QueuedMember]] = field(default_factory=dict)
+    #: The ``unacked`` entry of each wanted id whose holder is ``unacked``.
+    unacked: dict[str, UnackedEntry] = field(default_factory=dict)
+
+
+def asked_at(workers: dict[str, WorkerTasks] | None) -> float | None:
+    """When the workers were asked, if their replies are complete enough to say a message
+    is held by none of them: at least one worker answered, and each worker that answered
+    answered ``active``, ``reserved`` and ``scheduled``. None otherwise (no broker, no reply,
+    a reply missing): then nothing may be called orphaned."""
+    if not workers:
+        return None
+    if any(w.answered != set(INSPECT_KINDS) or w.asked_at is None for w in workers.values()):
+        return None
+    return min(w.asked_at for w in workers.values() if w.asked_at is not None)
 
 
 def monitor_app(broker_url: str | None, backend_url: str | None, settings: Settings,
@@ -144,15 +168,40 @@ class BrokerView:
             with contextlib.suppress(Exception):
                 self.client.close()
 
-    def workers(self) -> dict[str, WorkerTasks]:
-        """Every worker answering, with the tasks it holds."""
-        # Every worker answers `active`, so it doubles as the ping. No `limit=`: with it, a
-        # reply was sometimes missed (None) in Celery 5.7, and it did not save the wait.
-        inspect = self.app.control.inspect(timeout=self.timeout)
+    def workers(self, rounds: int = 3) -> dict[str, WorkerTasks]:
+        """Every worker answering, with the tasks it holds.
+
+        One round asks ``scheduled``, ``reserved`` then ``active``: the order a task moves
+        in, so a task that moves on between two calls is seen by the later one. A worker
+        whose round missed a reply (Celery drops one now and then) is asked a whole round
+        again, up to ``rounds`` rounds; its tasks come from one complete round only.
+        """
+        # No `limit=`: with it, a reply was sometimes missed (None) in Celery 5.7, and it
+        # did not save the wait.
         out: dict[str, WorkerTasks] = {}
-        for kind in ("active", "reserved", "scheduled"):
+        destination: list[str] | None = None
+        for _ in range(max(rounds, 1)):
+            got = self._round(destination)
+            for host, worker in got.items():
+                if host not in out or worker.answered == set(INSPECT_KINDS):
+                    out[host] = worker
+            destination = sorted(h for h, w in out.items()
+                                 if w.answered != set(INSPECT_KINDS))
+            if not destination:
+                break
+        return out
+
+    def _round(self, destination: list[str] | None) -> dict[str, WorkerTasks]:
+        inspect = self.app.control.inspect(timeout=self.timeout, destination=destination)
+        out: dict[str, WorkerTasks] = {}
+        started = time.time()
+        for kind in reversed(INSPECT_KINDS):
             for host, tasks in (getattr(inspect, kind)() or {}).items():
-                setattr(out.setdefault(host, WorkerTasks(host)), kind, list(tasks or []))
+                worker = out.setdefault(host, WorkerTasks(host, asked_at=started))
+                # A worker answers an error as {"error": ...}: not a list of its tasks.
+                if isinstance(tasks, list):
+                    setattr(worker, kind, list(tasks))
+                    worker.answered.add(kind)
         return out
 
     def queues(self) -> list[str]:
@@ -162,16 +211,17 @@ class BrokerView:
         names: set[str] = set()
         for key in self.client.scan_iter(match="_kombu.binding.*", count=1000):
             for member in self.client.smembers(key):
-                parts = member.decode("utf-8", "replace").split(_SEP)
+                parts = member.decode("utf-8", "replace").split(SEP)
                 if parts and parts[-1]:
                     names.add(parts[-1])
         return sorted(names)
 
     def _queue_keys(self, queue: str) -> list[str]:
-        return [queue] + [f"{queue}{_SEP}{p}" for p in PRIORITY_STEPS if p]
+        return [queue] + [f"{queue}{SEP}{p}" for p in PRIORITY_STEPS if p]
 
-    def iter_messages(self) -> Iterator[tuple[str, bytes]]:
-        """(where, raw message) for every message in the queues and in ``unacked``."""
+    def iter_messages(self) -> Iterator[tuple[str, bytes, UnackedEntry | None]]:
+        """(where, raw message, its ``unacked`` entry or None) for every message in the
+        queues and in ``unacked``."""
         if self.client is None:
             return
         for queue in self.queues():
@@ -180,12 +230,12 @@ class BrokerView:
                 while start < self.max_messages:
                     page = self.client.lrange(key, start, start + self.page - 1)
                     for raw in page:
-                        yield f"queue:{queue}", raw
+                        yield f"queue:{queue}", raw, None
                     if len(page) < self.page:
                         break
                     start += self.page
-        for _tag, raw in self.client.hscan_iter("unacked", count=self.page):
-            yield "unacked", raw
+        for tag, raw, score in read_raw(self.client, self.page):
+            yield UNACKED_HOLDER, raw, parse_entry(tag, raw, score)
 
     def holders(self, wanted: set[str], workers: dict[str, WorkerTasks] | None = None
                 ) -> dict[str, str]:
@@ -203,13 +253,15 @@ class BrokerView:
                     out.holders[tid] = f"worker:{host}:{kind}"
         if not (wanted - out.holders.keys()) and not groups:
             return out
-        for where, raw in self.iter_messages():
+        for where, raw, entry in self.iter_messages():
             headers = message_headers(raw)
             if not headers:
                 continue
             tid = headers.get("id")
             if tid in wanted and tid not in out.holders:
                 out.holders[tid] = where
+                if entry is not None:
+                    out.unacked[tid] = entry
             gid = headers.get("group")
             if gid in groups and tid:
                 embed = message_embed(raw) or {}

@@ -28,7 +28,7 @@ from instrumentation import schema as s
 from instrumentation.exit_status import ExitStatus
 from instrumentation.redaction import redact_text
 from worker.chord_monitor import actions
-from worker.chord_monitor.analysis import is_reportable
+from worker.chord_monitor.analysis import DEFAULT_ORPHAN_GRACE_S, is_reportable
 from worker.chord_monitor.model import ChordState, Reason
 from worker.chord_monitor.monitor import (
     Finding,
@@ -36,6 +36,8 @@ from worker.chord_monitor.monitor import (
     MonitorError,
     MonitorUnavailable,
     MonitorUsageError,
+    Orphan,
+    OrphanSurvey,
 )
 from worker.redis_client import describe_error
 
@@ -48,6 +50,8 @@ RECOMMENDATIONS: dict[Reason, str] = {
     "`chords revoke` and re-run the work (and check Redis maxmemory-policy: use noeviction)",
     Reason.MEMBERS_LOST: "`chords revoke` then re-run the work (a worker died holding them; "
     "consider task_acks_late)",
+    Reason.ORPHANED_IN_UNACKED: "`chords recover <id>` puts the orphaned messages back in "
+    "their queues (kombu's restore, without waiting for VISIBILITY_TIMEOUT)",
     Reason.CALLBACK_NOT_DISPATCHED: "`chords recover <id>` (a worker died while publishing)",
     Reason.CALLBACK_NOT_RUN: "`chords recover <id>` (the callback message was lost)",
     Reason.CALLBACK_FAILED: "`chords inspect <id> --verbose`, fix the callback, re-run the work",
@@ -88,6 +92,7 @@ class Options:
     key_prefix: str | None
     timeout: float
     as_json: bool = False
+    orphan_grace: float = DEFAULT_ORPHAN_GRACE_S
 
     def monitor(self) -> Monitor:
         if not self.backend:
@@ -96,10 +101,12 @@ class Options:
                 ExitStatus.USAGE)
         if self.timeout <= 0:
             raise CommandFailed("--timeout must be positive", ExitStatus.USAGE)
+        if self.orphan_grace < 0:
+            raise CommandFailed("--orphan-grace must not be negative", ExitStatus.USAGE)
         monitor = None
         try:
             monitor = Monitor(self.backend, self.broker, prefix=self.key_prefix,
-                              timeout=self.timeout)
+                              timeout=self.timeout, orphan_grace_s=self.orphan_grace)
             monitor.ping()
         except FAILURES as exc:
             if monitor is not None:
@@ -158,6 +165,12 @@ def connection_options(fn: Callable) -> Callable:
         click.option("--timeout", default=1.0, show_default=True, type=float,
                      help="Seconds to wait for workers to answer, and for Redis to answer "
                      "each round trip (a Redis that does not answer fails the command)."),
+        click.option("--orphan-grace", envvar="CHORD_MONITOR_ORPHAN_GRACE", show_envvar=True,
+                     default=DEFAULT_ORPHAN_GRACE_S, show_default=True, type=float,
+                     metavar="SECONDS",
+                     help="A message in the broker's unacked hash that no live worker "
+                     "holds is called orphaned only once delivered this long before the "
+                     "workers were asked."),
     ]):
         fn = decorator(fn)
     return fn
@@ -209,7 +222,8 @@ def _stuck(findings: list[Finding], max_hours: float) -> list[Finding]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def chords(ctx: click.Context, backend: str | None, broker: str | None,
-           key_prefix: str | None, timeout: float, as_json: bool) -> None:
+           key_prefix: str | None, timeout: float, orphan_grace: float,
+           as_json: bool) -> None:
     """Find, explain and recover stuck chords on a Redis result backend.
 
     Works with any Celery app's Redis backend. Example:
@@ -217,7 +231,7 @@ def chords(ctx: click.Context, backend: str | None, broker: str | None,
         python -m worker.chord_monitor --backend redis://localhost:6379/1 \\
             --broker redis://localhost:6379/0 check --max-hours 2 --json
     """
-    ctx.obj = Options(backend, broker, key_prefix, timeout, as_json)
+    ctx.obj = Options(backend, broker, key_prefix, timeout, as_json, orphan_grace)
     _configure_logging()
 
 
@@ -242,7 +256,10 @@ def status(ctx: click.Context, max_hours: float, watch: float | None) -> None:
 
 
 def _status_once(monitor: Monitor, opts: Options, max_hours: float) -> int:
-    workers = monitor.workers(refresh=True)  # fresh each round; survey reuses it
+    # Orphans first: it asks the workers afresh, and the survey reuses that answer.
+    orphans = (monitor.orphans() if monitor.broker is not None
+               and monitor.broker.client is not None else None)
+    workers = monitor.workers(refresh=orphans is None)  # fresh each round
     findings = monitor.survey()
     stuck = _stuck(findings, max_hours)
     by_state: dict[str, int] = {}
@@ -256,9 +273,15 @@ def _status_once(monitor: Monitor, opts: Options, max_hours: float) -> int:
                    f"{oldest.verdict.reason.value})")
     else:
         verdict = f"OK: {in_flight} chord(s) in flight, none stuck"
+    orphaned = orphans.orphans if orphans is not None else []
+    if orphaned:
+        verdict += (f"; {len(orphaned)} message(s) orphaned in unacked "
+                    "(`chords orphans --restore`)")
     if opts.as_json:
+        now = time.time()
         _emit_json({
             "verdict": verdict,
+            "orphaned": None if orphans is None else [o.to_dict(now) for o in orphaned],
             "workers": None if workers is None else {
                 h: {"active": len(w.active), "reserved": len(w.reserved),
                     "scheduled": len(w.scheduled)} for h, w in workers.items()},
@@ -277,9 +300,69 @@ def _status_once(monitor: Monitor, opts: Options, max_hours: float) -> int:
                                  or "none"))
         for f in stuck:
             click.echo(_line(f))
+        if orphans is not None:
+            click.echo(_orphans_line(orphans))
         click.echo(verdict)
     sys.stdout.flush()
-    return ExitStatus.FINDINGS if stuck else ExitStatus.OK
+    return ExitStatus.FINDINGS if stuck or orphaned else ExitStatus.OK
+
+
+def _orphans_line(found: OrphanSurvey) -> str:
+    if found.asked_at is None:
+        return (f"unacked: {found.unacked} message(s); orphans unknown (no complete answer "
+                "from the workers)")
+    return f"unacked: {found.unacked} message(s), {len(found.orphans)} orphaned"
+
+
+def _orphan_text(orphan: Orphan, now: float) -> str:
+    d = orphan.to_dict(now)
+    age = d["unacked_age_s"]
+    return (f"{d[s.TASK_NAME] or '?'}[{d[s.TASK_ID] or '?'}]  queue "
+            f"{d['routing_key'] or '?'}  in unacked {_age(age)}  {d[s.STATE]}"
+            + (f"  chord {d[s.GROUP_ID]}" if d[s.GROUP_ID] else "")
+            + ("  (already ran: its ack was lost)" if orphan.ran else ""))
+
+
+@chords.command()
+@click.option("--restore", "do_restore", is_flag=True,
+              help="Put them back in their queues, as kombu's restore would.")
+@click.option("--dry-run", is_flag=True, help="With --restore: only say where they would go.")
+@click.option("--include-ran", is_flag=True,
+              help="Also restore messages whose task already finished (runs them again).")
+@click.pass_context
+def orphans(ctx: click.Context, do_restore: bool, dry_run: bool, include_ran: bool) -> None:
+    """Messages orphaned in the broker's unacked hash: no live worker holds them.
+
+    kombu delivers in two steps (BRPOP, then writing unacked); when Redis dies between
+    applying the second and replying, the message waits for VISIBILITY_TIMEOUT (an hour).
+    Lists them (exit 1 if any); --restore puts them back in their queues (exit 0 when all
+    were). Needs --broker and a complete answer from every worker within --timeout.
+
+    Example: rhesis-worker chords orphans --restore --dry-run
+    """
+    opts = _opts(ctx)
+    if dry_run and not do_restore:
+        raise click.UsageError("--dry-run goes with --restore")
+    with opened(opts) as monitor:
+        found = monitor.orphans()
+        outcomes = (actions.restore_orphans(monitor, found.orphans, dry_run=dry_run,
+                                            include_ran=include_ran)
+                    if do_restore else [])
+    now = time.time()
+    if opts.as_json:
+        _emit_json({"workers": found.workers, "unacked": found.unacked,
+                    "workers_complete": found.asked_at is not None,
+                    "orphans": [o.to_dict(now) for o in found.orphans],
+                    "outcomes": [o.to_dict() for o in outcomes]})
+    else:
+        click.echo(f"workers: {found.workers}; " + _orphans_line(found))
+        for orphan in found.orphans:
+            click.echo("  " + _orphan_text(orphan, now))
+        for o in outcomes:
+            click.echo(f"  {o.action}: {o.detail}")
+    if do_restore:
+        ctx.exit(ExitStatus.OK if all(o.done for o in outcomes) else ExitStatus.FINDINGS)
+    ctx.exit(ExitStatus.FINDINGS if found.orphans else ExitStatus.OK)
 
 
 @chords.command()
@@ -443,8 +526,9 @@ def clean(ctx: click.Context, max_hours: float, dry_run: bool, force: bool,
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something is wrong.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def fix_chords(backend: str | None, broker: str | None, key_prefix: str | None,
-               timeout: float, report_after: float, revoke_after: float, yes: bool,
-               dry_run: bool, quiet: bool, as_json: bool) -> None:
+               timeout: float, orphan_grace: float, report_after: float,
+               revoke_after: float, yes: bool, dry_run: bool, quiet: bool,
+               as_json: bool) -> None:
     """Cron-friendly check: report stuck chords, revoke the old ones.
 
     Exits 0 when nothing needed doing or every stuck chord was revoked, 1 when stuck chords
@@ -456,7 +540,7 @@ def fix_chords(backend: str | None, broker: str | None, key_prefix: str | None,
         rhesis-worker fix-chords --report-after 30 --revoke-after 2 --yes --quiet
     """
     _configure_logging()
-    opts = Options(backend, broker, key_prefix, timeout, as_json)
+    opts = Options(backend, broker, key_prefix, timeout, as_json, orphan_grace)
     try:
         with opened(opts) as monitor:
             findings = monitor.survey()

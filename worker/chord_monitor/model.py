@@ -8,14 +8,17 @@ queues and the workers); :func:`worker.chord_monitor.analysis.analyze` turns one
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from instrumentation import schema as s
 from worker.chord_monitor.keys import ChordRef
 
 #: Shown for a stored value that is not JSON (a result_serializer other than json).
 UNDECODABLE = "<undecodable>"
+#: ``TaskInfo.holder`` of a message found in kombu's ``unacked`` hash (and on no worker).
+UNACKED_HOLDER = "unacked"
 
 
 class ChordState(StrEnum):
@@ -31,6 +34,7 @@ class Reason(StrEnum):
 
     SIZE_KEY_MISSING = "size_key_missing"
     MEMBERS_LOST = "members_lost"
+    ORPHANED_IN_UNACKED = "orphaned_in_unacked"
     CALLBACK_NOT_DISPATCHED = "callback_not_dispatched"
     CALLBACK_NOT_RUN = "callback_not_run"
     CALLBACK_FAILED = "callback_failed"
@@ -49,6 +53,9 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.SIZE_KEY_MISSING: "the chord size key is missing (expired or evicted): Celery will "
     "never call the callback, silently",
     Reason.MEMBERS_LOST: "members are not done and no queue or worker holds them",
+    Reason.ORPHANED_IN_UNACKED: "a message sits in the broker's unacked hash and no live worker "
+    "holds it (kombu's delivery was cut between its two steps): only VISIBILITY_TIMEOUT "
+    "would bring it back",
     Reason.CALLBACK_NOT_DISPATCHED: "all members are done but the callback was never published",
     Reason.CALLBACK_NOT_RUN: "the callback was published but never ran and is in no queue",
     Reason.CALLBACK_FAILED: "the callback ran and failed",
@@ -60,6 +67,32 @@ EXPLANATIONS: dict[Reason, str] = {
 RECOVERABLE = frozenset(
     {Reason.SIZE_KEY_MISSING, Reason.CALLBACK_NOT_DISPATCHED, Reason.CALLBACK_NOT_RUN}
 )
+
+
+@dataclass(frozen=True)
+class UnackedEntry:
+    """One entry of kombu's ``unacked`` hash: a message delivered and not acked."""
+
+    tag: str  # the delivery tag (the hash field)
+    task_id: str | None
+    task_name: str | None
+    exchange: str
+    routing_key: str
+    delivered_at: float | None  # its ``unacked_index`` score: the consumer's clock, epoch s
+    group_id: str | None = None
+    root_id: str | None = None
+    retries: int | None = None
+
+    def age_s(self, now: float) -> float | None:
+        return None if self.delivered_at is None else max(0.0, now - self.delivered_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        when = (datetime.fromtimestamp(self.delivered_at, UTC).isoformat()
+                if self.delivered_at is not None else None)
+        return {"tag": self.tag, s.TASK_ID: self.task_id, s.TASK_NAME: self.task_name,
+                "exchange": self.exchange, "routing_key": self.routing_key,
+                "delivered_at": when, s.GROUP_ID: self.group_id, s.ROOT_ID: self.root_id,
+                s.RETRIES: self.retries}
 
 
 @dataclass
@@ -75,7 +108,8 @@ class TaskInfo:
     date_done: datetime | None = None
     result: Any = None
     error: str | None = None
-    holder: str | None = None  # "worker:<host>:active", "queue:<name>", "unacked:<queue>"
+    holder: str | None = None  # "worker:<host>:active", "queue:<name>", "unacked"
+    unacked: UnackedEntry | None = None  # its entry, when holder is "unacked"
     kwargs: dict[str, Any] | None = None
 
     @property
@@ -108,6 +142,10 @@ class ChordSnapshot:
     parent_id: str | None = None
     recovered_at: str | None = None  # our recover marker
     holders_known: bool = False  # queues and workers were inspected
+    # When every worker that answered answered all three inspect calls (active, reserved,
+    # scheduled), the wall-clock time they were asked; None when none answered, a reply was
+    # missing or no broker was given: then nothing is called orphaned.
+    workers_asked_at: float | None = None
     ttl_s: int | None = None  # seconds until Celery's chord keys expire
 
     @property
@@ -153,6 +191,9 @@ class Verdict:
     detail: str
     age_s: float | None
     recoverable: bool = False
+    #: Task ids of pending members (and the callback) orphaned in ``unacked``: ``recover``
+    #: puts them back in their queues.
+    orphaned: list[str] = field(default_factory=list)
 
     @property
     def stuck(self) -> bool:

@@ -9,6 +9,10 @@ Without a broker URL (or with a non-Redis broker, whose queues it cannot read) n
 tell whether a pending member still sits in a queue, so ``members_lost`` and
 ``callback_not_run`` are never concluded (those chords stay "in progress"); everything read
 from the result backend alone still is.
+
+``monitor.orphans()`` lists every message orphaned in kombu's ``unacked`` hash, chord member
+or not (see :func:`worker.chord_monitor.analysis.is_orphan`); ``actions.restore_orphans``
+puts them back in their queues.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from typing import Any
 import redis
 
 from instrumentation import schema as s
-from worker.chord_monitor.analysis import analyze
-from worker.chord_monitor.broker import BrokerView, QueuedMember, WorkerTasks
-from worker.chord_monitor.collect import ChordReader
+from worker.chord_monitor.analysis import DEFAULT_ORPHAN_GRACE_S, analyze, is_orphan
+from worker.chord_monitor.broker import BrokerView, QueuedMember, WorkerTasks, asked_at
+from worker.chord_monitor.collect import ChordReader, decode
 from worker.chord_monitor.keys import (
     GROUP_META,
     RECORD,
@@ -32,7 +36,8 @@ from worker.chord_monitor.keys import (
     normalize_prefix,
     parse_chord_key,
 )
-from worker.chord_monitor.model import ChordSnapshot, TaskInfo, Verdict
+from worker.chord_monitor.model import ChordSnapshot, TaskInfo, UnackedEntry, Verdict
+from worker.chord_monitor.unacked import read_entries
 from worker.config import Settings
 from worker.redis_client import (
     RedisUnavailable,
@@ -53,6 +58,9 @@ FAILED = "failed"
 MEMBERS = "members"
 CALLBACK_STATE = "callback_state"
 HOLDER = "holder"
+ORPHANED = "orphaned"
+#: A task in one of these states already ran: its message left in ``unacked`` lost its ack.
+FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 
 class MonitorError(Exception):
@@ -77,6 +85,35 @@ def task_dict(info: TaskInfo, verbose: bool = False) -> dict[str, Any]:
     if verbose and not info.error:
         out[s.RESULT] = info.result
     return out
+
+
+@dataclass
+class Orphan:
+    """A message orphaned in ``unacked``, with its task's state in the result backend."""
+
+    entry: UnackedEntry
+    state: str | None  # None: no result stored (the task never ran, or not here)
+
+    @property
+    def ran(self) -> bool:
+        """The task already finished: only its ack was lost, and restoring would run it
+        again (the worker acked into a connection that died)."""
+        return self.state in FINISHED_STATES
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        age = self.entry.age_s(now)
+        return {**self.entry.to_dict(), s.STATE: self.state or "PENDING",
+                "unacked_age_s": None if age is None else round(age, 1), "ran": self.ran}
+
+
+@dataclass
+class OrphanSurvey:
+    """What :meth:`Monitor.orphans` found."""
+
+    asked_at: float | None  # None: the workers' replies could prove nothing
+    workers: int  # how many answered
+    unacked: int  # entries read
+    orphans: list[Orphan]
 
 
 @dataclass
@@ -107,6 +144,12 @@ class Finding:
             s.USER_ID: snap.user_id,
         }
 
+    def orphans(self) -> list[TaskInfo]:
+        """The pending members (and callback) the verdict calls orphaned in ``unacked``."""
+        snap, ids = self.snapshot, set(self.verdict.orphaned)
+        tasks = [*snap.members, *([snap.callback] if snap.callback else [])]
+        return [t for t in tasks if t.task_id in ids and t.unacked is not None]
+
     def to_dict(self, verbose: bool = False) -> dict[str, Any]:
         snap = self.snapshot
         out = self.fields()
@@ -118,6 +161,7 @@ class Finding:
             TTL_S: snap.ttl_s,
             CALLBACK_STATE: (snap.callback.state or "PENDING") if snap.callback else None,
             FAILED: [task_dict(m) for m in snap.failed_members[:20]],
+            ORPHANED: [t.unacked.to_dict() for t in self.orphans()[:20] if t.unacked],
         })
         if verbose:
             out[MEMBERS] = [task_dict(m, verbose=True) for m in snap.members]
@@ -131,7 +175,8 @@ class Monitor:
 
     def __init__(self, backend_url: str, broker_url: str | None = None, *,
                  prefix: str | None = None, timeout: float = 1.0, page: int = 500,
-                 settings: Settings | None = None):
+                 settings: Settings | None = None,
+                 orphan_grace_s: float = DEFAULT_ORPHAN_GRACE_S):
         if not backend_url or not backend_url.startswith(("redis://", "rediss://", "unix://")):
             raise MonitorUsageError(
                 "the chord monitor needs a Redis result backend URL (redis://...): set "
@@ -140,6 +185,7 @@ class Monitor:
         self.broker_url = broker_url
         self.prefix = prefix
         self.timeout = timeout
+        self.orphan_grace_s = orphan_grace_s
         # TLS options from REDIS_SSL_* (the worker's), unless the caller has its settings.
         self.settings = settings or tls_settings()
         try:
@@ -222,6 +268,7 @@ class Monitor:
             for tid, where in found.holders.items():
                 for info in wanted[tid]:
                     info.holder = where
+                    info.unacked = found.unacked.get(tid)
             for gid, queued in found.group_messages.items():
                 self._adopt(unrecorded[gid], queued)
             # Callbacks learnt from those messages: one more pass to see if they are queued.
@@ -230,11 +277,15 @@ class Monitor:
                          if (snap := unrecorded[gid]).callback is not None
                          and snap.callback.state is None}
             if callbacks:
-                for tid, where in self.broker.holders(set(callbacks), self._workers).items():
+                more = self.broker.scan(set(callbacks), set(), self._workers)
+                for tid, where in more.holders.items():
                     callbacks[tid].holder = where
+                    callbacks[tid].unacked = more.unacked.get(tid)
         # Queues are only readable on a Redis broker: elsewhere a queued member would look lost.
+        when = asked_at(self._workers) if self.broker.client is not None else None
         for snap in snaps:
             snap.holders_known = self.broker.client is not None
+            snap.workers_asked_at = when
 
     def _adopt(self, snap: ChordSnapshot, queued: list[QueuedMember]) -> None:
         """Learn members, callback and tenant of an unrecorded chord from its queued messages."""
@@ -267,7 +318,8 @@ class Monitor:
             raise MonitorUnavailable(f"reading the chords failed: {describe_error(exc)}"
                                      ) from exc
         now = now or datetime.now(UTC)
-        findings = [Finding(snap, analyze(snap, now)) for snap in snaps]
+        findings = [Finding(snap, analyze(snap, now, orphan_grace_s=self.orphan_grace_s))
+                    for snap in snaps]
         findings.sort(key=lambda f: (-(f.verdict.age_s or 0), f.chord_id))
         return findings
 
@@ -275,3 +327,42 @@ class Monitor:
         ref = self.find(chord_id)
         found = self.survey([ref]) if ref is not None else []
         return found[0] if found else None
+
+    def orphans(self) -> OrphanSurvey:
+        """Every message orphaned in ``unacked`` (any task), with its task's state.
+
+        The workers are asked first (fresh, never a cached answer), ``unacked`` is read
+        after: an entry acked meanwhile is simply not seen.
+        """
+        if self.broker is None or self.broker.client is None:
+            raise MonitorUsageError("finding orphaned messages needs a Redis broker: pass "
+                                    "--broker redis://... (or set BROKER_URL)")
+        try:
+            workers = self.workers(refresh=True) or {}
+            when = asked_at(workers)
+            held = {tid for w in workers.values() for tid, _ in w.held()}
+            count = 0
+            found = []
+            for entry in read_entries(self.broker.client, self.broker.page):
+                count += 1
+                if is_orphan(entry, entry.task_id in held, when, self.orphan_grace_s):
+                    found.append(entry)
+            states = self._task_states([e.task_id for e in found if e.task_id])
+        except (redis.RedisError, OSError) as exc:
+            raise MonitorUnavailable(f"reading unacked failed: {describe_error(exc)}"
+                                     ) from exc
+        return OrphanSurvey(when, len(workers), count,
+                            [Orphan(e, states.get(e.task_id or "")) for e in found])
+
+    def _task_states(self, task_ids: list[str]) -> dict[str, str]:
+        """Each task's state from its result meta (under the configured prefix)."""
+        ref = ChordRef(normalize_prefix(self.prefix), "")
+        out: dict[str, str] = {}
+        for i in range(0, len(task_ids), self.reader.page):
+            chunk = task_ids[i:i + self.reader.page]
+            for tid, raw in zip(chunk, self.client.mget([ref.task_key(t) for t in chunk]),
+                                strict=True):
+                meta = decode(raw)
+                if isinstance(meta, dict) and isinstance(meta.get("status"), str):
+                    out[tid] = meta["status"]
+        return out
