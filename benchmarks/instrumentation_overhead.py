@@ -1,6 +1,7 @@
 """What does instrumentation cost? Throughput, CPU and bytes of the same worker with and without.
 
     .venv/bin/python benchmarks/instrumentation_overhead.py [--tasks 3000] [--rounds 3]
+    .venv/bin/python benchmarks/instrumentation_overhead.py --instructions 400  # + callgrind
     .venv/bin/python benchmarks/instrumentation_overhead.py --profile 3000   # where time goes
 
 One run, one private redis-server, one solo worker at a time: stock Celery at INFO (its own
@@ -25,7 +26,14 @@ task's context bound, against a stdlib ``logging`` line in Celery's default form
 the same sink.
 
 And the cost of a task's prerun, success and postrun signals sent in one process, per mode
-(``signal_path_cost``): our handlers and OpenTelemetry's, apart from Celery and Redis.
+(``signal_path_cost``): our handlers and the spans, apart from Celery and Redis; also with
+OpenTelemetry's ``CeleryInstrumentor`` making the spans, and with every span recorded through
+a batch or a simple span processor (to an exporter that does nothing).
+
+``--instructions N`` adds the one figure a shared machine does not disturb: the instructions
+each mode's worker executes per task (valgrind's callgrind, read with ``callgrind_control`` at
+the first and the last stored result), the four modes at once, with their ratios to stock
+Celery. Needs valgrind; a few minutes.
 
 ``--profile N`` runs N tasks on an instrumented, traced solo worker under cProfile and prints
 the functions where its time goes (``docs/instrumentation.md`` records what it showed).
