@@ -61,7 +61,7 @@ from analyzers.report import (
 )
 from analyzers.report.model import NO_EVENTS_HINT, NO_TASK_EVENTS
 from analyzers.sources.follow import follow_chunks, follow_lines
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.exit_status import ExitStatus
 
 SOURCES = ("auto", "file", "kubectl", "cloud-logging", "log-analytics")
@@ -666,7 +666,7 @@ def analyze(sources: SourceOptions, tenant: str | None, task_name: str | None, f
                 result.frame, lines_read=result.lines_read, lines_parsed=result.lines_parsed,
                 unparsed=result.unparsed, lines_truncated=result.lines_truncated,
                 since=sources.since, until=sources.until, now=now, **options)
-            span = (tuple(result.frame[s.TIME].agg(["min", "max"])) if len(result.frame)
+            span = (tuple(result.frame[schema.TIME].agg(["min", "max"])) if len(result.frame)
                     else None)
         if report.window.get("first_seen") is None and span is not None:
             # Everything was filtered out: say what the logs do cover, it is usually the window.

@@ -42,7 +42,7 @@ from analyzers import frame
 from analyzers.ingest import json_lines, json_scan
 from analyzers.report import COLUMNS, Report, line_totals
 from analyzers.sources import log_analytics as la
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: DuckDB's memory for the decoded table and the queries; beyond it, it spills to disk.
 MEMORY_LIMIT = "450MB"
@@ -57,17 +57,17 @@ _ORDER_KEY = "order_key"  # log_analytics.ORDER_KEY's text, as a column
 
 
 def _text(attr: str) -> str:
-    name = getattr(s, attr)
-    if name == s.TIME:
+    name = getattr(schema, attr)
+    if name == schema.TIME:
         return "timestamp"
-    name = s.check_field(name)
-    if frame.PANDAS_DTYPES[name] == frame.PANDAS_DTYPES[s.MESSAGE]:
+    name = schema.check_field(name)
+    if frame.PANDAS_DTYPES[name] == frame.PANDAS_DTYPES[schema.MESSAGE]:
         return name
     return f"CAST({name} AS STRING)"
 
 
 def _number(attr: str) -> str:
-    return f"CAST({s.check_field(getattr(s, attr))} AS FLOAT64)"
+    return f"CAST({schema.check_field(getattr(schema, attr))} AS FLOAT64)"
 
 
 class _Columns:
@@ -122,13 +122,13 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
             # (the times never go back, so time-then-line is line order, the frame's order).
             con.execute(f"ALTER TABLE {_ROWS} ADD COLUMN {_ORDER_KEY} VARCHAR")
             con.execute(
-                f"UPDATE {_ROWS} SET {_ORDER_KEY} = lpad(CAST(epoch_us({s.TIME}) AS VARCHAR), "
+                f"UPDATE {_ROWS} SET {_ORDER_KEY} = lpad(CAST(epoch_us({schema.TIME}) AS VARCHAR), "
                 "20, '0') || '|' || lpad(CAST(rowid AS VARCHAR), 12, '0')")
             con.execute(
-                f"CREATE VIEW {_VIEW} AS SELECT {s.TIME} AS timestamp, TRUE AS json_payload, "
+                f"CREATE VIEW {_VIEW} AS SELECT {schema.TIME} AS timestamp, TRUE AS json_payload, "
                 "CAST(NULL AS VARCHAR) AS text_payload, "
                 "{'type': 'k8s_container', 'labels': CAST(NULL AS JSON)} AS resource, "
-                f"CAST(NULL AS VARCHAR) AS {s.POD}, * FROM {_ROWS}")
+                f"CAST(NULL AS VARCHAR) AS {schema.POD}, * FROM {_ROWS}")
             values = {
                 _WHERE: _where(since, until),
                 _FILTERS: _filters(tenant, task),
@@ -175,26 +175,26 @@ def analyze_file(path: str | os.PathLike[str], *, since: pd.Timestamp | None,
 
 def _facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     """Counts over the whole table, or None when the file is not eligible (docstring)."""
-    task_events = ", ".join(f"'{e}'" for e in sorted(s.TASK_EVENTS))
-    log = str(s.Event.LOG)
+    task_events = ", ".join(f"'{e}'" for e in sorted(schema.TASK_EVENTS))
+    log = str(schema.Event.LOG)
     row = con.execute(f"""
         SELECT
           count(*),
-          count_if({s.TIME} IS NULL),
-          count_if({s.EVENT} IN ({task_events})),
-          min({s.TIME}),
-          max({s.TIME}),
-          count_if({s.REQUEUED} IS NOT NULL),
-          count_if({s.MESSAGE} IS NULL AND {s.EVENT} = '{log}'),
-          bool_or({s.EVENT} <> '{log}'),
-          count_if({s.EVENT} = '{log}' AND {s.MESSAGE} IS NOT NULL)
+          count_if({schema.TIME} IS NULL),
+          count_if({schema.EVENT} IN ({task_events})),
+          min({schema.TIME}),
+          max({schema.TIME}),
+          count_if({schema.REQUEUED} IS NOT NULL),
+          count_if({schema.MESSAGE} IS NULL AND {schema.EVENT} = '{log}'),
+          bool_or({schema.EVENT} <> '{log}'),
+          count_if({schema.EVENT} = '{log}' AND {schema.MESSAGE} IS NOT NULL)
         FROM {_ROWS}""").fetchone()
     n, no_time, events, first, last, requeued, no_message, ours, sentences = row
     if not n or no_time or requeued or no_message or (sentences and not ours):
         return None
     back = con.execute(f"""
         SELECT count(*) FROM (
-          SELECT {s.TIME} < lag({s.TIME}) OVER (ORDER BY rowid) AS back FROM {_ROWS})
+          SELECT {schema.TIME} < lag({schema.TIME}) OVER (ORDER BY rowid) AS back FROM {_ROWS})
         WHERE back""").fetchone()[0]
     if back:
         return None
@@ -324,12 +324,12 @@ def _filters(tenant: str | None, task: str | None) -> str:
     terms = []
     if tenant:
         t = _quoted(tenant)
-        terms.append(f"({s.ORGANIZATION_ID} = {t} OR {s.USER_ID} = {t})")
+        terms.append(f"({schema.ORGANIZATION_ID} = {t} OR {schema.USER_ID} = {t})")
     if task:
         if any(ch in task for ch in "*?["):
-            terms.append(f"regexp_matches({s.TASK_NAME}, {_quoted(la.glob_regex(task))})")
+            terms.append(f"regexp_matches({schema.TASK_NAME}, {_quoted(la.glob_regex(task))})")
         else:
-            terms.append(f"{s.TASK_NAME} = {_quoted(task)}")
+            terms.append(f"{schema.TASK_NAME} = {_quoted(task)}")
     return "(" + " AND ".join(terms) + ")" if terms else "TRUE"
 
 

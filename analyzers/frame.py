@@ -4,10 +4,10 @@ One row per log record, whatever the format it came from, with exactly the colum
 ``instrumentation.schema.FRAME_COLUMNS`` in that order::
 
     from analyzers import frame
-    from instrumentation import schema as s
+    from instrumentation import schema
 
     df = frame.empty_frame()                 # the right columns and dtypes, no rows
-    df[s.TIME].dt.tz                         # UTC
+    df[schema.TIME].dt.tz                    # UTC
     frame.check_frame(df)                    # raises ValueError naming a wrong column
 
 Dtypes (pandas 3): ``time`` is ``datetime64[us, UTC]``; text columns are pandas' Arrow-backed

@@ -39,7 +39,7 @@ from analyzers.frame import (
 )
 from analyzers.ingest import StreamParser
 from analyzers.report import Report, build_report
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: Records parsed since the last compaction that trigger one even before a report is asked
 #: for (a busy stream between two redraws must not grow without bound either).
@@ -78,7 +78,7 @@ class LiveReport:
             self._unparsed.extend(self.parser.unparsed)
             self.parser.unparsed.clear()
         for record in records:
-            t = record.get(s.TIME)
+            t = record.get(schema.TIME)
             if t is not None:
                 t = pd.Timestamp(t)
                 if self.latest is None or t > self.latest:
@@ -126,7 +126,7 @@ class LiveReport:
         frame, age = self._frame, self._age
         if self._pending:
             batch = from_arrow(pa.Table.from_pylist(
-                [{c: r.get(c) for c in s.FRAME_COLUMNS} for r in self._pending],
+                [{c: r.get(c) for c in schema.FRAME_COLUMNS} for r in self._pending],
                 schema=ARROW_SCHEMA))
             ages = pd.Series(pd.to_datetime(
                 [a if a is not None else pd.NaT for a in self._pending_age], utc=True)
@@ -146,5 +146,5 @@ class LiveReport:
                 frame = frame.loc[keep].reset_index(drop=True)
                 age = age.loc[keep].reset_index(drop=True)
         self._frame, self._age = frame, age
-        times = frame[s.TIME].dropna() if len(frame) else frame[s.TIME]
+        times = frame[schema.TIME].dropna() if len(frame) else frame[schema.TIME]
         self.earliest = times.min() if len(times) else None

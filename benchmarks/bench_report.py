@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analyzers import frame as frame_mod
 from analyzers.report import build_report
 from benchmarks.timing import best_of
-from instrumentation import schema as s
+from instrumentation import schema
 
 
 def synthetic_frame(n_rows: int, seed: int = 7):
@@ -38,17 +38,21 @@ def synthetic_frame(n_rows: int, seed: int = 7):
     start = np.sort(rng.uniform(0, 3600, n_tasks))[task_idx]
     dur = rng.lognormal(4, 1, n_tasks)[task_idx]
     outcome = rng.choice(
-        np.array([s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_RETRIED], dtype=object),
-        n_tasks, p=[0.95, 0.02, 0.03],
+        np.array(
+            [schema.Event.TASK_SUCCEEDED, schema.Event.TASK_FAILED, schema.Event.TASK_RETRIED],
+            dtype=object,
+        ),
+        n_tasks,
+        p=[0.95, 0.02, 0.03],
     )[task_idx]
     events = np.where(
-        phase == 0, str(s.Event.TASK_RECEIVED),
-        np.where(phase == 1, str(s.Event.TASK_STARTED), outcome.astype(str)),
+        phase == 0, str(schema.Event.TASK_RECEIVED),
+        np.where(phase == 1, str(schema.Event.TASK_STARTED), outcome.astype(str)),
     )
     t0 = np.datetime64("2026-11-28T10:00:00", "us")
     offset_s = start + phase * 0.005 + (phase == 2) * dur / 1000
     when = t0 + (offset_s * 1e6).astype("timedelta64[us]")
-    failed = (events == str(s.Event.TASK_FAILED)) | (events == str(s.Event.TASK_RETRIED))
+    failed = (events == str(schema.Event.TASK_FAILED)) | (events == str(schema.Event.TASK_RETRIED))
     exc = np.where(failed, np.where(task_idx % 2 == 0, "TimeoutError", "ValueError"), None)
     msg = np.where(failed, np.char.add("upstream 10.0.0.", (task_idx % 250).astype(str)), None)
     in_chord = (task_idx % 30) < 10
@@ -56,20 +60,20 @@ def synthetic_frame(n_rows: int, seed: int = 7):
     callback = np.where(in_chord, np.char.add("cb-", (task_idx // 30).astype(str)), None)
     table = pa.table(
         {
-            s.TIME: pa.array(when, pa.timestamp("us", tz="UTC")),
-            s.EVENT: pa.array(events, pa.string()),
-            s.TASK_ID: pa.array(ids, pa.string()),
-            s.TASK_NAME: pa.array(names, pa.string()),
-            s.ORGANIZATION_ID: pa.array(tenants, pa.string()),
-            s.WORKER: pa.array(np.array(["w1", "w2", "w3"])[task_idx % 3], pa.string()),
-            s.DURATION_MS: pa.array(np.where(phase == 2, dur, np.nan), pa.float64()),
-            s.QUEUE_WAIT_MS: pa.array(np.where(phase == 1, 5.0, np.nan), pa.float64()),
-            s.EXCEPTION_TYPE: pa.array(exc, pa.string()),
-            s.EXCEPTION_MESSAGE: pa.array(msg, pa.string()),
-            s.RETRIES: pa.array(np.zeros(len(ids), dtype=np.int64)),
-            s.GROUP_ID: pa.array(group, pa.string()),
-            s.CHORD_CALLBACK_ID: pa.array(callback, pa.string()),
-            s.CHORD_SIZE: pa.array(np.where(in_chord, 10, 0)).cast(pa.int64()),
+            schema.TIME: pa.array(when, pa.timestamp("us", tz="UTC")),
+            schema.EVENT: pa.array(events, pa.string()),
+            schema.TASK_ID: pa.array(ids, pa.string()),
+            schema.TASK_NAME: pa.array(names, pa.string()),
+            schema.ORGANIZATION_ID: pa.array(tenants, pa.string()),
+            schema.WORKER: pa.array(np.array(["w1", "w2", "w3"])[task_idx % 3], pa.string()),
+            schema.DURATION_MS: pa.array(np.where(phase == 2, dur, np.nan), pa.float64()),
+            schema.QUEUE_WAIT_MS: pa.array(np.where(phase == 1, 5.0, np.nan), pa.float64()),
+            schema.EXCEPTION_TYPE: pa.array(exc, pa.string()),
+            schema.EXCEPTION_MESSAGE: pa.array(msg, pa.string()),
+            schema.RETRIES: pa.array(np.zeros(len(ids), dtype=np.int64)),
+            schema.GROUP_ID: pa.array(group, pa.string()),
+            schema.CHORD_CALLBACK_ID: pa.array(callback, pa.string()),
+            schema.CHORD_SIZE: pa.array(np.where(in_chord, 10, 0)).cast(pa.int64()),
         }
     )
     return frame_mod.from_arrow(table)
@@ -79,8 +83,8 @@ def synthetic_frame(n_rows: int, seed: int = 7):
 def main(sizes: list[int]) -> None:
     for n in sizes:
         frame = synthetic_frame(n)
-        base_vc = best_of(lambda f=frame: f[s.EVENT].value_counts())
-        base_gb = best_of(lambda f=frame: f.groupby(s.TASK_NAME).size())
+        base_vc = best_of(lambda f=frame: f[schema.EVENT].value_counts())
+        base_gb = best_of(lambda f=frame: f.groupby(schema.TASK_NAME).size())
         report = best_of(lambda f=frame: build_report(f), repeat=2)
         per_m = report / len(frame) * 1e6
         print(

@@ -181,23 +181,33 @@ def event_line_cost(n: int = 20_000, repeat: int = 3) -> tuple[float, float, int
     """µs per log_event line with a task's context bound (median of ``repeat`` batches), per
     stdlib prose line, and the bytes of one such event line."""
 
-    from instrumentation import configure_logging, log_event, reset_logging
-    from instrumentation import schema as s
+    from instrumentation import configure_logging, log_event, reset_logging, schema
     from instrumentation.context import bind_task, unbind_task
 
     sink = io.StringIO()
     configure_logging(stream=sink, service="bench", environment="bench")
-    token = bind_task({
-        s.TASK_ID: "0d7f5a52-5f0e-4f7e-9d1c-3b1a2c4d5e6f", s.TASK_NAME: "worker.tasks.run",
-        s.ROOT_ID: "0d7f5a52-5f0e-4f7e-9d1c-3b1a2c4d5e6f", s.PARENT_ID: None,
-        s.GROUP_ID: "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d", s.GROUP_INDEX: 3, s.RETRIES: 0,
-        s.QUEUE: "execution", s.WORKER: "celery@worker-1", s.ORGANIZATION_ID: "org-1",
-        s.USER_ID: "user-1", s.CHORD_CALLBACK_ID: "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
-        s.CHORD_CALLBACK_NAME: "worker.tasks.collect_results", s.CHORD_SIZE: None})
+    token = bind_task(
+        {
+            schema.TASK_ID: "0d7f5a52-5f0e-4f7e-9d1c-3b1a2c4d5e6f",
+            schema.TASK_NAME: "worker.tasks.run",
+            schema.ROOT_ID: "0d7f5a52-5f0e-4f7e-9d1c-3b1a2c4d5e6f",
+            schema.PARENT_ID: None,
+            schema.GROUP_ID: "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+            schema.GROUP_INDEX: 3,
+            schema.RETRIES: 0,
+            schema.QUEUE: "execution",
+            schema.WORKER: "celery@worker-1",
+            schema.ORGANIZATION_ID: "org-1",
+            schema.USER_ID: "user-1",
+            schema.CHORD_CALLBACK_ID: "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+            schema.CHORD_CALLBACK_NAME: "worker.tasks.collect_results",
+            schema.CHORD_SIZE: None,
+        }
+    )
 
     def one() -> None:
-        log_event(s.Event.TASK_SUCCEEDED, "succeeded",
-                  **{s.DURATION_MS: 12.5, s.STATE: "SUCCESS"})
+        log_event(schema.Event.TASK_SUCCEEDED, "succeeded",
+                  **{schema.DURATION_MS: 12.5, schema.STATE: "SUCCESS"})
 
     for _ in range(1000):  # warm-up
         one()

@@ -39,7 +39,7 @@ from analyzers import ingest
 from analyzers.report import COLUMNS, build_report
 from analyzers.sources import log_analytics as la
 from analyzers.sources.files import open_sources
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.support.bigquery_server import LOG_VIEW_DDL, BigQueryServer
 
 PROJECT, DATASET = "bench-proj", "logs"
@@ -54,7 +54,7 @@ def build_table(con: duckdb.DuckDBPyConnection, n: int) -> None:
     table = f"{_q(PROJECT)}.{DATASET}._AllLogs"
     con.execute(f"CREATE TABLE {table} {LOG_VIEW_DDL}")
     tasks = n // 4
-    e = s.Event
+    e = schema.Event
     con.execute(f"""
         INSERT INTO {table}
         WITH tasks AS (
@@ -83,17 +83,19 @@ def build_table(con: duckdb.DuckDBPyConnection, n: int) -> None:
                  'container_name', 'worker', 'location', 'europe-west1')}},
                json_object('service', 'rhesis-worker', 'environment', 'prod'),
                json_object(
-                 '{s.EVENT}', event, '{s.MESSAGE}', 'Task ' || name || '[' || tid || '] ' || event,
-                 '{s.LOGGER}', 'instrumentation.celery', '{s.TASK_ID}', tid,
-                 '{s.TASK_NAME}', name, '{s.ORGANIZATION_ID}', org,
-                 '{s.USER_ID}', 'user-' || (i % 500), '{s.ROOT_ID}', tid, '{s.PARENT_ID}', NULL,
-                 '{s.GROUP_ID}', NULL, '{s.GROUP_INDEX}', NULL, '{s.RETRIES}', 0,
-                 '{s.QUEUE}', 'celery', '{s.WORKER}', 'celery@rhesis-worker-' || (i % 20),
-                 '{s.PID}', 18640 + (i % 4),
-                 '{s.DURATION_MS}', CASE WHEN k = 3 THEN round(r * 1000, 3) END,
-                 '{s.QUEUE_WAIT_MS}', CASE WHEN k = 2 THEN round(r * 50, 3) END,
-                 '{s.EXCEPTION_TYPE}', CASE WHEN k = 3 AND r >= 0.92 THEN 'ValueError' END,
-                 '{s.EXCEPTION_MESSAGE}',
+                 '{schema.EVENT}', event,
+                 '{schema.MESSAGE}', 'Task ' || name || '[' || tid || '] ' || event,
+                 '{schema.LOGGER}', 'instrumentation.celery', '{schema.TASK_ID}', tid,
+                 '{schema.TASK_NAME}', name, '{schema.ORGANIZATION_ID}', org,
+                 '{schema.USER_ID}', 'user-' || (i % 500), '{schema.ROOT_ID}', tid,
+                 '{schema.PARENT_ID}', NULL,
+                 '{schema.GROUP_ID}', NULL, '{schema.GROUP_INDEX}', NULL, '{schema.RETRIES}', 0,
+                 '{schema.QUEUE}', 'celery', '{schema.WORKER}', 'celery@rhesis-worker-' || (i % 20),
+                 '{schema.PID}', 18640 + (i % 4),
+                 '{schema.DURATION_MS}', CASE WHEN k = 3 THEN round(r * 1000, 3) END,
+                 '{schema.QUEUE_WAIT_MS}', CASE WHEN k = 2 THEN round(r * 50, 3) END,
+                 '{schema.EXCEPTION_TYPE}', CASE WHEN k = 3 AND r >= 0.92 THEN 'ValueError' END,
+                 '{schema.EXCEPTION_MESSAGE}',
                    CASE WHEN k = 3 AND r >= 0.92 THEN 'bad input ' || (i % 97) END),
                NULL
         FROM lines

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from dashboards import promql as q
-from instrumentation import metrics as m
+from dashboards import promql
+from instrumentation import metrics
 
 #: Prometheus job name of the worker pods' scrape config (used by the scrape-failure term).
 WORKER_JOB = "rhesis-worker"
@@ -51,13 +51,13 @@ class Alert:
                 "annotations": annotations}
 
 
-_BY_TASK = (q.NAMESPACE, m.NAME)
+_BY_TASK = (promql.NAMESPACE, metrics.NAME)
 _ANY = ""
 
 ALERTS: tuple[Alert, ...] = (
     Alert(
         "CeleryTaskHighFailureRatio",
-        ((q.failure_ratio(_ANY, _BY_TASK, WINDOW), "> 0.05"),),
+        ((promql.failure_ratio(_ANY, _BY_TASK, WINDOW), "> 0.05"),),
         "Task {{ $labels.name }} fails {{ $value | humanizePercentage }} of its runs",
         "More than 5% of the runs of {{ $labels.name }} in {{ $labels.namespace }} failed "
         "over the last 5 minutes.",
@@ -65,15 +65,15 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         "CeleryWorkerDown",
-        ((f"max by ({q.NAMESPACE}, {m.WORKER}) ({m.WORKER_UP})", "== 0"),
-         (f'max by ({q.NAMESPACE}, instance) (up{{job="{WORKER_JOB}"}})', "== 0")),
+        ((f"max by ({promql.NAMESPACE}, {metrics.WORKER}) ({metrics.WORKER_UP})", "== 0"),
+         (f'max by ({promql.NAMESPACE}, instance) (up{{job="{WORKER_JOB}"}})', "== 0")),
         "Celery worker {{ $labels.worker }}{{ $labels.instance }} is down",
         "The worker reported shutdown, or Prometheus cannot scrape its metrics port.",
         for_="2m", severity="critical", saved_query="lost-workers",
     ),
     Alert(
         "CeleryQueueBacklog",
-        ((f"max by ({q.NAMESPACE}, {m.QUEUE}) ({m.QUEUE_LENGTH})", "> 100"),),
+        ((f"max by ({promql.NAMESPACE}, {metrics.QUEUE}) ({metrics.QUEUE_LENGTH})", "> 100"),),
         "Queue {{ $labels.queue }} has {{ $value }} waiting messages",
         "More than 100 messages (all priorities) have been waiting in {{ $labels.queue }} for "
         "10 minutes: workers are too few, stuck, or not consuming that queue.",
@@ -81,7 +81,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         "CeleryStuckChords",
-        ((f"max by ({q.NAMESPACE}, {m.NAME}) ({m.CHORDS_STUCK})", "> 0"),),
+        ((f"max by ({promql.NAMESPACE}, {metrics.NAME}) ({metrics.CHORDS_STUCK})", "> 0"),),
         "{{ $value }} stuck chords with callback {{ $labels.name }}",
         "The chord monitor found chords whose callback will not run on its own. See "
         "`rhesis-worker chords` and the chord timeline saved query.",
@@ -89,9 +89,9 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         "CeleryRetryStorm",
-        ((f"{q.rate(m.TASK_RETRIED, _ANY, _BY_TASK, WINDOW)} / "
-          f"{q.rate(m.TASK_STARTED, _ANY, _BY_TASK, WINDOW)}", "> 0.5"),
-         (q.rate(m.TASK_RETRIED, _ANY, _BY_TASK, WINDOW), "> 0.1")),
+        ((f"{promql.rate(metrics.TASK_RETRIED, _ANY, _BY_TASK, WINDOW)} / "
+          f"{promql.rate(metrics.TASK_STARTED, _ANY, _BY_TASK, WINDOW)}", "> 0.5"),
+         (promql.rate(metrics.TASK_RETRIED, _ANY, _BY_TASK, WINDOW), "> 0.1")),
         "Task {{ $labels.name }} is in a retry storm",
         "More than half of the runs of {{ $labels.name }} end in a retry, at more than 6 "
         "retries a minute: a dependency is failing and the retries add load to it.",

@@ -50,14 +50,14 @@ except ImportError as exc:  # pragma: no cover - exercised by the wheel check in
         "pip install 'rhesis-logs[dashboards]'"
     ) from exc
 
-from dashboards import promql as q
+from dashboards import promql
 from dashboards.alerts import render_rules
-from instrumentation import metrics as m
+from instrumentation import metrics
 
 HERE = Path(__file__).resolve().parent
 TAG = "rhesis-celery"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
-F = q.TENANT_FILTER  # task metrics: filtered by every variable
+F = promql.TENANT_FILTER  # task metrics: filtered by every variable
 
 Target = tuple[str, str]  # (PromQL expression, legend)
 
@@ -124,7 +124,7 @@ _REF_IDS = "ABCDEFGHIJ"
 
 
 def _variables() -> list[Any]:
-    received = m.TASK_RECEIVED
+    received = metrics.TASK_RECEIVED
 
     def query(name: str, label: str, expr: str, text: str) -> Any:
         return (gd.QueryVariable(name).label(text).datasource(DATASOURCE)
@@ -134,15 +134,17 @@ def _variables() -> list[Any]:
 
     return [
         gd.DatasourceVariable("datasource").label("Data source").type("prometheus"),
-        query("namespace", q.NAMESPACE, m.WORKER_UP, "Namespace"),
-        query("queue", m.QUEUE, f"{received}{{{q.matchers('namespace')}}}", "Queue"),
-        query("task", m.NAME, f"{received}{{{q.matchers('namespace', 'queue')}}}", "Task"),
-        query("tenant", m.TENANT, f"{received}{{{q.matchers('namespace')}}}", "Tenant"),
+        query("namespace", promql.NAMESPACE, metrics.WORKER_UP, "Namespace"),
+        query("queue", metrics.QUEUE, f"{received}{{{promql.matchers('namespace')}}}", "Queue"),
+        query(
+            "task", metrics.NAME, f"{received}{{{promql.matchers('namespace', 'queue')}}}", "Task"
+        ),
+        query("tenant", metrics.TENANT, f"{received}{{{promql.matchers('namespace')}}}", "Tenant"),
     ]
 
 
 def _percentiles(histogram: str, by: tuple[str, ...] = (), legend: str = "") -> list[Target]:
-    return [(q.quantile(p, histogram, F, by), f"{legend}p{round(p * 100)}")
+    return [(promql.quantile(p, histogram, F, by), f"{legend}p{round(p * 100)}")
             for p in (0.5, 0.95, 0.99)]
 
 
@@ -151,47 +153,93 @@ def overview() -> dict[str, Any]:
                "Throughput, failures, retries, latency and backlog of the Celery workers.")
     b.row("Now")
     b.stat("Workers up", "Workers that reported ready and have not shut down.",
-           f"sum({q.selector(m.WORKER_UP, q.WORKER_FILTER)})", "none")
+           f"sum({promql.selector(metrics.WORKER_UP, promql.WORKER_FILTER)})", "none")
     b.stat("Failure ratio", "Failed / (succeeded + failed) over the rate interval.",
-           q.failure_ratio(F), "percentunit", red_from=0.05)
-    b.stat("Stuck chords", "Chords the chord monitor considers stuck (all callbacks).",
-           f"sum(max by ({m.NAME}) ({q.selector(m.CHORDS_STUCK, q.WORKER_FILTER)}))", "none",
-           red_from=1)
-    b.stat("Queued messages", "Messages waiting in the broker, all queues and priorities.",
-           f"sum(max by ({m.QUEUE}) ({q.selector(m.QUEUE_LENGTH, q.QUEUE_FILTER)}))", "none",
-           red_from=100)
+           promql.failure_ratio(F), "percentunit", red_from=0.05)
+    b.stat(
+        "Stuck chords",
+        "Chords the chord monitor considers stuck (all callbacks).",
+        f"sum(max by ({metrics.NAME}) "
+        f"({promql.selector(metrics.CHORDS_STUCK, promql.WORKER_FILTER)}))",
+        "none",
+        red_from=1,
+    )
+    b.stat(
+        "Queued messages",
+        "Messages waiting in the broker, all queues and priorities.",
+        f"sum(max by ({metrics.QUEUE}) "
+        f"({promql.selector(metrics.QUEUE_LENGTH, promql.QUEUE_FILTER)}))",
+        "none",
+        red_from=100,
+    )
     b.row("Throughput and failures")
     b.timeseries("Task throughput", "Tasks per second by lifecycle event.", [
-        (q.rate(m.TASK_SENT, F), "sent"),
-        (q.rate(m.TASK_RECEIVED, F), "received"),
-        (q.rate(m.TASK_SUCCEEDED, F), "succeeded"),
-        (q.rate(m.TASK_FAILED, F), "failed"),
-        (q.rate(m.TASK_RETRIED, F), "retried"),
+        (promql.rate(metrics.TASK_SENT, F), "sent"),
+        (promql.rate(metrics.TASK_RECEIVED, F), "received"),
+        (promql.rate(metrics.TASK_SUCCEEDED, F), "succeeded"),
+        (promql.rate(metrics.TASK_FAILED, F), "failed"),
+        (promql.rate(metrics.TASK_RETRIED, F), "retried"),
     ], "ops")
     b.timeseries("Failure ratio by task", "Failed / (succeeded + failed), per task.",
-                 [(q.failure_ratio(F, (m.NAME,)), "{{name}}")], "percentunit")
+                 [(promql.failure_ratio(F, (metrics.NAME,)), "{{name}}")], "percentunit")
     b.timeseries("Retries by task", "Retries requested per second, per task.",
-                 [(q.rate(m.TASK_RETRIED, F, (m.NAME,)), "{{name}}")], "ops")
-    b.timeseries("Failures by exception", "Failures per second, by exception type.",
-                 [(q.rate(m.TASK_FAILED, F, (m.EXCEPTION,)), "{{exception}}")], "ops")
+                 [(promql.rate(metrics.TASK_RETRIED, F, (metrics.NAME,)), "{{name}}")], "ops")
+    b.timeseries(
+        "Failures by exception",
+        "Failures per second, by exception type.",
+        [(promql.rate(metrics.TASK_FAILED, F, (metrics.EXCEPTION,)), "{{exception}}")],
+        "ops",
+    )
     b.row("Latency")
     b.timeseries("Task runtime", "Run time percentiles of all selected tasks.",
-                 _percentiles(m.TASK_RUNTIME), "s")
+                 _percentiles(metrics.TASK_RUNTIME), "s")
     b.timeseries("Queue wait", "Time from publish (or ETA) to start, percentiles.",
-                 _percentiles(m.TASK_QUEUE_WAIT), "s")
+                 _percentiles(metrics.TASK_QUEUE_WAIT), "s")
     b.row("Backlog")
-    b.timeseries("Queue length", "Messages waiting per queue (Redis LLEN, all priorities).",
-                 [(f"max by ({m.QUEUE}) ({q.selector(m.QUEUE_LENGTH, q.QUEUE_FILTER)})",
-                   "{{queue}}")], "none", span=8)
-    b.timeseries("Chords", "Chords waiting for their callback, and stuck ones, by callback.", [
-        (f"max by ({m.NAME}) ({q.selector(m.CHORDS_IN_FLIGHT, q.WORKER_FILTER)})",
-         "in flight {{name}}"),
-        (f"max by ({m.NAME}) ({q.selector(m.CHORDS_STUCK, q.WORKER_FILTER)})",
-         "stuck {{name}}"),
-    ], "none", span=8)
-    b.timeseries("Workers", "1 per worker that is up.",
-                 [(f"max by ({m.WORKER}) ({q.selector(m.WORKER_UP, q.WORKER_FILTER)})",
-                   "{{worker}}")], "none", span=8)
+    b.timeseries(
+        "Queue length",
+        "Messages waiting per queue (Redis LLEN, all priorities).",
+        [
+            (
+                f"max by ({metrics.QUEUE}) "
+                f"({promql.selector(metrics.QUEUE_LENGTH, promql.QUEUE_FILTER)})",
+                "{{queue}}",
+            )
+        ],
+        "none",
+        span=8,
+    )
+    b.timeseries(
+        "Chords",
+        "Chords waiting for their callback, and stuck ones, by callback.",
+        [
+            (
+                f"max by ({metrics.NAME}) "
+                f"({promql.selector(metrics.CHORDS_IN_FLIGHT, promql.WORKER_FILTER)})",
+                "in flight {{name}}",
+            ),
+            (
+                f"max by ({metrics.NAME}) "
+                f"({promql.selector(metrics.CHORDS_STUCK, promql.WORKER_FILTER)})",
+                "stuck {{name}}",
+            ),
+        ],
+        "none",
+        span=8,
+    )
+    b.timeseries(
+        "Workers",
+        "1 per worker that is up.",
+        [
+            (
+                f"max by ({metrics.WORKER}) "
+                f"({promql.selector(metrics.WORKER_UP, promql.WORKER_FILTER)})",
+                "{{worker}}",
+            )
+        ],
+        "none",
+        span=8,
+    )
     return b.build()
 
 
@@ -199,31 +247,35 @@ def task_drilldown() -> dict[str, Any]:
     b = _Board("Celery task drill-down", "rhesis-celery-task",
                "Per-task outcomes, failures by exception, retries and latency. Pick tasks "
                "with the Task variable.")
-    by_name = (m.NAME,)
+    by_name = (metrics.NAME,)
     b.row("Outcomes")
     b.timeseries("Outcomes by task", "Succeeded and failed runs per second, per task.", [
-        (q.rate(m.TASK_SUCCEEDED, F, by_name), "{{name}} succeeded"),
-        (q.rate(m.TASK_FAILED, F, by_name), "{{name}} failed"),
+        (promql.rate(metrics.TASK_SUCCEEDED, F, by_name), "{{name}} succeeded"),
+        (promql.rate(metrics.TASK_FAILED, F, by_name), "{{name}} failed"),
     ], "ops")
     b.timeseries("Failure ratio by task", "Failed / (succeeded + failed), per task.",
-                 [(q.failure_ratio(F, by_name), "{{name}}")], "percentunit")
+                 [(promql.failure_ratio(F, by_name), "{{name}}")], "percentunit")
     b.timeseries("Failures by task and exception", "Failures per second.",
-                 [(q.rate(m.TASK_FAILED, F, (m.NAME, m.EXCEPTION)),
+                 [(promql.rate(metrics.TASK_FAILED, F, (metrics.NAME, metrics.EXCEPTION)),
                    "{{name}}: {{exception}}")], "ops")
     b.timeseries("Retries by task", "Retries requested per second.",
-                 [(q.rate(m.TASK_RETRIED, F, by_name), "{{name}}")], "ops")
+                 [(promql.rate(metrics.TASK_RETRIED, F, by_name), "{{name}}")], "ops")
     b.row("Latency")
     b.timeseries("Runtime by task", "Run time percentiles per task.",
-                 _percentiles(m.TASK_RUNTIME, by_name, "{{name}} "), "s")
-    b.timeseries("Queue wait by task", "Publish-to-start p95 per task.",
-                 [(q.quantile(0.95, m.TASK_QUEUE_WAIT, F, by_name), "{{name}} p95")], "s")
+                 _percentiles(metrics.TASK_RUNTIME, by_name, "{{name}} "), "s")
+    b.timeseries(
+        "Queue wait by task",
+        "Publish-to-start p95 per task.",
+        [(promql.quantile(0.95, metrics.TASK_QUEUE_WAIT, F, by_name), "{{name}} p95")],
+        "s",
+    )
     b.row("Where and how much")
     b.timeseries("Runs by worker", "Task starts per second, per worker.",
-                 [(q.rate(m.TASK_STARTED, F, (m.WORKER,)), "{{worker}}")], "ops")
+                 [(promql.rate(metrics.TASK_STARTED, F, (metrics.WORKER,)), "{{worker}}")], "ops")
     b.timeseries("Published by task", "Tasks published per second (by any process).",
-                 [(q.rate(m.TASK_SENT, F, by_name), "{{name}}")], "ops")
+                 [(promql.rate(metrics.TASK_SENT, F, by_name), "{{name}}")], "ops")
     b.bars("Runs in range", "Task starts over the dashboard's time range.",
-           q.increase(m.TASK_STARTED, F, by_name), "{{name}}", "none")
+           promql.increase(metrics.TASK_STARTED, F, by_name), "{{name}}", "none")
     return b.build()
 
 
@@ -231,27 +283,34 @@ def tenants() -> dict[str, Any]:
     b = _Board("Celery tenants", "rhesis-celery-tenants",
                "Task volume, failures, retries and latency per organization. Needs the "
                "worker's enable_metrics(tenant_label=True); tenants beyond its cap show as "
-               f"'{m.OTHER_TENANT}', tasks without one as '{m.NO_TENANT}'.")
-    by_tenant = (m.TENANT,)
+               f"'{metrics.OTHER_TENANT}', tasks without one as '{metrics.NO_TENANT}'.")
+    by_tenant = (metrics.TENANT,)
     b.row("Volume")
-    b.bars("Top tenants", "Tasks received over the dashboard's time range, top 10.",
-           f"topk(10, {q.increase(m.TASK_RECEIVED, F, by_tenant)})", "{{organization_id}}",
-           "none")
+    b.bars(
+        "Top tenants",
+        "Tasks received over the dashboard's time range, top 10.",
+        f"topk(10, {promql.increase(metrics.TASK_RECEIVED, F, by_tenant)})",
+        "{{organization_id}}",
+        "none",
+    )
     b.timeseries("Tasks by tenant", "Tasks received per second, per tenant.",
-                 [(q.rate(m.TASK_RECEIVED, F, by_tenant), "{{organization_id}}")], "ops")
+                 [(promql.rate(metrics.TASK_RECEIVED, F, by_tenant), "{{organization_id}}")], "ops")
     b.timeseries("Tasks by tenant and task", "Task starts per second.",
-                 [(q.rate(m.TASK_STARTED, F, (m.TENANT, m.NAME)),
+                 [(promql.rate(metrics.TASK_STARTED, F, (metrics.TENANT, metrics.NAME)),
                    "{{organization_id}}: {{name}}")], "ops")
     b.row("Failures")
     b.timeseries("Failures by tenant", "Failures per second, per tenant.",
-                 [(q.rate(m.TASK_FAILED, F, by_tenant), "{{organization_id}}")], "ops")
+                 [(promql.rate(metrics.TASK_FAILED, F, by_tenant), "{{organization_id}}")], "ops")
     b.timeseries("Failure ratio by tenant", "Failed / (succeeded + failed), per tenant.",
-                 [(q.failure_ratio(F, by_tenant), "{{organization_id}}")], "percentunit")
+                 [(promql.failure_ratio(F, by_tenant), "{{organization_id}}")], "percentunit")
     b.timeseries("Retries by tenant", "Retries requested per second, per tenant.",
-                 [(q.rate(m.TASK_RETRIED, F, by_tenant), "{{organization_id}}")], "ops")
-    b.timeseries("Runtime p95 by tenant", "Run time p95 per tenant.",
-                 [(q.quantile(0.95, m.TASK_RUNTIME, F, by_tenant), "{{organization_id}}")],
-                 "s")
+                 [(promql.rate(metrics.TASK_RETRIED, F, by_tenant), "{{organization_id}}")], "ops")
+    b.timeseries(
+        "Runtime p95 by tenant",
+        "Run time p95 per tenant.",
+        [(promql.quantile(0.95, metrics.TASK_RUNTIME, F, by_tenant), "{{organization_id}}")],
+        "s",
+    )
     return b.build()
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from instrumentation import metrics as m
+from instrumentation import metrics
 
 #: Label Prometheus (or Google Managed Prometheus) adds from the pod's namespace.
 NAMESPACE = "namespace"
@@ -26,9 +26,9 @@ NAMESPACE = "namespace"
 #: Grafana template variables and the label each one filters.
 VARIABLES: dict[str, str] = {
     "namespace": NAMESPACE,
-    "queue": m.QUEUE,
-    "task": m.NAME,
-    "tenant": m.TENANT,
+    "queue": metrics.QUEUE,
+    "task": metrics.NAME,
+    "tenant": metrics.TENANT,
 }
 
 RATE_INTERVAL = "$__rate_interval"
@@ -79,8 +79,8 @@ def zero_if_absent(expr: str, like: str) -> str:
 def failure_ratio(filter_: str, by: Iterable[str] = (), window: str = RATE_INTERVAL) -> str:
     """Failed / (succeeded + failed) over ``window``."""
     by = tuple(by)
-    succeeded = rate(m.TASK_SUCCEEDED, filter_, by, window)
-    failed = rate(m.TASK_FAILED, filter_, by, window)
+    succeeded = rate(metrics.TASK_SUCCEEDED, filter_, by, window)
+    failed = rate(metrics.TASK_FAILED, filter_, by, window)
     # Either side may have no series for a task (never failed / never succeeded).
     fail = zero_if_absent(failed, succeeded)
     return f"{fail} / ({zero_if_absent(succeeded, failed)} + {fail})"

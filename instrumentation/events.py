@@ -17,9 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from instrumentation import logconfig
-from instrumentation import processors as p
-from instrumentation import schema as s
+from instrumentation import logconfig, processors, schema
 from instrumentation.context import task_fields
 from instrumentation.tenant import get_tenant
 
@@ -58,8 +56,8 @@ def _with_context(fields: Mapping[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = dict(task_fields() or {})
     tenant = get_tenant()
     if tenant:
-        merged.setdefault(s.ORGANIZATION_ID, tenant.organization_id)
-        merged.setdefault(s.USER_ID, tenant.user_id)
+        merged.setdefault(schema.ORGANIZATION_ID, tenant.organization_id)
+        merged.setdefault(schema.USER_ID, tenant.user_id)
     merged.update(fields)
     return merged
 
@@ -76,14 +74,14 @@ def log_event(
     try:
         if _observers:
             notify(event, _with_context(fields))
-        sev = severity or s.EVENT_SEVERITY.get(event, "INFO")
+        sev = severity or schema.EVENT_SEVERITY.get(event, "INFO")
         if exc_info is not None:
             fields["exc_info"] = exc_info
         if logconfig.emit_event(event, sev, message, fields):
             return
         # Logging not configured by us: structlog's own configuration decides.
-        fields[p.EVENT_NAME_KEY] = event
-        fields[p.SEVERITY_KEY] = sev
+        fields[processors.EVENT_NAME_KEY] = event
+        fields[processors.SEVERITY_KEY] = sev
         _logger.log(logconfig.SEVERITY_LEVELS.get(sev, 20), message or event, **fields)
     except Exception:
         # The stream, a processor or an odd value failed: drop this line, keep the task.

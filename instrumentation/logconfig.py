@@ -32,8 +32,7 @@ from typing import IO, Any
 
 import structlog
 
-from instrumentation import processors as p
-from instrumentation import schema as s
+from instrumentation import processors, schema
 from instrumentation.redaction import Redactor
 
 
@@ -41,8 +40,8 @@ class _State:
     """What configure_logging set up, so instrument() can reuse it and tests can reset it."""
 
     configured = False
-    static: p.AddStaticFields | None = None
-    event_line: p.EventLine | None = None  # our own events' fused renderer
+    static: processors.AddStaticFields | None = None
+    event_line: processors.EventLine | None = None  # our own events' fused renderer
     handler: logging.Handler | None = None
     stream: IO[str] | None = None
     dropped = 0
@@ -193,22 +192,22 @@ def shared_processors(
     labels: bool = False,
 ) -> list[Any]:
     """The chain every line goes through, structlog or stdlib, before it is rendered."""
-    static = p.AddStaticFields(service, environment, labels)
-    trace = p.AddTraceContext(project)
-    redactor = Redactor(skip=p.NEVER_SECRET)
+    static = processors.AddStaticFields(service, environment, labels)
+    trace = processors.AddTraceContext(project)
+    redactor = Redactor(skip=processors.NEVER_SECRET)
     _state.static = static
-    _state.event_line = p.EventLine(static, trace, redactor)
+    _state.event_line = processors.EventLine(static, trace, redactor)
     return [
         structlog.contextvars.merge_contextvars,
-        p.merge_task_context,
-        p.normalize_event,
-        p.add_severity,
-        p.add_time,
-        p.add_logger_name,
+        processors.merge_task_context,
+        processors.normalize_event,
+        processors.add_severity,
+        processors.add_time,
+        processors.add_logger_name,
         static,
-        p.add_pid,
+        processors.add_pid,
         trace,
-        p.format_exception,
+        processors.format_exception,
         redactor,
     ]
 
@@ -246,7 +245,7 @@ def configure_logging(
     writer = LineWriter(stream)
     _writers[:] = [writer]  # the previous writer is no longer used
     structlog.configure(
-        processors=[*chain, p.render_json],
+        processors=[*chain, processors.render_json],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=SafeWriteLoggerFactory(writer),
         cache_logger_on_first_use=True,
@@ -254,7 +253,7 @@ def configure_logging(
 
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *chain],
-        processors=[p.drop_internal, p.render_json_str],
+        processors=[processors.drop_internal, processors.render_json_str],
     )
     handler = SafeStreamHandler(writer)
     handler.setFormatter(formatter)
@@ -347,5 +346,5 @@ class _LazyLogger:
 def get_logger(name: str | None = None, **initial: Any) -> Any:
     """A structlog logger; ``name`` becomes the ``logger`` field. Safe at module level."""
     if name is not None:
-        initial.setdefault(s.LOGGER, name)
+        initial.setdefault(schema.LOGGER, name)
     return _LazyLogger(initial)

@@ -56,7 +56,7 @@ from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 __all__ = [
     "CHORDS_IN_FLIGHT",
@@ -111,10 +111,10 @@ CHORDS_STUCK = "celery_chords_stuck"
 # --- Label names ---------------------------------------------------------------------------
 #: celery-exporter's label for the task name (the log field is ``task_name``).
 NAME = "name"
-QUEUE = s.QUEUE
-WORKER = s.WORKER
+QUEUE = schema.QUEUE
+WORKER = schema.WORKER
 EXCEPTION = "exception"
-TENANT = s.ORGANIZATION_ID
+TENANT = schema.ORGANIZATION_ID
 
 #: Tenant label value of tasks without a tenant, and of tenants beyond the cap.
 NO_TENANT = "none"
@@ -122,14 +122,14 @@ OTHER_TENANT = "other"
 
 #: The counter each task event increments.
 TASK_COUNTERS: dict[str, str] = {
-    s.Event.TASK_PUBLISHED: TASK_SENT,
-    s.Event.TASK_RECEIVED: TASK_RECEIVED,
-    s.Event.TASK_STARTED: TASK_STARTED,
-    s.Event.TASK_SUCCEEDED: TASK_SUCCEEDED,
-    s.Event.TASK_FAILED: TASK_FAILED,
-    s.Event.TASK_RETRIED: TASK_RETRIED,
-    s.Event.TASK_REVOKED: TASK_REVOKED,
-    s.Event.TASK_REJECTED: TASK_REJECTED,
+    schema.Event.TASK_PUBLISHED: TASK_SENT,
+    schema.Event.TASK_RECEIVED: TASK_RECEIVED,
+    schema.Event.TASK_STARTED: TASK_STARTED,
+    schema.Event.TASK_SUCCEEDED: TASK_SUCCEEDED,
+    schema.Event.TASK_FAILED: TASK_FAILED,
+    schema.Event.TASK_RETRIED: TASK_RETRIED,
+    schema.Event.TASK_REVOKED: TASK_REVOKED,
+    schema.Event.TASK_REJECTED: TASK_REJECTED,
 }
 
 _HELP = {
@@ -250,35 +250,35 @@ class MetricsObserver:
         self._tenants = tenants
 
     def _labels(self, fields: Mapping[str, Any]) -> tuple[str, ...]:
-        values_ = (_text(fields.get(s.TASK_NAME)), _text(fields.get(s.QUEUE)),
-                   _text(fields.get(s.WORKER)))
+        values_ = (_text(fields.get(schema.TASK_NAME)), _text(fields.get(schema.QUEUE)),
+                   _text(fields.get(schema.WORKER)))
         if self._tenants is None:
             return values_
-        return (*values_, self._tenants.label(fields.get(s.ORGANIZATION_ID)))
+        return (*values_, self._tenants.label(fields.get(schema.ORGANIZATION_ID)))
 
     def __call__(self, event: str, fields: Mapping[str, Any]) -> None:
         metric = TASK_COUNTERS.get(event)
         if metric is not None:
-            if s.TASK_NAME not in fields:
+            if schema.TASK_NAME not in fields:
                 fields = _with_bound_fields(fields)
             labels = self._labels(fields)
             if metric == TASK_FAILED:
-                exc = _text(fields.get(s.EXCEPTION_TYPE)) or "unknown"
+                exc = _text(fields.get(schema.EXCEPTION_TYPE)) or "unknown"
                 self._m.counters[metric].labels(*labels, exc).inc()
             else:
                 self._m.counters[metric].labels(*labels).inc()
-            if event in s.FINISHED_EVENTS:
-                runtime = _seconds(fields.get(s.DURATION_MS))
+            if event in schema.FINISHED_EVENTS:
+                runtime = _seconds(fields.get(schema.DURATION_MS))
                 if runtime is not None:
                     self._m.runtime.labels(*labels).observe(runtime)
-            elif event == s.Event.TASK_STARTED:
-                wait = _seconds(fields.get(s.QUEUE_WAIT_MS))
+            elif event == schema.Event.TASK_STARTED:
+                wait = _seconds(fields.get(schema.QUEUE_WAIT_MS))
                 if wait is not None:
                     self._m.queue_wait.labels(*labels).observe(wait)
-        elif event == s.Event.WORKER_READY:
-            self._m.worker_up.labels(_text(fields.get(s.WORKER))).set(1)
-        elif event == s.Event.WORKER_SHUTDOWN:
-            self._m.worker_up.labels(_text(fields.get(s.WORKER))).set(0)
+        elif event == schema.Event.WORKER_READY:
+            self._m.worker_up.labels(_text(fields.get(schema.WORKER))).set(1)
+        elif event == schema.Event.WORKER_SHUTDOWN:
+            self._m.worker_up.labels(_text(fields.get(schema.WORKER))).set(0)
 
 
 # --- Queue length: read from Redis at scrape time --------------------------------------------

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.context import task_fields
 from instrumentation.redaction import Redactor, redact_text
 from instrumentation.tenant import get_tenant
@@ -59,16 +59,44 @@ _SEVERITY = {
 EVENT_NAME_KEY = "_rhesis_event"
 SEVERITY_KEY = "_rhesis_severity"
 
-TASK_EVENT_NAMES = frozenset(e.value for e in s.TASK_EVENTS)
+TASK_EVENT_NAMES = frozenset(e.value for e in schema.TASK_EVENTS)
 
 #: Fields that never hold a secret: skipping them keeps the redactor off the hot path.
 NEVER_SECRET = frozenset(
-    {s.TIME, s.SEVERITY, s.EVENT, s.TASK_ID, s.DURATION_MS, s.QUEUE_WAIT_MS, s.RETRIES,
-     s.GROUP_INDEX, s.CHORD_SIZE, s.TRACE_SAMPLED, s.ETA, s.RETRY_IN_S, s.TASK_NAME,
-     s.ROOT_ID, s.PARENT_ID, s.GROUP_ID,
-     s.QUEUE, s.WORKER, s.PID, s.TRACE, s.SPAN_ID, s.TRACE_ID, s.OTEL_SPAN_ID, s.LABELS,
-     s.ORGANIZATION_ID, s.USER_ID, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.STATE,
-     s.LOGGER, "_record", "_from_structlog"}
+    {
+        schema.TIME,
+        schema.SEVERITY,
+        schema.EVENT,
+        schema.TASK_ID,
+        schema.DURATION_MS,
+        schema.QUEUE_WAIT_MS,
+        schema.RETRIES,
+        schema.GROUP_INDEX,
+        schema.CHORD_SIZE,
+        schema.TRACE_SAMPLED,
+        schema.ETA,
+        schema.RETRY_IN_S,
+        schema.TASK_NAME,
+        schema.ROOT_ID,
+        schema.PARENT_ID,
+        schema.GROUP_ID,
+        schema.QUEUE,
+        schema.WORKER,
+        schema.PID,
+        schema.TRACE,
+        schema.SPAN_ID,
+        schema.TRACE_ID,
+        schema.OTEL_SPAN_ID,
+        schema.LABELS,
+        schema.ORGANIZATION_ID,
+        schema.USER_ID,
+        schema.CHORD_CALLBACK_ID,
+        schema.CHORD_CALLBACK_NAME,
+        schema.STATE,
+        schema.LOGGER,
+        "_record",
+        "_from_structlog",
+    }
 )
 
 
@@ -77,13 +105,13 @@ def normalize_event(logger: Any, method_name: str, event_dict: EventDict) -> Eve
     event name (``task_failed``, ...). Lines that are not one of our events get ``log``.
     Task event lines get no message: their event and task name say what a sentence would."""
     name = event_dict.pop(EVENT_NAME_KEY, None)
-    event = str(name) if name is not None else s.Event.LOG.value
+    event = str(name) if name is not None else schema.Event.LOG.value
     if event in TASK_EVENT_NAMES:
-        event_dict.pop(s.MESSAGE, None)
-    elif event_dict.get(s.MESSAGE) is None:
-        message = event_dict.get(s.EVENT)
-        event_dict[s.MESSAGE] = message if isinstance(message, str) else str(message)
-    event_dict[s.EVENT] = event
+        event_dict.pop(schema.MESSAGE, None)
+    elif event_dict.get(schema.MESSAGE) is None:
+        message = event_dict.get(schema.EVENT)
+        event_dict[schema.MESSAGE] = message if isinstance(message, str) else str(message)
+    event_dict[schema.EVENT] = event
     return event_dict
 
 
@@ -91,13 +119,13 @@ def add_severity(logger: Any, method_name: str, event_dict: EventDict) -> EventD
     """Set ``severity`` from an explicit override, a stdlib record, or the method name."""
     override = event_dict.pop(SEVERITY_KEY, None)
     if override:
-        event_dict[s.SEVERITY] = override
+        event_dict[schema.SEVERITY] = override
         return event_dict
     record = event_dict.get("_record")
     if isinstance(record, logging.LogRecord):
-        event_dict[s.SEVERITY] = _SEVERITY.get(record.levelname.lower(), record.levelname)
+        event_dict[schema.SEVERITY] = _SEVERITY.get(record.levelname.lower(), record.levelname)
     else:
-        event_dict[s.SEVERITY] = _SEVERITY.get(method_name, "INFO")
+        event_dict[schema.SEVERITY] = _SEVERITY.get(method_name, "INFO")
     # structlog's add_log_level is not in the chain; drop a "level" that callers might pass.
     event_dict.pop("level", None)
     return event_dict
@@ -111,10 +139,10 @@ def merge_task_context(logger: Any, method_name: str, event_dict: EventDict) -> 
         event_dict = {**fields, **event_dict}
     tenant = get_tenant()
     if tenant:
-        if s.ORGANIZATION_ID not in event_dict:
-            event_dict[s.ORGANIZATION_ID] = tenant.organization_id
-        if s.USER_ID not in event_dict:
-            event_dict[s.USER_ID] = tenant.user_id
+        if schema.ORGANIZATION_ID not in event_dict:
+            event_dict[schema.ORGANIZATION_ID] = tenant.organization_id
+        if schema.USER_ID not in event_dict:
+            event_dict[schema.USER_ID] = tenant.user_id
     return event_dict
 
 
@@ -137,7 +165,7 @@ def add_time(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """RFC 3339 UTC timestamp with microseconds. A stdlib record keeps its own creation time."""
     record = event_dict.get("_record")
     ts = record.created if isinstance(record, logging.LogRecord) else time.time()
-    event_dict[s.TIME] = format_time(ts)
+    event_dict[schema.TIME] = format_time(ts)
     return event_dict
 
 
@@ -145,7 +173,7 @@ def add_logger_name(logger: Any, method_name: str, event_dict: EventDict) -> Eve
     """Name of the stdlib logger, for lines that came through logging."""
     record = event_dict.get("_record")
     if isinstance(record, logging.LogRecord):
-        event_dict.setdefault(s.LOGGER, record.name)
+        event_dict.setdefault(schema.LOGGER, record.name)
     return event_dict
 
 
@@ -162,15 +190,18 @@ class AddStaticFields:
                  labels: bool = False) -> None:
         self.service = service
         self.environment = environment
-        self.labels = {k: v for k, v in ((s.SERVICE, service), (s.ENVIRONMENT, environment))
-                       if v} if labels else {}
+        self.labels = (
+            {k: v for k, v in ((schema.SERVICE, service), (schema.ENVIRONMENT, environment)) if v}
+            if labels
+            else {}
+        )
         self.worker: str | None = None  # set by instrument() on worker_ready/process init
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
         if self.labels:
-            event_dict.setdefault(s.LABELS, self.labels)
+            event_dict.setdefault(schema.LABELS, self.labels)
         if self.worker is not None:
-            event_dict.setdefault(s.WORKER, self.worker)
+            event_dict.setdefault(schema.WORKER, self.worker)
         return event_dict
 
 
@@ -188,7 +219,7 @@ os.register_at_fork(after_in_child=_new_pid)
 
 def add_pid(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """The id of the process writing the line."""
-    event_dict.setdefault(s.PID, _pid)
+    event_dict.setdefault(schema.PID, _pid)
     return event_dict
 
 
@@ -242,9 +273,9 @@ class AddTraceContext:
             return cached  # the span's lines under another context object
         tid, sid = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
         if self.prefix is None:
-            out = {s.TRACE_ID: tid, s.OTEL_SPAN_ID: sid}
+            out = {schema.TRACE_ID: tid, schema.OTEL_SPAN_ID: sid}
         else:
-            out = {s.TRACE: self.prefix + tid, s.SPAN_ID: sid, s.TRACE_SAMPLED: True}
+            out = {schema.TRACE: self.prefix + tid, schema.SPAN_ID: sid, schema.TRACE_SAMPLED: True}
         self._last = (ctx.trace_id, ctx.span_id, out)
         return out
 
@@ -271,9 +302,9 @@ def format_exception(logger: Any, method_name: str, event_dict: EventDict) -> Ev
     if not isinstance(exc_info, tuple) or exc_info[0] is None:
         return event_dict
     etype, value, tback = exc_info
-    event_dict.setdefault(s.EXCEPTION_TYPE, qualified_name(etype))
-    event_dict.setdefault(s.EXCEPTION_MESSAGE, redact_text(safe_str(value)))
-    event_dict.setdefault(s.TRACEBACK, format_traceback(etype, value, tback))
+    event_dict.setdefault(schema.EXCEPTION_TYPE, qualified_name(etype))
+    event_dict.setdefault(schema.EXCEPTION_MESSAGE, redact_text(safe_str(value)))
+    event_dict.setdefault(schema.TRACEBACK, format_traceback(etype, value, tback))
     return event_dict
 
 
@@ -355,7 +386,7 @@ def _default(value: Any) -> Any:
     return safe_repr(value)
 
 
-_LEADING = (s.TIME, s.SEVERITY, s.EVENT, s.MESSAGE)
+_LEADING = (schema.TIME, schema.SEVERITY, schema.EVENT, schema.MESSAGE)
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -409,18 +440,18 @@ class EventLine:
                  fields: EventDict) -> bytes:
         """``fields`` (the caller's own dict, consumed) win over the task's bound context; a
         field given as ``None`` clears the context's value and is left out."""
-        line: EventDict = {s.TIME: format_time(time.time()), s.SEVERITY: severity,
-                           s.EVENT: event}
+        line: EventDict = {schema.TIME: format_time(time.time()), schema.SEVERITY: severity,
+                           schema.EVENT: event}
         if message and event not in TASK_EVENT_NAMES:
-            line[s.MESSAGE] = message
+            line[schema.MESSAGE] = message
         context = task_fields()
         if context:
             line.update(self._clean_context(context))
-        if s.ORGANIZATION_ID not in line and s.ORGANIZATION_ID not in fields:
+        if schema.ORGANIZATION_ID not in line and schema.ORGANIZATION_ID not in fields:
             tenant = get_tenant()
             if tenant:
-                fields.setdefault(s.ORGANIZATION_ID, tenant.organization_id)
-                fields.setdefault(s.USER_ID, tenant.user_id)
+                fields.setdefault(schema.ORGANIZATION_ID, tenant.organization_id)
+                fields.setdefault(schema.USER_ID, tenant.user_id)
         exc_info = fields.pop("exc_info", None)
         if exc_info is not None:
             fields = format_exception(None, "", {"exc_info": exc_info, **fields})
@@ -433,12 +464,12 @@ class EventLine:
             if key not in NEVER_SECRET and value.__class__ not in _PLAIN:
                 dirty = True
         static = self.static
-        if static.labels and s.LABELS not in line:
-            line[s.LABELS] = static.labels
-        if static.worker is not None and s.WORKER not in line:
-            line[s.WORKER] = static.worker
-        if s.PID not in line:
-            line[s.PID] = _pid
+        if static.labels and schema.LABELS not in line:
+            line[schema.LABELS] = static.labels
+        if static.worker is not None and schema.WORKER not in line:
+            line[schema.WORKER] = static.worker
+        if schema.PID not in line:
+            line[schema.PID] = _pid
         trace = self.trace.fields()
         if trace:
             line.update(trace)

@@ -6,7 +6,7 @@ actions with them), and the dashboards and saved-query generators (which name th
 the Logging query language and SQL). Import the constants; never spell a field name as a
 string literal anywhere else::
 
-    from instrumentation import schema as s
+    from instrumentation import schema
 
     log.info(s.Event.TASK_SUCCEEDED, **{s.TASK_ID: task.request.id, s.DURATION_MS: 12.5})
 

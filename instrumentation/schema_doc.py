@@ -10,39 +10,40 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 _WHERE = {
-    s.Event.TASK_PUBLISHED: "publisher (client or a worker sending children/callbacks/retries)",
-    s.Event.TASK_RECEIVED: "worker main process",
-    s.Event.TASK_STARTED: "process running the task (pool child under prefork)",
-    s.Event.TASK_SUCCEEDED: "process running the task",
-    s.Event.TASK_FAILED: "process running the task; main process for lost workers/time limits",
-    s.Event.TASK_RETRIED: "process running the task",
-    s.Event.TASK_REVOKED: "worker main process",
-    s.Event.TASK_REJECTED: "worker main process",
-    s.Event.TASK_UNKNOWN: "worker main process",
-    s.Event.TASK_INTERNAL_ERROR: "process running the task",
-    s.Event.TASK_NO_TENANT: "process running the task (a task without tenant)",
-    s.Event.WORKER_READY: "worker main process",
-    s.Event.WORKER_SHUTDOWN: "worker main process",
-    s.Event.WORKER_LOST: "worker main process (pool child died: WorkerLostError; "
-                          "failed, or requeued with acks_late + reject_on_worker_lost)",
-    s.Event.TIME_LIMIT_EXCEEDED: "worker main process (hard time limit)",
-    s.Event.BROKER_CONNECTION_LOST: "Celery's consumer log line, tagged",
-    s.Event.CHORD_ERROR: "Celery's chord error log line, tagged",
-    s.Event.CHORD_STUCK: "chord monitor (rhesis-worker chords check)",
-    s.Event.CHORD_REVOKED: "chord monitor (revoke)",
-    s.Event.CHORD_RECOVERED: "chord monitor (recover)",
-    s.Event.CHORD_CLEANED: "chord monitor (clean)",
-    s.Event.LOG: "any other line: task code, Celery, libraries",
+    schema.Event.TASK_PUBLISHED:
+        "publisher (client or a worker sending children/callbacks/retries)",
+    schema.Event.TASK_RECEIVED: "worker main process",
+    schema.Event.TASK_STARTED: "process running the task (pool child under prefork)",
+    schema.Event.TASK_SUCCEEDED: "process running the task",
+    schema.Event.TASK_FAILED: "process running the task; main process for lost workers/time limits",
+    schema.Event.TASK_RETRIED: "process running the task",
+    schema.Event.TASK_REVOKED: "worker main process",
+    schema.Event.TASK_REJECTED: "worker main process",
+    schema.Event.TASK_UNKNOWN: "worker main process",
+    schema.Event.TASK_INTERNAL_ERROR: "process running the task",
+    schema.Event.TASK_NO_TENANT: "process running the task (a task without tenant)",
+    schema.Event.WORKER_READY: "worker main process",
+    schema.Event.WORKER_SHUTDOWN: "worker main process",
+    schema.Event.WORKER_LOST: "worker main process (pool child died: WorkerLostError; "
+    "failed, or requeued with acks_late + reject_on_worker_lost)",
+    schema.Event.TIME_LIMIT_EXCEEDED: "worker main process (hard time limit)",
+    schema.Event.BROKER_CONNECTION_LOST: "Celery's consumer log line, tagged",
+    schema.Event.CHORD_ERROR: "Celery's chord error log line, tagged",
+    schema.Event.CHORD_STUCK: "chord monitor (rhesis-worker chords check)",
+    schema.Event.CHORD_REVOKED: "chord monitor (revoke)",
+    schema.Event.CHORD_RECOVERED: "chord monitor (recover)",
+    schema.Event.CHORD_CLEANED: "chord monitor (clean)",
+    schema.Event.LOG: "any other line: task code, Celery, libraries",
 }
 
 
 def fields_table() -> str:
     rows = ["| field | type | present on | on events | meaning |",
             "|---|---|---|---|---|"]
-    for f in s.FIELDS:
+    for f in schema.FIELDS:
         events = ", ".join(sorted(f.events)) if f.events else "any"
         rows.append(f"| `{f.name}` | {f.type} | {f.presence.value} | {events} "
                     f"| {f.description} |")
@@ -51,8 +52,8 @@ def fields_table() -> str:
 
 def events_table() -> str:
     rows = ["| event | default severity | written by |", "|---|---|---|"]
-    for e in s.Event:
-        rows.append(f"| `{e.value}` | {s.EVENT_SEVERITY[e]} | {_WHERE[e]} |")
+    for e in schema.Event:
+        rows.append(f"| `{e.value}` | {schema.EVENT_SEVERITY[e]} | {_WHERE[e]} |")
     return "\n".join(rows)
 
 
@@ -104,7 +105,7 @@ def render(examples: Mapping[str, Mapping]) -> str:
         "are rendered through the same processor chain.",
         "",
     ]
-    for e in s.Event:
+    for e in schema.Event:
         rec = examples.get(e.value)
         parts.append(f"### `{e.value}`")
         parts.append("")

@@ -38,8 +38,7 @@ from typing import Any
 from celery import signals
 
 from instrumentation import context as _context
-from instrumentation import logconfig
-from instrumentation import schema as s
+from instrumentation import logconfig, schema
 from instrumentation import tenant as tenancy
 from instrumentation import tracing as _tracing
 from instrumentation.events import log_event
@@ -133,7 +132,11 @@ def _is_mapping(value: Any) -> bool:
     return cls is dict or (value is not None and cls is not str and isinstance(value, Mapping))
 
 
-_NO_CHORD = {s.CHORD_CALLBACK_ID: None, s.CHORD_CALLBACK_NAME: None, s.CHORD_SIZE: None}
+_NO_CHORD = {
+    schema.CHORD_CALLBACK_ID: None,
+    schema.CHORD_CALLBACK_NAME: None,
+    schema.CHORD_SIZE: None,
+}
 
 
 def _chord_fields(chord: Any) -> dict[str, Any]:
@@ -147,9 +150,9 @@ def _chord_fields(chord: Any) -> dict[str, Any]:
         return dict(_NO_CHORD)
     options = chord.get("options") or {}
     return {
-        s.CHORD_CALLBACK_ID: options.get("task_id"),
-        s.CHORD_CALLBACK_NAME: chord.get("task"),
-        s.CHORD_SIZE: chord.get("chord_size"),
+        schema.CHORD_CALLBACK_ID: options.get("task_id"),
+        schema.CHORD_CALLBACK_NAME: chord.get("task"),
+        schema.CHORD_SIZE: chord.get("chord_size"),
     }
 
 
@@ -194,23 +197,23 @@ def _chord_size(backend: Any, group_id: str | None) -> int | None:
 def _fill_chord_size(fields: dict[str, Any], task: Any) -> None:
     """Add the chord's size to a member's fields (``task`` gives the result backend; it is
     read only for chord members: no work for fields a task does not have)."""
-    if _options.chord_size_lookup and fields.get(s.CHORD_CALLBACK_ID) and \
-            fields.get(s.CHORD_SIZE) is None:
-        fields[s.CHORD_SIZE] = _chord_size(getattr(task, "backend", None),
-                                           fields.get(s.GROUP_ID))
+    if _options.chord_size_lookup and fields.get(schema.CHORD_CALLBACK_ID) and \
+            fields.get(schema.CHORD_SIZE) is None:
+        fields[schema.CHORD_SIZE] = _chord_size(getattr(task, "backend", None),
+                                           fields.get(schema.GROUP_ID))
 
 
 def _context_fields(task: Any, request: Any) -> dict[str, Any]:
     """Fields of a running task from its ``task.request`` (a celery Context)."""
     fields = {
-        s.TASK_ID: request.id,
-        s.TASK_NAME: getattr(task, "name", None),
-        s.ROOT_ID: request.root_id,
-        s.PARENT_ID: request.parent_id,
-        s.GROUP_ID: request.group,
-        s.GROUP_INDEX: request.group_index,
-        s.RETRIES: request.retries or 0,
-        s.QUEUE: _queue_of(request.delivery_info),
+        schema.TASK_ID: request.id,
+        schema.TASK_NAME: getattr(task, "name", None),
+        schema.ROOT_ID: request.root_id,
+        schema.PARENT_ID: request.parent_id,
+        schema.GROUP_ID: request.group,
+        schema.GROUP_INDEX: request.group_index,
+        schema.RETRIES: request.retries or 0,
+        schema.QUEUE: _queue_of(request.delivery_info),
     }
     chord = request.chord
     fields.update(_NO_CHORD if chord is None else _chord_fields(chord))
@@ -220,14 +223,14 @@ def _context_fields(task: Any, request: Any) -> dict[str, Any]:
 def _headers_fields(headers: Mapping[str, Any], chord: Any, queue: str | None) -> dict[str, Any]:
     """Fields from protocol-2 message headers (publish side, or a worker Request's dict)."""
     fields = {
-        s.TASK_ID: headers.get("id"),
-        s.TASK_NAME: headers.get("task"),
-        s.ROOT_ID: headers.get("root_id"),
-        s.PARENT_ID: headers.get("parent_id"),
-        s.GROUP_ID: headers.get("group"),
-        s.GROUP_INDEX: headers.get("group_index"),
-        s.RETRIES: headers.get("retries") or 0,
-        s.QUEUE: queue,
+        schema.TASK_ID: headers.get("id"),
+        schema.TASK_NAME: headers.get("task"),
+        schema.ROOT_ID: headers.get("root_id"),
+        schema.PARENT_ID: headers.get("parent_id"),
+        schema.GROUP_ID: headers.get("group"),
+        schema.GROUP_INDEX: headers.get("group_index"),
+        schema.RETRIES: headers.get("retries") or 0,
+        schema.QUEUE: queue,
     }
     fields.update(_chord_fields(chord))
     return fields
@@ -235,8 +238,8 @@ def _headers_fields(headers: Mapping[str, Any], chord: Any, queue: str | None) -
 
 def _tenant_of_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        s.ORGANIZATION_ID: headers.get(s.ORGANIZATION_ID),
-        s.USER_ID: headers.get(s.USER_ID),
+        schema.ORGANIZATION_ID: headers.get(schema.ORGANIZATION_ID),
+        schema.USER_ID: headers.get(schema.USER_ID),
     }
 
 
@@ -244,11 +247,13 @@ def _exception_fields(exc: BaseException | None, traceback_text: str | None) -> 
     if exc is None:
         return {}
     return {
-        s.EXCEPTION_TYPE: qualified_name(type(exc)),
-        s.EXCEPTION_MESSAGE: redact_text(safe_str(exc)),
+        schema.EXCEPTION_TYPE: qualified_name(type(exc)),
+        schema.EXCEPTION_MESSAGE: redact_text(safe_str(exc)),
         # Redacted before it is capped: the cap could cut a secret in two, and half a token
         # is no longer recognizable.
-        s.TRACEBACK: compact_traceback(redact_text(traceback_text)) if traceback_text else None,
+        schema.TRACEBACK: compact_traceback(redact_text(traceback_text))
+        if traceback_text
+        else None,
     }
 
 
@@ -281,10 +286,10 @@ def _chord_links_to(headers: dict) -> None:
     """Publishing the chord callback of the running member (the member that completes the
     chord): hand it the members' span contexts."""
     bound = _context.task_fields()
-    callback_id = bound.get(s.CHORD_CALLBACK_ID) if bound else None
+    callback_id = bound.get(schema.CHORD_CALLBACK_ID) if bound else None
     if callback_id is None or headers.get("id") != callback_id:
         return
-    state = _tasks.get(bound.get(s.TASK_ID))
+    state = _tasks.get(bound.get(schema.TASK_ID))
     links = _tracing.chord_links_header(getattr(state.task, "backend", None) if state else None,
                                         callback_id)
     if links:
@@ -304,11 +309,11 @@ def _after_publish(sender: Any = None, body: Any = None, headers: Mapping | None
     fields = _headers_fields(headers, (embed or {}).get("chord"), routing_key)
     fields.update(_tenant_of_headers(headers))
     if headers.get("eta"):
-        fields[s.ETA] = headers["eta"]
+        fields[schema.ETA] = headers["eta"]
     if _options.log_payloads and isinstance(body, tuple | list) and len(body) == 3:
-        fields[s.ARGS] = _payload(body[0])
-        fields[s.KWARGS] = _payload(body[1])
-    log_event(s.Event.TASK_PUBLISHED, **fields)
+        fields[schema.ARGS] = _payload(body[0])
+        fields[schema.KWARGS] = _payload(body[1])
+    log_event(schema.Event.TASK_PUBLISHED, **fields)
 
 
 # --- Worker main process --------------------------------------------------------------------
@@ -328,16 +333,16 @@ def _on_received(sender: Any = None, request: Any = None, **kw: Any) -> None:
     headers = _request_dict(request)
     delivery_info = request.delivery_info
     fields = _headers_fields(headers, getattr(request, "chord", None), _queue_of(delivery_info))
-    fields[s.TASK_NAME] = request.name
+    fields[schema.TASK_NAME] = request.name
     fields.update(_tenant_of_headers(headers))
-    fields[s.WORKER] = getattr(request, "hostname", None)
-    if fields[s.CHORD_CALLBACK_ID]:
+    fields[schema.WORKER] = getattr(request, "hostname", None)
+    if fields[schema.CHORD_CALLBACK_ID]:
         _fill_chord_size(fields, getattr(request, "task", None))
     if delivery_info and delivery_info.get("redelivered"):
-        fields[s.REDELIVERED] = True
+        fields[schema.REDELIVERED] = True
     if headers.get("eta"):
-        fields[s.ETA] = headers["eta"]
-    log_event(s.Event.TASK_RECEIVED, **fields)
+        fields[schema.ETA] = headers["eta"]
+    log_event(schema.Event.TASK_RECEIVED, **fields)
 
 
 @_safe
@@ -348,11 +353,11 @@ def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = Fals
         return
     fields = _context_fields(sender, request)
     fields.update(tenancy.tenant_from_request(request).as_fields())
-    fields.update({s.TERMINATED: bool(terminated), s.EXPIRED: bool(expired),
-                   s.SIGNUM: int(signum) if signum is not None else None})
+    fields.update({schema.TERMINATED: bool(terminated), schema.EXPIRED: bool(expired),
+                   schema.SIGNUM: int(signum) if signum is not None else None})
     # Revoked while running in this process: say how long it ran (postrun still cleans up).
-    fields[s.DURATION_MS] = _duration_ms(fields[s.TASK_ID])
-    log_event(s.Event.TASK_REVOKED, **fields)
+    fields[schema.DURATION_MS] = _duration_ms(fields[schema.TASK_ID])
+    log_event(schema.Event.TASK_REVOKED, **fields)
 
 
 @_safe
@@ -362,8 +367,8 @@ def _on_rejected(sender: Any = None, message: Any = None, exc: BaseException | N
     delivery_info = getattr(message, "delivery_info", None)
     fields = _headers_fields(headers, None, _queue_of(delivery_info))
     fields.update(_tenant_of_headers(headers))
-    fields[s.REASON] = redact_text(safe_str(exc)) if exc is not None else None
-    log_event(s.Event.TASK_REJECTED, **fields)
+    fields[schema.REASON] = redact_text(safe_str(exc)) if exc is not None else None
+    log_event(schema.Event.TASK_REJECTED, **fields)
 
 
 @_safe
@@ -371,10 +376,10 @@ def _on_unknown(sender: Any = None, name: str | None = None, id: str | None = No
                 message: Any = None, exc: BaseException | None = None, **kw: Any) -> None:
     headers = getattr(message, "headers", None) or {}
     fields = _headers_fields(headers, None, _queue_of(getattr(message, "delivery_info", None)))
-    fields.update({s.TASK_ID: id, s.TASK_NAME: name})
+    fields.update({schema.TASK_ID: id, schema.TASK_NAME: name})
     fields.update(_tenant_of_headers(headers))
-    fields[s.REASON] = "task not registered on this worker"
-    log_event(s.Event.TASK_UNKNOWN, **fields)
+    fields[schema.REASON] = "task not registered on this worker"
+    log_event(schema.Event.TASK_UNKNOWN, **fields)
 
 
 # --- Where the task runs (pool child under prefork) -----------------------------------------
@@ -392,12 +397,12 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
         tenant = tenancy.tenant_from_request(request, kwargs if _is_mapping(kwargs) else None)
         has_tenant = bool(tenant.organization_id or tenant.user_id)
         fields = _context_fields(task, request)
-        fields[s.ORGANIZATION_ID] = tenant.organization_id
-        fields[s.USER_ID] = tenant.user_id
-        if fields[s.CHORD_CALLBACK_ID]:
+        fields[schema.ORGANIZATION_ID] = tenant.organization_id
+        fields[schema.USER_ID] = tenant.user_id
+        if fields[schema.CHORD_CALLBACK_ID]:
             _fill_chord_size(fields, task)
         if request.hostname:
-            fields[s.WORKER] = request.hostname
+            fields[schema.WORKER] = request.hostname
         # Bind for the task's duration: every line the task writes, structlog or stdlib, gets
         # these.
         tokens = _context.bind_task(fields)
@@ -420,19 +425,25 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
         if eta:
             with contextlib.suppress(ValueError):
                 due = max(due, dt.datetime.fromisoformat(str(eta)).timestamp())
-        extra[s.QUEUE_WAIT_MS] = round(max(0.0, time.time() - due) * 1000, 3)
+        extra[schema.QUEUE_WAIT_MS] = round(max(0.0, time.time() - due) * 1000, 3)
     if _options.log_payloads:
-        extra[s.ARGS] = _payload(args)
-        extra[s.KWARGS] = _payload(kwargs)
-    log_event(s.Event.TASK_STARTED, **extra)
+        extra[schema.ARGS] = _payload(args)
+        extra[schema.KWARGS] = _payload(kwargs)
+    log_event(schema.Event.TASK_STARTED, **extra)
     # Tasks that have no tenant by design (heartbeats, housekeeping) opt out with
     # ``requires_tenant = False`` on the task class.
     if not has_tenant and getattr(task, "requires_tenant", True):
         _warn_no_tenant(task.name)
 
 
-_SPAN_ATTRIBUTES = (s.ORGANIZATION_ID, s.USER_ID, s.GROUP_ID, s.ROOT_ID, s.CHORD_CALLBACK_ID,
-                    s.CHORD_CALLBACK_NAME)
+_SPAN_ATTRIBUTES = (
+    schema.ORGANIZATION_ID,
+    schema.USER_ID,
+    schema.GROUP_ID,
+    schema.ROOT_ID,
+    schema.CHORD_CALLBACK_ID,
+    schema.CHORD_CALLBACK_NAME,
+)
 
 
 def _header(request: Any, name: str) -> Any:
@@ -470,7 +481,7 @@ def _trace_prerun(task: Any, request: Any, fields: dict[str, Any], run: Any) -> 
     """Span attributes, and the span links of a chord (see ``tracing``): a member remembers
     its span for the callback, the callback links to the members'."""
     _tracing.annotate_span(run.span if run is not None else None, fields, _SPAN_ATTRIBUTES)
-    callback_id = fields.get(s.CHORD_CALLBACK_ID)
+    callback_id = fields.get(schema.CHORD_CALLBACK_ID)
     if callback_id:
         _tracing.remember_chord_member(getattr(task, "backend", None), callback_id)
     links = _header(request, _tracing.CHORD_LINKS_HEADER)
@@ -490,7 +501,7 @@ def _warn_no_tenant(task_name: str) -> None:
     if seen is None or now - seen[0] >= NO_TENANT_WARN_INTERVAL_S:
         suppressed = int(seen[1]) if seen else 0
         _no_tenant_seen[task_name] = [now, 0]
-        log_event(s.Event.TASK_NO_TENANT, f"Task {task_name} runs without a tenant",
+        log_event(schema.Event.TASK_NO_TENANT, f"Task {task_name} runs without a tenant",
                   suppressed=suppressed)
     else:
         seen[1] += 1
@@ -511,9 +522,9 @@ def _bound_or(task: Any, task_id: str | None) -> dict[str, Any]:
     try:
         request = task.request
     except Exception:
-        return {s.TASK_ID: task_id, s.TASK_NAME: getattr(task, "name", None)}
+        return {schema.TASK_ID: task_id, schema.TASK_NAME: getattr(task, "name", None)}
     fields = _context_fields(task, request)
-    fields[s.TASK_ID] = task_id or fields.get(s.TASK_ID)
+    fields[schema.TASK_ID] = task_id or fields.get(schema.TASK_ID)
     fields.update(tenancy.tenant_from_request(request).as_fields())
     return fields
 
@@ -523,11 +534,11 @@ def _log_succeeded(task: Any, task_id: str | None, result: Any) -> None:
     right after ``task_success``: one signal receiver per task fewer, and the task id comes
     with the signal instead of from ``task.request``."""
     fields = _bound_or(task, task_id)
-    fields[s.DURATION_MS] = _duration_ms(task_id)
-    fields[s.STATE] = "SUCCESS"
+    fields[schema.DURATION_MS] = _duration_ms(task_id)
+    fields[schema.STATE] = "SUCCESS"
     if _options.log_payloads:
-        fields[s.RESULT] = _payload(result)
-    log_event(s.Event.TASK_SUCCEEDED, **fields)
+        fields[schema.RESULT] = _payload(result)
+    log_event(schema.Event.TASK_SUCCEEDED, **fields)
 
 
 #: Celery sends task_failure twice for one hard time limit (Request.on_timeout, then
@@ -560,18 +571,18 @@ def _on_failure(sender: Any = None, task_id: str | None = None,
     if state is not None and state.run is not None:
         _guarded(TaskSpans.record_failure, state.run, task, exception)
     fields = _bound_or(task, task_id)
-    fields[s.DURATION_MS] = _duration_ms(task_id)
-    fields[s.STATE] = "FAILURE"
+    fields[schema.DURATION_MS] = _duration_ms(task_id)
+    fields[schema.STATE] = "FAILURE"
     fields.update(_exception_fields(exception, getattr(einfo, "traceback", None)))
     name = getattr(task, "name", "?")
-    log_event(s.Event.TASK_FAILED, **fields)
-    exc_type = fields.get(s.EXCEPTION_TYPE) or ""
+    log_event(schema.Event.TASK_FAILED, **fields)
+    exc_type = fields.get(schema.EXCEPTION_TYPE) or ""
     if exc_type.endswith("WorkerLostError"):
-        log_event(s.Event.WORKER_LOST, f"Worker process lost while running {name}", **{
-            **fields, **_lost_fields(task_id, fields.get(s.EXCEPTION_MESSAGE), False)})
+        log_event(schema.Event.WORKER_LOST, f"Worker process lost while running {name}", **{
+            **fields, **_lost_fields(task_id, fields.get(schema.EXCEPTION_MESSAGE), False)})
     elif exc_type.endswith(".TimeLimitExceeded"):
-        log_event(s.Event.TIME_LIMIT_EXCEEDED, f"Task {name} exceeded its time limit", **{
-            **fields, s.REASON: fields.get(s.EXCEPTION_MESSAGE)})
+        log_event(schema.Event.TIME_LIMIT_EXCEEDED, f"Task {name} exceeded its time limit", **{
+            **fields, schema.REASON: fields.get(schema.EXCEPTION_MESSAGE)})
 
 
 # --- A pool process lost mid-task ------------------------------------------------------------
@@ -590,11 +601,11 @@ _original_on_failure: Callable[..., Any] | None = None
 
 def _lost_fields(task_id: str | None, reason: str | None, requeued: bool) -> dict[str, Any]:
     match = _SIGNAL_IN_REASON.search(reason or "")
-    fields = {s.REASON: reason, s.REQUEUED: requeued,
-              s.SIGNUM: int(match.group(1)) if match else None}
+    fields = {schema.REASON: reason, schema.REQUEUED: requeued,
+              schema.SIGNUM: int(match.group(1)) if match else None}
     pid = _lost_pids.get(task_id) if task_id else None
     if pid:
-        fields[s.PID] = pid
+        fields[schema.PID] = pid
     return fields
 
 
@@ -660,13 +671,13 @@ def _on_lost_requeued(request: Any, exc: BaseException) -> None:
     headers = _request_dict(request)
     fields = _headers_fields(headers, getattr(request, "chord", None),
                              _queue_of(request.delivery_info))
-    fields[s.TASK_NAME] = request.name
+    fields[schema.TASK_NAME] = request.name
     fields.update(_tenant_of_headers(headers))
-    fields[s.WORKER] = getattr(request, "hostname", None)
-    fields[s.EXCEPTION_TYPE] = qualified_name(type(exc))
-    fields[s.EXCEPTION_MESSAGE] = redact_text(safe_str(exc))
-    fields.update(_lost_fields(request.id, fields[s.EXCEPTION_MESSAGE], True))
-    log_event(s.Event.WORKER_LOST,
+    fields[schema.WORKER] = getattr(request, "hostname", None)
+    fields[schema.EXCEPTION_TYPE] = qualified_name(type(exc))
+    fields[schema.EXCEPTION_MESSAGE] = redact_text(safe_str(exc))
+    fields.update(_lost_fields(request.id, fields[schema.EXCEPTION_MESSAGE], True))
+    log_event(schema.Event.WORKER_LOST,
               f"Worker process lost while running {request.name}; task requeued", **fields)
 
 
@@ -681,8 +692,8 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo
     if state is not None and state.run is not None:
         _guarded(TaskSpans.record_retry, state.run, reason)
     fields = _bound_or(task, task_id)
-    fields[s.DURATION_MS] = _duration_ms(task_id)
-    fields[s.STATE] = "RETRY"
+    fields[schema.DURATION_MS] = _duration_ms(task_id)
+    fields[schema.STATE] = "RETRY"
     # reason is celery.exceptions.Retry; .exc is what the task raised (None for a bare retry).
     original = getattr(reason, "exc", None) or reason
     exc = original if isinstance(original, BaseException) else None
@@ -696,13 +707,13 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo
     when = getattr(reason, "when", None)
     now = dt.datetime.now(dt.UTC)
     if isinstance(when, int | float):
-        fields[s.RETRY_IN_S] = float(when)
-        fields[s.ETA] = (now + dt.timedelta(seconds=when)).isoformat()
+        fields[schema.RETRY_IN_S] = float(when)
+        fields[schema.ETA] = (now + dt.timedelta(seconds=when)).isoformat()
     elif isinstance(when, dt.datetime):
         aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-        fields[s.RETRY_IN_S] = round((aware - now).total_seconds(), 3)
-        fields[s.ETA] = aware.isoformat()
-    log_event(s.Event.TASK_RETRIED, **fields)
+        fields[schema.RETRY_IN_S] = round((aware - now).total_seconds(), 3)
+        fields[schema.ETA] = aware.isoformat()
+    log_event(schema.Event.TASK_RETRIED, **fields)
 
 
 @_safe
@@ -710,9 +721,9 @@ def _on_internal_error(sender: Any = None, task_id: str | None = None,
                        exception: BaseException | None = None, einfo: Any = None,
                        **kw: Any) -> None:
     task = sender
-    fields = _bound_or(task, task_id) if task is not None else {s.TASK_ID: task_id}
+    fields = _bound_or(task, task_id) if task is not None else {schema.TASK_ID: task_id}
     fields.update(_exception_fields(exception, getattr(einfo, "traceback", None)))
-    log_event(s.Event.TASK_INTERNAL_ERROR, **fields)
+    log_event(schema.Event.TASK_INTERNAL_ERROR, **fields)
 
 
 @_safe
@@ -783,7 +794,7 @@ def _on_worker_ready(sender: Any = None, **kw: Any) -> None:
     hostname = getattr(sender, "hostname", None)
     logconfig.set_worker_name(hostname)
     app = getattr(sender, "app", None)
-    fields: dict[str, Any] = {s.WORKER: hostname}
+    fields: dict[str, Any] = {schema.WORKER: hostname}
     pool = getattr(getattr(sender, "controller", None), "pool", None)
     if pool is not None:
         fields["pool"] = type(pool).__module__.rsplit(".", 1)[-1]
@@ -791,12 +802,14 @@ def _on_worker_ready(sender: Any = None, **kw: Any) -> None:
     if app is not None:
         fields["queues"] = sorted(q.name for q in app.amqp.queues.consume_from.values()) if \
             app.amqp.queues.consume_from else None
-    log_event(s.Event.WORKER_READY, f"Worker {hostname} ready", **fields)
+    log_event(schema.Event.WORKER_READY, f"Worker {hostname} ready", **fields)
 
 
 @_safe
 def _on_worker_shutdown(sender: Any = None, **kw: Any) -> None:
-    log_event(s.Event.WORKER_SHUTDOWN, "Worker shutting down", **{s.WORKER: _hostname(sender)})
+    log_event(
+        schema.Event.WORKER_SHUTDOWN, "Worker shutting down", **{schema.WORKER: _hostname(sender)}
+    )
 
 
 def _hostname(sender: Any) -> str | None:
@@ -839,9 +852,9 @@ class CeleryLineFilter(logging.Filter):
         # time_limit_exceeded event reports it with the task's fields; tagging both would count
         # every time limit twice.)
         if "Connection to broker lost" in text:
-            record.__dict__[_EVENT_ATTR] = s.Event.BROKER_CONNECTION_LOST.value
+            record.__dict__[_EVENT_ATTR] = schema.Event.BROKER_CONNECTION_LOST.value
         elif text.startswith("Chord") and "raised" in text:
-            record.__dict__[_EVENT_ATTR] = s.Event.CHORD_ERROR.value
+            record.__dict__[_EVENT_ATTR] = schema.Event.CHORD_ERROR.value
         return True
 
 

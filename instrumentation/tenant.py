@@ -30,11 +30,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: Message header names that carry the tenant. Same spelling as the log fields, on purpose:
 #: Celery copies custom headers onto ``task.request`` under these names.
-TENANT_HEADERS = (s.ORGANIZATION_ID, s.USER_ID)
+TENANT_HEADERS = (schema.ORGANIZATION_ID, schema.USER_ID)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Tenant:
         return bool(self.organization_id or self.user_id)
 
     def as_fields(self) -> dict[str, str | None]:
-        return {s.ORGANIZATION_ID: self.organization_id, s.USER_ID: self.user_id}
+        return {schema.ORGANIZATION_ID: self.organization_id, schema.USER_ID: self.user_id}
 
 
 _current: contextvars.ContextVar[Tenant | None] = contextvars.ContextVar(
@@ -92,9 +92,9 @@ def inject_headers(headers: dict[str, Any]) -> None:
     if not tenant:
         return
     if tenant.organization_id is not None:
-        headers.setdefault(s.ORGANIZATION_ID, tenant.organization_id)
+        headers.setdefault(schema.ORGANIZATION_ID, tenant.organization_id)
     if tenant.user_id is not None:
-        headers.setdefault(s.USER_ID, tenant.user_id)
+        headers.setdefault(schema.USER_ID, tenant.user_id)
 
 
 def tenant_from_request(request: Any, kwargs: Mapping[str, Any] | None = None) -> Tenant:
@@ -104,14 +104,14 @@ def tenant_from_request(request: Any, kwargs: Mapping[str, Any] | None = None) -
         headers = None
     org = user = None
     if headers:
-        org, user = headers.get(s.ORGANIZATION_ID), headers.get(s.USER_ID)
+        org, user = headers.get(schema.ORGANIZATION_ID), headers.get(schema.USER_ID)
     # Celery copies custom headers onto the request as attributes too.
     if org is None:
-        org = getattr(request, s.ORGANIZATION_ID, None)
+        org = getattr(request, schema.ORGANIZATION_ID, None)
         if org is None and kwargs:
-            org = kwargs.get(s.ORGANIZATION_ID)
+            org = kwargs.get(schema.ORGANIZATION_ID)
     if user is None:
-        user = getattr(request, s.USER_ID, None)
+        user = getattr(request, schema.USER_ID, None)
         if user is None and kwargs:
-            user = kwargs.get(s.USER_ID)
+            user = kwargs.get(schema.USER_ID)
     return Tenant(None if org is None else str(org), None if user is None else str(user))

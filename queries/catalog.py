@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from instrumentation import schema as s
+from instrumentation import schema
 from queries import template
 
 HERE = Path(__file__).resolve().parent
@@ -175,10 +175,15 @@ class QueryFile:
                   "visibility": "SHARED"}
         if self.kind == SQL:
             return {**common, "opsAnalyticsQuery": {"sqlQueryText": self.render(ctx)}}
-        return {**common, "loggingQuery": {
-            "filter": self.render(ctx),
-            "summaryFields": [{"field": s.jsonpayload(getattr(s, c))} for c in self.summary],
-        }}
+        return {
+            **common,
+            "loggingQuery": {
+                "filter": self.render(ctx),
+                "summaryFields": [
+                    {"field": schema.jsonpayload(getattr(schema, c))} for c in self.summary
+                ],
+            },
+        }
 
 
 def _parse(kind: str, path: Path) -> QueryFile:

@@ -28,7 +28,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: The fields of Kubernetes Event objects (``logs/events``) the health-probe query reads.
 K8S_EVENT_FIELDS = {
@@ -41,9 +41,9 @@ K8S_EVENT_FIELDS = {
 
 
 def _constant(attr: str) -> str:
-    if not attr.isupper() or not isinstance(getattr(s, attr, None), str):
+    if not attr.isupper() or not isinstance(getattr(schema, attr, None), str):
         raise KeyError(f"schema has no field constant {attr}")
-    return getattr(s, attr)
+    return getattr(schema, attr)
 
 
 class _Namespace:
@@ -60,7 +60,7 @@ class _Namespace:
 
 def _event(attr: str) -> str:
     try:
-        return s.Event[attr].value
+        return schema.Event[attr].value
     except KeyError:
         raise KeyError(f"schema.Event has no member {attr}") from None
 
@@ -73,12 +73,12 @@ def _k8s(attr: str) -> str:
 
 def sql_path(name: str) -> str:
     """JSONPath of a field inside ``json_payload``; the name must be a schema field."""
-    return f"$.{s.check_field(name)}"
+    return f"$.{schema.check_field(name)}"
 
 
 def _sql_string(attr: str) -> str:
     name = _constant(attr)
-    promoted = {s.SEVERITY: "severity", s.TIME: "timestamp"}
+    promoted = {schema.SEVERITY: "severity", schema.TIME: "timestamp"}
     if name in promoted:
         return promoted[name]
     return f"JSON_VALUE(json_payload, '{sql_path(name)}')"
@@ -89,8 +89,8 @@ def _sql_number(attr: str) -> str:
 
 
 NAMESPACES: dict[str, _Namespace] = {
-    "f": _Namespace(lambda attr: s.jsonpayload(_constant(attr))),
-    "n": _Namespace(lambda attr: s.check_field(_constant(attr))),
+    "f": _Namespace(lambda attr: schema.jsonpayload(_constant(attr))),
+    "n": _Namespace(lambda attr: schema.check_field(_constant(attr))),
     "j": _Namespace(_sql_string),
     "num": _Namespace(_sql_number),
     "e": _Namespace(_event),

@@ -20,8 +20,13 @@ sys.path.insert(0, str(REPO))
 
 from celery import chord  # noqa: E402
 
-from instrumentation import configure_logging, instrument, log_event, tenant_context  # noqa: E402
-from instrumentation import schema as s  # noqa: E402
+from instrumentation import (  # noqa: E402
+    configure_logging,
+    instrument,
+    log_event,
+    schema,
+    tenant_context,
+)
 from instrumentation.schema_doc import render  # noqa: E402
 from tests.support import running_worker, start_redis_server  # noqa: E402
 from tests.support.apps import client_app  # noqa: E402
@@ -49,42 +54,42 @@ def main() -> None:
                 with contextlib.suppress(Exception):
                     bad.get(timeout=30)
                 late = client.send_task("tapp.add", (1, 2), countdown=1)
-                w.wait_for_event(s.Event.TASK_RECEIVED, task_id=late.id)
+                w.wait_for_event(schema.Event.TASK_RECEIVED, task_id=late.id)
                 late.revoke()
                 client.send_task("tapp.crash")
                 client.send_task("tapp.sleepy", (5,))
                 client.send_task("tapp.nope")
             client.send_task("tapp.add", (2, 2)).get(timeout=30)
-            w.wait_for_event(s.Event.TASK_REVOKED, task_id=late.id)
-            w.wait_for_event(s.Event.TIME_LIMIT_EXCEEDED)
-            w.wait_for_event(s.Event.WORKER_LOST)
+            w.wait_for_event(schema.Event.TASK_REVOKED, task_id=late.id)
+            w.wait_for_event(schema.Event.TIME_LIMIT_EXCEEDED)
+            w.wait_for_event(schema.Event.WORKER_LOST)
             w.stop()
             lines = [json.loads(x) for x in out.getvalue().splitlines()] + w.json_lines()
         for rec in lines:
-            examples.setdefault(rec[s.EVENT], rec)
+            examples.setdefault(rec[schema.EVENT], rec)
         # The chord monitor's events, rendered through the same chain.
         buf = io.StringIO()
         configure_logging(stream=buf, service="chord-monitor", environment="dev")
-        common = {s.CHORD_ID: "0f6c1d2e-8f3b-4c6e-9a51-1d2f3e4a5b6c", s.MEMBERS_DONE: 9,
-                  s.MEMBERS_EXPECTED: 10, s.MEMBERS_FAILED: 0, s.AGE_S: 5400.0,
-                  s.CHORD_CALLBACK_ID: "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-                  s.CHORD_CALLBACK_NAME: "worker.tasks.collect_results",
-                  s.ORGANIZATION_ID: "org-42"}
-        log_event(s.Event.CHORD_STUCK, "Chord stuck: size key missing", **common,
-                  **{s.REASON: "size_key_missing", s.ACTION: "check"})
-        log_event(s.Event.CHORD_REVOKED, "Revoked pending members and callback", **common,
-                  **{s.ACTION: "revoke", s.DRY_RUN: False})
-        log_event(s.Event.CHORD_RECOVERED, "Ran the chord callback with stored results",
-                  **common, **{s.ACTION: "recover"})
-        log_event(s.Event.CHORD_CLEANED, "Removed the chord keys", **common,
-                  **{s.ACTION: "clean", s.DRY_RUN: False})
+        common = {schema.CHORD_ID: "0f6c1d2e-8f3b-4c6e-9a51-1d2f3e4a5b6c", schema.MEMBERS_DONE: 9,
+                  schema.MEMBERS_EXPECTED: 10, schema.MEMBERS_FAILED: 0, schema.AGE_S: 5400.0,
+                  schema.CHORD_CALLBACK_ID: "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                  schema.CHORD_CALLBACK_NAME: "worker.tasks.collect_results",
+                  schema.ORGANIZATION_ID: "org-42"}
+        log_event(schema.Event.CHORD_STUCK, "Chord stuck: size key missing", **common,
+                  **{schema.REASON: "size_key_missing", schema.ACTION: "check"})
+        log_event(schema.Event.CHORD_REVOKED, "Revoked pending members and callback", **common,
+                  **{schema.ACTION: "revoke", schema.DRY_RUN: False})
+        log_event(schema.Event.CHORD_RECOVERED, "Ran the chord callback with stored results",
+                  **common, **{schema.ACTION: "recover"})
+        log_event(schema.Event.CHORD_CLEANED, "Removed the chord keys", **common,
+                  **{schema.ACTION: "clean", schema.DRY_RUN: False})
         for line in buf.getvalue().splitlines():
             rec = json.loads(line)
-            examples.setdefault(rec[s.EVENT], rec)
+            examples.setdefault(rec[schema.EVENT], rec)
     finally:
         redis.stop()
     (REPO / "docs" / "schema.md").write_text(render(examples))
-    missing = [e.value for e in s.Event if e.value not in examples]
+    missing = [e.value for e in schema.Event if e.value not in examples]
     print(f"wrote docs/schema.md; events without an example: {missing}")
 
 

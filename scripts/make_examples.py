@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from instrumentation import schema as s  # noqa: E402
+from instrumentation import schema  # noqa: E402
 from tests.support import (  # noqa: E402
     running_worker,
     start_redis_server,
@@ -84,9 +84,9 @@ def make_stuck_chord(redis, env: dict[str, str], workers) -> str:
 
     def member_started():
         for w in workers:
-            for rec in w.events(s.Event.TASK_STARTED, organization_id="org-globex"):
-                if rec.get(s.GROUP_ID) and rec.get(s.CHORD_CALLBACK_ID):
-                    return rec[s.GROUP_ID]
+            for rec in w.events(schema.Event.TASK_STARTED, organization_id="org-globex"):
+                if rec.get(schema.GROUP_ID) and rec.get(schema.CHORD_CALLBACK_ID):
+                    return rec[schema.GROUP_ID]
         return None
 
     group_id = wait_for(member_started, timeout=60, message="a member of the stuck run")
@@ -121,7 +121,7 @@ def kubectl_format(lines_by_pod: dict[str, list[dict]]) -> str:
     rows = []
     for pod, recs in lines_by_pod.items():
         for rec in recs:
-            t = rec[s.TIME]  # 2026-11-28T12:35:58.991236Z -> nanoseconds
+            t = rec[schema.TIME]  # 2026-11-28T12:35:58.991236Z -> nanoseconds
             stamp = t[:-1] + "000Z" if t.endswith("Z") and len(t) == 27 else t
             line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
             rows.append((stamp, kubectl_line(pod, stamp, line)))
@@ -148,7 +148,7 @@ def main() -> None:
                     raise SystemExit(f"demo failed:\n{demo.stdout}\n{demo.stderr}")
                 group_id = make_stuck_chord(redis, env, workers)
                 # Let every member of the stuck chord finish: the callback never comes.
-                wait_for(lambda: sum(len(w.events(s.Event.TASK_SUCCEEDED, group_id=group_id))
+                wait_for(lambda: sum(len(w.events(schema.Event.TASK_SUCCEEDED, group_id=group_id))
                                      for w in workers) >= 4, timeout=60,
                          message="members of the stuck chord to finish")
                 check = run_cli(["chords", "--backend", redis.url(1), "--broker", redis.url(0),
@@ -167,8 +167,8 @@ def main() -> None:
         redis.stop()
 
     everything = [r for recs in by_pod.values() for r in recs] + \
-        [r for r in publisher if s.EVENT in r] + [r for r in monitor if s.EVENT in r]
-    everything.sort(key=lambda r: r.get(s.TIME, ""))
+        [r for r in publisher if schema.EVENT in r] + [r for r in monitor if schema.EVENT in r]
+    everything.sort(key=lambda r: r.get(schema.TIME, ""))
     (EXAMPLES / "worker.jsonl").write_text(
         "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n"
                 for r in everything))
@@ -176,7 +176,7 @@ def main() -> None:
     (EXAMPLES / "celery-plain.log").write_text(plain)
     counts: dict[str, int] = {}
     for r in everything:
-        counts[r[s.EVENT]] = counts.get(r[s.EVENT], 0) + 1
+        counts[r[schema.EVENT]] = counts.get(r[schema.EVENT], 0) + 1
     print(f"examples/worker.jsonl: {len(everything)} lines; stuck chord {group_id}")
     print(json.dumps(counts, indent=1, sort_keys=True))
     print(f"examples/celery-plain.log: {len(plain.splitlines())} lines")

@@ -14,32 +14,32 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from analyzers.cli import main
-from instrumentation import schema as s
+from instrumentation import schema
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "worker.jsonl"
 
 
 def test_quick_start_report_matches_the_sample() -> None:
     records = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
-    events = Counter(r[s.EVENT] for r in records)
+    events = Counter(r[schema.EVENT] for r in records)
     result = CliRunner().invoke(main, ["analyze", str(SAMPLE), "--format", "json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["lines"]["read"] == len(records) and report["lines"]["unparsed"] == 0
     tasks = report["tasks"]
-    assert tasks["received"] == events[s.Event.TASK_RECEIVED]
-    assert tasks["succeeded"] == events[s.Event.TASK_SUCCEEDED]
-    assert tasks["retried"] == events[s.Event.TASK_RETRIED]
-    assert tasks["failed"] == len({r[s.TASK_ID] for r in records
-                                   if r[s.EVENT] == s.Event.TASK_FAILED})
+    assert tasks["received"] == events[schema.Event.TASK_RECEIVED]
+    assert tasks["succeeded"] == events[schema.Event.TASK_SUCCEEDED]
+    assert tasks["retried"] == events[schema.Event.TASK_RETRIED]
+    assert tasks["failed"] == len({r[schema.TASK_ID] for r in records
+                                   if r[schema.EVENT] == schema.Event.TASK_FAILED})
     assert sum(row["count"] for row in report["failures"]) == tasks["failed"]
 
     (stuck,) = report["stuck_chords"]
-    monitor = next(r for r in records if r[s.EVENT] == s.Event.CHORD_STUCK)
-    assert stuck[s.CHORD_ID] == monitor[s.CHORD_ID]
-    assert stuck[s.ORGANIZATION_ID] == "org-globex"
-    assert stuck[s.CHORD_CALLBACK_NAME] == "rhesis.execution.collect_results"
-    assert stuck[s.CHORD_CALLBACK_ID] == monitor[s.CHORD_CALLBACK_ID]
+    monitor = next(r for r in records if r[schema.EVENT] == schema.Event.CHORD_STUCK)
+    assert stuck[schema.CHORD_ID] == monitor[schema.CHORD_ID]
+    assert stuck[schema.ORGANIZATION_ID] == "org-globex"
+    assert stuck[schema.CHORD_CALLBACK_NAME] == "rhesis.execution.collect_results"
+    assert stuck[schema.CHORD_CALLBACK_ID] == monitor[schema.CHORD_CALLBACK_ID]
 
 
 def test_kubectl_sample_reads_like_the_json_sample() -> None:
@@ -49,6 +49,6 @@ def test_kubectl_sample_reads_like_the_json_sample() -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     worker_lines = [json.loads(line.split(" ", 2)[2]) for line in kubectl.read_text().splitlines()]
-    received = sum(1 for r in worker_lines if r[s.EVENT] == s.Event.TASK_RECEIVED)
+    received = sum(1 for r in worker_lines if r[schema.EVENT] == schema.Event.TASK_RECEIVED)
     assert report["lines"]["unparsed"] == 0
     assert report["tasks"]["received"] == received

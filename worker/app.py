@@ -16,8 +16,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from instrumentation import configure_logging, get_logger, instrument
-from instrumentation import schema as s
+from instrumentation import configure_logging, get_logger, instrument, schema
 from instrumentation.logconfig import is_configured
 from worker.config import ConfigError, Settings, check_task_names, load_settings
 from worker.health import hooks as health_hooks
@@ -107,7 +106,7 @@ def _enable_metrics(**kwargs: Any) -> None:
                        port=None if settings.health_server else settings.metrics_port,
                        chord_source=chord_source)
     except (OSError, ValueError) as exc:  # metrics are worth a log line, not a dead worker
-        _log.error("metrics could not be enabled", **{s.REASON: str(exc)})
+        _log.error("metrics could not be enabled", **{schema.REASON: str(exc)})
 
 
 @signals.worker_ready.connect(weak=False)

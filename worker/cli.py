@@ -235,7 +235,7 @@ def retries(include_all: bool, as_json: bool, timeout: float) -> None:
 
     Example: rhesis-worker retries --json
     """
-    from instrumentation import schema as s
+    from instrumentation import schema
     from worker.inspection import NoWorkersError, scheduled_retries
 
     try:
@@ -247,8 +247,8 @@ def retries(include_all: bool, as_json: bool, timeout: float) -> None:
     def text(rs: list[dict[str, Any]]) -> str:
         if not rs:
             return "no retries scheduled"
-        return "\n".join(f"{r['eta']}  retry {r[s.RETRIES]}  {r['name']}  {r['id']}  "
-                         f"{r[s.WORKER]}  {r.get(s.ORGANIZATION_ID) or '-'}" for r in rs)
+        return "\n".join(f"{r['eta']}  retry {r[schema.RETRIES]}  {r['name']}  {r['id']}  "
+                         f"{r[schema.WORKER]}  {r.get(schema.ORGANIZATION_ID) or '-'}" for r in rs)
 
     _emit(rows, as_json, text)
 

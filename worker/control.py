@@ -15,7 +15,7 @@ from typing import Any
 from celery.worker.control import inspect_command
 from celery.worker.request import Request
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 
 def _scheduled_requests(timer: Any) -> list[dict[str, Any]]:
@@ -32,11 +32,11 @@ def _scheduled_requests(timer: Any) -> list[dict[str, Any]]:
             "id": request.id,
             "name": request.name,
             "eta": request.eta.isoformat() if request.eta else None,
-            s.RETRIES: headers.get("retries", 0),
-            s.ORGANIZATION_ID: headers.get(s.ORGANIZATION_ID),
-            s.USER_ID: headers.get(s.USER_ID),
-            s.ROOT_ID: request.root_id,
-            s.PARENT_ID: request.parent_id,
+            schema.RETRIES: headers.get("retries", 0),
+            schema.ORGANIZATION_ID: headers.get(schema.ORGANIZATION_ID),
+            schema.USER_ID: headers.get(schema.USER_ID),
+            schema.ROOT_ID: request.root_id,
+            schema.PARENT_ID: request.parent_id,
         })
     return out
 

@@ -36,8 +36,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from instrumentation import configure_logging, get_logger
-from instrumentation import schema as s
+from instrumentation import configure_logging, get_logger, schema
 from instrumentation.exit_status import ExitStatus
 from worker.config import QUEUES, ConfigError, Settings, load_settings
 
@@ -61,8 +60,8 @@ def wait_for_broker(settings: Settings, wait_s: float) -> dict:
         result = redis_round_trip(settings.broker_url, settings, settings.health_timeout)
         if result["ok"] or time.monotonic() + delay > deadline:
             return result
-        _log().warning("broker not reachable yet", **{s.REASON: result.get("reason"),
-                                                   s.RETRY_IN_S: delay})
+        _log().warning("broker not reachable yet", **{schema.REASON: result.get("reason"),
+                                                   schema.RETRY_IN_S: delay})
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
 
@@ -82,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except ConfigError as exc:
         configure_logging("INFO")
-        _log().critical("invalid configuration, not starting", **{s.REASON: str(exc)})
+        _log().critical("invalid configuration, not starting", **{schema.REASON: str(exc)})
         return EXIT_CONFIG
     configure_logging(settings.log_level, service=settings.service,
                       environment=settings.environment, project=settings.project)
@@ -93,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         debug = DebugAccess.from_env()
     except DebugConfigError as exc:
-        _log().critical("invalid configuration, not starting", **{s.REASON: str(exc)})
+        _log().critical("invalid configuration, not starting", **{schema.REASON: str(exc)})
         return EXIT_CONFIG
 
     from worker.app import app
@@ -109,13 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             alive=lambda: child is None or child.poll() is None), debug=debug).start()
         log_listening(server)
     except OSError as exc:
-        _log().error("health server could not start", **{s.REASON: str(exc)})
+        _log().error("health server could not start", **{schema.REASON: str(exc)})
 
     wait_s = float(os.environ.get("BROKER_WAIT_S", "60"))
     check = wait_for_broker(settings, wait_s)
     if not check["ok"]:
         _log().critical(f"broker unreachable after {wait_s:g}s, not starting",
-                     **{s.REASON: check.get("reason")})
+                     **{schema.REASON: check.get("reason")})
         if server is not None:
             server.stop()
         return EXIT_BROKER
@@ -148,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if server is not None:
         server.stop()
     for sent in forwarded:
-        _log().info("forwarded a shutdown signal to the worker", **{s.SIGNUM: sent})
+        _log().info("forwarded a shutdown signal to the worker", **{schema.SIGNUM: sent})
     _log().info(f"worker exited with code {code}")
     return code
 

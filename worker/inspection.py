@@ -20,7 +20,7 @@ from typing import Any
 from celery import Celery
 from celery.result import AsyncResult
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 
 class NoWorkersError(RuntimeError):
@@ -190,6 +190,6 @@ def scheduled_retries(app: Celery, timeout: float = 2.0,
     rows = []
     for host, entries in replies.items():
         for entry in entries or []:
-            if include_first_attempts or (entry.get(s.RETRIES) or 0) >= 1:
-                rows.append({s.WORKER: host, **entry})
+            if include_first_attempts or (entry.get(schema.RETRIES) or 0) >= 1:
+                rows.append({schema.WORKER: host, **entry})
     return sorted(rows, key=lambda r: r.get("eta") or "")

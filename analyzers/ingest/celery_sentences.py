@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from instrumentation import schema as s
+from instrumentation import schema
 
-MESSAGE = s.MESSAGE
+MESSAGE = schema.MESSAGE
 
 # An exception repr as Celery writes it: ValueError('bad input') / pkg.Error(...)
 EXC_REPR = r"^(?P<type>[A-Za-z_][\w.]*)\((?P<args>.*)\)$"
@@ -54,12 +54,12 @@ class Pattern:
 #: Celery's sentences about one task, "Task <name>[<id>] <rest>", told apart by how <rest>
 #: starts. These are most lines of a log, so they are read by slicing, not by regex.
 TASK_SENTENCES: tuple[tuple[str, str], ...] = (
-    ("received", s.Event.TASK_RECEIVED),
-    ("succeeded in ", s.Event.TASK_SUCCEEDED),
-    ("retry: ", s.Event.TASK_RETRIED),
-    ("raised unexpected: ", s.Event.TASK_FAILED),
-    ("raised expected: ", s.Event.TASK_FAILED),
-    ("INTERNAL ERROR: ", s.Event.TASK_INTERNAL_ERROR),
+    ("received", schema.Event.TASK_RECEIVED),
+    ("succeeded in ", schema.Event.TASK_SUCCEEDED),
+    ("retry: ", schema.Event.TASK_RETRIED),
+    ("raised unexpected: ", schema.Event.TASK_FAILED),
+    ("raised expected: ", schema.Event.TASK_FAILED),
+    ("INTERNAL ERROR: ", schema.Event.TASK_INTERNAL_ERROR),
 )
 RETRY = r"^retry: Retry (?:in (?P<retry_in_s>[0-9.]+)s|at (?P<eta>\S+?))(?:: (?P<exc>.*))?$"
 #: Where a task sentence starts inside longer text (a custom format's prefix before it).
@@ -72,50 +72,62 @@ TASK_SENTENCE_START = (
 #: starts with ``^``; for text where the sentence may sit anywhere, the anchor is dropped.
 PATTERNS: tuple[Pattern, ...] = (
     Pattern(
-        s.Event.CHORD_ERROR, "Chord ", r"^Chord '(?P<chord_id>[^']+)' raised: (?P<exc>.*)$"
+        schema.Event.CHORD_ERROR, "Chord ", r"^Chord '(?P<chord_id>[^']+)' raised: (?P<exc>.*)$"
     ),
     Pattern(
-        s.Event.TIME_LIMIT_EXCEEDED, " time limit (",
+        schema.Event.TIME_LIMIT_EXCEEDED,
+        " time limit (",
         r"^(?P<reason>Hard|Soft) time limit \((?P<limit>[0-9.]+)s\) exceeded for "
         r"(?P<task_name>[^\[\s]+)\[(?P<task_id>[^\]\s]+)\]",
     ),
     Pattern(
-        s.Event.WORKER_LOST, "Task handler raised error: ",
+        schema.Event.WORKER_LOST,
+        "Task handler raised error: ",
         r"^Task handler raised error: (?P<exc>.*WorkerLostError.*)$",
     ),
     # billiard's pool, when a child dies: the one line naming the process and the signal.
     Pattern(
-        s.Event.WORKER_LOST, "' pid:",
+        schema.Event.WORKER_LOST,
+        "' pid:",
         r"^Process '(?P<process>[^']+)' pid:(?P<pid>\d+) exited with "
         r"'(?P<reason>signal (?P<signum>\d+)[^']*|exitcode [1-9-][^']*)'",
     ),
     Pattern(
-        s.Event.BROKER_CONNECTION_LOST, "Connection to broker lost",
+        schema.Event.BROKER_CONNECTION_LOST,
+        "Connection to broker lost",
         r"^consumer: Connection to broker lost",
     ),
-    Pattern(s.Event.LOG, "missed heartbeat from ", r"^missed heartbeat from (?P<worker>\S+)",
-            {s.REASON: "missed heartbeat"}),
-    Pattern(s.Event.WORKER_READY, " ready.", r"^(?P<worker>\S+@\S+) ready\.$"),
     Pattern(
-        s.Event.TASK_REVOKED, "Discarding revoked task: ",
+        schema.Event.LOG,
+        "missed heartbeat from ",
+        r"^missed heartbeat from (?P<worker>\S+)",
+        {schema.REASON: "missed heartbeat"},
+    ),
+    Pattern(schema.Event.WORKER_READY, " ready.", r"^(?P<worker>\S+@\S+) ready\.$"),
+    Pattern(
+        schema.Event.TASK_REVOKED,
+        "Discarding revoked task: ",
         r"^Discarding revoked task: (?P<task_name>[^\[\s]+)\[(?P<task_id>[^\]\s]+)\]",
     ),
     Pattern(
-        s.Event.TASK_UNKNOWN, "Received unregistered task of type ",
+        schema.Event.TASK_UNKNOWN,
+        "Received unregistered task of type ",
         r"^Received unregistered task of type '?(?P<task_name>[^'\s]+)'?",
     ),
     # get_task_logger() lines: worker_task_log_format "... %(task_name)s[%(task_id)s]: msg"
-    Pattern(s.Event.LOG, "]: ", r"^(?P<task_name>[\w.:-]+)\[(?P<task_id>[0-9a-fA-F-]{8,})\]: "),
+    Pattern(
+        schema.Event.LOG, "]: ", r"^(?P<task_name>[\w.:-]+)\[(?P<task_id>[0-9a-fA-F-]{8,})\]: "
+    ),
 )
 #: A custom worker_task_log_format may put "name[id]" anywhere: "... (task rw.fail[<id>])".
 TASK_IN_TEXT = Pattern(
-    s.Event.LOG, "[",
+    schema.Event.LOG, "[",
     r"(?:^|[\s(])(?P<task_name>[A-Za-z_][\w.:-]*)\[(?P<task_id>[0-9a-fA-F-]{32,36})\]",
 )
 
 _PATTERN_COLUMNS = {
-    "task_name": s.TASK_NAME, "task_id": s.TASK_ID, "eta": s.ETA,
-    "chord_id": s.CHORD_ID, "worker": s.WORKER, "result": s.RESULT,
+    "task_name": schema.TASK_NAME, "task_id": schema.TASK_ID, "eta": schema.ETA,
+    "chord_id": schema.CHORD_ID, "worker": schema.WORKER, "result": schema.RESULT,
 }
 
 
@@ -151,7 +163,7 @@ def recognize(df: pl.DataFrame, anchored: bool = True) -> pl.DataFrame:
         if ok.height == 0:
             continue
         ok = ok.with_columns(
-            pl.lit(str(p.event)).alias(s.EVENT),
+            pl.lit(str(p.event)).alias(schema.EVENT),
             *[pl.lit(v).alias(k) for k, v in p.constants.items()],
         )
         matched.append(_pattern_columns(ok))
@@ -173,37 +185,37 @@ def _task_sentences(h: pl.DataFrame) -> pl.DataFrame:
     t = t.filter(col("_head").str.len_bytes() == col("_rb"))
     t = t.select(
         col("_i"),
-        col("_head").str.slice(5, col("_lb") - 5).alias(s.TASK_NAME),
-        col("_head").str.slice(col("_lb") + 1).alias(s.TASK_ID),
+        col("_head").str.slice(5, col("_lb") - 5).alias(schema.TASK_NAME),
+        col("_head").str.slice(col("_lb") + 1).alias(schema.TASK_ID),
         msg.str.slice(col("_rb") + 2).alias("rest"),
     )
     rest = col("rest")
     event = pl.lit(None, pl.String)
     for prefix, ev in reversed(TASK_SENTENCES):
         event = pl.when(rest.str.starts_with(prefix)).then(pl.lit(str(ev))).otherwise(event)
-    t = t.with_columns(event.alias(s.EVENT)).filter(col(s.EVENT).is_not_null())
+    t = t.with_columns(event.alias(schema.EVENT)).filter(col(schema.EVENT).is_not_null())
     ok_end = rest.str.find("s: ", literal=True)
-    succeeded = col(s.EVENT) == str(s.Event.TASK_SUCCEEDED)
+    succeeded = col(schema.EVENT) == str(schema.Event.TASK_SUCCEEDED)
     t = t.with_columns(
         pl.when(succeeded).then(rest.str.slice(13, ok_end - 13).cast(pl.Float64, strict=False)
-                                * 1000).alias(s.DURATION_MS),
-        pl.when(succeeded).then(rest.str.slice(ok_end + 3)).alias(s.RESULT),
+                                * 1000).alias(schema.DURATION_MS),
+        pl.when(succeeded).then(rest.str.slice(ok_end + 3)).alias(schema.RESULT),
     )
     # Retries and failures are few: a regex for their exception part is affordable.
-    retry = t.filter(col(s.EVENT) == str(s.Event.TASK_RETRIED))
+    retry = t.filter(col(schema.EVENT) == str(schema.Event.TASK_RETRIED))
     if retry.height:
         g = retry.select("_i", rest.str.extract_groups(RETRY).alias("g")).unnest("g")
         retry = g.select(
-            "_i", col("retry_in_s").cast(pl.Float64, strict=False).alias(s.RETRY_IN_S),
-            col("eta").alias(s.ETA), *exception_columns(col("exc")),
+            "_i", col("retry_in_s").cast(pl.Float64, strict=False).alias(schema.RETRY_IN_S),
+            col("eta").alias(schema.ETA), *exception_columns(col("exc")),
         )
-    failed = t.filter(col(s.EVENT).is_in([str(s.Event.TASK_FAILED),
-                                          str(s.Event.TASK_INTERNAL_ERROR)]))
+    failed = t.filter(col(schema.EVENT).is_in([str(schema.Event.TASK_FAILED),
+                                          str(schema.Event.TASK_INTERNAL_ERROR)]))
     if failed.height:
         exc = rest.str.slice(rest.str.find(": ", literal=True) + 2)
         failed = failed.select("_i", *exception_columns(exc))
     t = t.drop("rest")
-    extras = [x for x in (retry, failed) if x.height and s.EXCEPTION_TYPE in x.columns]
+    extras = [x for x in (retry, failed) if x.height and schema.EXCEPTION_TYPE in x.columns]
     if extras:
         t = t.join(pl.concat(extras, how="diagonal_relaxed"), on="_i", how="left")
     return t
@@ -215,29 +227,31 @@ def exception_columns(exc: pl.Expr) -> list[pl.Expr]:
     args = g.struct.field("args")
     unquoted = pl.coalesce(args.str.extract(r"^'(.*)'$", 1), args.str.extract(r'^"(.*)"$', 1),
                            args)
-    return [pl.coalesce(g.struct.field("type"), exc).alias(s.EXCEPTION_TYPE),
-            unquoted.alias(s.EXCEPTION_MESSAGE)]
+    return [pl.coalesce(g.struct.field("type"), exc).alias(schema.EXCEPTION_TYPE),
+            unquoted.alias(schema.EXCEPTION_MESSAGE)]
 
 
 def _pattern_columns(ok: pl.DataFrame) -> pl.DataFrame:
     col = pl.col
-    exprs: list[pl.Expr] = [col("_i"), col(s.EVENT)]
+    exprs: list[pl.Expr] = [col("_i"), col(schema.EVENT)]
     for group, target in _PATTERN_COLUMNS.items():
         if group in ok.columns:
             exprs.append(col(group).alias(target))
     if "seconds" in ok.columns:
-        exprs.append((col("seconds").cast(pl.Float64, strict=False) * 1000).alias(s.DURATION_MS))
+        exprs.append(
+            (col("seconds").cast(pl.Float64, strict=False) * 1000).alias(schema.DURATION_MS)
+        )
     if "retry_in_s" in ok.columns:
-        exprs.append(col("retry_in_s").cast(pl.Float64, strict=False).alias(s.RETRY_IN_S))
+        exprs.append(col("retry_in_s").cast(pl.Float64, strict=False).alias(schema.RETRY_IN_S))
     if "pid" in ok.columns:
-        exprs.append(col("pid").cast(pl.Int64, strict=False).alias(s.PID))
+        exprs.append(col("pid").cast(pl.Int64, strict=False).alias(schema.PID))
     if "signum" in ok.columns:
-        exprs.append(col("signum").cast(pl.Int64, strict=False).alias(s.SIGNUM))
+        exprs.append(col("signum").cast(pl.Int64, strict=False).alias(schema.SIGNUM))
     if "reason" in ok.columns:
         exprs.append(
             (col("reason").str.to_lowercase() + pl.lit(" time limit (") + col("limit")
-             + pl.lit("s)")).alias(s.REASON)
-            if "limit" in ok.columns else col("reason").alias(s.REASON)
+             + pl.lit("s)")).alias(schema.REASON)
+            if "limit" in ok.columns else col("reason").alias(schema.REASON)
         )
     if "exc" in ok.columns:
         exprs += exception_columns(col("exc"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from analyzers.ingest import celery_sentences
-from instrumentation import schema as s
+from instrumentation import schema
 
 BODY = "body"
 PREFIX_TIME = "prefix_time"
@@ -57,9 +57,9 @@ def parse_headers(df: pl.DataFrame) -> pl.DataFrame:
         col(PREFIX_TIME),
         body.str.slice(1, 23).alias("hdr_time"),
         body.str.slice(26, col("_slash") - 26).replace({"WARN": "WARNING", "FATAL": "CRITICAL"})
-        .alias(s.SEVERITY),
+        .alias(schema.SEVERITY),
         pl.when(col("_end").is_null()).then(pl.lit(""))
-        .otherwise(body.str.slice(col("_end") + 2)).alias(s.MESSAGE),
+        .otherwise(body.str.slice(col("_end") + 2)).alias(schema.MESSAGE),
     )
     h = _with_time(h)
     return _with_events(h, anchored=True)
@@ -80,9 +80,9 @@ def parse_records(df: pl.DataFrame) -> pl.DataFrame:
     h = h.select(
         col("_i"), col(PREFIX_TIME),
         head.str.extract(ANY_TIME, 1).str.replace(",", ".", literal=True).alias("hdr_time"),
-        col("_lvl").replace({"WARN": "WARNING", "FATAL": "CRITICAL"}).alias(s.SEVERITY),
+        col("_lvl").replace({"WARN": "WARNING", "FATAL": "CRITICAL"}).alias(schema.SEVERITY),
         pl.when(col("_lvl").is_null()).then(body)
-        .otherwise(body.str.replace(ANY_LEVEL, "")).alias(s.MESSAGE),
+        .otherwise(body.str.replace(ANY_LEVEL, "")).alias(schema.MESSAGE),
     )
     h = _with_time(h)
     return _with_events(h, anchored=False)
@@ -90,17 +90,19 @@ def parse_records(df: pl.DataFrame) -> pl.DataFrame:
 
 def _with_events(h: pl.DataFrame, anchored: bool) -> pl.DataFrame:
     """The header-parsed rows joined with the Celery sentences found in their message."""
-    events = celery_sentences.recognize(h.select("_i", s.MESSAGE), anchored=anchored)
-    out = h.select("_i", s.TIME, s.SEVERITY, s.MESSAGE).join(events, on="_i", how="left")
-    return out.with_columns(pl.col(s.EVENT).fill_null(str(s.Event.LOG)))
+    events = celery_sentences.recognize(h.select("_i", schema.MESSAGE), anchored=anchored)
+    out = h.select("_i", schema.TIME, schema.SEVERITY, schema.MESSAGE).join(
+        events, on="_i", how="left"
+    )
+    return out.with_columns(pl.col(schema.EVENT).fill_null(str(schema.Event.LOG)))
 
 
 def _with_time(h: pl.DataFrame) -> pl.DataFrame:
     """The record's time: the prefix's, else the header's (taken as UTC)."""
     missing = h.get_column(PREFIX_TIME).is_null()
     if not missing.any():
-        return h.with_columns(pl.col(PREFIX_TIME).alias(s.TIME)).drop("hdr_time")
+        return h.with_columns(pl.col(PREFIX_TIME).alias(schema.TIME)).drop("hdr_time")
     from analyzers.ingest._times import parse_times
 
     own = parse_times(h.get_column("hdr_time").str.replace(",", ".", literal=True))
-    return h.with_columns(pl.coalesce(pl.col(PREFIX_TIME), own).alias(s.TIME)).drop("hdr_time")
+    return h.with_columns(pl.coalesce(pl.col(PREFIX_TIME), own).alias(schema.TIME)).drop("hdr_time")

@@ -20,7 +20,7 @@ from analyzers import frame
 from analyzers.ingest import celery_text, json_lines, kubectl, records
 from analyzers.ingest._times import UTC_US
 from analyzers.ingest.detect import Lines, split_lines
-from instrumentation import schema as s
+from instrumentation import schema
 
 
 # A line of a LogEntry export carries one of these keys; plain log lines never do.
@@ -34,9 +34,9 @@ def read_json_array(buf: bytes, source: str, order_base: int) -> records.Parts:
         read_entry_lines(lines_buf, lines, source, order_base, parts)
     if tail_error:
         parts.unparsed.append(pl.DataFrame({
-            s.SOURCE: [source], s.LINE_NO: [len(entries) + 1], s.POD: [None],
-            s.CONTAINER: [None], s.REASON: ["invalid JSON array"],
-            s.RAW: [frame.truncate_raw(tail_error)],
+            schema.SOURCE: [source], schema.LINE_NO: [len(entries) + 1], schema.POD: [None],
+            schema.CONTAINER: [None], schema.REASON: ["invalid JSON array"],
+            schema.RAW: [frame.truncate_raw(tail_error)],
         }, schema=records.UNPARSED_POLARS))
     return parts
 
@@ -70,7 +70,7 @@ def read_entry_lines(buf: bytes, lines: Lines, source: str, order_base: int, par
                       ) -> None:
     offsets = np.concatenate((lines.starts, [lines.ends[-1]])).astype(np.int64)
     texts = pa.LargeStringArray.from_buffers(len(lines), pa.py_buffer(offsets), pa.py_buffer(buf))
-    ctx = pl.DataFrame({s.LINE_NO: lines.line_no})
+    ctx = pl.DataFrame({schema.LINE_NO: lines.line_no})
     read_entries_table(json_lines.decode_entries(texts), ctx, buf, lines, source, order_base,
                         parts)
 
@@ -79,28 +79,37 @@ def read_entries_table(table: pa.Table, ctx: pl.DataFrame, buf: bytes, lines: Li
                         source: str, order_base: int, parts: records.Parts) -> None:
     """LogEntry rows: jsonPayload ones are records; textPayload ones go to the text reader."""
     col = pl.col
-    J = json_lines
     df = records.in_order(pl.from_arrow(table))
-    kinds = df.get_column(J.KIND)
-    idx_of = {k: df.filter(kinds == k).get_column(J.INDEX).to_numpy()
-              for k in (J.KIND_BAD, J.KIND_NONE)}
-    bad = [(int(i), "invalid JSON") for i in idx_of[J.KIND_BAD]]
-    bad += [(int(i), "LogEntry without jsonPayload or textPayload") for i in idx_of[J.KIND_NONE]]
+    kinds = df.get_column(json_lines.KIND)
+    idx_of = {k: df.filter(kinds == k).get_column(json_lines.INDEX).to_numpy()
+              for k in (json_lines.KIND_BAD, json_lines.KIND_NONE)}
+    bad = [(int(i), "invalid JSON") for i in idx_of[json_lines.KIND_BAD]]
+    bad += [
+        (int(i), "LogEntry without jsonPayload or textPayload")
+        for i in idx_of[json_lines.KIND_NONE]
+    ]
     records.add_bad(parts, sorted(bad), buf, lines, source)
     entry_ctx = df.select(
-        pl.Series(s.LINE_NO, ctx.get_column(s.LINE_NO).to_numpy()[df.get_column(J.INDEX)]),
-        col(s.POD).alias(kubectl.POD), col(s.CONTAINER).alias(kubectl.CONTAINER),
-        col(s.NAMESPACE), col(J.ENTRY_TIME).cast(UTC_US).alias(kubectl.PREFIX_TIME),
+        pl.Series(
+            schema.LINE_NO,
+            ctx.get_column(schema.LINE_NO).to_numpy()[df.get_column(json_lines.INDEX)],
+        ),
+        col(schema.POD).alias(kubectl.POD),
+        col(schema.CONTAINER).alias(kubectl.CONTAINER),
+        col(schema.NAMESPACE),
+        col(json_lines.ENTRY_TIME).cast(UTC_US).alias(kubectl.PREFIX_TIME),
     )
-    jmask = kinds == J.KIND_JSON
+    jmask = kinds == json_lines.KIND_JSON
     if jmask.any():
-        jdf = df.filter(jmask).with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(J.INDEX))
+        jdf = df.filter(jmask).with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias(json_lines.INDEX)
+        )
         records.add_json_records(jdf.to_arrow(), entry_ctx.filter(jmask), None, None, source,
                                  order_base, parts, frame.FORMAT_CLOUD_LOGGING)
-    tmask = kinds == J.KIND_TEXT
+    tmask = kinds == json_lines.KIND_TEXT
     if tmask.any():
         t = pl.concat([
-            df.filter(tmask).select(col(J.TEXT).str.strip_chars_end().alias(kubectl.BODY)),
+            df.filter(tmask).select(col(json_lines.TEXT).str.strip_chars_end().alias(kubectl.BODY)),
             entry_ctx.filter(tmask),
         ], how="horizontal")
         t = kubectl.classify(t, celery_text.HEADER_START)

@@ -36,7 +36,7 @@ import pyarrow as pa
 from analyzers import frame
 from analyzers.ingest import json_lines, json_scan, records
 from analyzers.ingest.line_limit import DEFAULT_MAX_LINE
-from instrumentation import schema as s
+from instrumentation import schema
 
 
 def read_file(path: str | os.PathLike[str], source: str, order_base: int = 0,
@@ -60,7 +60,7 @@ def read_file(path: str | os.PathLike[str], source: str, order_base: int = 0,
         return None
     n = table.num_rows
     parts = records.Parts(lines_read=n)
-    ctx = pl.DataFrame({s.LINE_NO: np.arange(1, n + 1, dtype=np.int64)})
+    ctx = pl.DataFrame({schema.LINE_NO: np.arange(1, n + 1, dtype=np.int64)})
     records.add_json_records(table, ctx, None, None, source, order_base, parts,
                              frame.FORMAT_JSON)
     return parts

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzers import frame
-from instrumentation import schema as s
+from instrumentation import schema
 
 # Keys other JSON loggers use for what our schema calls time/severity/message/logger/pid/...
 LEVEL, LEVELNAME, MSG, TIMESTAMP, ASCTIME = "level", "levelname", "msg", "timestamp", "asctime"
@@ -48,17 +48,17 @@ KIND_JSON, KIND_TEXT, KIND_NONE, KIND_BAD = "json", "text", "none", "bad"
 
 _DUCK_OF_ARROW = {"large_string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE",
                   "bool": "BOOLEAN"}
-WORKER_FIELDS = tuple(c for c in s.FRAME_COLUMNS if c not in s.ANALYZER_COLUMNS)
-_LABEL_SPEC = {s.SERVICE: "VARCHAR", s.ENVIRONMENT: "VARCHAR"}
+WORKER_FIELDS = tuple(c for c in schema.FRAME_COLUMNS if c not in schema.ANALYZER_COLUMNS)
+_LABEL_SPEC = {schema.SERVICE: "VARCHAR", schema.ENVIRONMENT: "VARCHAR"}
 
 #: The structure a JSON log line is transformed into (keys absent from a line are null).
 PLAIN_SPEC: dict[str, object] = {
-    **{c: ("VARCHAR" if c == s.TIME else _DUCK_OF_ARROW[str(frame.ARROW_SCHEMA.field(c).type)])
+    **{c: ("VARCHAR" if c == schema.TIME else _DUCK_OF_ARROW[str(frame.ARROW_SCHEMA.field(c).type)])
        for c in WORKER_FIELDS},
     **dict.fromkeys(ALIASES, "VARCHAR"),
-    s.TRACE: "VARCHAR",
-    s.SPAN_ID: "VARCHAR",
-    s.LABELS: _LABEL_SPEC,
+    schema.TRACE: "VARCHAR",
+    schema.SPAN_ID: "VARCHAR",
+    schema.LABELS: _LABEL_SPEC,
 }
 
 #: The structure of a Cloud Logging LogEntry.
@@ -73,7 +73,7 @@ ENTRY_SPEC: dict[str, object] = {
     ENTRY_SPAN: "VARCHAR",
 }
 
-_EVENTS = ", ".join(f"'{e}'" for e in s.Event)
+_EVENTS = ", ".join(f"'{e}'" for e in schema.Event)
 _LEVELS = {"WARN": "WARNING", "FATAL": "CRITICAL", "ERR": "ERROR", "CRIT": "CRITICAL",
            "TRACE": "DEBUG", "10": "DEBUG", "20": "DEBUG", "30": "INFO", "40": "WARNING",
            "50": "ERROR", "60": "CRITICAL"}
@@ -138,34 +138,46 @@ def normalized_columns(p: str, entry: str | None, fields: tuple[str, ...] = WORK
         xs2 = [x for x in xs if x]
         return xs2[0] if len(xs2) == 1 else f"coalesce({', '.join(xs2)})"
 
-    level = f"upper({coalesce(f(s.SEVERITY), f(LEVELNAME), f(LEVEL), e(ENTRY_SEVERITY))})"
+    level = f"upper({coalesce(f(schema.SEVERITY), f(LEVELNAME), f(LEVEL), e(ENTRY_SEVERITY))})"
     level_map = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _LEVELS.items())
     if typed_time:  # only the other loggers' keys are text
         time_raw = coalesce(f(TIMESTAMP), f(ASCTIME))
-        time = f"coalesce({f(s.TIME)}, try_cast({time_raw} AS TIMESTAMPTZ))"
+        time = f"coalesce({f(schema.TIME)}, try_cast({time_raw} AS TIMESTAMPTZ))"
     else:
-        time_raw = coalesce(f(s.TIME), f(TIMESTAMP), f(ASCTIME))
+        time_raw = coalesce(f(schema.TIME), f(TIMESTAMP), f(ASCTIME))
         time = f"try_cast({time_raw} AS TIMESTAMPTZ)"
     if entry:
         time = f"coalesce({time}, try_cast({e(ENTRY_TIMESTAMP)} AS TIMESTAMPTZ))"
-    trace_path = coalesce(f(s.TRACE), e(ENTRY_TRACE))
+    trace_path = coalesce(f(schema.TRACE), e(ENTRY_TRACE))
     special = {
-        s.TIME: time,
-        s.SEVERITY: f"CASE {level} {level_map} ELSE {level} END",
-        s.MESSAGE: coalesce(f(s.MESSAGE), f(MSG),
-                            f"CASE WHEN {f(s.EVENT)} NOT IN ({_EVENTS}) THEN {f(s.EVENT)} END"),
-        s.EVENT: f"CASE WHEN {f(s.EVENT)} IN ({_EVENTS}) THEN {f(s.EVENT)} ELSE 'log' END",
-        s.LOGGER: coalesce(f(s.LOGGER), f(NAME)),
-        s.PID: coalesce(f(s.PID), f"try_cast({f(PROCESS)} AS BIGINT)"),
-        s.TRACEBACK: coalesce(f(s.TRACEBACK), f(EXC_INFO), f(EXCEPTION)),
-        s.TRACE_ID: coalesce(
-            f(s.TRACE_ID),
-            f"nullif(regexp_extract({trace_path}, '/traces/([0-9a-fA-F]+)$', 1), '')"),
-        s.OTEL_SPAN_ID: coalesce(f(s.OTEL_SPAN_ID), f(s.SPAN_ID), e(ENTRY_SPAN)),
-        s.SERVICE: coalesce(f(s.SERVICE), f"{f(s.LABELS)}.{quote(s.SERVICE)}",
-                            f"{e(LABELS)}.{quote(s.SERVICE)}" if entry else None),
-        s.ENVIRONMENT: coalesce(f(s.ENVIRONMENT), f"{f(s.LABELS)}.{quote(s.ENVIRONMENT)}",
-                                f"{e(LABELS)}.{quote(s.ENVIRONMENT)}" if entry else None),
+        schema.TIME: time,
+        schema.SEVERITY: f"CASE {level} {level_map} ELSE {level} END",
+        schema.MESSAGE: coalesce(
+            f(schema.MESSAGE),
+            f(MSG),
+            f"CASE WHEN {f(schema.EVENT)} NOT IN ({_EVENTS}) THEN {f(schema.EVENT)} END",
+        ),
+        schema.EVENT: (
+            f"CASE WHEN {f(schema.EVENT)} IN ({_EVENTS}) THEN {f(schema.EVENT)} ELSE 'log' END"
+        ),
+        schema.LOGGER: coalesce(f(schema.LOGGER), f(NAME)),
+        schema.PID: coalesce(f(schema.PID), f"try_cast({f(PROCESS)} AS BIGINT)"),
+        schema.TRACEBACK: coalesce(f(schema.TRACEBACK), f(EXC_INFO), f(EXCEPTION)),
+        schema.TRACE_ID: coalesce(
+            f(schema.TRACE_ID),
+            f"nullif(regexp_extract({trace_path}, '/traces/([0-9a-fA-F]+)$', 1), '')",
+        ),
+        schema.OTEL_SPAN_ID: coalesce(f(schema.OTEL_SPAN_ID), f(schema.SPAN_ID), e(ENTRY_SPAN)),
+        schema.SERVICE: coalesce(
+            f(schema.SERVICE),
+            f"{f(schema.LABELS)}.{quote(schema.SERVICE)}",
+            f"{e(LABELS)}.{quote(schema.SERVICE)}" if entry else None,
+        ),
+        schema.ENVIRONMENT: coalesce(
+            f(schema.ENVIRONMENT),
+            f"{f(schema.LABELS)}.{quote(schema.ENVIRONMENT)}",
+            f"{e(LABELS)}.{quote(schema.ENVIRONMENT)}" if entry else None,
+        ),
     }
     cols = [f"{special.get(c, f(c))} AS {quote(c)}" for c in fields]
     # The raw time text, only where it could not be parsed (other formats are tried later).
@@ -253,9 +265,9 @@ def decode_entries(texts: pa.Array) -> pa.Table:
         *normalized_columns(p, "r"),
         f"r.{quote(TEXT_PAYLOAD)} AS {TEXT}",
         f"try_cast(r.{quote(ENTRY_TIMESTAMP)} AS TIMESTAMPTZ) AS {ENTRY_TIME}",
-        f"{res}.{quote(POD_NAME)} AS {quote(s.POD)}",
-        f"{res}.{quote(CONTAINER_NAME)} AS {quote(s.CONTAINER)}",
-        f"{res}.{quote(NAMESPACE_NAME)} AS {quote(s.NAMESPACE)}",
+        f"{res}.{quote(POD_NAME)} AS {quote(schema.POD)}",
+        f"{res}.{quote(CONTAINER_NAME)} AS {quote(schema.CONTAINER)}",
+        f"{res}.{quote(NAMESPACE_NAME)} AS {quote(schema.NAMESPACE)}",
     ])
     return _run(texts, ENTRY_SPEC, select)
 

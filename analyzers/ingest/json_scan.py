@@ -19,7 +19,7 @@ from analyzers.ingest import json_lines
 from analyzers.ingest.detect import is_entry_line
 from analyzers.ingest.line_limit import DEFAULT_MAX_LINE
 from analyzers.sources.files import GZIP_MAGIC
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: Bytes compared at a time while counting lines (the comparison's bools stay in cache).
 _COUNT_BLOCK = 4 << 20
@@ -93,13 +93,13 @@ def decode_sql(path: str, columns: Collection[str] | None) -> str:
     all) and the raw-time column, one row per line in line order (on a connection set up by
     ``json_lines.configure``)."""
     # time and event always: the raw-time and message expressions read them.
-    wanted = None if columns is None else {*columns, s.TIME, s.EVENT}
+    wanted = None if columns is None else {*columns, schema.TIME, schema.EVENT}
     fields = tuple(c for c in json_lines.WORKER_FIELDS if wanted is None or c in wanted)
     spec = {k: v for k, v in json_lines.PLAIN_SPEC.items()
             if k in fields or k not in json_lines.WORKER_FIELDS}
     # The reader parses our time field itself (0.1 s less per 1 M lines than text and a
     # cast); a value it cannot parse fails the read, and the batch pipeline takes the file.
-    spec[s.TIME] = "TIMESTAMPTZ"
+    spec[schema.TIME] = "TIMESTAMPTZ"
     select = ", ".join(json_lines.normalized_columns("r", None, fields, typed_time=True))
     quoted = path.replace("'", "''")
     return (f"SELECT {select} FROM read_json('{quoted}', format = 'newline_delimited', "

@@ -46,7 +46,7 @@ from analyzers.ingest.detect import (
 from analyzers.ingest.line_limit import DEFAULT_MAX_LINE, LineLimit
 from analyzers.ingest.records import Parts, assemble
 from analyzers.sources.files import FileChunks
-from instrumentation import schema as s
+from instrumentation import schema
 
 _BINARY = r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]"
 
@@ -263,7 +263,7 @@ def read_buffer(buf: bytes | bytearray, source: str, first_line_no: int = 1, ord
         parts.carry = int(lines.starts[first_open])
         parts.carry_line_no = int(lines.line_no[first_open])
         parts.lines_read = int((all_lines.starts < parts.carry).sum())
-        parts.unparsed = [u.filter(pl.col(s.LINE_NO) < parts.carry_line_no)
+        parts.unparsed = [u.filter(pl.col(schema.LINE_NO) < parts.carry_line_no)
                           for u in parts.unparsed]
     return parts
 
@@ -283,7 +283,7 @@ def _read_json_fast(buf: bytes, lines: Lines, source: str, order_base: int, part
     # JSON ignores trailing whitespace).
     offsets = np.concatenate((lines.starts, [lines.ends[-1]])).astype(np.int64)
     texts = pa.LargeStringArray.from_buffers(len(lines), pa.py_buffer(offsets), pa.py_buffer(buf))
-    ctx = pl.DataFrame({s.LINE_NO: lines.line_no})
+    ctx = pl.DataFrame({schema.LINE_NO: lines.line_no})
     if entries:
         gcloud.read_entries_table(json_lines.decode_entries(texts), ctx, buf, lines, source,
                             order_base, parts)
@@ -318,8 +318,8 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
     df = df.with_columns(
         pl.concat_str(col(kubectl.POD).fill_null(""), col(kubectl.CONTAINER).fill_null(""),
                       separator="/").alias(kubectl.STREAM),
-        pl.Series(s.LINE_NO, lines.line_no),
-        pl.lit(None, pl.String).alias(s.NAMESPACE),
+        pl.Series(schema.LINE_NO, lines.line_no),
+        pl.lit(None, pl.String).alias(schema.NAMESPACE),
     )
     # Binary junk can only hide among the plain lines: look for control bytes there only.
     junk = df.filter(col(kubectl.KIND).is_in([k for k in kubectl.TEXT_KINDS
@@ -382,18 +382,25 @@ def _first_open_record(df: pl.DataFrame, owners: pl.DataFrame) -> int | None:
 def _binary_unparsed(df: pl.DataFrame, source: str, parts: Parts) -> None:
     junk = df.filter(pl.col(kubectl.KIND) == kubectl.BINARY)
     if junk.height:
-        parts.unparsed.append(junk.select(
-            pl.lit(source).alias(s.SOURCE), pl.col(s.LINE_NO),
-            pl.col(kubectl.POD).alias(s.POD), pl.col(kubectl.CONTAINER).alias(s.CONTAINER),
-            pl.lit("binary data").alias(s.REASON),
-            pl.col(kubectl.BODY).map_elements(frame.truncate_raw, return_dtype=pl.String)
-            .alias(s.RAW),
-        ))
+        parts.unparsed.append(
+            junk.select(
+                pl.lit(source).alias(schema.SOURCE),
+                pl.col(schema.LINE_NO),
+                pl.col(kubectl.POD).alias(schema.POD),
+                pl.col(kubectl.CONTAINER).alias(schema.CONTAINER),
+                pl.lit("binary data").alias(schema.REASON),
+                pl.col(kubectl.BODY)
+                .map_elements(frame.truncate_raw, return_dtype=pl.String)
+                .alias(schema.RAW),
+            )
+        )
 
 
 def _read_json_bodies(js: pl.DataFrame, source: str, order_base: int, parts: Parts) -> None:
     bodies = js.get_column(kubectl.BODY)
-    ctx = js.select(s.LINE_NO, kubectl.POD, kubectl.CONTAINER, s.NAMESPACE, kubectl.PREFIX_TIME)
+    ctx = js.select(
+        schema.LINE_NO, kubectl.POD, kubectl.CONTAINER, schema.NAMESPACE, kubectl.PREFIX_TIME
+    )
     records.add_json_records(json_lines.decode_plain(bodies.to_arrow()), ctx, None, None, source,
                       order_base, parts, frame.FORMAT_JSON, bodies=bodies)
 

@@ -25,15 +25,23 @@ from analyzers import frame
 from analyzers.ingest import celery_sentences, celery_text, json_lines, kubectl
 from analyzers.ingest._times import UTC_US, parse_times
 from analyzers.ingest.detect import Lines
-from instrumentation import schema as s
+from instrumentation import schema
 
 ORDER = "_order"  # position of a record in the whole input, for the final sort
 
 
-_ERROR_EVENTS = [str(e) for e in (
-    s.Event.TASK_FAILED, s.Event.TASK_RETRIED, s.Event.TASK_INTERNAL_ERROR, s.Event.CHORD_ERROR,
-    s.Event.WORKER_LOST, s.Event.TIME_LIMIT_EXCEEDED, s.Event.TASK_UNKNOWN,
-)]
+_ERROR_EVENTS = [
+    str(e)
+    for e in (
+        schema.Event.TASK_FAILED,
+        schema.Event.TASK_RETRIED,
+        schema.Event.TASK_INTERNAL_ERROR,
+        schema.Event.CHORD_ERROR,
+        schema.Event.WORKER_LOST,
+        schema.Event.TIME_LIMIT_EXCEEDED,
+        schema.Event.TASK_UNKNOWN,
+    )
+]
 
 
 _TRACEBACK_START = "Traceback (most recent call last)"
@@ -43,14 +51,16 @@ FINAL_SCHEMA = frame.ARROW_SCHEMA.append(pa.field(ORDER, pa.int64()))
 
 
 POLARS_TYPES = {
-    c: (UTC_US if c == s.TIME else
+    c: (UTC_US if c == schema.TIME else
         {"large_string": pl.String, "int64": pl.Int64, "double": pl.Float64, "bool": pl.Boolean}[
             str(frame.ARROW_SCHEMA.field(c).type)])
-    for c in s.FRAME_COLUMNS
+    for c in schema.FRAME_COLUMNS
 }
 
 
-UNPARSED_POLARS = {c: (pl.Int64 if c == s.LINE_NO else pl.String) for c in frame.UNPARSED_COLUMNS}
+UNPARSED_POLARS = {
+    c: (pl.Int64 if c == schema.LINE_NO else pl.String) for c in frame.UNPARSED_COLUMNS
+}
 
 
 @dataclass
@@ -85,13 +95,12 @@ def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, line
     ``ctx`` (``json_file``: DuckDB fails rather than return a bad row). Stays in Arrow: this
     is the hot path of a JSON log.
     """
-    J = json_lines
     here = ctx
-    if J.KIND in table.column_names:
+    if json_lines.KIND in table.column_names:
         table, here = _good_rows(table, ctx, buf, lines, source, parts, bodies)
     n = table.num_rows
-    time = table.column(s.TIME).cast(frame.ARROW_SCHEMA.field(s.TIME).type)
-    raw_time = table.column(J.TIME_RAW)
+    time = table.column(schema.TIME).cast(frame.ARROW_SCHEMA.field(schema.TIME).type)
+    raw_time = table.column(json_lines.TIME_RAW)
     if raw_time.null_count < n:  # formats DuckDB does not know (asctime, epoch numbers)
         time = pc.coalesce(time, parse_times(pl.from_arrow(raw_time)).to_arrow())
     if kubectl.PREFIX_TIME in here.columns:
@@ -101,18 +110,18 @@ def add_json_records(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, line
         if texts is not None:
             time, table = by_content(table, time, texts)
     # (A decode restricted to some columns leaves the others out: final_table nulls them.)
-    columns = {c: table.column(c) for c in J.WORKER_FIELDS if c in table.column_names}
-    columns[s.TIME] = time
-    line_no = here.get_column(s.LINE_NO).to_numpy()
-    columns[s.LINE_NO] = pa.array(line_no)
-    for name, key in ((s.POD, kubectl.POD), (s.CONTAINER, kubectl.CONTAINER),
-                      (s.NAMESPACE, s.NAMESPACE)):
+    columns = {c: table.column(c) for c in json_lines.WORKER_FIELDS if c in table.column_names}
+    columns[schema.TIME] = time
+    line_no = here.get_column(schema.LINE_NO).to_numpy()
+    columns[schema.LINE_NO] = pa.array(line_no)
+    for name, key in ((schema.POD, kubectl.POD), (schema.CONTAINER, kubectl.CONTAINER),
+                      (schema.NAMESPACE, schema.NAMESPACE)):
         if key in here.columns:
             columns[name] = here.get_column(key).to_arrow()
         elif name in table.column_names:
             columns[name] = table.column(name)
-    columns[s.SOURCE] = pa.repeat(pa.scalar(source, pa.large_string()), n)
-    columns[s.FORMAT] = pa.repeat(pa.scalar(fmt, pa.large_string()), n)
+    columns[schema.SOURCE] = pa.repeat(pa.scalar(source, pa.large_string()), n)
+    columns[schema.FORMAT] = pa.repeat(pa.scalar(fmt, pa.large_string()), n)
     columns[ORDER] = pa.array(line_no + order_base)
     parts.records.append(final_table(pa.table(columns)))
 
@@ -123,8 +132,8 @@ _CONTENT_SAMPLE = 500
 
 def _message_missing(table: pa.Table) -> pl.Series:
     """Rows with neither an event of ours nor a message: another logger's renamed key."""
-    return (pl.from_arrow(table.column(s.MESSAGE)).is_null()
-            & (pl.from_arrow(table.column(s.EVENT)) == str(s.Event.LOG))).fill_null(False)
+    return (pl.from_arrow(table.column(schema.MESSAGE)).is_null()
+            & (pl.from_arrow(table.column(schema.EVENT)) == str(schema.Event.LOG))).fill_null(False)
 
 
 def _texts_of(table: pa.Table, buf: bytes | None, lines: Lines | None,
@@ -175,9 +184,9 @@ def by_content(table: pa.Table, time: pa.ChunkedArray | pa.Array, texts: pl.Seri
     if msg_votes and msg_missing.any():
         key = max(msg_votes, key=msg_votes.__getitem__)
         found = _only_where(msg_missing, texts.filter(msg_missing).str.json_path_match(_path(key)))
-        i = table.column_names.index(s.MESSAGE)
-        table = table.set_column(i, s.MESSAGE, pc.coalesce(
-            table.column(s.MESSAGE), found.to_arrow().cast(table.column(s.MESSAGE).type)))
+        i = table.column_names.index(schema.MESSAGE)
+        table = table.set_column(i, schema.MESSAGE, pc.coalesce(
+            table.column(schema.MESSAGE), found.to_arrow().cast(table.column(schema.MESSAGE).type)))
     return time, table
 
 
@@ -192,7 +201,7 @@ def _path(key: str) -> str:
         "$['" + key.replace("'", "") + "']"
 
 
-_KNOWN_KEYS = frozenset((*s.FRAME_COLUMNS, *json_lines.ALIASES, "processName", "threadName",
+_KNOWN_KEYS = frozenset((*schema.FRAME_COLUMNS, *json_lines.ALIASES, "processName", "threadName",
                          "service", "stack_info", "funcName", "module", "filename",
                          "pathname"))
 _SENTENCE_HINTS = ("Task ", " received", " succeeded in ", "Connected to ", "mingle: ")
@@ -202,20 +211,19 @@ def _good_rows(table: pa.Table, ctx: pl.DataFrame, buf: bytes | None, lines: Lin
                source: str, parts: Parts, bodies: pl.Series | None
                ) -> tuple[pa.Table, pl.DataFrame]:
     """Report the table's bad rows as unparsed; its good rows and their ``ctx`` rows."""
-    J = json_lines
-    kinds = table.column(J.KIND)
-    bad = pc.equal(kinds, J.KIND_BAD)
+    kinds = table.column(json_lines.KIND)
+    bad = pc.equal(kinds, json_lines.KIND_BAD)
     if pc.any(bad).as_py():
-        bad_idx = table.column(J.INDEX).filter(bad).to_numpy()
+        bad_idx = table.column(json_lines.INDEX).filter(bad).to_numpy()
         if bodies is not None:
             add_unparsed_texts(parts, source, ctx[bad_idx], bodies[bad_idx], "invalid JSON")
         else:
             add_bad(parts, [(int(i), "invalid JSON") for i in bad_idx], buf, lines, source)
-    keep = pc.equal(kinds, J.KIND_JSON)
+    keep = pc.equal(kinds, json_lines.KIND_JSON)
     if not pc.all(keep).as_py():
         table = table.filter(keep)
     n = table.num_rows
-    idx = table.column(J.INDEX).to_numpy()
+    idx = table.column(json_lines.INDEX).to_numpy()
     identity = n == ctx.height and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1))
     return table, (ctx if identity else ctx[idx])
 
@@ -242,12 +250,12 @@ def in_order(df: pl.DataFrame) -> pl.DataFrame:
 def add_unparsed_texts(parts: Parts, source: str, ctx: pl.DataFrame, texts: pl.Series,
                         reason: str) -> None:
     parts.unparsed.append(pl.DataFrame({
-        s.SOURCE: [source] * ctx.height,
-        s.LINE_NO: ctx.get_column(s.LINE_NO),
-        s.POD: ctx.get_column(kubectl.POD),
-        s.CONTAINER: ctx.get_column(kubectl.CONTAINER),
-        s.REASON: [reason] * ctx.height,
-        s.RAW: [frame.truncate_raw(x) for x in texts.to_list()],
+        schema.SOURCE: [source] * ctx.height,
+        schema.LINE_NO: ctx.get_column(schema.LINE_NO),
+        schema.POD: ctx.get_column(kubectl.POD),
+        schema.CONTAINER: ctx.get_column(kubectl.CONTAINER),
+        schema.REASON: [reason] * ctx.height,
+        schema.RAW: [frame.truncate_raw(x) for x in texts.to_list()],
     }))
 
 
@@ -258,8 +266,8 @@ def add_bad(parts: Parts, bad: list[tuple[int, str]], buf: bytes, lines: Lines, 
     idx = np.array([i for i, _ in bad], dtype=np.int64)
     df = unparsed_from_lines(buf, lines.take(idx), source, [r for _, r in bad])
     if pods is not None:
-        df = df.with_columns(pods[idx, kubectl.POD].alias(s.POD),
-                             pods[idx, kubectl.CONTAINER].alias(s.CONTAINER))
+        df = df.with_columns(pods[idx, kubectl.POD].alias(schema.POD),
+                             pods[idx, kubectl.CONTAINER].alias(schema.CONTAINER))
     parts.unparsed.append(df)
 
 
@@ -270,13 +278,13 @@ def unparsed_from_lines(buf: bytes, lines: Lines, source: str, reason: str | lis
         for a, b in zip(lines.starts, lines.ends, strict=True)
     ]
     return pl.DataFrame({
-        s.SOURCE: [source] * len(raws),
-        s.LINE_NO: lines.line_no,
-        s.POD: pl.Series([None] * len(raws), dtype=pl.String),
-        s.CONTAINER: pl.Series([None] * len(raws), dtype=pl.String),
-        s.REASON: reason if isinstance(reason, list) else [reason] * len(raws),
-        s.RAW: raws,
-    }, schema_overrides={s.LINE_NO: pl.Int64})
+        schema.SOURCE: [source] * len(raws),
+        schema.LINE_NO: lines.line_no,
+        schema.POD: pl.Series([None] * len(raws), dtype=pl.String),
+        schema.CONTAINER: pl.Series([None] * len(raws), dtype=pl.String),
+        schema.REASON: reason if isinstance(reason, list) else [reason] * len(raws),
+        schema.RAW: raws,
+    }, schema_overrides={schema.LINE_NO: pl.Int64})
 
 
 def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
@@ -299,8 +307,8 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
         _unclaimed(df, lost, source, parts)
         owners = owners.filter(col(kubectl.START).is_not_null())
     firsts = owners.filter(col(kubectl.START) == col("_i")).select("_i")
-    recs = firsts.join(df.select("_i", kubectl.KIND, kubectl.BODY, s.LINE_NO, kubectl.POD,
-                                 kubectl.CONTAINER, s.NAMESPACE, kubectl.PREFIX_TIME),
+    recs = firsts.join(df.select("_i", kubectl.KIND, kubectl.BODY, schema.LINE_NO, kubectl.POD,
+                                 kubectl.CONTAINER, schema.NAMESPACE, kubectl.PREFIX_TIME),
                        on="_i", how="left")
     blocks = kubectl.blocks(df, owners)
     del owners
@@ -313,34 +321,71 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
         parsed.append(celery_text.parse_records(others))
     recs = recs.join(pl.concat(parsed, how="diagonal_relaxed"), on="_i", how="left")
     is_celery, is_header = is_header, is_header | is_record
-    recs = recs.with_columns([
-        pl.lit(None, POLARS_TYPES[c]).alias(c)
-        for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT, s.DURATION_MS,
-                  s.RETRY_IN_S, s.REASON, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TIME,
-                  s.SEVERITY, s.MESSAGE)
-        if c not in recs.columns
-    ])
+    recs = recs.with_columns(
+        [
+            pl.lit(None, POLARS_TYPES[c]).alias(c)
+            for c in (
+                schema.TASK_ID,
+                schema.TASK_NAME,
+                schema.ETA,
+                schema.CHORD_ID,
+                schema.WORKER,
+                schema.RESULT,
+                schema.DURATION_MS,
+                schema.RETRY_IN_S,
+                schema.REASON,
+                schema.EXCEPTION_TYPE,
+                schema.EXCEPTION_MESSAGE,
+                schema.TIME,
+                schema.SEVERITY,
+                schema.MESSAGE,
+            )
+            if c not in recs.columns
+        ]
+    )
     # Most records are one line: their message is the sentence (or the text line) and they
     # keep no raw copy when Celery's sentence was understood. Records with continuation
     # lines (few) are finished apart and joined back.
     out = recs.select(
         "_i",
-        pl.coalesce(col(kubectl.PREFIX_TIME), col(s.TIME)).alias(s.TIME),
-        col(s.SEVERITY),  # only from Celery's header: a stream's own severity lies
-        pl.when(is_header).then(col(s.MESSAGE)).otherwise(col(kubectl.BODY)).alias(s.MESSAGE),
-        col(s.EVENT).fill_null(str(s.Event.LOG)),
-        *[col(c) for c in (s.TASK_ID, s.TASK_NAME, s.ETA, s.CHORD_ID, s.WORKER, s.RESULT,
-                           s.DURATION_MS, s.RETRY_IN_S, s.REASON, s.EXCEPTION_TYPE,
-                           s.EXCEPTION_MESSAGE)],
-        pl.lit(None, pl.String).alias(s.TRACEBACK),
-        col(s.LINE_NO), col(kubectl.POD).alias(s.POD), col(kubectl.CONTAINER).alias(s.CONTAINER),
-        col(s.NAMESPACE),
-        pl.lit(source).alias(s.SOURCE),
-        pl.when(is_celery).then(pl.lit(frame.FORMAT_CELERY_TEXT))
-        .otherwise(pl.lit(frame.FORMAT_TEXT)).alias(s.FORMAT),
-        pl.when(is_header & (col(s.EVENT) != str(s.Event.LOG))).then(None)
-        .otherwise(col(kubectl.BODY).str.slice(0, frame.RAW_LIMIT)).alias(s.RAW),
-        (col(s.LINE_NO) + order_base).alias(ORDER),
+        pl.coalesce(col(kubectl.PREFIX_TIME), col(schema.TIME)).alias(schema.TIME),
+        col(schema.SEVERITY),  # only from Celery's header: a stream's own severity lies
+        pl.when(is_header)
+        .then(col(schema.MESSAGE))
+        .otherwise(col(kubectl.BODY))
+        .alias(schema.MESSAGE),
+        col(schema.EVENT).fill_null(str(schema.Event.LOG)),
+        *[
+            col(c)
+            for c in (
+                schema.TASK_ID,
+                schema.TASK_NAME,
+                schema.ETA,
+                schema.CHORD_ID,
+                schema.WORKER,
+                schema.RESULT,
+                schema.DURATION_MS,
+                schema.RETRY_IN_S,
+                schema.REASON,
+                schema.EXCEPTION_TYPE,
+                schema.EXCEPTION_MESSAGE,
+            )
+        ],
+        pl.lit(None, pl.String).alias(schema.TRACEBACK),
+        col(schema.LINE_NO),
+        col(kubectl.POD).alias(schema.POD),
+        col(kubectl.CONTAINER).alias(schema.CONTAINER),
+        col(schema.NAMESPACE),
+        pl.lit(source).alias(schema.SOURCE),
+        pl.when(is_celery)
+        .then(pl.lit(frame.FORMAT_CELERY_TEXT))
+        .otherwise(pl.lit(frame.FORMAT_TEXT))
+        .alias(schema.FORMAT),
+        pl.when(is_header & (col(schema.EVENT) != str(schema.Event.LOG)))
+        .then(None)
+        .otherwise(col(kubectl.BODY).str.slice(0, frame.RAW_LIMIT))
+        .alias(schema.RAW),
+        (col(schema.LINE_NO) + order_base).alias(ORDER),
     )
     if blocks.height:
         out = with_blocks(out, recs.select("_i", kubectl.BODY), blocks)
@@ -354,16 +399,16 @@ def _unclaimed(df: pl.DataFrame, lost: pl.DataFrame, source: str, parts: Parts) 
     """Text lines no record claims, as unparsed lines with the reason."""
     col = pl.col
     kind = col(kubectl.KIND)
-    rows = lost.select("_i").join(df.select("_i", kubectl.KIND, kubectl.BODY, s.LINE_NO,
+    rows = lost.select("_i").join(df.select("_i", kubectl.KIND, kubectl.BODY, schema.LINE_NO,
                                             kubectl.POD, kubectl.CONTAINER), on="_i", how="left")
     parts.unparsed.append(rows.select(
-        pl.lit(source).alias(s.SOURCE), col(s.LINE_NO).cast(pl.Int64),
-        col(kubectl.POD).alias(s.POD), col(kubectl.CONTAINER).alias(s.CONTAINER),
+        pl.lit(source).alias(schema.SOURCE), col(schema.LINE_NO).cast(pl.Int64),
+        col(kubectl.POD).alias(schema.POD), col(kubectl.CONTAINER).alias(schema.CONTAINER),
         pl.when(kind == kubectl.JSON_OTHER).then(pl.lit(kubectl.REASON_JSON_VALUE))
         .when(kind.is_in([kubectl.CONT, kubectl.BANNER_BODY]))
         .then(pl.lit(kubectl.REASON_ORPHAN))
-        .otherwise(pl.lit(kubectl.REASON_NOT_A_RECORD)).alias(s.REASON),
-        col(kubectl.BODY).str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
+        .otherwise(pl.lit(kubectl.REASON_NOT_A_RECORD)).alias(schema.REASON),
+        col(kubectl.BODY).str.slice(0, frame.RAW_LIMIT).alias(schema.RAW),
     ))
 
 
@@ -371,22 +416,41 @@ def with_blocks(out: pl.DataFrame, bodies: pl.DataFrame, blocks: pl.DataFrame) -
     """Attach continuation lines: a traceback to an error record, else more message text."""
     col = pl.col
     block = col(kubectl.BLOCK)
-    b = blocks.join(out.select("_i", s.EVENT, s.MESSAGE, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE),
-                    on="_i", how="left").join(bodies, on="_i", how="left")
-    is_tb = block.str.contains(_TRACEBACK_START, literal=True) | col(s.EVENT).is_in(_ERROR_EVENTS)
+    b = blocks.join(
+        out.select(
+            "_i", schema.EVENT, schema.MESSAGE, schema.EXCEPTION_TYPE, schema.EXCEPTION_MESSAGE
+        ),
+        on="_i",
+        how="left",
+    ).join(bodies, on="_i", how="left")
+    is_tb = block.str.contains(_TRACEBACK_START, literal=True) | col(schema.EVENT).is_in(
+        _ERROR_EVENTS
+    )
     tb_type, tb_msg = celery_text.exception_from_traceback(block)
     b = b.select(
         "_i",
-        pl.when(is_tb).then(col(s.MESSAGE)).otherwise(col(s.MESSAGE) + pl.lit("\n") + block)
-        .alias(s.MESSAGE),
-        pl.when(is_tb & tb_type.is_not_null()).then(tb_type).otherwise(col(s.EXCEPTION_TYPE))
-        .alias(s.EXCEPTION_TYPE),
-        pl.when(is_tb & tb_type.is_not_null()).then(tb_msg).otherwise(col(s.EXCEPTION_MESSAGE))
-        .alias(s.EXCEPTION_MESSAGE),
-        pl.when(is_tb).then(block).alias(s.TRACEBACK),
-        (col(kubectl.BODY) + pl.lit("\n") + block).str.slice(0, frame.RAW_LIMIT).alias(s.RAW),
+        pl.when(is_tb)
+        .then(col(schema.MESSAGE))
+        .otherwise(col(schema.MESSAGE) + pl.lit("\n") + block)
+        .alias(schema.MESSAGE),
+        pl.when(is_tb & tb_type.is_not_null())
+        .then(tb_type)
+        .otherwise(col(schema.EXCEPTION_TYPE))
+        .alias(schema.EXCEPTION_TYPE),
+        pl.when(is_tb & tb_type.is_not_null())
+        .then(tb_msg)
+        .otherwise(col(schema.EXCEPTION_MESSAGE))
+        .alias(schema.EXCEPTION_MESSAGE),
+        pl.when(is_tb).then(block).alias(schema.TRACEBACK),
+        (col(kubectl.BODY) + pl.lit("\n") + block).str.slice(0, frame.RAW_LIMIT).alias(schema.RAW),
     )
-    fixed = [s.MESSAGE, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TRACEBACK, s.RAW]
+    fixed = [
+        schema.MESSAGE,
+        schema.EXCEPTION_TYPE,
+        schema.EXCEPTION_MESSAGE,
+        schema.TRACEBACK,
+        schema.RAW,
+    ]
     return replace_rows(out, b, fixed)
 
 
@@ -407,18 +471,18 @@ def replace_rows(out: pl.DataFrame, new: pl.DataFrame, columns: list[str]) -> pl
 
 
 _JSON_FORMATS = (frame.FORMAT_JSON, frame.FORMAT_CLOUD_LOGGING)
-_TRACEBACK_EVENTS = [str(e) for e in (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR,
-                                      s.Event.WORKER_LOST, s.Event.TASK_RETRIED)]
+_TRACEBACK_EVENTS = [str(e) for e in (schema.Event.TASK_FAILED, schema.Event.TASK_INTERNAL_ERROR,
+                                      schema.Event.WORKER_LOST, schema.Event.TASK_RETRIED)]
 
 
 def _instrumented(records: pa.Table) -> np.ndarray:
     """Rows of a source/pod whose JSON already holds the instrumentation's task events:
     Celery's sentences in its plain log lines would count those tasks twice."""
-    df = pl.DataFrame({"src": pl.from_arrow(records.column(s.SOURCE)),
-                       "pod": pl.from_arrow(records.column(s.POD)),
+    df = pl.DataFrame({"src": pl.from_arrow(records.column(schema.SOURCE)),
+                       "pod": pl.from_arrow(records.column(schema.POD)),
                        "ours": pl.from_arrow(pc.and_(
-                           pc.is_in(records.column(s.FORMAT), pa.array(_JSON_FORMATS)),
-                           pc.not_equal(records.column(s.EVENT), str(s.Event.LOG))))})
+                           pc.is_in(records.column(schema.FORMAT), pa.array(_JSON_FORMATS)),
+                           pc.not_equal(records.column(schema.EVENT), str(schema.Event.LOG))))})
     return df.select(pl.col("ours").any().over("src", "pod")).to_series() \
         .fill_null(False).to_numpy()
 
@@ -428,22 +492,24 @@ def with_sentences(records: pa.Table) -> pa.Table:
     of Celery's sentences get its event and fields (``celery_sentences``): a python-json-logger
     ``message``, a structlog ``event``, a ``msg``. Fields the line had keep their values; the
     qualified exception type comes from the traceback the logger put in the line."""
-    if records.num_rows == 0 or s.MESSAGE not in records.column_names:
+    if records.num_rows == 0 or schema.MESSAGE not in records.column_names:
         return records
-    mask = pc.and_(pc.and_(pc.is_in(records.column(s.FORMAT), pa.array(_JSON_FORMATS)),
-                           pc.equal(records.column(s.EVENT), str(s.Event.LOG))),
-                   pc.is_valid(records.column(s.MESSAGE)))
+    mask = pc.and_(pc.and_(pc.is_in(records.column(schema.FORMAT), pa.array(_JSON_FORMATS)),
+                           pc.equal(records.column(schema.EVENT), str(schema.Event.LOG))),
+                   pc.is_valid(records.column(schema.MESSAGE)))
     idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
     if len(idx) == 0:
         return records
     idx = idx[~_instrumented(records)[idx]]
     if len(idx) == 0:
         return records
-    sub = pl.DataFrame({"_i": idx, s.MESSAGE: pl.from_arrow(records.column(s.MESSAGE).take(idx))})
+    sub = pl.DataFrame(
+        {"_i": idx, schema.MESSAGE: pl.from_arrow(records.column(schema.MESSAGE).take(idx))}
+    )
     found = celery_sentences.recognize(sub, anchored=True)
     # A formatter may put something before the sentence ("%(processName)s %(message)s").
     rest = sub.join(found.select("_i"), on="_i", how="anti").filter(
-        pl.col(s.MESSAGE).str.contains("Task ", literal=True))
+        pl.col(schema.MESSAGE).str.contains("Task ", literal=True))
     if rest.height:
         found = pl.concat([found, celery_sentences.recognize(rest, anchored=False)],
                           how="diagonal_relaxed")
@@ -451,23 +517,23 @@ def with_sentences(records: pa.Table) -> pa.Table:
         return records
     found = found.sort("_i")
     rows = found.get_column("_i").to_numpy()
-    tb = pl.from_arrow(records.column(s.TRACEBACK).take(rows)) \
-        if s.TRACEBACK in records.column_names else None
+    tb = pl.from_arrow(records.column(schema.TRACEBACK).take(rows)) \
+        if schema.TRACEBACK in records.column_names else None
     if tb is not None and tb.null_count() < len(tb):
         tb_type, _ = celery_sentences.exception_from_traceback(pl.col("tb"))
-        qual = pl.DataFrame({"tb": tb, s.EVENT: found.get_column(s.EVENT)}).select(
-            pl.when(pl.col(s.EVENT).is_in(_TRACEBACK_EVENTS)).then(tb_type).alias("q"))
-        if s.EXCEPTION_TYPE in found.columns:
+        qual = pl.DataFrame({"tb": tb, schema.EVENT: found.get_column(schema.EVENT)}).select(
+            pl.when(pl.col(schema.EVENT).is_in(_TRACEBACK_EVENTS)).then(tb_type).alias("q"))
+        if schema.EXCEPTION_TYPE in found.columns:
             found = found.with_columns(pl.coalesce(qual.get_column("q"),
-                                                   pl.col(s.EXCEPTION_TYPE))
-                                       .alias(s.EXCEPTION_TYPE))
+                                                   pl.col(schema.EXCEPTION_TYPE))
+                                       .alias(schema.EXCEPTION_TYPE))
     columns = dict(zip(records.column_names, records.columns, strict=True))
     for name in found.columns:
         if name == "_i" or name not in columns:
             continue
         old = pl.from_arrow(columns[name]).cast(POLARS_TYPES[name])
         new = found.get_column(name).cast(POLARS_TYPES[name])
-        if name != s.EVENT:  # what the line itself said wins
+        if name != schema.EVENT:  # what the line itself said wins
             new = pl.Series(name, old.gather(rows)).fill_null(new) \
                 if old.null_count() < len(old) else new
         columns[name] = old.scatter(rows, new).to_arrow().cast(
@@ -490,7 +556,7 @@ def assemble(parts: Parts) -> tuple[pa.Table, pl.DataFrame]:
     records = with_sentences(records)
     if parts.unparsed:
         un = pl.concat([u.cast(UNPARSED_POLARS) for u in parts.unparsed], how="vertical")
-        un = un.sort(s.SOURCE, s.LINE_NO, maintain_order=True)
+        un = un.sort(schema.SOURCE, schema.LINE_NO, maintain_order=True)
     else:
         un = pl.DataFrame(schema=UNPARSED_POLARS)
     return records, un

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from analyzers.ingest import celery_text, kubectl, pipeline
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: JSON lines are parsed in groups: one DuckDB query per line would cost ~10 ms a line.
 #: A group is parsed when it has this many lines, when its first line waited this long (checked
@@ -120,7 +120,7 @@ class StreamParser:
         bad = unparsed.to_dicts()
         out = records.to_pylist()
         for row in (*bad, *out):  # position in this batch -> line number in the stream
-            row[s.LINE_NO] = numbers[0] if one_record else numbers[row[s.LINE_NO] - 1]
+            row[schema.LINE_NO] = numbers[0] if one_record else numbers[row[schema.LINE_NO] - 1]
         self.unparsed += bad
         self.lines_parsed += len(lines) - len(bad)
         return out

@@ -15,7 +15,7 @@ import pandas as pd
 from analyzers.report import Report
 from analyzers.report import columns as cols
 from analyzers.report.model import NO_TASK_EVENTS
-from instrumentation import schema as s
+from instrumentation import schema
 
 
 @dataclass(frozen=True)
@@ -28,46 +28,148 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("failures", "Failures by task, exception and message",
-            (s.TASK_NAME, s.EXCEPTION_TYPE, cols.FINGERPRINT, cols.COUNT, cols.TENANTS,
-             cols.TENANT_IDS, cols.FIRST_SEEN, cols.LAST_SEEN, cols.EXAMPLE_TASK_ID),
-            "No task failed."),
-    Section("retries", "Retries by task and exception",
-            (s.TASK_NAME, s.EXCEPTION_TYPE, cols.COUNT, cols.TASK_IDS, cols.MAX_RETRIES,
-             cols.TENANTS, cols.LAST_SEEN, cols.EXAMPLE_TASK_ID),
-            "No task retried."),
-    Section("retry_storms", "Retry storms",
-            (cols.SCOPE, cols.KEY, s.TASK_NAME, s.ORGANIZATION_ID, cols.COUNT, cols.NORM,
-             cols.RATIO, cols.FIRST_SEEN, cols.LAST_SEEN),
-            "No task retried far above its norm."),
-    Section("retry_outcomes", "How retried tasks ended",
-            (s.TASK_NAME, cols.RETRIED_IDS, cols.RECOVERED, cols.EXHAUSTED, cols.PENDING),
-            "No task retried."),
-    Section("stuck_chords", "Stuck chords (callback overdue)",
-            (s.CHORD_ID, s.ORGANIZATION_ID, s.CHORD_CALLBACK_NAME, s.MEMBERS_EXPECTED,
-             cols.MEMBERS_FINISHED, s.MEMBERS_FAILED, cols.LAST_ACTIVITY, cols.IDLE_S,
-             cols.STUCK_REASON, cols.MEMBERS_PUBLISHED, s.CHORD_CALLBACK_ID),
-            "No chord is stuck."),
-    Section("chords", "All chords",
-            (s.CHORD_ID, cols.CHORD_STATE, s.ORGANIZATION_ID, s.CHORD_CALLBACK_NAME,
-             s.MEMBERS_EXPECTED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED, cols.CALLBACK_RECEIVED,
-             cols.LAST_ACTIVITY),
-            "No chord in these logs.", limit=15),
-    Section("duplicates", "Duplicate executions",
-            (s.TASK_ID, s.TASK_NAME, cols.RECEIVED, cols.SUCCEEDED, cols.RETRIED, cols.WORKERS,
-             s.ORGANIZATION_ID, cols.GAP_S, cols.LIKELY_CAUSE),
-            "No task ran more often than its retries explain."),
-    Section("lost_workers", "Lost workers, time limits, broker disconnects",
-            (cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.FIRST_SEEN, cols.LAST_SEEN,
-             cols.REQUEUED, cols.EXAMPLE_TASK_ID, s.TASK_NAME),
-            "No worker was lost, no time limit hit, no broker connection lost."),
-    Section("slow_tasks", "Run time and queue wait per task (ms)",
-            (s.TASK_NAME, cols.COUNT, cols.P50_MS, cols.P95_MS, cols.P99_MS, cols.MAX_MS,
-             cols.WAIT_P50_MS, cols.WAIT_P95_MS, cols.WAIT_MAX_MS),
-            "No durations in these logs."),
-    Section("unparsed", "Lines that could not be read (first few)",
-            (s.SOURCE, s.LINE_NO, s.RAW),
-            "Every line was read."),
+    Section(
+        "failures",
+        "Failures by task, exception and message",
+        (
+            schema.TASK_NAME,
+            schema.EXCEPTION_TYPE,
+            cols.FINGERPRINT,
+            cols.COUNT,
+            cols.TENANTS,
+            cols.TENANT_IDS,
+            cols.FIRST_SEEN,
+            cols.LAST_SEEN,
+            cols.EXAMPLE_TASK_ID,
+        ),
+        "No task failed.",
+    ),
+    Section(
+        "retries",
+        "Retries by task and exception",
+        (
+            schema.TASK_NAME,
+            schema.EXCEPTION_TYPE,
+            cols.COUNT,
+            cols.TASK_IDS,
+            cols.MAX_RETRIES,
+            cols.TENANTS,
+            cols.LAST_SEEN,
+            cols.EXAMPLE_TASK_ID,
+        ),
+        "No task retried.",
+    ),
+    Section(
+        "retry_storms",
+        "Retry storms",
+        (
+            cols.SCOPE,
+            cols.KEY,
+            schema.TASK_NAME,
+            schema.ORGANIZATION_ID,
+            cols.COUNT,
+            cols.NORM,
+            cols.RATIO,
+            cols.FIRST_SEEN,
+            cols.LAST_SEEN,
+        ),
+        "No task retried far above its norm.",
+    ),
+    Section(
+        "retry_outcomes",
+        "How retried tasks ended",
+        (schema.TASK_NAME, cols.RETRIED_IDS, cols.RECOVERED, cols.EXHAUSTED, cols.PENDING),
+        "No task retried.",
+    ),
+    Section(
+        "stuck_chords",
+        "Stuck chords (callback overdue)",
+        (
+            schema.CHORD_ID,
+            schema.ORGANIZATION_ID,
+            schema.CHORD_CALLBACK_NAME,
+            schema.MEMBERS_EXPECTED,
+            cols.MEMBERS_FINISHED,
+            schema.MEMBERS_FAILED,
+            cols.LAST_ACTIVITY,
+            cols.IDLE_S,
+            cols.STUCK_REASON,
+            cols.MEMBERS_PUBLISHED,
+            schema.CHORD_CALLBACK_ID,
+        ),
+        "No chord is stuck.",
+    ),
+    Section(
+        "chords",
+        "All chords",
+        (
+            schema.CHORD_ID,
+            cols.CHORD_STATE,
+            schema.ORGANIZATION_ID,
+            schema.CHORD_CALLBACK_NAME,
+            schema.MEMBERS_EXPECTED,
+            cols.MEMBERS_FINISHED,
+            schema.MEMBERS_FAILED,
+            cols.CALLBACK_RECEIVED,
+            cols.LAST_ACTIVITY,
+        ),
+        "No chord in these logs.",
+        limit=15,
+    ),
+    Section(
+        "duplicates",
+        "Duplicate executions",
+        (
+            schema.TASK_ID,
+            schema.TASK_NAME,
+            cols.RECEIVED,
+            cols.SUCCEEDED,
+            cols.RETRIED,
+            cols.WORKERS,
+            schema.ORGANIZATION_ID,
+            cols.GAP_S,
+            cols.LIKELY_CAUSE,
+        ),
+        "No task ran more often than its retries explain.",
+    ),
+    Section(
+        "lost_workers",
+        "Lost workers, time limits, broker disconnects",
+        (
+            cols.KIND,
+            schema.WORKER,
+            cols.COUNT,
+            cols.TASK_IDS,
+            cols.FIRST_SEEN,
+            cols.LAST_SEEN,
+            cols.REQUEUED,
+            cols.EXAMPLE_TASK_ID,
+            schema.TASK_NAME,
+        ),
+        "No worker was lost, no time limit hit, no broker connection lost.",
+    ),
+    Section(
+        "slow_tasks",
+        "Run time and queue wait per task (ms)",
+        (
+            schema.TASK_NAME,
+            cols.COUNT,
+            cols.P50_MS,
+            cols.P95_MS,
+            cols.P99_MS,
+            cols.MAX_MS,
+            cols.WAIT_P50_MS,
+            cols.WAIT_P95_MS,
+            cols.WAIT_MAX_MS,
+        ),
+        "No durations in these logs.",
+    ),
+    Section(
+        "unparsed",
+        "Lines that could not be read (first few)",
+        (schema.SOURCE, schema.LINE_NO, schema.RAW),
+        "Every line was read.",
+    ),
 )
 
 _CELL_WIDTH = 80
@@ -75,18 +177,40 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: Short headers for people (the JSON keeps the column names).
 LABELS: dict[str, str] = {
-    s.TASK_NAME: "task", s.EXCEPTION_TYPE: "exception", cols.FINGERPRINT: "message (masked)",
-    cols.TENANT_IDS: "tenant ids", cols.FIRST_SEEN: "first", cols.LAST_SEEN: "last",
-    cols.EXAMPLE_TASK_ID: "example id", cols.TASK_IDS: "ids", cols.MAX_RETRIES: "max retries",
-    s.ORGANIZATION_ID: "tenant", s.CHORD_CALLBACK_NAME: "callback",
-    s.CHORD_CALLBACK_ID: "callback id", s.MEMBERS_EXPECTED: "expected",
-    cols.MEMBERS_PUBLISHED: "published", cols.MEMBERS_FINISHED: "finished",
-    s.MEMBERS_FAILED: "failed", cols.LAST_ACTIVITY: "last activity", cols.IDLE_S: "idle s",
-    cols.CHORD_STATE: "state", cols.CALLBACK_RECEIVED: "callback seen", cols.GAP_S: "gap s",
-    cols.LIKELY_CAUSE: "likely cause", cols.P50_MS: "p50", cols.P95_MS: "p95", cols.P99_MS: "p99",
-    cols.MAX_MS: "max", cols.WAIT_P50_MS: "wait p50", cols.WAIT_P95_MS: "wait p95",
-    cols.WAIT_MAX_MS: "wait max", cols.RETRIED_IDS: "retried ids", s.LINE_NO: "line",
-    s.RAW: "text", s.TASK_ID: "task id", s.CHORD_ID: "chord id",
+    schema.TASK_NAME: "task",
+    schema.EXCEPTION_TYPE: "exception",
+    cols.FINGERPRINT: "message (masked)",
+    cols.TENANT_IDS: "tenant ids",
+    cols.FIRST_SEEN: "first",
+    cols.LAST_SEEN: "last",
+    cols.EXAMPLE_TASK_ID: "example id",
+    cols.TASK_IDS: "ids",
+    cols.MAX_RETRIES: "max retries",
+    schema.ORGANIZATION_ID: "tenant",
+    schema.CHORD_CALLBACK_NAME: "callback",
+    schema.CHORD_CALLBACK_ID: "callback id",
+    schema.MEMBERS_EXPECTED: "expected",
+    cols.MEMBERS_PUBLISHED: "published",
+    cols.MEMBERS_FINISHED: "finished",
+    schema.MEMBERS_FAILED: "failed",
+    cols.LAST_ACTIVITY: "last activity",
+    cols.IDLE_S: "idle s",
+    cols.CHORD_STATE: "state",
+    cols.CALLBACK_RECEIVED: "callback seen",
+    cols.GAP_S: "gap s",
+    cols.LIKELY_CAUSE: "likely cause",
+    cols.P50_MS: "p50",
+    cols.P95_MS: "p95",
+    cols.P99_MS: "p99",
+    cols.MAX_MS: "max",
+    cols.WAIT_P50_MS: "wait p50",
+    cols.WAIT_P95_MS: "wait p95",
+    cols.WAIT_MAX_MS: "wait max",
+    cols.RETRIED_IDS: "retried ids",
+    schema.LINE_NO: "line",
+    schema.RAW: "text",
+    schema.TASK_ID: "task id",
+    schema.CHORD_ID: "chord id",
 }
 
 
@@ -137,10 +261,10 @@ def rows_of(table: pd.DataFrame, section: Section) -> tuple[list[str], list[list
     """Header labels, the first ``limit`` rows as text cells, and how many rows were left out."""
     columns = [name for name in section.columns if name in table.columns]
     head = table.head(section.limit)
-    if s.EXCEPTION_TYPE in columns:
+    if schema.EXCEPTION_TYPE in columns:
         # People read "WorkerLostError"; the module path is in the JSON.
-        short = head[s.EXCEPTION_TYPE].astype("str").str.rsplit(".", n=1).str[-1]
-        head = head.assign(**{s.EXCEPTION_TYPE: short})
+        short = head[schema.EXCEPTION_TYPE].astype("str").str.rsplit(".", n=1).str[-1]
+        head = head.assign(**{schema.EXCEPTION_TYPE: short})
     body = [[cell(v) for v in row] for row in head[columns].itertuples(index=False, name=None)]
     return [label(name) for name in columns], body, max(len(table) - section.limit, 0)
 

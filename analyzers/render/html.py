@@ -15,7 +15,7 @@ import pandas as pd
 
 from analyzers.report import Report
 from analyzers.report import columns as cols
-from instrumentation import schema as s
+from instrumentation import schema
 
 from ._sections import SECTIONS, Section, cell, plural, rows_of, summary_lines
 from .svg import percentile_bars, time_chart
@@ -63,9 +63,9 @@ def _weight(name: str, series: pd.Series) -> float:
     Why: a fixed layout never lets a long value widen the table past the window; the
     shares keep numbers narrow and messages wide, and the cells clip the rest.
     """
-    if name in (s.RAW,):
+    if name in (schema.RAW,):
         return 60
-    if name in (cols.FINGERPRINT, s.EXCEPTION_MESSAGE):
+    if name in (cols.FINGERPRINT, schema.EXCEPTION_MESSAGE):
         return 30
     if _is_number(series):
         return 8
@@ -103,7 +103,7 @@ def _table(frame: pd.DataFrame, section: Section) -> str:
             # The whole value on hover; CSS clips the shown text with an ellipsis instead of
             # breaking words. Exception types show the class name (the module is on hover).
             full = cell(value, width=None)
-            shown = text if name == s.EXCEPTION_TYPE else full
+            shown = text if name == schema.EXCEPTION_TYPE else full
             cells.append(f'<td><span class="clip" title="{escape(full)}">{escape(shown)}'
                          "</span></td>")
         rows.append(f'<tr{" class=bad" if bad else ""}>' + "".join(cells) + "</tr>")
@@ -145,7 +145,7 @@ def _charts(report: Report) -> str:
     if not runs.empty:
         out.append('<h2 id="run-times">Run time percentiles per task</h2><figure>'
                    + percentile_bars(
-                       runs[s.TASK_NAME].astype(str).tolist(),
+                       runs[schema.TASK_NAME].astype(str).tolist(),
                        {"p50": runs[cols.P50_MS].astype(float).tolist(),
                         "p95": runs[cols.P95_MS].astype(float).tolist(),
                         "p99": runs[cols.P99_MS].astype(float).tolist()},
@@ -157,7 +157,7 @@ def _charts(report: Report) -> str:
     if not waits.empty:
         out.append('<h2 id="queue-waits">Queue wait (received → started) per task</h2><figure>'
                    + percentile_bars(
-                       waits[s.TASK_NAME].astype(str).tolist(),
+                       waits[schema.TASK_NAME].astype(str).tolist(),
                        {"p50": waits[cols.WAIT_P50_MS].astype(float).tolist(),
                         "p95": waits[cols.WAIT_P95_MS].astype(float).tolist()},
                        title="Queue wait per task (ms)", log=True)

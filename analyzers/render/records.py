@@ -23,14 +23,23 @@ import orjson
 import pandas as pd
 
 from analyzers.rfc3339 import RFC3339_MICROS, RFC3339_MICROS_POLARS
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: Formats of ``parse -o`` (``json`` is accepted as ``jsonl``).
 PARSE_FORMATS = ("jsonl", "csv", "table")
 
 #: Columns ``parse -o table`` shows (the others are in jsonl/csv).
-TABLE_COLUMNS = (s.TIME, s.SEVERITY, s.EVENT, s.TASK_NAME, s.TASK_ID, s.WORKER, s.POD,
-                 s.ORGANIZATION_ID, s.MESSAGE)
+TABLE_COLUMNS = (
+    schema.TIME,
+    schema.SEVERITY,
+    schema.EVENT,
+    schema.TASK_NAME,
+    schema.TASK_ID,
+    schema.WORKER,
+    schema.POD,
+    schema.ORGANIZATION_ID,
+    schema.MESSAGE,
+)
 
 
 def ndjson(frame: pd.DataFrame) -> str:
@@ -44,13 +53,13 @@ def ndjson(frame: pd.DataFrame) -> str:
     """
     import polars as pl
 
-    frame = frame[[c for c in s.FRAME_COLUMNS if c in frame.columns]]
+    frame = frame[[c for c in schema.FRAME_COLUMNS if c in frame.columns]]
     frame = frame.dropna(axis=1, how="all")  # cheaper than cutting a column out of each line
     if frame.empty:
         return ""
     table = pl.from_pandas(frame)
-    if s.TIME in table.columns:
-        table = table.with_columns(pl.col(s.TIME).dt.strftime(RFC3339_MICROS_POLARS))
+    if schema.TIME in table.columns:
+        table = table.with_columns(pl.col(schema.TIME).dt.strftime(RFC3339_MICROS_POLARS))
     lines = table.select(
         pl.struct(pl.all()).struct.json_encode()
         .str.replace_all(r',"[a-z_]+":null', "")
@@ -66,14 +75,14 @@ def ndjson(frame: pd.DataFrame) -> str:
 def csv_text(frame: pd.DataFrame) -> str:
     """The records as CSV: every schema column in the schema's order, times as RFC 3339."""
     buffer = io.StringIO()
-    frame = frame.reindex(columns=list(s.FRAME_COLUMNS))
+    frame = frame.reindex(columns=list(schema.FRAME_COLUMNS))
     frame.to_csv(buffer, index=False, date_format=RFC3339_MICROS)
     return buffer.getvalue()
 
 
 def record_json(record: dict[str, Any]) -> bytes:
     """One record (a ``StreamParser`` dict) as a JSON object, without its empty fields."""
-    clean = {k: rfc3339(v) for k in s.FRAME_COLUMNS if (v := record.get(k)) is not None
+    clean = {k: rfc3339(v) for k in schema.FRAME_COLUMNS if (v := record.get(k)) is not None
              and not (isinstance(v, float) and v != v)}
     return orjson.dumps(clean, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
 
@@ -97,7 +106,9 @@ class RecordWriter:
 
     def __init__(self, out: TextIO, fmt: str) -> None:
         self.out, self.fmt = out, fmt
-        self._csv = csv.DictWriter(out, fieldnames=list(s.FRAME_COLUMNS), extrasaction="ignore")
+        self._csv = csv.DictWriter(
+            out, fieldnames=list(schema.FRAME_COLUMNS), extrasaction="ignore"
+        )
         if fmt == "csv":
             self._csv.writeheader()
 

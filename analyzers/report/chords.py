@@ -37,7 +37,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .durations import slow_tasks
@@ -53,9 +53,20 @@ _CHORD_IN_TEXT = r"Chord(?: callback)? '([^']+)' raised"
 STUCK_AFTER = pd.Timedelta("15min")
 
 COLUMNS = (
-    s.CHORD_ID, cols.CHORD_STATE, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.ORGANIZATION_ID,
-    s.MEMBERS_EXPECTED, cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED,
-    cols.CALLBACK_RECEIVED, cols.FIRST_SEEN, cols.LAST_ACTIVITY, cols.IDLE_S, cols.STUCK_REASON,
+    schema.CHORD_ID,
+    cols.CHORD_STATE,
+    schema.CHORD_CALLBACK_ID,
+    schema.CHORD_CALLBACK_NAME,
+    schema.ORGANIZATION_ID,
+    schema.MEMBERS_EXPECTED,
+    cols.MEMBERS_PUBLISHED,
+    cols.MEMBERS_FINISHED,
+    schema.MEMBERS_FAILED,
+    cols.CALLBACK_RECEIVED,
+    cols.FIRST_SEEN,
+    cols.LAST_ACTIVITY,
+    cols.IDLE_S,
+    cols.STUCK_REASON,
 )
 #: A callback is overdue this many times the p99 queue wait after its last member ...
 OVERDUE_FACTOR = 10.0
@@ -64,44 +75,58 @@ OVERDUE_FLOOR = pd.Timedelta("60s")
 #: The callback task's own queue waits are used when there are at least this many.
 MIN_WAITS = 20
 
-_TERMINAL = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
-_MEMBER_FAILED = (s.Event.TASK_FAILED, s.Event.TASK_REVOKED)
+_TERMINAL = (schema.Event.TASK_SUCCEEDED, schema.Event.TASK_FAILED, schema.Event.TASK_REVOKED)
+_MEMBER_FAILED = (schema.Event.TASK_FAILED, schema.Event.TASK_REVOKED)
 #: Events of the callback that prove it was sent (the Log Analytics SQL uses the same set).
 CALLBACK_SEEN = (
-    s.Event.TASK_RECEIVED, s.Event.TASK_STARTED, s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED,
-    s.Event.TASK_RETRIED,
+    schema.Event.TASK_RECEIVED,
+    schema.Event.TASK_STARTED,
+    schema.Event.TASK_SUCCEEDED,
+    schema.Event.TASK_FAILED,
+    schema.Event.TASK_RETRIED,
 )
 #: The chord monitor's event -> the chord state it sets (shared with the Log Analytics SQL).
 MONITOR_STATE = {
-    s.Event.CHORD_RECOVERED: RECOVERED,
-    s.Event.CHORD_REVOKED: REVOKED,
-    s.Event.CHORD_CLEANED: CLEANED,
-    s.Event.CHORD_STUCK: STUCK,
+    schema.Event.CHORD_RECOVERED: RECOVERED,
+    schema.Event.CHORD_REVOKED: REVOKED,
+    schema.Event.CHORD_CLEANED: CLEANED,
+    schema.Event.CHORD_STUCK: STUCK,
 }
 
 
 def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    group = frame[s.GROUP_ID]
-    callback = frame[s.CHORD_CALLBACK_ID]
-    is_member = group.notna() & (callback.notna() | frame[s.CHORD_SIZE].notna())
-    mask = is_member.to_numpy(dtype=bool, na_value=False) & event_is(frame, s.TASK_EVENTS)
-    rows = pick(frame, mask, (
-        s.GROUP_ID, s.TASK_ID, s.TIME, s.EVENT, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
-        s.CHORD_SIZE, s.ORGANIZATION_ID))
+    group = frame[schema.GROUP_ID]
+    callback = frame[schema.CHORD_CALLBACK_ID]
+    is_member = group.notna() & (callback.notna() | frame[schema.CHORD_SIZE].notna())
+    mask = is_member.to_numpy(dtype=bool, na_value=False) & event_is(frame, schema.TASK_EVENTS)
+    rows = pick(
+        frame,
+        mask,
+        (
+            schema.GROUP_ID,
+            schema.TASK_ID,
+            schema.TIME,
+            schema.EVENT,
+            schema.CHORD_CALLBACK_ID,
+            schema.CHORD_CALLBACK_NAME,
+            schema.CHORD_SIZE,
+            schema.ORGANIZATION_ID,
+        ),
+    )
     # The callback's own lines carry the chord's group and callback id too (it runs with
     # the options of the chord): it is the callback, not a member.
-    own = (rows[s.TASK_ID].astype("str") == rows[s.CHORD_CALLBACK_ID].astype("str"))
+    own = (rows[schema.TASK_ID].astype("str") == rows[schema.CHORD_CALLBACK_ID].astype("str"))
     rows = rows.loc[~own.to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
-    task_id = rows[s.TASK_ID]
+    task_id = rows[schema.TASK_ID]
     return pd.DataFrame(
         {
-            s.CHORD_ID: rows[s.GROUP_ID],
-            s.TASK_ID: task_id,
-            s.TIME: times(rows),
-            s.CHORD_CALLBACK_ID: rows[s.CHORD_CALLBACK_ID],
-            s.CHORD_CALLBACK_NAME: rows[s.CHORD_CALLBACK_NAME],
-            s.CHORD_SIZE: pd.to_numeric(rows[s.CHORD_SIZE], errors="coerce"),
-            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
+            schema.CHORD_ID: rows[schema.GROUP_ID],
+            schema.TASK_ID: task_id,
+            schema.TIME: times(rows),
+            schema.CHORD_CALLBACK_ID: rows[schema.CHORD_CALLBACK_ID],
+            schema.CHORD_CALLBACK_NAME: rows[schema.CHORD_CALLBACK_NAME],
+            schema.CHORD_SIZE: pd.to_numeric(rows[schema.CHORD_SIZE], errors="coerce"),
+            schema.ORGANIZATION_ID: rows[schema.ORGANIZATION_ID],
             "_finished": event_is(rows, _TERMINAL),
             "_failed": event_is(rows, _MEMBER_FAILED),
         },
@@ -111,25 +136,37 @@ def _member_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _chord_events(frame: pd.DataFrame) -> pd.DataFrame:
     """Chord-monitor lines and Celery chord errors, keyed by chord id."""
-    mask = event_is(frame, s.CHORD_MONITOR_EVENTS, s.Event.CHORD_ERROR)
-    rows = pick(frame, mask, (
-        s.CHORD_ID, s.GROUP_ID, s.EVENT, s.TIME, s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME,
-        s.ORGANIZATION_ID, s.MEMBERS_EXPECTED, s.MESSAGE))
-    chord = rows[s.CHORD_ID].astype("str").fillna(rows[s.GROUP_ID].astype("str"))
+    mask = event_is(frame, schema.CHORD_MONITOR_EVENTS, schema.Event.CHORD_ERROR)
+    rows = pick(
+        frame,
+        mask,
+        (
+            schema.CHORD_ID,
+            schema.GROUP_ID,
+            schema.EVENT,
+            schema.TIME,
+            schema.CHORD_CALLBACK_ID,
+            schema.CHORD_CALLBACK_NAME,
+            schema.ORGANIZATION_ID,
+            schema.MEMBERS_EXPECTED,
+            schema.MESSAGE,
+        ),
+    )
+    chord = rows[schema.CHORD_ID].astype("str").fillna(rows[schema.GROUP_ID].astype("str"))
     # Celery's own "Chord '<group id>' raised: ChordError(...)" line names the chord only in
     # its text; these rows are few, so one regex over them is cheap.
     if chord.isna().any():
-        named = rows[s.MESSAGE].astype("str").str.extract(_CHORD_IN_TEXT, expand=False)
+        named = rows[schema.MESSAGE].astype("str").str.extract(_CHORD_IN_TEXT, expand=False)
         chord = chord.fillna(named)
     out = pd.DataFrame(
         {
-            s.CHORD_ID: chord,
-            s.EVENT: rows[s.EVENT].astype("str"),
-            s.TIME: times(rows),
-            s.CHORD_CALLBACK_ID: rows[s.CHORD_CALLBACK_ID],
-            s.CHORD_CALLBACK_NAME: rows[s.CHORD_CALLBACK_NAME],
-            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
-            s.MEMBERS_EXPECTED: pd.to_numeric(rows[s.MEMBERS_EXPECTED], errors="coerce"),
+            schema.CHORD_ID: chord,
+            schema.EVENT: rows[schema.EVENT].astype("str"),
+            schema.TIME: times(rows),
+            schema.CHORD_CALLBACK_ID: rows[schema.CHORD_CALLBACK_ID],
+            schema.CHORD_CALLBACK_NAME: rows[schema.CHORD_CALLBACK_NAME],
+            schema.ORGANIZATION_ID: rows[schema.ORGANIZATION_ID],
+            schema.MEMBERS_EXPECTED: pd.to_numeric(rows[schema.MEMBERS_EXPECTED], errors="coerce"),
         },
         index=rows.index,
     )
@@ -153,49 +190,49 @@ def chords(
         now = times(frame).max()
 
     # Integer codes for chords and member ids: distinct counts become unique + bincount.
-    gcodes, gfirst = factorize(members[s.CHORD_ID])
-    tcodes, _ = factorize(members[s.TASK_ID])
-    chord_ids = members[s.CHORD_ID].iloc[gfirst].astype("str").to_numpy(dtype=object)
+    gcodes, gfirst = factorize(members[schema.CHORD_ID])
+    tcodes, _ = factorize(members[schema.TASK_ID])
+    chord_ids = members[schema.CHORD_ID].iloc[gfirst].astype("str").to_numpy(dtype=object)
     n = len(chord_ids)
     g = members.groupby(gcodes, sort=True)
     per = g.agg(
         **{
-            s.CHORD_CALLBACK_ID: (s.CHORD_CALLBACK_ID, "first"),
-            s.CHORD_CALLBACK_NAME: (s.CHORD_CALLBACK_NAME, "first"),
-            s.ORGANIZATION_ID: (s.ORGANIZATION_ID, "first"),
-            s.MEMBERS_EXPECTED: (s.CHORD_SIZE, "max"),
-            cols.FIRST_SEEN: (s.TIME, "min"),
-            cols.LAST_ACTIVITY: (s.TIME, "max"),
+            schema.CHORD_CALLBACK_ID: (schema.CHORD_CALLBACK_ID, "first"),
+            schema.CHORD_CALLBACK_NAME: (schema.CHORD_CALLBACK_NAME, "first"),
+            schema.ORGANIZATION_ID: (schema.ORGANIZATION_ID, "first"),
+            schema.MEMBERS_EXPECTED: (schema.CHORD_SIZE, "max"),
+            cols.FIRST_SEEN: (schema.TIME, "min"),
+            cols.LAST_ACTIVITY: (schema.TIME, "max"),
         }
     )
     per[cols.MEMBERS_PUBLISHED] = distinct_per_group(gcodes, tcodes, n)
     per[cols.MEMBERS_FINISHED] = distinct_per_group(gcodes, tcodes, n, members["_finished"])
-    per[s.MEMBERS_FAILED] = distinct_per_group(gcodes, tcodes, n, members["_failed"])
-    per.index = pd.Index(np.asarray(chord_ids, dtype=object), name=s.CHORD_ID)
+    per[schema.MEMBERS_FAILED] = distinct_per_group(gcodes, tcodes, n, members["_failed"])
+    per.index = pd.Index(np.asarray(chord_ids, dtype=object), name=schema.CHORD_ID)
     per["_work_last"] = per[cols.LAST_ACTIVITY]  # members' and callback's lines, not monitor's
     if not events.empty:
-        ev = events.groupby(s.CHORD_ID, sort=False).agg(
+        ev = events.groupby(schema.CHORD_ID, sort=False).agg(
             **{
-                "_ev_callback_id": (s.CHORD_CALLBACK_ID, "first"),
-                "_ev_callback_name": (s.CHORD_CALLBACK_NAME, "first"),
-                "_ev_org": (s.ORGANIZATION_ID, "first"),
-                "_ev_expected": (s.MEMBERS_EXPECTED, "max"),
-                "_ev_first": (s.TIME, "min"),
-                "_ev_last": (s.TIME, "max"),
+                "_ev_callback_id": (schema.CHORD_CALLBACK_ID, "first"),
+                "_ev_callback_name": (schema.CHORD_CALLBACK_NAME, "first"),
+                "_ev_org": (schema.ORGANIZATION_ID, "first"),
+                "_ev_expected": (schema.MEMBERS_EXPECTED, "max"),
+                "_ev_first": (schema.TIME, "min"),
+                "_ev_last": (schema.TIME, "max"),
             }
         )
         # The latest monitor verdict / chord error per chord decides over idle time.
-        last = events.sort_values(s.TIME, kind="stable").groupby(s.CHORD_ID).tail(1)
-        ev["_ev_last_event"] = last.set_index(s.CHORD_ID)[s.EVENT]
+        last = events.sort_values(schema.TIME, kind="stable").groupby(schema.CHORD_ID).tail(1)
+        ev["_ev_last_event"] = last.set_index(schema.CHORD_ID)[schema.EVENT]
         ev["_chord_error"] = (
-            events[s.EVENT].eq(str(s.Event.CHORD_ERROR)).groupby(events[s.CHORD_ID]).any()
+            events[schema.EVENT].eq(str(schema.Event.CHORD_ERROR)).groupby(events[schema.CHORD_ID]).any()
         )
         per = per.join(ev, how="outer")
         for mine, theirs in (
-            (s.CHORD_CALLBACK_ID, "_ev_callback_id"),
-            (s.CHORD_CALLBACK_NAME, "_ev_callback_name"),
-            (s.ORGANIZATION_ID, "_ev_org"),
-            (s.MEMBERS_EXPECTED, "_ev_expected"),
+            (schema.CHORD_CALLBACK_ID, "_ev_callback_id"),
+            (schema.CHORD_CALLBACK_NAME, "_ev_callback_name"),
+            (schema.ORGANIZATION_ID, "_ev_org"),
+            (schema.MEMBERS_EXPECTED, "_ev_expected"),
         ):
             per[mine] = per[mine].fillna(per[theirs])
         per[cols.FIRST_SEEN] = per[[cols.FIRST_SEEN, "_ev_first"]].min(axis=1)
@@ -205,22 +242,22 @@ def chords(
         per["_ev_last"] = per["_work_last"]  # no monitor lines: nothing to compare
         per["_chord_error"] = False
 
-    for name in (cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED):
+    for name in (cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, schema.MEMBERS_FAILED):
         per[name] = per[name].fillna(0).astype("int64")
-    per[s.MEMBERS_EXPECTED] = per[s.MEMBERS_EXPECTED].fillna(per[cols.MEMBERS_PUBLISHED])
-    per[s.MEMBERS_EXPECTED] = per[s.MEMBERS_EXPECTED].astype("int64")
+    per[schema.MEMBERS_EXPECTED] = per[schema.MEMBERS_EXPECTED].fillna(per[cols.MEMBERS_PUBLISHED])
+    per[schema.MEMBERS_EXPECTED] = per[schema.MEMBERS_EXPECTED].astype("int64")
 
     # Was the callback seen at all? (One hashed lookup over the ids of task events.)
-    callback = per[s.CHORD_CALLBACK_ID]
-    task_ids = frame[s.TASK_ID]
+    callback = per[schema.CHORD_CALLBACK_ID]
+    task_ids = frame[schema.TASK_ID]
     is_callback = isin(task_ids, callback.dropna().unique())
     seen = is_callback & event_is(frame, *CALLBACK_SEEN)
     seen_ids = pd.Series(task_ids[seen].astype("str").unique())
     per[cols.CALLBACK_RECEIVED] = callback.notna() & isin(callback, seen_ids)
     # The callback's own lines are activity of the chord too.
     if is_callback.any():
-        cb_rows = pick(frame, is_callback, (s.TASK_ID, s.TIME))
-        cb_last = times(cb_rows).groupby(cb_rows[s.TASK_ID].astype("str").to_numpy()).max()
+        cb_rows = pick(frame, is_callback, (schema.TASK_ID, schema.TIME))
+        cb_last = times(cb_rows).groupby(cb_rows[schema.TASK_ID].astype("str").to_numpy()).max()
         cb_time = callback.astype("str").map(cb_last)
         per[cols.LAST_ACTIVITY] = per[[cols.LAST_ACTIVITY]].assign(_cb=cb_time).max(axis=1)
         per["_work_last"] = per[["_work_last"]].assign(_cb=cb_time).max(axis=1)
@@ -233,7 +270,7 @@ def chords(
         [
             per[cols.CALLBACK_RECEIVED].to_numpy(bool),
             monitor.isin([RECOVERED, REVOKED, CLEANED]).to_numpy(bool),
-            (chord_error | (per[s.MEMBERS_FAILED] > 0)).to_numpy(bool),
+            (chord_error | (per[schema.MEMBERS_FAILED] > 0)).to_numpy(bool),
             # The monitor's "stuck" stands unless the chord moved after it said so.
             (monitor.eq(STUCK) & ~(per["_work_last"] > per["_ev_last"])).to_numpy(
                 bool, na_value=False),
@@ -244,14 +281,14 @@ def chords(
     )
     state, reason = overdue_callbacks(
         state, monitor_stuck=monitor.eq(STUCK).to_numpy(bool, na_value=False),
-        expected=per[s.MEMBERS_EXPECTED], finished=per[cols.MEMBERS_FINISHED],
-        failed=per[s.MEMBERS_FAILED], callback_received=per[cols.CALLBACK_RECEIVED],
-        callback_name=per[s.CHORD_CALLBACK_NAME],
+        expected=per[schema.MEMBERS_EXPECTED], finished=per[cols.MEMBERS_FINISHED],
+        failed=per[schema.MEMBERS_FAILED], callback_received=per[cols.CALLBACK_RECEIVED],
+        callback_name=per[schema.CHORD_CALLBACK_NAME],
         since_done=(now - per["_work_last"]).dt.total_seconds(), idle_s=per[cols.IDLE_S],
         stuck_after=stuck_after, waits=lambda: slow if slow is not None else slow_tasks(frame))
     per[cols.CHORD_STATE] = state
     per[cols.STUCK_REASON] = reason
-    per.index.name = s.CHORD_ID
+    per.index.name = schema.CHORD_ID
     out = per.reset_index()
     order = out[cols.CHORD_STATE].map({STUCK: 0, FAILED: 1, PENDING: 2}).fillna(3)
     out = out.assign(_o=order).sort_values(["_o", cols.IDLE_S], ascending=[True, False])
@@ -302,7 +339,7 @@ def overdue_s(slow: pd.DataFrame, callback_name: str) -> float:
     p95 queue wait of any task (``slow``: the report's ``slow_tasks`` table)."""
     waits = pd.to_numeric(slow[cols.WAITS], errors="coerce").fillna(0).to_numpy()
     p95 = pd.to_numeric(slow[cols.WAIT_P95_MS], errors="coerce").to_numpy(dtype="float64")
-    mine = (slow[s.TASK_NAME].astype("str") == callback_name).to_numpy(bool)
+    mine = (slow[schema.TASK_NAME].astype("str") == callback_name).to_numpy(bool)
     if (mine & (waits >= MIN_WAITS)).any():
         wait_ms = float(np.nanmax(p95[mine]))
     else:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .failures import UNKNOWN
@@ -28,13 +28,23 @@ from .kernels import Codes, event_is, isin, pick, task_codes
 from .values import empty, join_unique, text, times
 
 DUPLICATE_COLUMNS = (
-    s.TASK_ID, s.TASK_NAME, cols.RECEIVED, cols.STARTED, cols.SUCCEEDED, cols.RETRIED,
-    cols.WORKERS, s.ORGANIZATION_ID, cols.FIRST_SEEN, cols.LAST_SEEN, cols.GAP_S, s.REDELIVERED,
+    schema.TASK_ID,
+    schema.TASK_NAME,
+    cols.RECEIVED,
+    cols.STARTED,
+    cols.SUCCEEDED,
+    cols.RETRIED,
+    cols.WORKERS,
+    schema.ORGANIZATION_ID,
+    cols.FIRST_SEEN,
+    cols.LAST_SEEN,
+    cols.GAP_S,
+    schema.REDELIVERED,
     cols.LIKELY_CAUSE,
 )
 LOST_COLUMNS = (
-    cols.KIND, s.WORKER, cols.COUNT, cols.TASK_IDS, cols.REQUEUED, cols.FIRST_SEEN,
-    cols.LAST_SEEN, cols.EXAMPLE_TASK_ID, s.TASK_NAME, cols.EXAMPLE_MESSAGE,
+    cols.KIND, schema.WORKER, cols.COUNT, cols.TASK_IDS, cols.REQUEUED, cols.FIRST_SEEN,
+    cols.LAST_SEEN, cols.EXAMPLE_TASK_ID, schema.TASK_NAME, cols.EXAMPLE_MESSAGE,
 )
 #: Lines about one pool process loss, on one worker, come within this much of each other
 #: (billiard's "Process ... exited", Celery's "Task handler raised error: WorkerLostError",
@@ -42,17 +52,17 @@ LOST_COLUMNS = (
 SAME_LOSS_S = 5.0
 
 _TASK_IN_TEXT = r"([\w.:-]+)\[([0-9a-fA-F-]{8,})\]"
-_OUTCOMES = (s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED, s.Event.TASK_RETRIED,
-             s.Event.TASK_REVOKED)
+_OUTCOMES = (schema.Event.TASK_SUCCEEDED, schema.Event.TASK_FAILED, schema.Event.TASK_RETRIED,
+             schema.Event.TASK_REVOKED)
 
 #: Redis' default visibility_timeout; a redelivery gap this long (give or take) is its mark.
 VISIBILITY_TIMEOUT_S = 3600.0
 
 WORKER_LOST, TIME_LIMIT, BROKER_LOST = "worker_lost", "time_limit", "broker_connection_lost"
 _KIND_OF_EVENT = {
-    s.Event.WORKER_LOST: WORKER_LOST,
-    s.Event.TIME_LIMIT_EXCEEDED: TIME_LIMIT,
-    s.Event.BROKER_CONNECTION_LOST: BROKER_LOST,
+    schema.Event.WORKER_LOST: WORKER_LOST,
+    schema.Event.TIME_LIMIT_EXCEEDED: TIME_LIMIT,
+    schema.Event.BROKER_CONNECTION_LOST: BROKER_LOST,
 }
 # Failed tasks whose exception says the same thing (a worker may log either or both).
 _KIND_OF_EXCEPTION = (
@@ -65,10 +75,10 @@ _KIND_OF_EXCEPTION = (
 
 def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
     """Task ids executed more often than their retries explain, with the likely cause."""
-    rec = event_is(frame, s.Event.TASK_RECEIVED)
-    sta = event_is(frame, s.Event.TASK_STARTED)
-    suc = event_is(frame, s.Event.TASK_SUCCEEDED)
-    ret = event_is(frame, s.Event.TASK_RETRIED)
+    rec = event_is(frame, schema.Event.TASK_RECEIVED)
+    sta = event_is(frame, schema.Event.TASK_STARTED)
+    suc = event_is(frame, schema.Event.TASK_SUCCEEDED)
+    ret = event_is(frame, schema.Event.TASK_RETRIED)
     if not (rec | sta | suc).any():
         return empty(DUPLICATE_COLUMNS)
     codes, first = task_codes(frame, ids)
@@ -86,59 +96,70 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
         return empty(DUPLICATE_COLUMNS)
 
     in_dup = valid & dup[np.maximum(codes, 0)] & (rec | sta | suc | ret)
-    dup_rows = pick(frame, in_dup, (
-        s.TASK_ID, s.TASK_NAME, s.TIME, s.WORKER, s.POD, s.ORGANIZATION_ID, s.REDELIVERED,
-        s.EVENT))
-    ids = text(dup_rows, s.TASK_ID)
+    dup_rows = pick(
+        frame,
+        in_dup,
+        (
+            schema.TASK_ID,
+            schema.TASK_NAME,
+            schema.TIME,
+            schema.WORKER,
+            schema.POD,
+            schema.ORGANIZATION_ID,
+            schema.REDELIVERED,
+            schema.EVENT,
+        ),
+    )
+    ids = text(dup_rows, schema.TASK_ID)
     t = times(dup_rows)
-    worker = text(dup_rows, s.WORKER).fillna(text(dup_rows, s.POD))
+    worker = text(dup_rows, schema.WORKER).fillna(text(dup_rows, schema.POD))
     details = pd.DataFrame(
         {
-            s.TASK_ID: ids,
-            s.TASK_NAME: text(dup_rows, s.TASK_NAME),
-            s.TIME: t,
+            schema.TASK_ID: ids,
+            schema.TASK_NAME: text(dup_rows, schema.TASK_NAME),
+            schema.TIME: t,
             "_worker": worker,
-            s.ORGANIZATION_ID: dup_rows[s.ORGANIZATION_ID],
-            s.REDELIVERED: dup_rows[s.REDELIVERED].astype("boolean").fillna(False),
-            "_received_at": t.where(event_is(dup_rows, s.Event.TASK_RECEIVED)),
+            schema.ORGANIZATION_ID: dup_rows[schema.ORGANIZATION_ID],
+            schema.REDELIVERED: dup_rows[schema.REDELIVERED].astype("boolean").fillna(False),
+            "_received_at": t.where(event_is(dup_rows, schema.Event.TASK_RECEIVED)),
         }
     )
-    g = details.groupby(s.TASK_ID, sort=False)
+    g = details.groupby(schema.TASK_ID, sort=False)
     out = g.agg(
         **{
-            s.TASK_NAME: (s.TASK_NAME, "first"),
+            schema.TASK_NAME: (schema.TASK_NAME, "first"),
             cols.WORKERS: ("_worker", "nunique"),
-            s.ORGANIZATION_ID: (s.ORGANIZATION_ID, "first"),
-            cols.FIRST_SEEN: (s.TIME, "min"),
-            cols.LAST_SEEN: (s.TIME, "max"),
-            s.REDELIVERED: (s.REDELIVERED, "any"),
+            schema.ORGANIZATION_ID: (schema.ORGANIZATION_ID, "first"),
+            cols.FIRST_SEEN: (schema.TIME, "min"),
+            cols.LAST_SEEN: (schema.TIME, "max"),
+            schema.REDELIVERED: (schema.REDELIVERED, "any"),
         }
     )
     # Longest gap between two consecutive receptions of the same id.
-    received = details.dropna(subset=["_received_at"]).sort_values([s.TASK_ID, "_received_at"])
-    gaps = received.groupby(s.TASK_ID)["_received_at"].diff().dt.total_seconds()
-    out[cols.GAP_S] = gaps.groupby(received[s.TASK_ID]).max().reindex(out.index)
+    received = details.dropna(subset=["_received_at"]).sort_values([schema.TASK_ID, "_received_at"])
+    gaps = received.groupby(schema.TASK_ID)["_received_at"].diff().dt.total_seconds()
+    out[cols.GAP_S] = gaps.groupby(received[schema.TASK_ID]).max().reindex(out.index)
 
     dup_codes = np.flatnonzero(dup)
     counts = pd.DataFrame(
         {cols.RECEIVED: n_rec[dup_codes], cols.STARTED: n_sta[dup_codes],
          cols.SUCCEEDED: n_suc[dup_codes], cols.RETRIED: n_ret[dup_codes]},
-        index=pd.Index(frame[s.TASK_ID].iloc[first[dup_codes]].astype("str").to_numpy()),
+        index=pd.Index(frame[schema.TASK_ID].iloc[first[dup_codes]].astype("str").to_numpy()),
     )
     out = out.join(counts, how="left")
 
-    lost_ids = set(lost_worker_rows(frame)[s.TASK_ID].dropna())
+    lost_ids = set(lost_worker_rows(frame)[schema.TASK_ID].dropna())
     near_hour = (out[cols.GAP_S] >= VISIBILITY_TIMEOUT_S * 0.95).fillna(False)
     out[cols.LIKELY_CAUSE] = np.select(
         [
             out.index.isin(list(lost_ids)),
             near_hour.to_numpy(bool),
-            out[s.REDELIVERED].to_numpy(bool),
+            out[schema.REDELIVERED].to_numpy(bool),
         ],
         [WORKER_LOST, "visibility_timeout", "redelivered"],
         default="unknown",
     )
-    out.index.name = s.TASK_ID
+    out.index.name = schema.TASK_ID
     out = out.reset_index().sort_values([cols.RECEIVED, cols.FIRST_SEEN], ascending=[False, True])
     return out.reset_index(drop=True)[list(DUPLICATE_COLUMNS)]
 
@@ -146,54 +167,70 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
 def lost_worker_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per lost-worker, time-limit or broker-connection line (deduplicated per task)."""
     by_event = event_is(frame, *_KIND_OF_EVENT)
-    failed = event_is(frame, s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
+    failed = event_is(frame, schema.Event.TASK_FAILED, schema.Event.TASK_INTERNAL_ERROR)
     # Only the failed rows' exception types are scanned, each distinct type once: a regex
     # over every row costs.
     by_exception = np.zeros(len(frame), dtype=bool)
     exc_kind = pd.Series(pd.NA, index=np.flatnonzero(failed), dtype="object")
     if failed.any():
-        exc = text(pick(frame, failed, (s.EXCEPTION_TYPE,)), s.EXCEPTION_TYPE, "")
+        exc = text(pick(frame, failed, (schema.EXCEPTION_TYPE,)), schema.EXCEPTION_TYPE, "")
         exc_code, exc_types = pd.factorize(exc)
         for pattern, name in _KIND_OF_EXCEPTION:
             hit = np.asarray(exc_types.str.contains(pattern, regex=True), dtype=bool)[exc_code]
             exc_kind[hit] = name
             by_exception[exc_kind.index[hit]] = True
     mask = by_event | by_exception
-    rows = pick(frame, mask, (
-        s.EVENT, s.WORKER, s.POD, s.SOURCE, s.TIME, s.TASK_ID, s.TASK_NAME, s.EXCEPTION_MESSAGE,
-        s.REASON, s.MESSAGE, s.REQUEUED))
-    kind = rows[s.EVENT].astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
+    rows = pick(
+        frame,
+        mask,
+        (
+            schema.EVENT,
+            schema.WORKER,
+            schema.POD,
+            schema.SOURCE,
+            schema.TIME,
+            schema.TASK_ID,
+            schema.TASK_NAME,
+            schema.EXCEPTION_MESSAGE,
+            schema.REASON,
+            schema.MESSAGE,
+            schema.REQUEUED,
+        ),
+    )
+    kind = rows[schema.EVENT].astype("str").map({str(k): v for k, v in _KIND_OF_EVENT.items()})
     from_exc = exc_kind.reindex(np.flatnonzero(mask)).to_numpy(dtype=object)
     kind = pd.Series(np.where(pd.isna(from_exc), kind.to_numpy(dtype=object), from_exc),
                      index=rows.index)
     message = (
-        rows[s.EXCEPTION_MESSAGE]
-        .fillna(rows[s.REASON])
-        .fillna(rows[s.MESSAGE])
+        rows[schema.EXCEPTION_MESSAGE]
+        .fillna(rows[schema.REASON])
+        .fillna(rows[schema.MESSAGE])
     )
     # Celery's own "Hard time limit (1s) exceeded for tasks.x[<id>]" names the task only in
     # its text: read name and id from there when the fields are empty (few rows).
-    named = text(rows, s.MESSAGE).str.extract(_TASK_IN_TEXT)
+    named = text(rows, schema.MESSAGE).str.extract(_TASK_IN_TEXT)
     out = pd.DataFrame(
         {
             cols.KIND: kind,
-            s.WORKER: text(rows, s.WORKER).fillna(text(rows, s.POD)).fillna(UNKNOWN),
-            s.TIME: times(rows),
-            s.TASK_ID: text(rows, s.TASK_ID).fillna(named[1]),
-            s.TASK_NAME: text(rows, s.TASK_NAME).fillna(named[0]),
+            schema.WORKER: text(rows, schema.WORKER).fillna(text(rows, schema.POD)).fillna(UNKNOWN),
+            schema.TIME: times(rows),
+            schema.TASK_ID: text(rows, schema.TASK_ID).fillna(named[1]),
+            schema.TASK_NAME: text(rows, schema.TASK_NAME).fillna(named[0]),
             cols.EXAMPLE_MESSAGE: message,
-            cols.REQUEUED: rows[s.REQUEUED].astype("boolean").fillna(False).to_numpy(bool),
-            "_stream": text(rows, s.SOURCE).fillna("") + "/" + text(rows, s.POD).fillna(""),
-            "_reason": text(rows, s.REASON).fillna(""),
+            cols.REQUEUED: rows[schema.REQUEUED].astype("boolean").fillna(False).to_numpy(bool),
+            "_stream": text(rows, schema.SOURCE).fillna("")
+            + "/"
+            + text(rows, schema.POD).fillna(""),
+            "_reason": text(rows, schema.REASON).fillna(""),
         }
     )
     out = _one_row_per_loss(_without_time_limit_kills(out)).drop(columns="_reason")
-    if (out[cols.KIND] == WORKER_LOST).any() and out[s.TASK_ID].isna().any():
+    if (out[cols.KIND] == WORKER_LOST).any() and out[schema.TASK_ID].isna().any():
         out = _infer_lost_tasks(frame, out)
     # A worker may log a lost task twice (the pool's error and the task's failure).
-    has_id = out[s.TASK_ID].notna()
-    once = out.loc[has_id].drop_duplicates([cols.KIND, s.TASK_ID])
-    out = pd.concat([once, out.loc[~has_id]]).sort_values(s.TIME, kind="stable")
+    has_id = out[schema.TASK_ID].notna()
+    once = out.loc[has_id].drop_duplicates([cols.KIND, schema.TASK_ID])
+    out = pd.concat([once, out.loc[~has_id]]).sort_values(schema.TIME, kind="stable")
     return out.drop(columns="_stream")
 
 
@@ -206,10 +243,10 @@ def _without_time_limit_kills(out: pd.DataFrame) -> pd.DataFrame:
     if not (killed.any() and hard.any()):
         return out
     drop = []
-    limits = out.loc[hard, ["_stream", s.TIME]]
+    limits = out.loc[hard, ["_stream", schema.TIME]]
     for i in out.index[killed]:
-        same = limits.loc[limits["_stream"] == out.at[i, "_stream"], s.TIME]
-        gap = (out.at[i, s.TIME] - same).dt.total_seconds()
+        same = limits.loc[limits["_stream"] == out.at[i, "_stream"], schema.TIME]
+        gap = (out.at[i, schema.TIME] - same).dt.total_seconds()
         if ((gap >= 0) & (gap <= SAME_LOSS_S)).any():
             drop.append(i)
     return out.drop(index=drop)
@@ -224,11 +261,11 @@ def _one_row_per_loss(out: pd.DataFrame) -> pd.DataFrame:
     lost = (out[cols.KIND] == WORKER_LOST).to_numpy(bool)
     if lost.sum() < 2:
         return out
-    w = out.loc[lost, ["_stream", s.TIME, s.TASK_ID, cols.REQUEUED]].sort_values(
-        ["_stream", s.TIME], kind="stable")
-    gap = w.groupby("_stream")[s.TIME].diff().dt.total_seconds()
+    w = out.loc[lost, ["_stream", schema.TIME, schema.TASK_ID, cols.REQUEUED]].sort_values(
+        ["_stream", schema.TIME], kind="stable")
+    gap = w.groupby("_stream")[schema.TIME].diff().dt.total_seconds()
     loss = (gap.isna() | (gap > SAME_LOSS_S)).cumsum().to_numpy()
-    has_id = w[s.TASK_ID].notna().to_numpy(bool)
+    has_id = w[schema.TASK_ID].notna().to_numpy(bool)
     named = pd.Series(has_id).groupby(loss).transform("any").to_numpy(bool)
     # the first id-less line of a loss that no line names; every line that names a task
     first_idless = pd.Series(~has_id & ~named).groupby(loss).cumsum().to_numpy() == 1
@@ -248,21 +285,36 @@ def _infer_lost_tasks(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     Such an id has two consecutive ``task_received`` lines; the span between them is a
     *redelivery window*. Windows are few (one per redelivery), so each loss is matched
     against them, not against every line."""
-    received = pick(frame, event_is(frame, s.Event.TASK_RECEIVED), (s.TASK_ID,))
-    again = text(received, s.TASK_ID)
+    received = pick(frame, event_is(frame, schema.Event.TASK_RECEIVED), (schema.TASK_ID,))
+    again = text(received, schema.TASK_ID)
     again = again[again.duplicated()].unique()  # only ids received more than once matter
     if len(again) == 0:
         return out
-    events = event_is(frame, s.Event.TASK_RECEIVED, *_OUTCOMES) & isin(frame[s.TASK_ID], again)
-    rows = pick(frame, events, (s.EVENT, s.TASK_ID, s.TASK_NAME, s.TIME, s.SOURCE, s.POD))
-    ev = pd.DataFrame({
-        "received": (rows[s.EVENT].astype("str") == str(s.Event.TASK_RECEIVED)).to_numpy(bool),
-        "id": text(rows, s.TASK_ID).to_numpy(object),
-        "name": text(rows, s.TASK_NAME).to_numpy(object),
-        "t": times(rows).to_numpy(dtype="datetime64[us]"),  # not Timestamp objects
-        "stream": (text(rows, s.SOURCE).fillna("") + "/" + text(rows, s.POD).fillna(""))
-        .to_numpy(object),
-    }).dropna(subset=["id", "t"]).sort_values(["id", "t"], kind="stable")
+    events = event_is(frame, schema.Event.TASK_RECEIVED, *_OUTCOMES) & isin(
+        frame[schema.TASK_ID], again
+    )
+    rows = pick(
+        frame,
+        events,
+        (schema.EVENT, schema.TASK_ID, schema.TASK_NAME, schema.TIME, schema.SOURCE, schema.POD),
+    )
+    ev = (
+        pd.DataFrame(
+            {
+                "received": (
+                    rows[schema.EVENT].astype("str") == str(schema.Event.TASK_RECEIVED)
+                ).to_numpy(bool),
+                "id": text(rows, schema.TASK_ID).to_numpy(object),
+                "name": text(rows, schema.TASK_NAME).to_numpy(object),
+                "t": times(rows).to_numpy(dtype="datetime64[us]"),  # not Timestamp objects
+                "stream": (
+                    text(rows, schema.SOURCE).fillna("") + "/" + text(rows, schema.POD).fillna("")
+                ).to_numpy(object),
+            }
+        )
+        .dropna(subset=["id", "t"])
+        .sort_values(["id", "t"], kind="stable")
+    )
     same_id = ev["id"].eq(ev["id"].shift(-1))
     start = ev["received"] & ev["received"].shift(-1, fill_value=False) & same_id
     windows = pd.DataFrame({
@@ -277,11 +329,11 @@ def _infer_lost_tasks(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     windows = windows.sort_values("start", kind="stable")
     windows["open_before"] = windows.groupby("stream")["end"].transform(
         lambda e: e.cummax().shift(1))
-    todo = (out[cols.KIND] == WORKER_LOST) & out[s.TASK_ID].isna()
+    todo = (out[cols.KIND] == WORKER_LOST) & out[schema.TASK_ID].isna()
     losses = pd.DataFrame({
         "row": out.index[todo],
         "stream": out.loc[todo, "_stream"].to_numpy(object),
-        "t": pd.to_datetime(out.loc[todo, s.TIME]).dt.tz_convert(None)
+        "t": pd.to_datetime(out.loc[todo, schema.TIME]).dt.tz_convert(None)
         .to_numpy(dtype="datetime64[us]"),
     }).dropna(subset=["t"]).sort_values("t", kind="stable")
     if losses.empty:
@@ -292,9 +344,9 @@ def _infer_lost_tasks(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     ok = (m["end"] > m["t"]) & ~(m["open_before"] > m["t"])
     m = m.loc[ok.to_numpy(bool)]
     out = out.copy()
-    out.loc[m["row"].to_numpy(), s.TASK_ID] = m["id"].to_numpy(object)
+    out.loc[m["row"].to_numpy(), schema.TASK_ID] = m["id"].to_numpy(object)
     named = m.loc[m["name"].notna()]
-    out.loc[named["row"].to_numpy(), s.TASK_NAME] = named["name"].to_numpy(object)
+    out.loc[named["row"].to_numpy(), schema.TASK_NAME] = named["name"].to_numpy(object)
     out.loc[m["row"].to_numpy(), cols.REQUEUED] = True
     return out
 
@@ -304,18 +356,18 @@ def lost_workers(frame: pd.DataFrame) -> pd.DataFrame:
     rows = lost_worker_rows(frame)
     if rows.empty:
         return empty(LOST_COLUMNS)
-    g = rows.groupby([cols.KIND, s.WORKER], sort=False)
+    g = rows.groupby([cols.KIND, schema.WORKER], sort=False)
     out = g.agg(
         **{
-            cols.COUNT: (s.TIME, "size"),
-            cols.TASK_IDS: (s.TASK_ID, "nunique"),
-            cols.FIRST_SEEN: (s.TIME, "min"),
-            cols.LAST_SEEN: (s.TIME, "max"),
-            cols.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
+            cols.COUNT: (schema.TIME, "size"),
+            cols.TASK_IDS: (schema.TASK_ID, "nunique"),
+            cols.FIRST_SEEN: (schema.TIME, "min"),
+            cols.LAST_SEEN: (schema.TIME, "max"),
+            cols.EXAMPLE_TASK_ID: (schema.TASK_ID, "first"),
             cols.EXAMPLE_MESSAGE: (cols.EXAMPLE_MESSAGE, "first"),
         }
     )
     out[cols.REQUEUED] = g[cols.REQUEUED].sum().astype("int64").to_numpy()
-    out[s.TASK_NAME] = g[s.TASK_NAME].agg(join_unique)
+    out[schema.TASK_NAME] = g[schema.TASK_NAME].agg(join_unique)
     out = out.reset_index().sort_values(cols.COUNT, ascending=False, kind="stable")
     return out.reset_index(drop=True)[list(LOST_COLUMNS)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .failures import UNKNOWN
@@ -25,7 +25,7 @@ from .values import empty, keys, numbers, times
 _MAX_RETRY = 1023  # retry numbers above this share a key (no task retries that often)
 
 COLUMNS = (
-    s.TASK_NAME, cols.COUNT, cols.P50_MS, cols.P95_MS, cols.P99_MS, cols.MAX_MS, cols.MEAN_MS,
+    schema.TASK_NAME, cols.COUNT, cols.P50_MS, cols.P95_MS, cols.P99_MS, cols.MAX_MS, cols.MEAN_MS,
     cols.WAITS, cols.WAIT_P50_MS, cols.WAIT_P95_MS, cols.WAIT_MAX_MS,
 )
 
@@ -89,13 +89,13 @@ def _stats(values: np.ndarray, by: pd.Series, quantiles: dict[str, float], count
 
 
 def _queue_waits(frame: pd.DataFrame, ids: Codes | None) -> pd.DataFrame:
-    started = event_is(frame, s.Event.TASK_STARTED)
-    rows = pick(frame, started, (s.TASK_NAME, s.QUEUE_WAIT_MS))
-    wait = numbers(rows, s.QUEUE_WAIT_MS).to_numpy(copy=True)
+    started = event_is(frame, schema.Event.TASK_STARTED)
+    rows = pick(frame, started, (schema.TASK_NAME, schema.QUEUE_WAIT_MS))
+    wait = numbers(rows, schema.QUEUE_WAIT_MS).to_numpy(copy=True)
     missing = np.isnan(wait)
     if missing.any():
         wait[missing] = _received_gaps(frame, ids, np.flatnonzero(started)[missing])
-    return pd.DataFrame({s.TASK_NAME: keys(rows, s.TASK_NAME, UNKNOWN), "_wait": wait})
+    return pd.DataFrame({schema.TASK_NAME: keys(rows, schema.TASK_NAME, UNKNOWN), "_wait": wait})
 
 
 def _received_gaps(frame: pd.DataFrame, ids: Codes | None, started: np.ndarray) -> np.ndarray:
@@ -108,7 +108,7 @@ def _received_gaps(frame: pd.DataFrame, ids: Codes | None, started: np.ndarray) 
     t = times(frame)
     micros = t.to_numpy(dtype="datetime64[us]").view(np.int64)
     ok = (codes >= 0) & t.notna().to_numpy(bool)
-    received = np.flatnonzero(event_is(frame, s.Event.TASK_RECEIVED) & ok)
+    received = np.flatnonzero(event_is(frame, schema.Event.TASK_RECEIVED) & ok)
     retry_no = _retry_numbers(frame, np.concatenate([received, started]))
     width = int(retry_no.max(initial=0)) + 1
     key = codes[np.concatenate([received, started])] * width + retry_no
@@ -121,7 +121,7 @@ def _received_gaps(frame: pd.DataFrame, ids: Codes | None, started: np.ndarray) 
 
 def _retry_numbers(frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
     """The retry number of the rows at ``positions``: 0 when missing, at most ``_MAX_RETRY``."""
-    retries = numbers(frame, s.RETRIES).to_numpy()[positions]
+    retries = numbers(frame, schema.RETRIES).to_numpy()[positions]
     return np.clip(np.nan_to_num(retries, nan=0.0), 0, _MAX_RETRY).astype(np.int64)
 
 
@@ -152,10 +152,12 @@ def _last_value(keys_: np.ndarray, values: np.ndarray, wanted: np.ndarray,
 
 def slow_tasks(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
     """p50/p95/p99/max/mean run time and p50/p95/max queue wait per task name."""
-    finished = pick(frame, event_is(frame, s.FINISHED_EVENTS), (s.TASK_NAME, s.DURATION_MS))
-    dur = numbers(finished, s.DURATION_MS)
+    finished = pick(
+        frame, event_is(frame, schema.FINISHED_EVENTS), (schema.TASK_NAME, schema.DURATION_MS)
+    )
+    dur = numbers(finished, schema.DURATION_MS)
     have = dur.notna()
-    names = keys(finished, s.TASK_NAME, UNKNOWN)[have]
+    names = keys(finished, schema.TASK_NAME, UNKNOWN)[have]
     dur = dur[have]
     waits = _queue_waits(frame, ids).dropna(subset=["_wait"])
     if dur.empty and waits.empty:
@@ -168,11 +170,11 @@ def slow_tasks(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame
             count=cols.COUNT, peak=cols.MAX_MS, mean=cols.MEAN_MS))
     if not waits.empty:
         parts.append(_stats(
-            waits["_wait"].to_numpy(), waits[s.TASK_NAME],
+            waits["_wait"].to_numpy(), waits[schema.TASK_NAME],
             {cols.WAIT_P50_MS: 0.5, cols.WAIT_P95_MS: 0.95}, count=cols.WAITS,
             peak=cols.WAIT_MAX_MS))
     out = pd.concat(parts, axis=1)
-    out.index = pd.Index(out.index.astype(str), name=s.TASK_NAME)
+    out.index = pd.Index(out.index.astype(str), name=schema.TASK_NAME)
     out = out.reset_index()
     for name in COLUMNS:
         if name not in out.columns:

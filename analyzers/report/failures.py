@@ -16,14 +16,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .kernels import event_is, pick, to_arrow
 from .values import empty, occurrences, text, times
 
 #: Events counted as a task failure.
-FAILURE_EVENTS = (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
+FAILURE_EVENTS = (schema.Event.TASK_FAILED, schema.Event.TASK_INTERNAL_ERROR)
 
 UNKNOWN = "<unknown>"
 _FINGERPRINT_WIDTH = 200
@@ -41,12 +41,27 @@ _MASKS: tuple[tuple[str, str, str | None], ...] = (
     (r"\s+", " ", r"[\t\n\f\r]|  "),  # RE2's \s is exactly [\t\n\f\r ]
 )
 
-_NEEDED = (s.TIME, s.TASK_NAME, s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.TASK_ID,
-           s.ORGANIZATION_ID, s.RETRIES)
+_NEEDED = (
+    schema.TIME,
+    schema.TASK_NAME,
+    schema.EXCEPTION_TYPE,
+    schema.EXCEPTION_MESSAGE,
+    schema.TASK_ID,
+    schema.ORGANIZATION_ID,
+    schema.RETRIES,
+)
 
 COLUMNS = (
-    s.TASK_NAME, s.EXCEPTION_TYPE, cols.FINGERPRINT, cols.COUNT, cols.TENANTS, cols.TENANT_IDS,
-    cols.FIRST_SEEN, cols.LAST_SEEN, cols.EXAMPLE_TASK_ID, cols.EXAMPLE_MESSAGE,
+    schema.TASK_NAME,
+    schema.EXCEPTION_TYPE,
+    cols.FINGERPRINT,
+    cols.COUNT,
+    cols.TENANTS,
+    cols.TENANT_IDS,
+    cols.FIRST_SEEN,
+    cols.LAST_SEEN,
+    cols.EXAMPLE_TASK_ID,
+    cols.EXAMPLE_MESSAGE,
 )
 
 
@@ -84,12 +99,12 @@ def once_per_attempt(rows: pd.DataFrame) -> pd.DataFrame:
     A hard time limit is reported by the pool process *and* the worker's main process: one
     failure, two ``task_failed`` lines. Counting attempts, not lines, gives what happened.
     """
-    ids = rows[s.TASK_ID]
+    ids = rows[schema.TASK_ID]
     if rows.empty or ids.isna().all():
         return rows
     # DataFrame.duplicated over (id, retry number), on one integer key per line.
     id_code, _ = pd.factorize(ids.astype("str"))  # -1 for a missing id
-    retry_code, _ = pd.factorize(pd.to_numeric(rows[s.RETRIES], errors="coerce"),
+    retry_code, _ = pd.factorize(pd.to_numeric(rows[schema.RETRIES], errors="coerce"),
                                  use_na_sentinel=False)
     attempt = id_code.astype(np.int64) * (int(retry_code.max()) + 1) + retry_code
     repeated = pd.Series(attempt).duplicated().to_numpy() & (id_code >= 0)
@@ -100,17 +115,17 @@ def failure_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The failed-task rows, with ``exception_type`` filled and a ``fingerprint`` column."""
     rows = pick(frame, event_is(frame, *FAILURE_EVENTS), _NEEDED)
     rows = once_per_attempt(rows)
-    message = text(rows, s.EXCEPTION_MESSAGE)
+    message = text(rows, schema.EXCEPTION_MESSAGE)
     return pd.DataFrame(
         {
-            s.TIME: times(rows),
-            s.TASK_NAME: text(rows, s.TASK_NAME, UNKNOWN),
-            s.EXCEPTION_TYPE: text(rows, s.EXCEPTION_TYPE, UNKNOWN),
+            schema.TIME: times(rows),
+            schema.TASK_NAME: text(rows, schema.TASK_NAME, UNKNOWN),
+            schema.EXCEPTION_TYPE: text(rows, schema.EXCEPTION_TYPE, UNKNOWN),
             cols.FINGERPRINT: fingerprint(message),
-            s.TASK_ID: rows[s.TASK_ID],
-            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
-            s.EXCEPTION_MESSAGE: message,
-            s.RETRIES: pd.to_numeric(rows[s.RETRIES], errors="coerce"),
+            schema.TASK_ID: rows[schema.TASK_ID],
+            schema.ORGANIZATION_ID: rows[schema.ORGANIZATION_ID],
+            schema.EXCEPTION_MESSAGE: message,
+            schema.RETRIES: pd.to_numeric(rows[schema.RETRIES], errors="coerce"),
         },
         index=rows.index,
     )
@@ -121,7 +136,7 @@ def failures(frame: pd.DataFrame) -> pd.DataFrame:
     rows = failure_rows(frame)
     if rows.empty:
         return empty(COLUMNS)
-    keys = [s.TASK_NAME, s.EXCEPTION_TYPE, cols.FINGERPRINT]
+    keys = [schema.TASK_NAME, schema.EXCEPTION_TYPE, cols.FINGERPRINT]
     g = rows.groupby(keys, sort=False, dropna=False, observed=True)
     out = occurrences(g)
     out = out.reset_index()

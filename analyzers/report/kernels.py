@@ -20,12 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: Columns :func:`prepare` turns into categoricals: few distinct values, compared and
 #: grouped by every section, so integer codes pay off. (Task ids are not among them: with
 #: hundreds of thousands of distinct ids the categorical itself costs more than it saves.)
-CATEGORICAL = (s.EVENT, s.TASK_NAME)
+CATEGORICAL = (schema.EVENT, schema.TASK_NAME)
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +138,7 @@ Codes = tuple[np.ndarray, np.ndarray]
 
 def task_codes(frame: pd.DataFrame, ids: Codes | None = None) -> Codes:
     """``ids`` if given, else the codes of the frame's task ids."""
-    return ids if ids is not None else factorize(frame[s.TASK_ID])
+    return ids if ids is not None else factorize(frame[schema.TASK_ID])
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -321,9 +321,9 @@ def event_is(frame: pd.DataFrame, *events: str | Iterable[str]) -> np.ndarray:
             wanted.append(str(e))
         else:
             wanted.extend(str(x) for x in e)
-    if s.EVENT not in frame.columns or frame.empty:
+    if schema.EVENT not in frame.columns or frame.empty:
         return np.zeros(len(frame), dtype=bool)
-    events = frame[s.EVENT]
+    events = frame[schema.EVENT]
     if isinstance(events.dtype, pd.CategoricalDtype):
         # A few categories: a set lookup each (Index.isin costs more than the codes below).
         wanted_set = set(wanted)

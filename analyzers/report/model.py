@@ -28,7 +28,7 @@ import pandas as pd
 
 from analyzers.frame import check_frame
 from analyzers.rfc3339 import RFC3339_MICROS
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .chords import STUCK
@@ -50,13 +50,39 @@ CONTRACT_VERSION = 1
 #: Every frame column a report section or renderer reads. ``ingest.read_sources(...,
 #: columns=COLUMNS)`` may leave the others null: a big JSON file is then read about twice
 #: as fast. (A test checks this against the sections' source and their results.)
-COLUMNS: frozenset[str] = frozenset({
-    s.TIME, s.SEVERITY, s.MESSAGE, s.EVENT, s.TASK_ID, s.TASK_NAME, s.ORGANIZATION_ID,
-    s.USER_ID, s.GROUP_ID, s.RETRIES, s.WORKER, s.DURATION_MS, s.QUEUE_WAIT_MS,
-    s.EXCEPTION_TYPE, s.EXCEPTION_MESSAGE, s.REDELIVERED, s.REASON, s.CHORD_ID,
-    s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.CHORD_SIZE, s.MEMBERS_EXPECTED,
-    s.MEMBERS_FAILED, s.SOURCE, s.LINE_NO, s.POD, s.RAW, s.REQUEUED, s.FORMAT,
-})
+COLUMNS: frozenset[str] = frozenset(
+    {
+        schema.TIME,
+        schema.SEVERITY,
+        schema.MESSAGE,
+        schema.EVENT,
+        schema.TASK_ID,
+        schema.TASK_NAME,
+        schema.ORGANIZATION_ID,
+        schema.USER_ID,
+        schema.GROUP_ID,
+        schema.RETRIES,
+        schema.WORKER,
+        schema.DURATION_MS,
+        schema.QUEUE_WAIT_MS,
+        schema.EXCEPTION_TYPE,
+        schema.EXCEPTION_MESSAGE,
+        schema.REDELIVERED,
+        schema.REASON,
+        schema.CHORD_ID,
+        schema.CHORD_CALLBACK_ID,
+        schema.CHORD_CALLBACK_NAME,
+        schema.CHORD_SIZE,
+        schema.MEMBERS_EXPECTED,
+        schema.MEMBERS_FAILED,
+        schema.SOURCE,
+        schema.LINE_NO,
+        schema.POD,
+        schema.RAW,
+        schema.REQUEUED,
+        schema.FORMAT,
+    }
+)
 
 #: The conditions ``--fail-on`` accepts.
 CONDITIONS = ("failures", "stuck", "retry-storm")
@@ -181,11 +207,11 @@ class Report:
 
 def _unparsed_examples(unparsed: pd.DataFrame | None) -> pd.DataFrame:
     if unparsed is None or unparsed.empty:
-        return pd.DataFrame({s.SOURCE: [], s.LINE_NO: [], s.RAW: []})
+        return pd.DataFrame({schema.SOURCE: [], schema.LINE_NO: [], schema.RAW: []})
     head = unparsed.head(UNPARSED_EXAMPLES)
-    raw = head[s.RAW].astype("str").str.slice(0, _RAW_WIDTH)
+    raw = head[schema.RAW].astype("str").str.slice(0, _RAW_WIDTH)
     return pd.DataFrame(
-        {s.SOURCE: head[s.SOURCE], s.LINE_NO: head[s.LINE_NO], s.RAW: raw}
+        {schema.SOURCE: head[schema.SOURCE], schema.LINE_NO: head[schema.LINE_NO], schema.RAW: raw}
     ).reset_index(drop=True)
 
 
@@ -221,21 +247,21 @@ def build_report(
     if reference is not None and pd.isna(reference):
         reference = None
 
-    task_events = int(event_is(frame, s.TASK_EVENTS).sum())
+    task_events = int(event_is(frame, schema.TASK_EVENTS).sum())
     shapes: dict[str, int] = {}
     if len(frame):
         shapes.update({f"{k} records": int(v) for k, v in
-                       frame[s.FORMAT].astype("str").value_counts().items() if k != "nan"})
-    if unparsed is not None and len(unparsed) and s.REASON in unparsed.columns:
+                       frame[schema.FORMAT].astype("str").value_counts().items() if k != "nan"})
+    if unparsed is not None and len(unparsed) and schema.REASON in unparsed.columns:
         shapes.update({f"unparsed ({k})": int(v) for k, v in
-                       unparsed[s.REASON].astype("str").value_counts().items()})
+                       unparsed[schema.REASON].astype("str").value_counts().items()})
     filtered = filter_frame(frame, since=since, until=until, tenant=tenant, task=task)
     stuck = pd.Timedelta(stuck_after)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The task ids are factorized once, shared by the sections that count per task id.
         # That runs in NumPy and pandas with the GIL released, so on a second core it
         # overlaps the sections that need no ids.
-        pending_ids = pool.submit(factorize, filtered[s.TASK_ID])
+        pending_ids = pool.submit(factorize, filtered[schema.TASK_ID])
         view = prepare(filtered)
         retried = retry_rows(view)  # picked once for both retry tables
         without_ids = {

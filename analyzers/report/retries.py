@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .failures import UNKNOWN
@@ -31,14 +31,30 @@ from .timeseries import bucket_size
 from .values import empty, occurrences, text, times
 
 RETRY_COLUMNS = (
-    s.TASK_NAME, s.EXCEPTION_TYPE, cols.COUNT, cols.TASK_IDS, cols.MAX_RETRIES, cols.TENANTS,
-    cols.TENANT_IDS, cols.FIRST_SEEN, cols.LAST_SEEN, cols.EXAMPLE_TASK_ID, cols.EXAMPLE_MESSAGE,
+    schema.TASK_NAME,
+    schema.EXCEPTION_TYPE,
+    cols.COUNT,
+    cols.TASK_IDS,
+    cols.MAX_RETRIES,
+    cols.TENANTS,
+    cols.TENANT_IDS,
+    cols.FIRST_SEEN,
+    cols.LAST_SEEN,
+    cols.EXAMPLE_TASK_ID,
+    cols.EXAMPLE_MESSAGE,
 )
 STORM_COLUMNS = (
-    cols.SCOPE, cols.KEY, s.TASK_NAME, s.ORGANIZATION_ID, cols.COUNT, cols.NORM, cols.RATIO,
-    cols.FIRST_SEEN, cols.LAST_SEEN,
+    cols.SCOPE,
+    cols.KEY,
+    schema.TASK_NAME,
+    schema.ORGANIZATION_ID,
+    cols.COUNT,
+    cols.NORM,
+    cols.RATIO,
+    cols.FIRST_SEEN,
+    cols.LAST_SEEN,
 )
-OUTCOME_COLUMNS = (s.TASK_NAME, cols.RETRIED_IDS, cols.RECOVERED, cols.EXHAUSTED, cols.PENDING)
+OUTCOME_COLUMNS = (schema.TASK_NAME, cols.RETRIED_IDS, cols.RECOVERED, cols.EXHAUSTED, cols.PENDING)
 
 SCOPE_TASK_ID = "task_id"
 SCOPE_TASK_NAME = "task_name"
@@ -47,18 +63,28 @@ SCOPE_TASK_NAME = "task_name"
 def retry_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The ``task_retried`` lines with the columns :func:`retries` and :func:`retry_storms`
     read (names and exception types filled). Pass it to both as ``rows=`` to pick it once."""
-    rows = pick(frame, event_is(frame, s.Event.TASK_RETRIED), (
-        s.TIME, s.TASK_NAME, s.EXCEPTION_TYPE, s.TASK_ID, s.ORGANIZATION_ID,
-        s.EXCEPTION_MESSAGE, s.RETRIES))
+    rows = pick(
+        frame,
+        event_is(frame, schema.Event.TASK_RETRIED),
+        (
+            schema.TIME,
+            schema.TASK_NAME,
+            schema.EXCEPTION_TYPE,
+            schema.TASK_ID,
+            schema.ORGANIZATION_ID,
+            schema.EXCEPTION_MESSAGE,
+            schema.RETRIES,
+        ),
+    )
     return pd.DataFrame(
         {
-            s.TIME: times(rows),
-            s.TASK_NAME: text(rows, s.TASK_NAME, UNKNOWN),
-            s.EXCEPTION_TYPE: text(rows, s.EXCEPTION_TYPE, UNKNOWN),
-            s.TASK_ID: text(rows, s.TASK_ID),
-            s.ORGANIZATION_ID: rows[s.ORGANIZATION_ID],
-            s.EXCEPTION_MESSAGE: rows[s.EXCEPTION_MESSAGE],
-            s.RETRIES: pd.to_numeric(rows[s.RETRIES], errors="coerce"),
+            schema.TIME: times(rows),
+            schema.TASK_NAME: text(rows, schema.TASK_NAME, UNKNOWN),
+            schema.EXCEPTION_TYPE: text(rows, schema.EXCEPTION_TYPE, UNKNOWN),
+            schema.TASK_ID: text(rows, schema.TASK_ID),
+            schema.ORGANIZATION_ID: rows[schema.ORGANIZATION_ID],
+            schema.EXCEPTION_MESSAGE: rows[schema.EXCEPTION_MESSAGE],
+            schema.RETRIES: pd.to_numeric(rows[schema.RETRIES], errors="coerce"),
         },
         index=rows.index,
     )
@@ -69,9 +95,9 @@ def retries(frame: pd.DataFrame, *, rows: pd.DataFrame | None = None) -> pd.Data
     rows = retry_rows(frame) if rows is None else rows
     if rows.empty:
         return empty(RETRY_COLUMNS)
-    g = rows.groupby([s.TASK_NAME, s.EXCEPTION_TYPE], sort=False, dropna=False)
-    out = occurrences(g, **{cols.TASK_IDS: (s.TASK_ID, "nunique"),
-                             cols.MAX_RETRIES: (s.RETRIES, "max")})
+    g = rows.groupby([schema.TASK_NAME, schema.EXCEPTION_TYPE], sort=False, dropna=False)
+    out = occurrences(g, **{cols.TASK_IDS: (schema.TASK_ID, "nunique"),
+                             cols.MAX_RETRIES: (schema.RETRIES, "max")})
     # The retries field counts retries *before* this one: the n-th retry logs retries=n-1.
     out[cols.MAX_RETRIES] = out[cols.MAX_RETRIES] + 1
     out = out.reset_index().sort_values(cols.COUNT, ascending=False, kind="stable")
@@ -80,10 +106,10 @@ def retries(frame: pd.DataFrame, *, rows: pd.DataFrame | None = None) -> pd.Data
 
 #: What a storm row tells about its retry lines (first tenant, first and last time).
 _STORM_AGG = {
-    cols.COUNT: (s.TIME, "size"),
-    s.ORGANIZATION_ID: (s.ORGANIZATION_ID, "first"),
-    cols.FIRST_SEEN: (s.TIME, "min"),
-    cols.LAST_SEEN: (s.TIME, "max"),
+    cols.COUNT: (schema.TIME, "size"),
+    schema.ORGANIZATION_ID: (schema.ORGANIZATION_ID, "first"),
+    cols.FIRST_SEEN: (schema.TIME, "min"),
+    cols.LAST_SEEN: (schema.TIME, "max"),
 }
 
 
@@ -104,7 +130,7 @@ def retry_storms(
     if rows.empty:
         return empty(STORM_COLUMNS)
     found = [_id_storms(rows, factor, min_retries)]
-    if rows[s.TIME].notna().any():
+    if rows[schema.TIME].notna().any():
         found.append(_bucket_storms(frame, rows, factor, min_retries, bucket))
     out = pd.concat([f for f in found if not f.empty] or [empty(STORM_COLUMNS)])
     if out.empty:
@@ -115,9 +141,9 @@ def retry_storms(
 
 def _id_storms(rows: pd.DataFrame, factor: float, min_retries: int) -> pd.DataFrame:
     """One task id against the retried ids of its task name."""
-    named = np.flatnonzero(rows[s.TASK_ID].notna().to_numpy(bool))
-    names, _ = pd.factorize(rows[s.TASK_NAME].to_numpy()[named])
-    ids, _ = factorize(rows[s.TASK_ID].iloc[named])
+    named = np.flatnonzero(rows[schema.TASK_ID].notna().to_numpy(bool))
+    names, _ = pd.factorize(rows[schema.TASK_NAME].to_numpy()[named])
+    ids, _ = factorize(rows[schema.TASK_ID].iloc[named])
     # (name, id) pairs numbered by first appearance, as groupby(sort=False) orders them.
     pair, _ = pd.factorize(names * np.int64(ids.max(initial=0) + 1) + ids)
     count = np.bincount(pair)
@@ -134,11 +160,11 @@ def _id_storms(rows: pd.DataFrame, factor: float, min_retries: int) -> pd.DataFr
     if not len(storm):
         return empty(STORM_COLUMNS)
     lines = named[np.isin(pair, storm)]
-    out = rows.iloc[lines].groupby([s.TASK_NAME, s.TASK_ID], sort=False).agg(**_STORM_AGG)
+    out = rows.iloc[lines].groupby([schema.TASK_NAME, schema.TASK_ID], sort=False).agg(**_STORM_AGG)
     out = out.reset_index()
     out[cols.NORM], out[cols.RATIO] = norm[storm], ratio[storm]
     out[cols.SCOPE] = SCOPE_TASK_ID
-    out[cols.KEY] = out[s.TASK_ID]
+    out[cols.KEY] = out[schema.TASK_ID]
     return out
 
 
@@ -167,9 +193,9 @@ def _bucket_storms(frame: pd.DataFrame, rows: pd.DataFrame, factor: float, min_r
     size = bucket or bucket_size(end - start, minimum=pd.Timedelta("1min"))
     edges = pd.date_range(start.floor(size), end.floor(size), freq=size)
     n_buckets = max(len(edges), 1)
-    b = rows[s.TIME].dt.floor(size)
+    b = rows[schema.TIME].dt.floor(size)
     timed = np.flatnonzero(b.notna().to_numpy(bool))
-    names, labels = pd.factorize(rows[s.TASK_NAME].to_numpy()[timed])
+    names, labels = pd.factorize(rows[schema.TASK_NAME].to_numpy()[timed])
     number = ((b.iloc[timed] - edges[0]) // size).to_numpy(dtype=np.int64)
     # Retries per (task name, bucket), every bucket of the window (the empty ones as 0).
     counts = np.bincount(names * n_buckets + number, minlength=len(labels) * n_buckets)
@@ -181,22 +207,22 @@ def _bucket_storms(frame: pd.DataFrame, rows: pd.DataFrame, factor: float, min_r
         return empty(STORM_COLUMNS)
     lines = timed[hot[names, number]]
     picked = rows.iloc[lines].assign(**{cols.BUCKET: b.iloc[lines]})
-    out = picked.groupby([s.TASK_NAME, cols.BUCKET]).agg(**_STORM_AGG).reset_index()
+    out = picked.groupby([schema.TASK_NAME, cols.BUCKET]).agg(**_STORM_AGG).reset_index()
     norm_of = pd.Series(norms, index=pd.Index(labels, dtype=object))
-    out[cols.NORM] = out[s.TASK_NAME].map(norm_of).astype("float64")
+    out[cols.NORM] = out[schema.TASK_NAME].map(norm_of).astype("float64")
     out[cols.RATIO] = out[cols.COUNT] / out[cols.NORM]
     out[cols.SCOPE] = SCOPE_TASK_NAME
-    out[cols.KEY] = out[s.TASK_NAME]
+    out[cols.KEY] = out[schema.TASK_NAME]
     return out
 
 
 def retry_outcomes(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
     """Per task name: ids that retried, and how many recovered, exhausted or are pending."""
-    retried = event_is(frame, s.Event.TASK_RETRIED)
+    retried = event_is(frame, schema.Event.TASK_RETRIED)
     if not retried.any():
         return empty(OUTCOME_COLUMNS)
-    ok = event_is(frame, s.Event.TASK_SUCCEEDED)
-    bad = event_is(frame, s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR)
+    ok = event_is(frame, schema.Event.TASK_SUCCEEDED)
+    bad = event_is(frame, schema.Event.TASK_FAILED, schema.Event.TASK_INTERNAL_ERROR)
     codes, first = task_codes(frame, ids)
     n = len(first)
     valid = codes >= 0
@@ -211,7 +237,7 @@ def retry_outcomes(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataF
     lines = np.flatnonzero(retried & valid)
     _, first_line = np.unique(codes[lines], return_index=True)
     heads = np.sort(lines[first_line])
-    names = text(rows_at(frame, heads, (s.TASK_NAME,)), s.TASK_NAME, UNKNOWN)
+    names = text(rows_at(frame, heads, (schema.TASK_NAME,)), schema.TASK_NAME, UNKNOWN)
     retried_ids = codes[heads]
     recovered = n_ok[retried_ids] > 0
     outcomes = {
@@ -222,7 +248,7 @@ def retry_outcomes(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataF
     }
     # groupby(task name, sort=True).sum(), as a bincount over the sorted names' codes.
     group, labels = pd.factorize(names.to_numpy(dtype=object), sort=True)
-    out = pd.DataFrame({s.TASK_NAME: labels})
+    out = pd.DataFrame({schema.TASK_NAME: labels})
     for name, flags in outcomes.items():
         out[name] = np.bincount(group, weights=flags, minlength=len(labels)).astype("int64")
     out = out.sort_values(cols.RETRIED_IDS, ascending=False, kind="stable")

@@ -16,16 +16,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .kernels import isin, pick
 from .values import times
 
 COLUMNS = (
-    s.TIME, s.EVENT, cols.ROLE, s.TASK_ID, s.TASK_NAME, s.WORKER, s.POD, s.RETRIES,
-    s.DURATION_MS, s.QUEUE_WAIT_MS, s.EXCEPTION_TYPE, s.ORGANIZATION_ID, s.SOURCE, s.LINE_NO,
-    s.EXCEPTION_MESSAGE, s.MESSAGE,
+    schema.TIME,
+    schema.EVENT,
+    cols.ROLE,
+    schema.TASK_ID,
+    schema.TASK_NAME,
+    schema.WORKER,
+    schema.POD,
+    schema.RETRIES,
+    schema.DURATION_MS,
+    schema.QUEUE_WAIT_MS,
+    schema.EXCEPTION_TYPE,
+    schema.ORGANIZATION_ID,
+    schema.SOURCE,
+    schema.LINE_NO,
+    schema.EXCEPTION_MESSAGE,
+    schema.MESSAGE,
 )
 
 TASK, MEMBER, CALLBACK, CHORD = "task", "member", "callback", "chord"
@@ -33,9 +46,9 @@ TASK, MEMBER, CALLBACK, CHORD = "task", "member", "callback", "chord"
 _ORDER = {
     str(e): i
     for i, e in enumerate((
-        s.Event.TASK_PUBLISHED, s.Event.TASK_RECEIVED, s.Event.TASK_STARTED,
-        s.Event.TASK_RETRIED, s.Event.TASK_SUCCEEDED, s.Event.TASK_FAILED,
-        s.Event.TASK_REVOKED, s.Event.WORKER_LOST, s.Event.TIME_LIMIT_EXCEEDED,
+        schema.Event.TASK_PUBLISHED, schema.Event.TASK_RECEIVED, schema.Event.TASK_STARTED,
+        schema.Event.TASK_RETRIED, schema.Event.TASK_SUCCEEDED, schema.Event.TASK_FAILED,
+        schema.Event.TASK_REVOKED, schema.Event.WORKER_LOST, schema.Event.TIME_LIMIT_EXCEEDED,
     ))
 }
 
@@ -46,24 +59,24 @@ def _as_str(values: pd.Series) -> pd.Series:
 
 def _assemble(frame: pd.DataFrame, mask: np.ndarray, role: pd.Series | str) -> pd.DataFrame:
     rows = pick(frame, mask, [name for name in COLUMNS if name != cols.ROLE])
-    rows[s.TIME] = times(rows)
+    rows[schema.TIME] = times(rows)
     rows[cols.ROLE] = role if isinstance(role, str) else role.to_numpy()
-    order = _as_str(rows[s.EVENT]).map(_ORDER).fillna(len(_ORDER))
-    rows = rows.assign(_o=order.to_numpy()).sort_values([s.TIME, "_o"], kind="stable")
+    order = _as_str(rows[schema.EVENT]).map(_ORDER).fillna(len(_ORDER))
+    rows = rows.assign(_o=order.to_numpy()).sort_values([schema.TIME, "_o"], kind="stable")
     return rows.drop(columns="_o").reset_index(drop=True)[list(COLUMNS)]
 
 
 def task_timeline(frame: pd.DataFrame, task_id: str) -> pd.DataFrame:
     """Every line about task ``task_id``, in order."""
-    mask = (_as_str(frame[s.TASK_ID]) == task_id).to_numpy(dtype=bool, na_value=False)
+    mask = (_as_str(frame[schema.TASK_ID]) == task_id).to_numpy(dtype=bool, na_value=False)
     return _assemble(frame, mask, TASK)
 
 
 def chord_timeline(frame: pd.DataFrame, chord_id: str) -> pd.DataFrame:
     """Every line about chord ``chord_id`` (or the chord whose callback has that id)."""
-    group = _as_str(frame[s.GROUP_ID])
-    callback_of = _as_str(frame[s.CHORD_CALLBACK_ID])
-    task_ids = frame[s.TASK_ID]
+    group = _as_str(frame[schema.GROUP_ID])
+    callback_of = _as_str(frame[schema.CHORD_CALLBACK_ID])
+    task_ids = frame[schema.TASK_ID]
     # The callback's own lines carry the chord's group too: they are not a member's.
     is_own_callback = (_as_str(task_ids) == callback_of).to_numpy(dtype=bool, na_value=False)
     members = (group == chord_id).to_numpy(dtype=bool, na_value=False) & ~is_own_callback
@@ -75,7 +88,7 @@ def chord_timeline(frame: pd.DataFrame, chord_id: str) -> pd.DataFrame:
             chord_id = str(groups[0])
             members = (group == chord_id).to_numpy(dtype=bool, na_value=False) & ~is_own_callback
     chord_lines = (
-        (_as_str(frame[s.CHORD_ID]) == chord_id).to_numpy(dtype=bool, na_value=False)
+        (_as_str(frame[schema.CHORD_ID]) == chord_id).to_numpy(dtype=bool, na_value=False)
         & ~members
     )
     callbacks = callback_of[members | chord_lines].dropna().unique()

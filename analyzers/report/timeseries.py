@@ -13,17 +13,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .kernels import event_is
 from .values import empty, times
 
 SERIES: tuple[tuple[str, str], ...] = (
-    (cols.RECEIVED, s.Event.TASK_RECEIVED),
-    (cols.SUCCEEDED, s.Event.TASK_SUCCEEDED),
-    (cols.FAILED, s.Event.TASK_FAILED),
-    (cols.RETRIED, s.Event.TASK_RETRIED),
+    (cols.RECEIVED, schema.Event.TASK_RECEIVED),
+    (cols.SUCCEEDED, schema.Event.TASK_SUCCEEDED),
+    (cols.FAILED, schema.Event.TASK_FAILED),
+    (cols.RETRIED, schema.Event.TASK_RETRIED),
 )
 COLUMNS = (cols.BUCKET, *(name for name, _ in SERIES))
 

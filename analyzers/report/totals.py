@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 from .kernels import Codes, event_is, rows_at, task_codes
@@ -20,13 +20,13 @@ from .values import numbers
 
 #: The event behind each count of :func:`task_totals`, in display order.
 TASK_COUNTS: tuple[tuple[str, str], ...] = (
-    (cols.RECEIVED, s.Event.TASK_RECEIVED),
-    (cols.STARTED, s.Event.TASK_STARTED),
-    (cols.SUCCEEDED, s.Event.TASK_SUCCEEDED),
-    (cols.FAILED, s.Event.TASK_FAILED),
-    (cols.RETRIED, s.Event.TASK_RETRIED),
-    (cols.REVOKED, s.Event.TASK_REVOKED),
-    (cols.REJECTED, s.Event.TASK_REJECTED),
+    (cols.RECEIVED, schema.Event.TASK_RECEIVED),
+    (cols.STARTED, schema.Event.TASK_STARTED),
+    (cols.SUCCEEDED, schema.Event.TASK_SUCCEEDED),
+    (cols.FAILED, schema.Event.TASK_FAILED),
+    (cols.RETRIED, schema.Event.TASK_RETRIED),
+    (cols.REVOKED, schema.Event.TASK_REVOKED),
+    (cols.REJECTED, schema.Event.TASK_REJECTED),
 )
 
 READ = "read"
@@ -42,28 +42,28 @@ def task_totals(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFram
     row = {name: int(counts.get(str(event), 0)) for name, event in TASK_COUNTS}
     codes, _ = task_codes(frame, ids)
     # Failures count attempts (task id, retry number), not lines: see failures.once_per_attempt.
-    failed = event_is(frame, s.Event.TASK_FAILED)
+    failed = event_is(frame, schema.Event.TASK_FAILED)
     if failed.any():
         lines = np.flatnonzero(failed)
-        retries = numbers(rows_at(frame, lines, (s.RETRIES,)), s.RETRIES).to_numpy()
+        retries = numbers(rows_at(frame, lines, (schema.RETRIES,)), schema.RETRIES).to_numpy()
         retry_no = np.nan_to_num(retries, nan=-1)
         failed_codes = codes[lines]
         attempt = failed_codes * 4096 + np.clip(retry_no, -1, 4094).astype(np.int64) + 1
         known = failed_codes >= 0
         row[cols.FAILED] = int(len(pd.unique(attempt[known])) + np.count_nonzero(~known))
     # np.compress, not codes[mask]: NumPy's boolean indexing is ~5x slower on a million rows.
-    on_task_events = np.compress(event_is(frame, s.TASK_EVENTS) & (codes >= 0), codes)
+    on_task_events = np.compress(event_is(frame, schema.TASK_EVENTS) & (codes >= 0), codes)
     row[cols.TASK_IDS] = int(np.count_nonzero(np.bincount(on_task_events))) if len(
         on_task_events) else 0
-    row[cols.TENANTS] = int(frame[s.ORGANIZATION_ID].nunique())
+    row[cols.TENANTS] = int(frame[schema.ORGANIZATION_ID].nunique())
     return pd.DataFrame([row])
 
 
 def _event_counts(frame: pd.DataFrame) -> pd.Series:
     """Lines per event (``value_counts``; counted per code when categorical)."""
-    if s.EVENT not in frame.columns or frame.empty:
+    if schema.EVENT not in frame.columns or frame.empty:
         return pd.Series(dtype="int64")
-    events = frame[s.EVENT]
+    events = frame[schema.EVENT]
     if isinstance(events.dtype, pd.CategoricalDtype) and len(events.cat.categories) <= 64:
         # A handful of events: one comparison each beats hashing or casting every row.
         codes = events.cat.codes.to_numpy()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from . import columns as cols
 
@@ -29,7 +29,7 @@ _STRING = "str"
 
 def times(frame: pd.DataFrame) -> pd.Series:
     """The ``time`` column (tz-aware UTC: the frame's dtype)."""
-    return frame[s.TIME]
+    return frame[schema.TIME]
 
 
 def numbers(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -104,13 +104,13 @@ def occurrences(groups: Any, **extra: tuple[str, str]) -> pd.DataFrame:
     tenants, first and last seen, an example id and message, the tenant ids; ``extra`` adds
     named aggregations of its own."""
     out = groups.agg(**{
-        cols.COUNT: (s.TIME, "size"),
+        cols.COUNT: (schema.TIME, "size"),
         **extra,
-        cols.TENANTS: (s.ORGANIZATION_ID, "nunique"),
-        cols.FIRST_SEEN: (s.TIME, "min"),
-        cols.LAST_SEEN: (s.TIME, "max"),
-        cols.EXAMPLE_TASK_ID: (s.TASK_ID, "first"),
-        cols.EXAMPLE_MESSAGE: (s.EXCEPTION_MESSAGE, "first"),
+        cols.TENANTS: (schema.ORGANIZATION_ID, "nunique"),
+        cols.FIRST_SEEN: (schema.TIME, "min"),
+        cols.LAST_SEEN: (schema.TIME, "max"),
+        cols.EXAMPLE_TASK_ID: (schema.TASK_ID, "first"),
+        cols.EXAMPLE_MESSAGE: (schema.EXCEPTION_MESSAGE, "first"),
     })
-    out[cols.TENANT_IDS] = groups[s.ORGANIZATION_ID].agg(join_unique)
+    out[cols.TENANT_IDS] = groups[schema.ORGANIZATION_ID].agg(join_unique)
     return out

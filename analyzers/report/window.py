@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 from .values import times
 
@@ -104,10 +104,10 @@ def filter_frame(
     """
     out = filter_window(frame, since, until)
     if tenant:
-        org = out[s.ORGANIZATION_ID].astype("str")
-        user = out[s.USER_ID].astype("str")
+        org = out[schema.ORGANIZATION_ID].astype("str")
+        user = out[schema.USER_ID].astype("str")
         out = out.loc[((org == tenant) | (user == tenant)).to_numpy(dtype=bool, na_value=False)]
     if task:
-        names = out[s.TASK_NAME].astype("str")
+        names = out[schema.TASK_NAME].astype("str")
         out = out.loc[_matches(names, task).to_numpy(dtype=bool, na_value=False)]
     return out

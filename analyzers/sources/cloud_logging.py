@@ -44,7 +44,7 @@ import orjson
 from analyzers.errors import SourceError
 from analyzers.rfc3339 import RFC3339_MICROS
 from analyzers.sources import SourceChunks
-from instrumentation import schema as s
+from instrumentation import schema
 from queries.logging_client import (
     DEFAULT_ENDPOINT,
     READ_SCOPE,
@@ -65,7 +65,7 @@ TIMESTAMP = "timestamp"
 TEXT_PAYLOAD = "textPayload"
 
 #: Events fetched by default: everything the instrumentation emits except plain log lines.
-DEFAULT_EVENTS: tuple[str, ...] = tuple(str(e) for e in s.Event if e != s.Event.LOG)
+DEFAULT_EVENTS: tuple[str, ...] = tuple(str(e) for e in schema.Event if e != schema.Event.LOG)
 
 #: RE2 patterns of the plain-Celery text lines worth fetching: the sentences that carry an
 #: event (see ``analyzers.ingest.celery_text``) and the lines of a traceback.
@@ -185,9 +185,11 @@ class CloudLoggingSource:
                               f"until {self.until}")
         self.cluster, self.namespace, self.container = cluster, namespace, container
         self.events = tuple(DEFAULT_EVENTS if events is None else events)
-        unknown = sorted(set(self.events) - {str(e) for e in s.Event})
+        unknown = sorted(set(self.events) - {str(e) for e in schema.Event})
         if unknown:
-            raise SourceError(f"unknown events {unknown}: choose from {[str(e) for e in s.Event]}")
+            raise SourceError(
+                f"unknown events {unknown}: choose from {[str(e) for e in schema.Event]}"
+            )
         self.page_size = page_size
         self.limiter = RateLimiter(requests_per_minute)
         self.progress = progress
@@ -217,7 +219,7 @@ class CloudLoggingSource:
         wanted = []
         if self.events:
             values = " OR ".join(_quote(e) for e in self.events)
-            wanted.append(f"{s.jsonpayload(s.EVENT)}=({values})")
+            wanted.append(f"{schema.jsonpayload(schema.EVENT)}=({values})")
         if self.include_text:
             wanted += [f"{TEXT_PAYLOAD}=~{_quote(p)}" for p in TEXT_PATTERNS]
         if wanted:

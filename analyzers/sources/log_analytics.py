@@ -76,7 +76,7 @@ from analyzers.report.columns import (
     WAIT_P95_MS,
     WAITS,
 )
-from instrumentation import schema as s
+from instrumentation import schema
 from queries import template
 
 #: The Log Analytics view every bucket has: all its entries.
@@ -357,10 +357,10 @@ def render_sql(name: str, scope: Scope, *, columns: Mapping[str, Any] | None = N
     lost = template.render(_template("lost"), {}, namespaces=columns)
     values: dict[str, Any] = {
         "entries": entries.strip(), "lost": lost.strip(),
-        "task_events": _events(s.TASK_EVENTS),
-        "chord_events": _events(s.CHORD_MONITOR_EVENTS, s.Event.CHORD_ERROR),
+        "task_events": _events(schema.TASK_EVENTS),
+        "chord_events": _events(schema.CHORD_MONITOR_EVENTS, schema.Event.CHORD_ERROR),
         "callback_seen": _events(*chord_section.CALLBACK_SEEN),
-        "finished_events": _events(s.FINISHED_EVENTS),
+        "finished_events": _events(schema.FINISHED_EVENTS),
         "over_time_events": _events(*(event for _, event in time_section.SERIES)),
         "text_events": _text_events(),
         "tenant_ids": _top("picked", (n.TASK_NAME, n.EXCEPTION_TYPE, "fingerprint")
@@ -588,7 +588,7 @@ def sql_report(
         lost_workers=_lost_workers(results["lost_workers"]),
         slow_tasks=slow,
         over_time=_over_time(results["over_time"], overview, series_bucket),
-        unparsed=pd.DataFrame({s.SOURCE: [], s.LINE_NO: [], s.RAW: []}),
+        unparsed=pd.DataFrame({schema.SOURCE: [], schema.LINE_NO: [], schema.RAW: []}),
         window={"since": since, "until": until,
                 "first_seen": first_seen if view_rows else None,
                 "last_seen": last_seen if view_rows else None,
@@ -702,7 +702,7 @@ def _id_storms(rows: list[dict[str, Any]]) -> pd.DataFrame:
         return _empty(retry_section.STORM_COLUMNS)
     frame = _table(rows, retry_section.STORM_COLUMNS).sort_values(_ORDER, kind="stable")
     frame[SCOPE] = retry_section.SCOPE_TASK_ID
-    frame[KEY] = frame[s.TASK_ID]
+    frame[KEY] = frame[schema.TASK_ID]
     return frame.reset_index(drop=True)[list(retry_section.STORM_COLUMNS)]
 
 
@@ -725,19 +725,19 @@ def _bucket_storms(rows: list[dict[str, Any]], first: pd.Timestamp | None,
     number = frame["bucket_no"].astype("int64") - start_no
     counts = frame[COUNT].astype("int64")
     norms = {}
-    for name, group in counts.groupby(frame[s.TASK_NAME], sort=False):
+    for name, group in counts.groupby(frame[schema.TASK_NAME], sort=False):
         full = np.zeros(n_buckets)
         full[number[group.index].to_numpy()] = group.to_numpy()
         norms[name] = max(float(np.median(full)), 1.0)
-    frame[NORM] = frame[s.TASK_NAME].map(norms).astype("float64")
+    frame[NORM] = frame[schema.TASK_NAME].map(norms).astype("float64")
     frame[RATIO] = counts / frame[NORM]
     hot = (counts > 0) & (counts >= min_retries) & (frame[RATIO] >= factor)
     frame = frame.loc[hot.to_numpy(bool)].assign(_bucket=number[hot])
     if frame.empty:
         return _empty(retry_section.STORM_COLUMNS)
-    frame = frame.sort_values([s.TASK_NAME, "_bucket"], kind="stable")
+    frame = frame.sort_values([schema.TASK_NAME, "_bucket"], kind="stable")
     frame[SCOPE] = retry_section.SCOPE_TASK_NAME
-    frame[KEY] = frame[s.TASK_NAME]
+    frame[KEY] = frame[schema.TASK_NAME]
     frame[COUNT] = frame[COUNT].astype("int64")
     return frame.reset_index(drop=True)[list(retry_section.STORM_COLUMNS)]
 
@@ -754,7 +754,7 @@ def _outcomes(rows: list[dict[str, Any]]) -> pd.DataFrame:
     columns = retry_section.OUTCOME_COLUMNS
     if not rows:
         return _empty(columns)
-    frame = _table(rows, columns).sort_values(s.TASK_NAME, kind="stable")
+    frame = _table(rows, columns).sort_values(schema.TASK_NAME, kind="stable")
     for name in columns[1:]:
         frame[name] = frame[name].astype("int64")
     frame = frame.sort_values(RETRIED_IDS, ascending=False, kind="stable")
@@ -774,15 +774,15 @@ def _chords(rows: list[dict[str, Any]], now: pd.Timestamp,
     def pick(mine: str, theirs: str) -> pd.Series:
         return per[mine].where(per[mine].notna(), per[theirs])
 
-    out = pd.DataFrame({s.CHORD_ID: per[s.CHORD_ID].astype(object)})
+    out = pd.DataFrame({schema.CHORD_ID: per[schema.CHORD_ID].astype(object)})
     callback = pick("m_callback_id", "e_callback_id")
-    out[s.CHORD_CALLBACK_ID] = callback
-    out[s.CHORD_CALLBACK_NAME] = pick("m_callback_name", "e_callback_name")
-    out[s.ORGANIZATION_ID] = pick("m_org", "e_org")
-    for name in (cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, s.MEMBERS_FAILED):
+    out[schema.CHORD_CALLBACK_ID] = callback
+    out[schema.CHORD_CALLBACK_NAME] = pick("m_callback_name", "e_callback_name")
+    out[schema.ORGANIZATION_ID] = pick("m_org", "e_org")
+    for name in (cols.MEMBERS_PUBLISHED, cols.MEMBERS_FINISHED, schema.MEMBERS_FAILED):
         out[name] = pd.to_numeric(per[name]).fillna(0).astype("int64")
     expected = pd.to_numeric(pick("m_expected", "e_expected"), errors="coerce")
-    out[s.MEMBERS_EXPECTED] = expected.fillna(out[cols.MEMBERS_PUBLISHED]).astype("int64")
+    out[schema.MEMBERS_EXPECTED] = expected.fillna(out[cols.MEMBERS_PUBLISHED]).astype("int64")
     out[FIRST_SEEN] = per[["m_first_seen", "e_first_seen"]].min(axis=1)
     last = per[["m_last_activity", "e_last_activity", "cb_last"]].max(axis=1)
     work_last = per[["m_last_activity", "cb_last"]].max(axis=1)
@@ -793,7 +793,7 @@ def _chords(rows: list[dict[str, Any]], now: pd.Timestamp,
     out[cols.IDLE_S] = idle.dt.total_seconds().clip(lower=0).round(3)
     monitor = per["e_last_event"].map(c.MONITOR_STATE)
     chord_error = per["e_chord_error"].fillna(False).astype(bool)
-    failed = out[s.MEMBERS_FAILED] > 0
+    failed = out[schema.MEMBERS_FAILED] > 0
     state = np.select(
         [
             out[cols.CALLBACK_RECEIVED].to_numpy(bool),
@@ -808,9 +808,9 @@ def _chords(rows: list[dict[str, Any]], now: pd.Timestamp,
     )
     state, reason = c.overdue_callbacks(
         state, monitor_stuck=monitor.eq(c.STUCK).to_numpy(bool, na_value=False),
-        expected=out[s.MEMBERS_EXPECTED], finished=out[cols.MEMBERS_FINISHED],
-        failed=out[s.MEMBERS_FAILED], callback_received=out[cols.CALLBACK_RECEIVED],
-        callback_name=out[s.CHORD_CALLBACK_NAME],
+        expected=out[schema.MEMBERS_EXPECTED], finished=out[cols.MEMBERS_FINISHED],
+        failed=out[schema.MEMBERS_FAILED], callback_received=out[cols.CALLBACK_RECEIVED],
+        callback_name=out[schema.CHORD_CALLBACK_NAME],
         since_done=(now - work_last).dt.total_seconds(), idle_s=out[cols.IDLE_S],
         stuck_after=stuck_after, waits=lambda: slow)
     out[CHORD_STATE] = state
@@ -818,7 +818,7 @@ def _chords(rows: list[dict[str, Any]], now: pd.Timestamp,
     # Before the sort the local table is in first-appearance order of the members' chords,
     # or, once any chord line joined in, sorted by chord id (pandas' outer join sorts).
     if int(per["n_event_chords"].iloc[0]):
-        out = out.sort_values(s.CHORD_ID, kind="stable")
+        out = out.sort_values(schema.CHORD_ID, kind="stable")
     else:
         out = out.assign(_o=per[_ORDER]).sort_values("_o", kind="stable")
     order = out[CHORD_STATE].map({c.STUCK: 0, c.FAILED: 1, c.PENDING: 2}).fillna(3)
@@ -836,11 +836,11 @@ def _duplicates(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for name in (cols.RECEIVED, cols.STARTED, cols.SUCCEEDED, cols.RETRIED, cols.WORKERS):
         frame[name] = frame[name].astype("int64")
     frame[GAP_S] = pd.to_numeric(frame[GAP_S]).astype("float64")
-    frame[s.REDELIVERED] = frame[s.REDELIVERED].fillna(False).astype(bool)
+    frame[schema.REDELIVERED] = frame[schema.REDELIVERED].fillna(False).astype(bool)
     near_hour = (frame[GAP_S] >= d.VISIBILITY_TIMEOUT_S * 0.95).fillna(False)
     frame[LIKELY_CAUSE] = np.select(
         [frame["lost_worker"].fillna(False).to_numpy(bool), near_hour.to_numpy(bool),
-         frame[s.REDELIVERED].to_numpy(bool)],
+         frame[schema.REDELIVERED].to_numpy(bool)],
         [d.WORKER_LOST, "visibility_timeout", "redelivered"], default="unknown")
     return _ordered(frame, [cols.RECEIVED, FIRST_SEEN], [False, True], columns)
 
@@ -849,7 +849,7 @@ def _lost_workers(rows: list[dict[str, Any]]) -> pd.DataFrame:
     columns = duplicate_section.LOST_COLUMNS
     if not rows:
         return _empty(columns)
-    frame = _with_top(_table(rows, columns), s.TASK_NAME, "task_name_top", "task_name_count")
+    frame = _with_top(_table(rows, columns), schema.TASK_NAME, "task_name_top", "task_name_count")
     # (The log view's query does not count the instrumentation's requeued flag.)
     frame[cols.REQUEUED] = 0
     return _ordered(frame, [COUNT], [False], columns)
@@ -860,7 +860,7 @@ def _slow_tasks(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if not rows:
         return _empty(columns)
     frame = _table(rows, columns, ())
-    numeric = [name for name in columns if name != s.TASK_NAME]
+    numeric = [name for name in columns if name != schema.TASK_NAME]
     for name in [*numeric, "ms_sum"]:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     frame[cols.MEAN_MS] = frame["ms_sum"] / frame[COUNT]

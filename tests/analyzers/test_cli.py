@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from analyzers.cli import all_commands, main
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.exit_status import ExitStatus
 
 FIXTURES = Path(__file__).parent / "report" / "fixtures"
@@ -117,28 +117,31 @@ class TestAnalyze:
         assert result.exit_code == 0, result.output
         doc = json.loads(result.output)
         records = fixture_records(SMALL)
-        events = Counter(r[s.EVENT] for r in records)
+        events = Counter(r[schema.EVENT] for r in records)
         total_lines = len(Path(SMALL).read_text().splitlines())
         assert doc["lines"]["read"] == total_lines
         assert doc["lines"]["unparsed"] == total_lines - len(records) == 1
-        for key, event in (("received", s.Event.TASK_RECEIVED),
-                           ("succeeded", s.Event.TASK_SUCCEEDED),
-                           ("failed", s.Event.TASK_FAILED), ("retried", s.Event.TASK_RETRIED)):
+        for key, event in (
+            ("received", schema.Event.TASK_RECEIVED),
+            ("succeeded", schema.Event.TASK_SUCCEEDED),
+            ("failed", schema.Event.TASK_FAILED),
+            ("retried", schema.Event.TASK_RETRIED),
+        ):
             assert doc["tasks"][key] == events[event], key
-        failed = Counter((r[s.TASK_NAME], r[s.EXCEPTION_TYPE]) for r in records
-                         if r[s.EVENT] == s.Event.TASK_FAILED)
+        failed = Counter((r[schema.TASK_NAME], r[schema.EXCEPTION_TYPE]) for r in records
+                         if r[schema.EVENT] == schema.Event.TASK_FAILED)
         assert {(f["task_name"], f["exception_type"]): f["count"]
                 for f in doc["failures"]} == dict(failed)
-        assert [c[s.CHORD_ID] for c in doc["stuck_chords"]] == ["chord-stuck"]
-        assert doc["stuck_chords"][0][s.ORGANIZATION_ID] == "org-b"
-        assert doc["stuck_chords"][0][s.CHORD_CALLBACK_NAME] == "tasks.collect"
-        assert [d[s.TASK_ID] for d in doc["duplicates"]] == ["dup-1"]
+        assert [c[schema.CHORD_ID] for c in doc["stuck_chords"]] == ["chord-stuck"]
+        assert doc["stuck_chords"][0][schema.ORGANIZATION_ID] == "org-b"
+        assert doc["stuck_chords"][0][schema.CHORD_CALLBACK_NAME] == "tasks.collect"
+        assert [d[schema.TASK_ID] for d in doc["duplicates"]] == ["dup-1"]
         # storm-1 retried 8 times (others once); tasks.flaky's 12 retries all fell in one of
         # the hour's 5-minute buckets.
         assert {(r["scope"], r["key"]) for r in doc["retry_storms"]} == {
             ("task_id", "storm-1"), ("task_name", "tasks.flaky")}
-        assert {r[s.TASK_NAME] for r in doc["slow_tasks"]} == {
-            r[s.TASK_NAME] for r in records if r[s.EVENT] == s.Event.TASK_SUCCEEDED}
+        assert {r[schema.TASK_NAME] for r in doc["slow_tasks"]} == {
+            r[schema.TASK_NAME] for r in records if r[schema.EVENT] == schema.Event.TASK_SUCCEEDED}
         assert [w["kind"] for w in doc["lost_workers"]] == ["worker_lost"]
 
     def test_text_report(self) -> None:
@@ -231,9 +234,9 @@ class TestTimelines:
             result = invoke("chord", ident, SMALL, "-o", "json")
             assert result.exit_code == 0
             records = json.loads(result.output)["records"]
-            members = {r[s.TASK_ID] for r in records if r["role"] == "member"}
+            members = {r[schema.TASK_ID] for r in records if r["role"] == "member"}
             assert members == {"st-m0", "st-m1", "st-m2"}
-            assert "worker_lost" in {r[s.EVENT] for r in records}
+            assert "worker_lost" in {r[schema.EVENT] for r in records}
 
     def test_task_text(self) -> None:
         result = invoke("task", "retry-1", SMALL)
@@ -258,15 +261,15 @@ class TestParse:
         assert result.exit_code == 0
         rows = [json.loads(x) for x in result.stdout.splitlines()]
         records = fixture_records(SMALL)
-        assert [r[s.EVENT] for r in rows] == [r[s.EVENT] for r in records]
+        assert [r[schema.EVENT] for r in rows] == [r[schema.EVENT] for r in records]
         assert "1 of 102 lines could not be read" in result.stderr  # the binary junk line
-        assert rows[0][s.TIME] == "2026-11-28T10:00:00.000000Z"
+        assert rows[0][schema.TIME] == "2026-11-28T10:00:00.000000Z"
 
     def test_csv(self) -> None:
         out = invoke("parse", HEALTHY, "-o", "csv").stdout
         rows = list(csv.DictReader(io.StringIO(out)))
         assert len(rows) == 12
-        assert rows[0][s.EVENT] == "task_received"
+        assert rows[0][schema.EVENT] == "task_received"
 
     def test_table(self) -> None:
         out = invoke("parse", HEALTHY, "-o", "table").stdout
@@ -409,13 +412,13 @@ def test_follow_a_growing_file(tmp_path) -> None:
     try:
         wait_for(lambda: len(records) == 1, timeout=20,
                  message=lambda: f"the first record (got {records}, stderr: {proc.poll()})")
-        assert records[0][s.TASK_ID] == "a-1"
+        assert records[0][schema.TASK_ID] == "a-1"
         with log.open("a") as f:
-            f.write(json.dumps({s.TIME: "2026-11-28T11:50:33Z", s.EVENT: "task_succeeded",
-                                s.TASK_ID: "b-2", s.MESSAGE: "done"}) + "\n")
+            f.write(json.dumps({schema.TIME: "2026-11-28T11:50:33Z", schema.EVENT: "task_succeeded",
+                                schema.TASK_ID: "b-2", schema.MESSAGE: "done"}) + "\n")
         wait_for(lambda: len(records) == 2, timeout=20, message="the appended JSON record")
-        assert records[1][s.EVENT] == "task_succeeded"
-        assert records[1][s.TIME] == "2026-11-28T11:50:33.000000Z"
+        assert records[1][schema.EVENT] == "task_succeeded"
+        assert records[1][schema.TIME] == "2026-11-28T11:50:33.000000Z"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -442,8 +445,8 @@ def test_follow_a_pipe_flushes_when_quiet() -> None:
                          "Task tasks.add[a-1] received\n")
         proc.stdin.flush()
         wait_for(lambda: records, timeout=20, message="the record before the pipe closes")
-        assert records[0][s.TASK_ID] == "a-1"
-        assert records[0][s.POD] == "w-0"
+        assert records[0][schema.TASK_ID] == "a-1"
+        assert records[0][schema.POD] == "w-0"
         assert proc.poll() is None  # still following
     finally:
         proc.stdin.close()

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from analyzers.cli import main
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.exit_status import ExitStatus
 from tests.analyzers.console import (
     HEALTHY,
@@ -65,15 +65,15 @@ class TestParseColumns:
         result = CliRunner().invoke(main, ["parse", str(path), "-o", "csv"])
         assert result.exit_code == 0, result.output
         rows = list(csv.reader(io.StringIO(result.stdout)))
-        assert tuple(rows[0]) == s.FRAME_COLUMNS
-        assert {len(row) for row in rows} == {len(s.FRAME_COLUMNS)}
+        assert tuple(rows[0]) == schema.FRAME_COLUMNS
+        assert {len(row) for row in rows} == {len(schema.FRAME_COLUMNS)}
         assert len(rows) > 2
 
     @pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
     def test_jsonl_keys_in_schema_order_without_nulls(self, path: Path) -> None:
         out = CliRunner().invoke(main, ["parse", str(path), "-o", "jsonl"]).stdout
         records = [json.loads(line) for line in out.splitlines()]
-        order = {name: i for i, name in enumerate(s.FRAME_COLUMNS)}
+        order = {name: i for i, name in enumerate(schema.FRAME_COLUMNS)}
         for record in records:
             keys = list(record)
             assert keys == sorted(keys, key=order.__getitem__)
@@ -286,15 +286,17 @@ def test_ndjson_cuts_only_null_fields_never_text_that_looks_like_one() -> None:
     from analyzers.render.records import ndjson
 
     # The regex that cuts null fields assumes key names of [a-z_] only.
-    assert all(re.fullmatch("[a-z_]+", name) for name in s.FRAME_COLUMNS)
+    assert all(re.fullmatch("[a-z_]+", name) for name in schema.FRAME_COLUMNS)
     tricky = ['x,"task_id":null,"y', '{"event":null}', 'ends with a backslash \\',
               'line\nbreak "quoted":null']
-    lines = [json.dumps({s.TIME: "2026-11-28T10:00:00Z", s.EVENT: "log", s.MESSAGE: m})
-             for m in tricky]
-    lines.append(json.dumps({s.EVENT: "task_received", s.TASK_ID: "t-1"}))  # no time
+    lines = [
+        json.dumps({schema.TIME: "2026-11-28T10:00:00Z", schema.EVENT: "log", schema.MESSAGE: m})
+        for m in tricky
+    ]
+    lines.append(json.dumps({schema.EVENT: "task_received", schema.TASK_ID: "t-1"}))  # no time
     frame = ingest.read_records(["\n".join(lines) + "\n"]).frame
     out = [json.loads(x) for x in ndjson(frame).splitlines()]
-    assert [r.get(s.MESSAGE) for r in out[:4]] == tricky
+    assert [r.get(schema.MESSAGE) for r in out[:4]] == tricky
     assert all(None not in r.values() for r in out)
-    assert out[4][s.TASK_ID] == "t-1" and s.TIME not in out[4]
-    assert next(iter(out[4])) == s.EVENT  # the first field was null: cut cleanly
+    assert out[4][schema.TASK_ID] == "t-1" and schema.TIME not in out[4]
+    assert next(iter(out[4])) == schema.EVENT  # the first field was null: cut cleanly

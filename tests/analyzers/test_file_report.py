@@ -26,7 +26,7 @@ from analyzers import file_report, ingest
 from analyzers.render import render
 from analyzers.report import COLUMNS, build_report
 from analyzers.sources.files import open_sources
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.analyzers.console import SCRIPT
 from tests.support.sample_logs.entries import synthetic_entries
 
@@ -58,13 +58,17 @@ def synthetic_lines(seed: int, path: Path) -> Path:
     with path.open("w") as out:
         for e in synthetic_entries(seed):
             if e.get("jsonPayload"):
-                line = {s.TIME: e["timestamp"], s.SEVERITY: e.get("severity"), **e["jsonPayload"]}
+                line = {
+                    schema.TIME: e["timestamp"],
+                    schema.SEVERITY: e.get("severity"),
+                    **e["jsonPayload"],
+                }
                 out.write(json.dumps(line) + "\n")
     return path
 
 
 def span(path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
-    times = [pd.Timestamp(json.loads(line)[s.TIME]) for line in path.read_text().splitlines()]
+    times = [pd.Timestamp(json.loads(line)[schema.TIME]) for line in path.read_text().splitlines()]
     return min(times), max(times)
 
 
@@ -130,13 +134,13 @@ class TestDeclined:
         path = tmp_path / "w.jsonl"
         if case == "time_goes_back":
             lines[10], lines[11] = lines[11], lines[10]
-            assert lines[10][s.TIME] > lines[11][s.TIME]
+            assert lines[10][schema.TIME] > lines[11][schema.TIME]
             _write(path, lines)
         elif case == "requeued_flag":
-            lines[12][s.REQUEUED] = True
+            lines[12][schema.REQUEUED] = True
             _write(path, lines)
         elif case == "line_without_time":
-            del lines[12][s.TIME]
+            del lines[12][schema.TIME]
             _write(path, lines)
         elif case == "blank_line":
             path.write_text("\n".join(json.dumps(x) for x in lines[:10]) + "\n\n"

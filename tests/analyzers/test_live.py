@@ -21,7 +21,7 @@ from pathlib import Path
 from analyzers import ingest
 from analyzers.live import LiveReport
 from analyzers.report import build_report
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.exit_status import ExitStatus
 from tests.analyzers.console import HEALTHY, REAL, SCRIPT, SMALL, clean_env, run_script
 from tests.support import wait_for
@@ -30,10 +30,10 @@ T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
 def line(t: datetime | None, i: int, event: str = "task_succeeded") -> bytes:
-    record = {s.EVENT: event, s.TASK_ID: f"t-{i}", s.TASK_NAME: "tasks.add",
-              s.MESSAGE: "done"}
+    record = {schema.EVENT: event, schema.TASK_ID: f"t-{i}", schema.TASK_NAME: "tasks.add",
+              schema.MESSAGE: "done"}
     if t is not None:
-        record[s.TIME] = t.isoformat().replace("+00:00", "Z")
+        record[schema.TIME] = t.isoformat().replace("+00:00", "Z")
     return json.dumps(record).encode() + b"\n"
 
 
@@ -49,7 +49,7 @@ class TestLiveReport:
         live.feed(None)
         frame = live.frame()
         assert len(frame) == 50 and live.aged_out == 100
-        assert frame[s.TIME].min() >= live.latest - timedelta(hours=1)
+        assert frame[schema.TIME].min() >= live.latest - timedelta(hours=1)
         assert live.lines_read == 150  # the counts keep every line read
 
     def test_bounded_over_many_hours(self) -> None:
@@ -71,7 +71,7 @@ class TestLiveReport:
         assert len(live.frame()) == 2
         live.feed(line(T0 + timedelta(hours=2), 3))
         live.feed(None)
-        assert list(live.frame()[s.TASK_ID]) == ["t-3"]
+        assert list(live.frame()[schema.TASK_ID]) == ["t-3"]
 
     def test_the_unparsed_sample_is_bounded_and_the_count_is_not(self) -> None:
         live = LiveReport(window=timedelta(hours=1), max_unparsed=100)

@@ -21,10 +21,9 @@ import pytest
 from celery import Celery
 
 from dashboards import alerts as alert_rules
-from dashboards import build
-from dashboards import promql as q
+from dashboards import build, promql
 from instrumentation import metrics as m
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.dashboards.prometheus import binary, running_prometheus, write_config
 from tests.support import free_port, start_worker, wait_for
 from tests.support.apps import client_app
@@ -211,11 +210,11 @@ FIRING = {
     "CeleryWorkerDown": set(),
 }
 ALERT_LABELS = {
-    "CeleryTaskHighFailureRatio": (q.NAMESPACE, N),
-    "CeleryQueueBacklog": (q.NAMESPACE, m.QUEUE),
-    "CeleryStuckChords": (q.NAMESPACE, N),
-    "CeleryRetryStorm": (q.NAMESPACE, N),
-    "CeleryWorkerDown": (q.NAMESPACE, W),
+    "CeleryTaskHighFailureRatio": (promql.NAMESPACE, N),
+    "CeleryQueueBacklog": (promql.NAMESPACE, m.QUEUE),
+    "CeleryStuckChords": (promql.NAMESPACE, N),
+    "CeleryRetryStorm": (promql.NAMESPACE, N),
+    "CeleryWorkerDown": (promql.NAMESPACE, W),
 }
 
 
@@ -254,7 +253,7 @@ class Scenario:
 
 def _publish(client: Celery) -> None:
     for name, args, org, times in WORKLOAD:
-        headers = {s.ORGANIZATION_ID: org} if org else None
+        headers = {schema.ORGANIZATION_ID: org} if org else None
         for _ in range(times):
             client.send_task(name, args, headers=headers)
 
@@ -274,7 +273,7 @@ def scenario(redis_server, tmp_path_factory):
            "METRICS_PORT": str(port), "METRICS_QUEUES": "celery,backlog"}
     config = tmp / "prometheus.yml"
     write_config(config, alert_rules.WORKER_JOB, f"127.0.0.1:{port}",
-                 {q.NAMESPACE: NAMESPACE}, [build.HERE / build.ALERTS_FILE])
+                 {promql.NAMESPACE: NAMESPACE}, [build.HERE / build.ALERTS_FILE])
     # Pool children are replaced every few tasks: their counts must survive their exit.
     worker = start_worker("tests.support.apps.instrumented", tmp, env=env, pool="prefork",
                           concurrency=2, hostname=HOSTNAME,
@@ -342,7 +341,7 @@ class TestPanels:
         """The panel's query, from the committed JSON, agrees with the workload's counts."""
         query = next(p for d in committed_dashboards() for p in build.panel_queries(d)
                      if (p.dashboard, p.panel, p.ref_id) == panel_id)
-        expr = q.substitute(query.expr, scenario.variables())
+        expr = promql.substitute(query.expr, scenario.variables())
         expect = PANELS[panel_id]
         got = _series(scenario.prom.query(expr, scenario.t1), expect.by)
         assert got, f"no data for {panel_id}: {expr}"
@@ -362,7 +361,7 @@ class TestPanels:
                 "tenant": keys(m.TASK_RECEIVED, by=(T,))}
         for dashboard in committed_dashboards():
             for name, query in build.variable_queries(dashboard).items():
-                inner = q.substitute(query, scenario.variables())
+                inner = promql.substitute(query, scenario.variables())
                 assert inner.startswith("label_values(") and inner.endswith(")")
                 selector, label = inner[len("label_values("):-1].rsplit(",", 1)
                 got = set(scenario.prom.api(f"label/{label.strip()}/values",
@@ -427,7 +426,7 @@ class TestDashboardJson:
         assert len(ids) == len(set(ids)) and 0 not in ids
         assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in panels)
         names = {v["name"] for v in dashboard["templating"]["list"]}
-        assert names == {"datasource", *q.VARIABLES}
+        assert names == {"datasource", *promql.VARIABLES}
         for p in panels:
             if p["type"] != "row":
                 assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}

@@ -23,10 +23,10 @@ from instrumentation import (
     get_tenant,
     instrument,
     remove_observer,
+    schema,
     tenant_context,
     uninstrument,
 )
-from instrumentation import schema as s
 from instrumentation.tracing import ATTRIBUTE_PREFIX
 from tests.support import wait_for
 
@@ -114,11 +114,13 @@ class TestTenantHeaders:
             app.send_task("inproc.add", (1, 2))
         app.send_task("inproc.add", (1, 2))  # outside the block: no tenant
         with tenant_context(organization_id="org-ctx"):
-            app.send_task("inproc.add", (1, 2), headers={s.ORGANIZATION_ID: "org-explicit"})
+            app.send_task("inproc.add", (1, 2), headers={schema.ORGANIZATION_ID: "org-explicit"})
         headers = self._queued_headers(redis_server, redis_dbs)
-        orgs = sorted(str(h.get(s.ORGANIZATION_ID)) for h in headers)
+        orgs = sorted(str(h.get(schema.ORGANIZATION_ID)) for h in headers)
         assert orgs == ["None", "org-1", "org-explicit"]
-        assert [h.get(s.USER_ID) for h in headers if h.get(s.ORGANIZATION_ID) == "org-1"] == ["u-1"]
+        assert [
+            h.get(schema.USER_ID) for h in headers if h.get(schema.ORGANIZATION_ID) == "org-1"
+        ] == ["u-1"]
 
     def test_context_restored_after_block(self):
         with tenant_context(organization_id="a"):
@@ -157,14 +159,14 @@ class TestEmbeddedWorker:
                 if sp.name.startswith("run/inproc.")]
         assert len(runs) >= 14  # 10 adds, boom, retry twice, whoami
         for sp in runs:
-            assert sp.attributes[ATTRIBUTE_PREFIX + s.ORGANIZATION_ID] == "org-span"
-            assert sp.attributes[ATTRIBUTE_PREFIX + s.USER_ID] == "u-span"
+            assert sp.attributes[ATTRIBUTE_PREFIX + schema.ORGANIZATION_ID] == "org-span"
+            assert sp.attributes[ATTRIBUTE_PREFIX + schema.USER_ID] == "u-span"
         # Log lines written inside a span carry that span's ids.
         lines = [json.loads(x) for x in out.getvalue().splitlines()]
-        started = [r for r in lines if r[s.EVENT] == s.Event.TASK_STARTED]
+        started = [r for r in lines if r[schema.EVENT] == schema.Event.TASK_STARTED]
         span_ids = {f"{sp.context.span_id:016x}" for sp in runs}
-        assert started and all(r[s.SPAN_ID] in span_ids for r in started)
-        assert all(r[s.TRACE].startswith("projects/p1/traces/") for r in started)
+        assert started and all(r[schema.SPAN_ID] in span_ids for r in started)
+        assert all(r[schema.TRACE].startswith("projects/p1/traces/") for r in started)
 
     def test_broken_stream_and_failing_observer_do_not_fail_tasks(self, app):
         class Broken(io.StringIO):
@@ -212,8 +214,8 @@ class TestEmbeddedWorker:
                 wait_for(lambda: active_task_count() == 0, timeout=10, message="state drained")
         finally:
             broken.enabled = False  # providers cannot drop a processor; disarm it instead
-        events = [json.loads(x)[s.EVENT] for x in out.getvalue().splitlines()]
-        assert events.count(s.Event.TASK_SUCCEEDED) >= 12
+        events = [json.loads(x)[schema.EVENT] for x in out.getvalue().splitlines()]
+        assert events.count(schema.Event.TASK_SUCCEEDED) >= 12
 
     def test_observers_get_the_same_fields(self, app):
         seen: list[tuple[str, dict]] = []
@@ -225,18 +227,18 @@ class TestEmbeddedWorker:
             with start_worker(app, pool="solo", perform_ping_check=False):
                 assert app.send_task("inproc.housekeeping").get(timeout=20) == "swept"
                 assert app.send_task("inproc.add", (2, 3)).get(timeout=20) == 5
-                wait_for(lambda: any(e == s.Event.TASK_SUCCEEDED for e, _ in seen), timeout=10,
+                wait_for(lambda: any(e == schema.Event.TASK_SUCCEEDED for e, _ in seen), timeout=10,
                          message="task_succeeded observed")
         finally:
             remove_observer(observer)
         events = [e for e, _ in seen]
         # task_published is written after the broker accepted the message, so a fast worker
         # thread may receive the task first: only the worker-side order is fixed.
-        assert s.Event.TASK_PUBLISHED in events
-        assert events.index(s.Event.TASK_RECEIVED) < events.index(s.Event.TASK_STARTED) \
-            < events.index(s.Event.TASK_SUCCEEDED)
-        done = dict(seen)[s.Event.TASK_SUCCEEDED]
-        assert done[s.DURATION_MS] >= 0
+        assert schema.Event.TASK_PUBLISHED in events
+        assert events.index(schema.Event.TASK_RECEIVED) < events.index(schema.Event.TASK_STARTED) \
+            < events.index(schema.Event.TASK_SUCCEEDED)
+        done = dict(seen)[schema.Event.TASK_SUCCEEDED]
+        assert done[schema.DURATION_MS] >= 0
         # Only the task that needs a tenant warns; requires_tenant=False opts out.
-        no_tenant = [f for e, f in seen if e == s.Event.TASK_NO_TENANT]
+        no_tenant = [f for e, f in seen if e == schema.Event.TASK_NO_TENANT]
         assert len(no_tenant) == 1 and "inproc.add" in str(no_tenant)

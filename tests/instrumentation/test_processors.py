@@ -11,8 +11,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from instrumentation import processors as p
-from instrumentation import schema as s
+from instrumentation import processors, schema
 from instrumentation.redaction import Redactor, redact_mapping, redact_text, redact_url
 
 
@@ -20,22 +19,22 @@ class TestNormalizeEvent:
     """structlog's positional message becomes `message`; our event name becomes `event`."""
 
     def test_plain_line_is_a_log_event(self):
-        out = p.normalize_event(None, "info", {"event": "hello"})
-        assert out == {s.MESSAGE: "hello", s.EVENT: s.Event.LOG}
+        out = processors.normalize_event(None, "info", {"event": "hello"})
+        assert out == {schema.MESSAGE: "hello", schema.EVENT: schema.Event.LOG}
 
     def test_named_event_keeps_its_message(self):
-        out = p.normalize_event(None, "info", {"event": "Chord stuck",
-                                               p.EVENT_NAME_KEY: s.Event.CHORD_STUCK})
-        assert out[s.EVENT] == "chord_stuck" and out[s.MESSAGE] == "Chord stuck"
+        out = processors.normalize_event(None, "info", {"event": "Chord stuck",
+                                               processors.EVENT_NAME_KEY: schema.Event.CHORD_STUCK})
+        assert out[schema.EVENT] == "chord_stuck" and out[schema.MESSAGE] == "Chord stuck"
 
     def test_task_event_has_no_message(self):
         """The event and the task name say what "Task x failed" would."""
-        out = p.normalize_event(None, "info", {"event": "Task x failed",
-                                               p.EVENT_NAME_KEY: s.Event.TASK_FAILED})
-        assert out[s.EVENT] == "task_failed" and s.MESSAGE not in out
+        out = processors.normalize_event(None, "info", {"event": "Task x failed",
+                                               processors.EVENT_NAME_KEY: schema.Event.TASK_FAILED})
+        assert out[schema.EVENT] == "task_failed" and schema.MESSAGE not in out
 
     def test_non_string_message(self):
-        assert p.normalize_event(None, "info", {"event": 42})[s.MESSAGE] == "42"
+        assert processors.normalize_event(None, "info", {"event": 42})[schema.MESSAGE] == "42"
 
 
 class TestSeverity:
@@ -46,29 +45,32 @@ class TestSeverity:
         ("error", "ERROR"), ("exception", "ERROR"), ("critical", "CRITICAL"),
     ])
     def test_method_names(self, method, expected):
-        assert p.add_severity(None, method, {})[s.SEVERITY] == expected
+        assert processors.add_severity(None, method, {})[schema.SEVERITY] == expected
 
     def test_override_wins(self):
-        out = p.add_severity(None, "info", {p.SEVERITY_KEY: "NOTICE"})
-        assert out[s.SEVERITY] == "NOTICE" and p.SEVERITY_KEY not in out
+        out = processors.add_severity(None, "info", {processors.SEVERITY_KEY: "NOTICE"})
+        assert out[schema.SEVERITY] == "NOTICE" and processors.SEVERITY_KEY not in out
 
     def test_stdlib_record(self):
         record = logging.LogRecord("x", logging.WARNING, __file__, 1, "m", None, None)
-        assert p.add_severity(None, "warning", {"_record": record})[s.SEVERITY] == "WARNING"
+        assert (
+            processors.add_severity(None, "warning", {"_record": record})[schema.SEVERITY]
+            == "WARNING"
+        )
 
 
 class TestTime:
     """RFC 3339, UTC, microseconds; a stdlib record keeps its creation time."""
 
     def test_format(self):
-        value = p.add_time(None, "info", {})[s.TIME]
+        value = processors.add_time(None, "info", {})[schema.TIME]
         parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
         assert abs(parsed.replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)).total_seconds() < 5
 
     def test_record_time(self):
         record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
         record.created = 0.5
-        assert p.add_time(None, "info", {"_record": record})[s.TIME] == \
+        assert processors.add_time(None, "info", {"_record": record})[schema.TIME] == \
             "1970-01-01T00:00:00.500000Z"
 
 
@@ -77,22 +79,25 @@ class TestTraceContext:
     project, the plain ones without."""
 
     def test_no_span_adds_nothing(self):
-        assert p.AddTraceContext("proj")(None, "info", {}) == {}
+        assert processors.AddTraceContext("proj")(None, "info", {}) == {}
 
     def test_inside_span(self):
         tracer = TracerProvider().get_tracer("t")
         with tracer.start_as_current_span("x") as span:
-            out = p.AddTraceContext("proj")(None, "info", {})
+            out = processors.AddTraceContext("proj")(None, "info", {})
         ctx = span.get_span_context()
-        assert out == {s.TRACE: f"projects/proj/traces/{ctx.trace_id:032x}",
-                       s.SPAN_ID: f"{ctx.span_id:016x}", s.TRACE_SAMPLED: True}
+        assert out == {schema.TRACE: f"projects/proj/traces/{ctx.trace_id:032x}",
+                       schema.SPAN_ID: f"{ctx.span_id:016x}", schema.TRACE_SAMPLED: True}
 
     def test_without_project_the_plain_ids(self):
         tracer = TracerProvider().get_tracer("t")
         with tracer.start_as_current_span("x") as span:
-            out = p.AddTraceContext(None)(None, "info", {})
+            out = processors.AddTraceContext(None)(None, "info", {})
         ctx = span.get_span_context()
-        assert out == {s.TRACE_ID: f"{ctx.trace_id:032x}", s.OTEL_SPAN_ID: f"{ctx.span_id:016x}"}
+        assert out == {
+            schema.TRACE_ID: f"{ctx.trace_id:032x}",
+            schema.OTEL_SPAN_ID: f"{ctx.span_id:016x}",
+        }
         assert trace.get_current_span().get_span_context().is_valid is False
 
     def test_unsampled_span_adds_nothing(self):
@@ -101,16 +106,18 @@ class TestTraceContext:
 
         tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("t")
         with tracer.start_as_current_span("x") as span:
-            out = p.AddTraceContext("proj")(None, "info", {})
+            out = processors.AddTraceContext("proj")(None, "info", {})
         assert span.get_span_context().is_valid and out == {}
 
     def test_next_span_gets_its_own_ids(self):
         tracer = TracerProvider().get_tracer("t")
-        add = p.AddTraceContext("proj")
+        add = processors.AddTraceContext("proj")
         seen = []
         for _ in range(2):
             with tracer.start_as_current_span("x") as span:
-                seen.append((add(None, "info", {})[s.SPAN_ID], span.get_span_context().span_id))
+                seen.append(
+                    (add(None, "info", {})[schema.SPAN_ID], span.get_span_context().span_id)
+                )
         assert [int(a, 16) for a, _ in seen] == [b for _, b in seen] and seen[0] != seen[1]
 
 
@@ -121,10 +128,10 @@ class TestFormatException:
         try:
             raise KeyError("missing")
         except KeyError:
-            out = p.format_exception(None, "error", {"exc_info": True})
-        assert out[s.EXCEPTION_TYPE] == "KeyError"
-        assert out[s.EXCEPTION_MESSAGE] == "'missing'"
-        assert out[s.TRACEBACK].startswith("Traceback") and "KeyError" in out[s.TRACEBACK]
+            out = processors.format_exception(None, "error", {"exc_info": True})
+        assert out[schema.EXCEPTION_TYPE] == "KeyError"
+        assert out[schema.EXCEPTION_MESSAGE] == "'missing'"
+        assert out[schema.TRACEBACK].startswith("Traceback") and "KeyError" in out[schema.TRACEBACK]
 
     def test_marker_lines_are_left_out(self):
         """Python's ^^^^ lines under the failing expression go; every frame stays."""
@@ -134,8 +141,8 @@ class TestFormatException:
         try:
             fail()
         except KeyError:
-            out = p.format_exception(None, "error", {"exc_info": True})
-        text = out[s.TRACEBACK]
+            out = processors.format_exception(None, "error", {"exc_info": True})
+        text = out[schema.TRACEBACK]
         assert "in fail" in text and "return {}" in text and text.endswith("KeyError: 'missing'")
         assert not any(line.strip() and not line.strip().strip("^~")
                        for line in text.splitlines())
@@ -147,40 +154,51 @@ class TestFormatException:
         try:
             raise Boom("x")
         except Boom as exc:
-            out = p.format_exception(None, "error", {"exc_info": exc})
-        assert out[s.EXCEPTION_TYPE].endswith("Boom")
+            out = processors.format_exception(None, "error", {"exc_info": exc})
+        assert out[schema.EXCEPTION_TYPE].endswith("Boom")
 
     def test_huge_traceback_is_capped(self):
-        text = "x" * (p.MAX_TRACEBACK * 3)
-        capped = p.cap_traceback(text)
-        assert len(capped) < p.MAX_TRACEBACK + 100 and "characters omitted" in capped
-        assert p.cap_traceback("short") == "short"
+        text = "x" * (processors.MAX_TRACEBACK * 3)
+        capped = processors.cap_traceback(text)
+        assert len(capped) < processors.MAX_TRACEBACK + 100 and "characters omitted" in capped
+        assert processors.cap_traceback("short") == "short"
 
     def test_no_exception(self):
-        assert p.format_exception(None, "info", {"exc_info": None}) == {}
+        assert processors.format_exception(None, "info", {"exc_info": None}) == {}
 
 
 class TestRenderJson:
     """One JSON object on one line, whatever the values."""
 
     def test_empty_values_are_left_out(self):
-        data = json.loads(p.render_json(None, "info", {s.MESSAGE: "m", s.GROUP_ID: None,
-                                                       s.RETRIES: 0, s.REDELIVERED: False}))
-        assert data == {s.MESSAGE: "m", s.RETRIES: 0, s.REDELIVERED: False}
+        data = json.loads(
+            processors.render_json(
+                None,
+                "info",
+                {
+                    schema.MESSAGE: "m",
+                    schema.GROUP_ID: None,
+                    schema.RETRIES: 0,
+                    schema.REDELIVERED: False,
+                },
+            )
+        )
+        assert data == {schema.MESSAGE: "m", schema.RETRIES: 0, schema.REDELIVERED: False}
 
     def test_leading_keys_and_one_line(self):
-        line = p.render_json(None, "info", {"x": 1, s.MESSAGE: "m", s.TIME: "t",
-                                            s.TRACEBACK: "a\nb"})
+        line = processors.render_json(None, "info", {"x": 1, schema.MESSAGE: "m", schema.TIME: "t",
+                                            schema.TRACEBACK: "a\nb"})
         assert b"\n" not in line and isinstance(line, bytes)
-        assert list(json.loads(line))[:2] == [s.TIME, s.MESSAGE]
+        assert list(json.loads(line))[:2] == [schema.TIME, schema.MESSAGE]
 
     def test_odd_values_fall_back_to_repr(self):
         class Weird:
             def __repr__(self):
                 return "<weird>"
 
-        line = p.render_json(None, "info", {"a": Weird(), "b": {1, 2}, "c": ValueError("v"),
-                                            "d": {3: "int key"}})
+        line = processors.render_json(
+            None, "info", {"a": Weird(), "b": {1, 2}, "c": ValueError("v"), "d": {3: "int key"}}
+        )
         data = json.loads(line)
         assert data["a"] == "<weird>" and sorted(data["b"]) == [1, 2]
         assert data["c"] == "ValueError: v" and data["d"] == {"3": "int key"}
@@ -190,11 +208,11 @@ class TestRenderJson:
             def __repr__(self):
                 raise RuntimeError("no")
 
-        data = json.loads(p.render_json(None, "info", {"a": Bad()}))
+        data = json.loads(processors.render_json(None, "info", {"a": Bad()}))
         assert data["a"].startswith("<unrepresentable Bad")
 
     def test_huge_int_does_not_raise(self):
-        data = json.loads(p.render_json(None, "info", {"n": 2**80}))
+        data = json.loads(processors.render_json(None, "info", {"n": 2**80}))
         assert data["n"] == str(2**80)
 
 
@@ -225,12 +243,12 @@ class TestRedaction:
                        "nested": {"client_secret": "***"}, "HOME": "/root", "tokens": "***"}
 
     def test_processor_scrubs_exception_fields(self):
-        out = Redactor(skip=frozenset({s.TASK_ID}))(None, "error", {
-            s.EXCEPTION_MESSAGE: "cannot reach redis://:pw@h/0",
-            s.TRACEBACK: "Traceback...\nConnectionError: redis://:pw@h/0",
-            s.TASK_ID: "redis://:left@alone", "password": "x", s.PID: 1})
-        assert "pw" not in out[s.EXCEPTION_MESSAGE] and "pw" not in out[s.TRACEBACK]
-        assert out["password"] == "***" and out[s.TASK_ID] == "redis://:left@alone"
+        out = Redactor(skip=frozenset({schema.TASK_ID}))(None, "error", {
+            schema.EXCEPTION_MESSAGE: "cannot reach redis://:pw@h/0",
+            schema.TRACEBACK: "Traceback...\nConnectionError: redis://:pw@h/0",
+            schema.TASK_ID: "redis://:left@alone", "password": "x", schema.PID: 1})
+        assert "pw" not in out[schema.EXCEPTION_MESSAGE] and "pw" not in out[schema.TRACEBACK]
+        assert out["password"] == "***" and out[schema.TASK_ID] == "redis://:left@alone"
 
 
 def test_safe_write_logger_swallows_broken_stream():
@@ -261,7 +279,7 @@ def test_module_level_logger_follows_configuration():
     configure_logging(stream=out)
     log.info("hello")
     rec = json.loads(out.getvalue())
-    assert rec[s.LOGGER] == "early.module" and rec["component"] == "x"
+    assert rec[schema.LOGGER] == "early.module" and rec["component"] == "x"
     out2 = io.StringIO()
     configure_logging(stream=out2)
     log.bind(extra=1).warning("again")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.redaction import (
     MASK,
     PROSE_STOPWORDS,
@@ -191,8 +191,8 @@ def _render_through_logging(fields: dict) -> str:
     configure_logging("INFO", stream=stream)
     try:
         fields = dict(fields)
-        message = fields.pop(s.MESSAGE)
-        log_event(s.Event.TASK_FAILED, message, "ERROR", **fields)
+        message = fields.pop(schema.MESSAGE)
+        log_event(schema.Event.TASK_FAILED, message, "ERROR", **fields)
         logging.getLogger("tests.redaction").error(message)
     finally:
         reset_logging()
@@ -207,8 +207,8 @@ def test_no_generated_secret_survives_any_output(case: tuple[str, str]) -> None:
     assert secret not in out, (text, out)
     assert redact_text(out) == out  # idempotent: masking a masked text changes nothing
     assert secret not in json.dumps(redact_mapping({"message": text, "nested": [text]}))
-    event = Redactor()(None, "error", {s.MESSAGE: text, s.EXCEPTION_MESSAGE: text,
-                                       s.TRACEBACK: text})
+    event = Redactor()(None, "error", {schema.MESSAGE: text, schema.EXCEPTION_MESSAGE: text,
+                                       schema.TRACEBACK: text})
     assert secret not in json.dumps(event)
 
 
@@ -216,13 +216,16 @@ def test_no_generated_secret_survives_any_output(case: tuple[str, str]) -> None:
 @given(secret_forms)
 def test_no_generated_secret_survives_a_rendered_log_line(case: tuple[str, str]) -> None:
     form, secret = case
-    line = _render_through_logging({s.MESSAGE: f"failed: {form}",
-                                    s.EXCEPTION_MESSAGE: form,
-                                    s.TRACEBACK: f"Traceback ...\nValueError: {form}"})
+    line = _render_through_logging({schema.MESSAGE: f"failed: {form}",
+                                    schema.EXCEPTION_MESSAGE: form,
+                                    schema.TRACEBACK: f"Traceback ...\nValueError: {form}"})
     lines = [json.loads(text) for text in line.splitlines()]
     assert len(lines) == 2, "an event line and a stdlib line"
     assert secret not in line
-    assert secret not in lines[0][s.TRACEBACK] and secret not in lines[0][s.EXCEPTION_MESSAGE]
+    assert (
+        secret not in lines[0][schema.TRACEBACK]
+        and secret not in lines[0][schema.EXCEPTION_MESSAGE]
+    )
 
 
 #: What Celery logs are made of. None of it may be masked.
@@ -276,8 +279,8 @@ ORDINARY = [
 @pytest.mark.parametrize("text", ORDINARY)
 def test_ordinary_content_is_not_masked(text: str) -> None:
     assert redact_text(text) == text
-    event = Redactor()(None, "info", {s.MESSAGE: text})
-    assert event[s.MESSAGE] == text
+    event = Redactor()(None, "info", {schema.MESSAGE: text})
+    assert event[schema.MESSAGE] == text
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -24,10 +24,10 @@ from instrumentation import (
     active_task_count,
     configure_logging,
     instrument,
+    schema,
     tenant_context,
     uninstrument,
 )
-from instrumentation import schema as s
 from instrumentation import task_spans as ts
 from instrumentation.tracing import ATTRIBUTE_PREFIX, task_spans
 from tests.support import wait_for
@@ -122,7 +122,7 @@ def test_publish_and_run_spans_are_parent_and_child(app, span_exporter):
     assert run.attributes[ts.STATE] == "SUCCESS"
     assert run.attributes[ts.DESTINATION] == "celery"
     assert run.attributes[ts.HOSTNAME]
-    assert run.attributes[ATTRIBUTE_PREFIX + s.ORGANIZATION_ID] == "org-t"
+    assert run.attributes[ATTRIBUTE_PREFIX + schema.ORGANIZATION_ID] == "org-t"
     assert run.status.status_code == StatusCode.UNSET
     assert task_spans().open_publishes() == 0
 
@@ -179,7 +179,7 @@ def test_celery_instrumentor_makes_the_spans_when_the_app_instrumented_it(app, s
         with tenant_context(organization_id="org-o"):
             assert run_in_worker(app, ("spans.add", (1, 2))) == [3]
         (run,) = finished(span_exporter, "run/spans.add")
-        assert run.attributes[ATTRIBUTE_PREFIX + s.ORGANIZATION_ID] == "org-o"
+        assert run.attributes[ATTRIBUTE_PREFIX + schema.ORGANIZATION_ID] == "org-o"
         assert len(finished(span_exporter, "apply_async/spans.add")) == 1
     finally:
         uninstrument()
@@ -238,12 +238,12 @@ def test_log_lines_of_a_task_carry_its_run_span(app, span_exporter):
     assert run_in_worker(app, ("spans.add", (1, 1))) == [2]
     (run,) = finished(span_exporter, "run/spans.add")
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
-    started = [r for r in lines if r[s.EVENT] == s.Event.TASK_STARTED]
-    succeeded = [r for r in lines if r[s.EVENT] == s.Event.TASK_SUCCEEDED]
+    started = [r for r in lines if r[schema.EVENT] == schema.Event.TASK_STARTED]
+    succeeded = [r for r in lines if r[schema.EVENT] == schema.Event.TASK_SUCCEEDED]
     assert started and succeeded
     for line in started + succeeded:
-        assert line[s.OTEL_SPAN_ID] == f"{run.context.span_id:016x}"
-        assert line[s.TRACE_ID] == f"{run.context.trace_id:032x}"
+        assert line[schema.OTEL_SPAN_ID] == f"{run.context.span_id:016x}"
+        assert line[schema.TRACE_ID] == f"{run.context.trace_id:032x}"
 
 
 class _Task:

@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from dashboards import alerts as alert_rules
-from instrumentation import schema as s
+from instrumentation import schema
 from queries import template
 from queries.catalog import METRIC, POLICY, SAVED, SQL, Context, QueryError, load
 from queries.cli import queries
@@ -42,7 +42,7 @@ class TestFields:
                 rendered = rendered.replace(path, "")
         named = template.payload_fields(rendered)
         assert named or q.kind == POLICY or q.name == "health-probes"
-        assert named <= s.FIELD_NAMES, named - s.FIELD_NAMES
+        assert named <= schema.FIELD_NAMES, named - schema.FIELD_NAMES
 
     def test_an_unknown_constant_fails_rendering(self):
         for text in ("{f.TASK_NAMES}", "{j.NOPE}", "{e.TASK_EXPLODED}", "{n.Event}"):
@@ -65,7 +65,7 @@ class TestFields:
     def test_summary_fields_are_schema_constants(self):
         for q in CATALOG.of_kind(SAVED):
             for name in q.summary:
-                assert getattr(s, name) in s.FIELD_NAMES, (q.name, name)
+                assert getattr(schema, name) in schema.FIELD_NAMES, (q.name, name)
 
 
 class TestCatalog:
@@ -110,7 +110,7 @@ class TestCatalog:
             names.add(body["name"])
             declared = {label["key"] for label in body["metricDescriptor"]["labels"]}
             assert set(body["labelExtractors"]) == declared
-            assert declared <= s.FIELD_NAMES
+            assert declared <= schema.FIELD_NAMES
         assert len(names) == len(CATALOG.of_kind(METRIC))
 
     def test_policies_reference_defined_metrics_and_labels(self):

@@ -26,7 +26,7 @@ import pytest
 import sqlglot
 from celery import Celery
 
-from instrumentation import schema as s
+from instrumentation import schema
 from queries.catalog import Context, load
 from tests.support import start_worker
 from tests.support.apps import client_app
@@ -39,7 +39,7 @@ SQL_DB = 31
 
 def _publish(client: Celery) -> None:
     def h(org: str | None) -> dict[str, str] | None:
-        return {s.ORGANIZATION_ID: org} if org else None
+        return {schema.ORGANIZATION_ID: org} if org else None
 
     for _ in range(5):
         client.send_task("tapp.ok", [5], headers=h("org-a"))
@@ -71,8 +71,8 @@ def sample(redis_server, tmp_path_factory):
         _publish(client)
         # 5 ok + 1 recovered flaky + 2 make_chord + 3 + 2 members + 1 callback succeed;
         # 4 fail + the exhausted flaky fail. The parked member never runs.
-        worker.wait_for_event(s.Event.TASK_SUCCEEDED, count=14, timeout=60)
-        worker.wait_for_event(s.Event.TASK_FAILED, count=5, timeout=60)
+        worker.wait_for_event(schema.Event.TASK_SUCCEEDED, count=14, timeout=60)
+        worker.wait_for_event(schema.Event.TASK_FAILED, count=5, timeout=60)
     finally:
         worker.stop()
         client.close()
@@ -156,8 +156,10 @@ def same(sql_row: dict[str, Any], report_row: dict[str, Any], columns: list[str]
 
 class TestSqlAgreesWithAnalyzer:
     def test_failures(self, db, report):
-        sql = rows(run_sql(db, "sql/failures"), (s.TASK_NAME, s.EXCEPTION_TYPE, "fingerprint"))
-        want = rows(report["failures"], (s.TASK_NAME, s.EXCEPTION_TYPE, "fingerprint"))
+        sql = rows(
+            run_sql(db, "sql/failures"), (schema.TASK_NAME, schema.EXCEPTION_TYPE, "fingerprint")
+        )
+        want = rows(report["failures"], (schema.TASK_NAME, schema.EXCEPTION_TYPE, "fingerprint"))
         assert set(sql) == set(want) and len(want) >= 3
         for key in want:
             same(sql[key], want[key], ["count", "tenants", "first_seen", "last_seen"])
@@ -167,16 +169,16 @@ class TestSqlAgreesWithAnalyzer:
         assert any("<id>" in k[2] for k in want)
 
     def test_retries(self, db, report):
-        sql = rows(run_sql(db, "sql/retries"), (s.TASK_NAME, s.EXCEPTION_TYPE))
-        want = rows(report["retries"], (s.TASK_NAME, s.EXCEPTION_TYPE))
+        sql = rows(run_sql(db, "sql/retries"), (schema.TASK_NAME, schema.EXCEPTION_TYPE))
+        want = rows(report["retries"], (schema.TASK_NAME, schema.EXCEPTION_TYPE))
         assert set(sql) == set(want) and want
         for key in want:
             same(sql[key], want[key], ["count", "task_ids", "max_retries", "tenants",
                                        "first_seen", "last_seen"])
 
     def test_durations(self, db, report):
-        sql = rows(run_sql(db, "sql/durations"), (s.TASK_NAME,))
-        want = rows(report["slow_tasks"], (s.TASK_NAME,))
+        sql = rows(run_sql(db, "sql/durations"), (schema.TASK_NAME,))
+        want = rows(report["slow_tasks"], (schema.TASK_NAME,))
         assert set(sql) == set(want) and len(want) >= 4
         for key in want:
             for column in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms",
@@ -189,14 +191,27 @@ class TestSqlAgreesWithAnalyzer:
             same(sql[key], want[key], ["count", "waits"])
 
     def test_stuck_chords(self, db, report):
-        sql = rows(run_sql(db, "sql/stuck_chords", stuck_after_s="0"), (s.CHORD_ID,))
-        want = rows(report["stuck_chords"], (s.CHORD_ID,))
+        sql = rows(run_sql(db, "sql/stuck_chords", stuck_after_s="0"), (schema.CHORD_ID,))
+        want = rows(report["stuck_chords"], (schema.CHORD_ID,))
         assert set(sql) == set(want) and len(want) == 1
         for key in want:
-            same(sql[key], want[key], [
-                s.CHORD_CALLBACK_ID, s.CHORD_CALLBACK_NAME, s.ORGANIZATION_ID,
-                s.MEMBERS_EXPECTED, "members_published", "members_finished", s.MEMBERS_FAILED,
-                "callback_received", "first_seen", "last_activity", "idle_s"])
+            same(
+                sql[key],
+                want[key],
+                [
+                    schema.CHORD_CALLBACK_ID,
+                    schema.CHORD_CALLBACK_NAME,
+                    schema.ORGANIZATION_ID,
+                    schema.MEMBERS_EXPECTED,
+                    "members_published",
+                    "members_finished",
+                    schema.MEMBERS_FAILED,
+                    "callback_received",
+                    "first_seen",
+                    "last_activity",
+                    "idle_s",
+                ],
+            )
 
     def test_completed_chord_is_not_stuck_with_a_long_threshold(self, db, report):
         assert run_sql(db, "sql/stuck_chords", stuck_after_s="3600") == []
@@ -207,8 +222,8 @@ class TestSqlAgreesWithAnalyzer:
         want: Counter = Counter()
         for e in sample[1]:
             p = e.get("jsonPayload") or {}
-            if p.get(s.EVENT) in (s.Event.TASK_FAILED, s.Event.TASK_INTERNAL_ERROR):
-                want[p.get(s.ORGANIZATION_ID) or "<none>", p.get(s.TASK_NAME)] += 1
-        got = {(r[s.ORGANIZATION_ID], r[s.TASK_NAME]): r["count"]
+            if p.get(schema.EVENT) in (schema.Event.TASK_FAILED, schema.Event.TASK_INTERNAL_ERROR):
+                want[p.get(schema.ORGANIZATION_ID) or "<none>", p.get(schema.TASK_NAME)] += 1
+        got = {(r[schema.ORGANIZATION_ID], r[schema.TASK_NAME]): r["count"]
                for r in run_sql(db, "sql/failures_by_tenant")}
         assert got == dict(want) and len(want) >= 3

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.exit_status import ExitStatus
 from tests.support import REPO, running_worker, wait_for
 from worker.launch import send_with_tenant
@@ -37,9 +37,9 @@ def test_recovered_callback_keeps_tenant_and_root_id(tmp_path: Path, client: Any
         # The size key vanishes while the members run (eviction, expiry): the last member
         # joins, nothing claims the chord, the callback never runs.
         assert backend.delete(f"celery-taskset-meta-{gid}.s") == 1
-        worker.wait_for_event(s.Event.TASK_SUCCEEDED, count=3, **{s.TASK_NAME: MEMBER})
+        worker.wait_for_event(schema.Event.TASK_SUCCEEDED, count=3, **{schema.TASK_NAME: MEMBER})
         assert backend.get(f"celery-task-meta-{callback_id}") is None
-        assert not worker.events(s.Event.TASK_RECEIVED, **{s.TASK_ID: callback_id})
+        assert not worker.events(schema.Event.TASK_RECEIVED, **{schema.TASK_ID: callback_id})
 
         proc = subprocess.run(
             [sys.executable, "-m", "worker.chord_monitor", "--backend",
@@ -54,19 +54,22 @@ def test_recovered_callback_keeps_tenant_and_root_id(tmp_path: Path, client: Any
         summary = client.AsyncResult(callback_id).get(timeout=30)
         assert summary["organization_id"] == "org-rec" and summary["user_id"] == "u-rec"
         assert summary["n_results"] == 3
-        worker.wait_for_event(s.Event.TASK_SUCCEEDED, **{s.TASK_ID: callback_id})
-        lines = [e for e in worker.json_lines() if e.get(s.TASK_ID) == callback_id]
-        assert {e[s.EVENT] for e in lines} >= {s.Event.TASK_RECEIVED, s.Event.TASK_STARTED,
-                                                s.Event.TASK_SUCCEEDED}
+        worker.wait_for_event(schema.Event.TASK_SUCCEEDED, **{schema.TASK_ID: callback_id})
+        lines = [e for e in worker.json_lines() if e.get(schema.TASK_ID) == callback_id]
+        assert {e[schema.EVENT] for e in lines} >= {
+            schema.Event.TASK_RECEIVED,
+            schema.Event.TASK_STARTED,
+            schema.Event.TASK_SUCCEEDED,
+        }
         for line in lines:
-            assert line[s.ORGANIZATION_ID] == "org-rec", line
-            assert line[s.USER_ID] == "u-rec", line
-            assert line[s.ROOT_ID] == result.id, line
+            assert line[schema.ORGANIZATION_ID] == "org-rec", line
+            assert line[schema.USER_ID] == "u-rec", line
+            assert line[schema.ROOT_ID] == result.id, line
             # No member published it; its parent is the task that started the chord.
-            assert line[s.PARENT_ID] == result.id, line
-        assert not worker.events(s.Event.TASK_NO_TENANT, **{s.TASK_ID: callback_id})
-        members = worker.events(s.Event.TASK_STARTED, **{s.TASK_NAME: MEMBER})
-        assert {m[s.ROOT_ID] for m in members} == {result.id}
-        wait_for(lambda: worker.events(s.Event.TASK_SUCCEEDED, **{s.TASK_NAME: CALLBACK}),
+            assert line[schema.PARENT_ID] == result.id, line
+        assert not worker.events(schema.Event.TASK_NO_TENANT, **{schema.TASK_ID: callback_id})
+        members = worker.events(schema.Event.TASK_STARTED, **{schema.TASK_NAME: MEMBER})
+        assert {m[schema.ROOT_ID] for m in members} == {result.id}
+        wait_for(lambda: worker.events(schema.Event.TASK_SUCCEEDED, **{schema.TASK_NAME: CALLBACK}),
                  timeout=5, message="the callback's success line")
-        assert len(worker.events(s.Event.TASK_SUCCEEDED, **{s.TASK_NAME: CALLBACK})) == 1
+        assert len(worker.events(schema.Event.TASK_SUCCEEDED, **{schema.TASK_NAME: CALLBACK})) == 1

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import pytest
 
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.exit_status import ExitStatus
 from tests.support import (
     WorkerProcess,
@@ -116,7 +116,7 @@ def test_retries_and_task_tools(tmp_path: Path, client: Any,
     with running_worker("worker.app", tmp_path, env=env, pool="solo") as worker:
         result = send_with_tenant(client.tasks["rhesis.telemetry.ingest_batch"], ("b-r",),
                                   {"fail_attempts": 5}, organization_id="org-r")
-        worker.wait_for_event(s.Event.TASK_RETRIED, **{s.TASK_ID: result.id})
+        worker.wait_for_event(schema.Event.TASK_RETRIED, **{schema.TASK_ID: result.id})
 
         def scheduled() -> list[dict[str, Any]]:
             proc = run_cli(env, "retries", "--json", "--timeout", "1")
@@ -124,8 +124,8 @@ def test_retries_and_task_tools(tmp_path: Path, client: Any,
             return json.loads(proc.stdout)
 
         (row,) = wait_for(scheduled, timeout=15, message="the retry to be scheduled")
-        assert row["id"] == result.id and row[s.RETRIES] == 1
-        assert row[s.ORGANIZATION_ID] == "org-r" and row[s.WORKER] == worker.hostname
+        assert row["id"] == result.id and row[schema.RETRIES] == 1
+        assert row[schema.ORGANIZATION_ID] == "org-r" and row[schema.WORKER] == worker.hostname
         assert row["eta"]
 
         info = json.loads(
@@ -154,10 +154,10 @@ def test_demo_publishes_a_mixed_workload(prefork_worker: WorkerProcess,
     assert [s_["mode"] for s_ in out["summaries"]] == ["chord", "chord", "sequential"]
     assert all(s_["organization_id"] for s_ in out["summaries"])
     # Everything the analyzer reports on appears in the log stream.
-    for event in (s.Event.TASK_RETRIED, s.Event.TASK_FAILED, s.Event.TASK_NO_TENANT):
+    for event in (schema.Event.TASK_RETRIED, schema.Event.TASK_FAILED, schema.Event.TASK_NO_TENANT):
         prefork_worker.wait_for_event(event)
-    failed = prefork_worker.events(s.Event.TASK_FAILED)
-    assert {e[s.EXCEPTION_TYPE].rsplit(".", 1)[1] for e in failed} >= {"PermanentError"}
+    failed = prefork_worker.events(schema.Event.TASK_FAILED)
+    assert {e[schema.EXCEPTION_TYPE].rsplit(".", 1)[1] for e in failed} >= {"PermanentError"}
 
 
 def test_bad_configuration_is_a_clear_error(worker_env: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.exit_status import ExitStatus
 from tests.support import REPO, free_port, wait_for
 from tests.worker.conftest import http_get
@@ -43,9 +43,9 @@ def test_unreachable_broker_exits_unavailable_with_the_reason(tmp_path: Path,
            "BROKER_WAIT_S": "1"}
     proc = _start(env, out)
     assert proc.wait(timeout=30) == ExitStatus.UNAVAILABLE
-    (critical,) = [e for e in _events(out) if e.get(s.SEVERITY) == "CRITICAL"]
-    assert "broker unreachable" in critical[s.MESSAGE]
-    assert "Connection" in critical[s.REASON]
+    (critical,) = [e for e in _events(out) if e.get(schema.SEVERITY) == "CRITICAL"]
+    assert "broker unreachable" in critical[schema.MESSAGE]
+    assert "Connection" in critical[schema.REASON]
     assert "hunter2" not in out.read_text()
 
 
@@ -87,8 +87,11 @@ def test_runs_the_worker_serves_health_and_forwards_sigterm(
     proc = _start(env, out, "--pool", "solo", "--without-gossip", "--without-mingle",
                   "--without-heartbeat")
     try:
-        wait_for(lambda: any(e.get(s.EVENT) == s.Event.WORKER_READY for e in _events(out)),
-                 timeout=60, message=lambda: "worker ready:\n" + out.read_text()[-3000:])
+        wait_for(
+            lambda: any(e.get(schema.EVENT) == schema.Event.WORKER_READY for e in _events(out)),
+            timeout=60,
+            message=lambda: "worker ready:\n" + out.read_text()[-3000:],
+        )
         assert http_get(port, "/ping")[0] == 200
         assert http_get(port, "/health/basic")[0] == 200
         # The worker took the port over: it serves /metrics beside the probes (one port).
@@ -103,6 +106,6 @@ def test_runs_the_worker_serves_health_and_forwards_sigterm(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     text = out.read_text()
-    assert any(e.get(s.SIGNUM) == signal.SIGTERM for e in _events(out)), text[-2000:]
-    assert any(e.get(s.EVENT) == s.Event.WORKER_SHUTDOWN for e in _events(out))
+    assert any(e.get(schema.SIGNUM) == signal.SIGTERM for e in _events(out)), text[-2000:]
+    assert any(e.get(schema.EVENT) == schema.Event.WORKER_SHUTDOWN for e in _events(out))
     assert "Warm shutdown" in text

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.support import REPO, free_port, start_redis_server, start_worker, wait_for
 from tests.support.apps import client_app
 from tests.worker.conftest import FAST
@@ -109,16 +109,18 @@ def _exercise(worker: Any, env: dict[str, str], pod: str, health_port: int, debu
     try:
         for _ in range(2):
             publisher.send_task("tests.leaky", args=(forms,))
-        wait_for(lambda: len(worker.events(s.Event.TASK_FAILED)) >= 2, timeout=60,
+        wait_for(lambda: len(worker.events(schema.Event.TASK_FAILED)) >= 2, timeout=60,
                  message=lambda: "two failed tasks:\n" + worker.stdout()[-3000:])
     finally:
         publisher.close()
 
     # The failures were logged, with the message and traceback, and masked.
-    failed = worker.events(s.Event.TASK_FAILED)
-    assert all("***" in e[s.EXCEPTION_MESSAGE] and "login failed" in e[s.EXCEPTION_MESSAGE]
-               for e in failed)
-    assert all("PermissionError" in (e.get(s.TRACEBACK) or "") for e in failed)
+    failed = worker.events(schema.Event.TASK_FAILED)
+    assert all(
+        "***" in e[schema.EXCEPTION_MESSAGE] and "login failed" in e[schema.EXCEPTION_MESSAGE]
+        for e in failed
+    )
+    assert all("PermissionError" in (e.get(schema.TRACEBACK) or "") for e in failed)
     log = worker.stdout() + worker.stderr()
     assert "about to connect with" in log and "print() from the task" in log
     assert _leaks(log) == [], _leaks(log)

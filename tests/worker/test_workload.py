@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import redis
 
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.support import WorkerProcess
 from worker.launch import send_with_tenant
 
@@ -39,9 +39,11 @@ class TestChord:
         # The seed makes some attempts transient: the retries show in the log stream.
         assert any(r["attempts"] > 1 for r in summary["results"])
         callback_done = prefork_worker.wait_for_event(
-            s.Event.TASK_SUCCEEDED, **{s.TASK_NAME: "rhesis.execution.collect_results"})
-        assert callback_done[0][s.ORGANIZATION_ID] == "org-7"
-        prefork_worker.wait_for_event(s.Event.TASK_RETRIED, **{s.ORGANIZATION_ID: "org-7"})
+            schema.Event.TASK_SUCCEEDED, **{schema.TASK_NAME: "rhesis.execution.collect_results"})
+        assert callback_done[0][schema.ORGANIZATION_ID] == "org-7"
+        prefork_worker.wait_for_event(
+            schema.Event.TASK_RETRIED, **{schema.ORGANIZATION_ID: "org-7"}
+        )
         # The chord monitor's record of the chord (written by the worker that started it).
         launched = client.AsyncResult(result.id).get(timeout=5)
         backend = redis.Redis.from_url(client.conf.result_backend)
@@ -77,7 +79,7 @@ class TestChord:
         with pytest.raises(Exception, match="n_tests must be a positive integer"):
             result.get(timeout=20)
         assert result.state == "FAILURE"
-        assert not prefork_worker.events(s.Event.TASK_RETRIED, **{s.TASK_ID: result.id})
+        assert not prefork_worker.events(schema.Event.TASK_RETRIED, **{schema.TASK_ID: result.id})
 
 
 class TestRetries:
@@ -85,10 +87,10 @@ class TestRetries:
         result = send_with_tenant(client.tasks[INGEST], ("b-1",), {"fail_attempts": 2},
                                   organization_id="org-1")
         assert result.get(timeout=20) == {"batch_id": "b-1", "size": 100, "attempts": 3}
-        retried = prefork_worker.wait_for_event(s.Event.TASK_RETRIED, count=2,
-                                                **{s.TASK_ID: result.id})
-        assert all(e[s.EXCEPTION_TYPE].endswith("TransientError") for e in retried)
-        assert [e[s.RETRIES] for e in retried] == [0, 1]
+        retried = prefork_worker.wait_for_event(schema.Event.TASK_RETRIED, count=2,
+                                                **{schema.TASK_ID: result.id})
+        assert all(e[schema.EXCEPTION_TYPE].endswith("TransientError") for e in retried)
+        assert [e[schema.RETRIES] for e in retried] == [0, 1]
 
     def test_failure_after_max_retries(self, client: Any,
                                        prefork_worker: WorkerProcess) -> None:
@@ -96,9 +98,14 @@ class TestRetries:
                                   organization_id="org-1")
         with pytest.raises(Exception, match="telemetry sink unavailable"):
             result.get(timeout=20)
-        failed = prefork_worker.wait_for_event(s.Event.TASK_FAILED, **{s.TASK_ID: result.id})
-        assert failed[0][s.RETRIES] == 2
-        assert len(prefork_worker.events(s.Event.TASK_RETRIED, **{s.TASK_ID: result.id})) == 2
+        failed = prefork_worker.wait_for_event(
+            schema.Event.TASK_FAILED, **{schema.TASK_ID: result.id}
+        )
+        assert failed[0][schema.RETRIES] == 2
+        assert (
+            len(prefork_worker.events(schema.Event.TASK_RETRIED, **{schema.TASK_ID: result.id}))
+            == 2
+        )
 
     def test_permanent_error_is_not_retried(self, client: Any,
                                             prefork_worker: WorkerProcess) -> None:
@@ -106,10 +113,12 @@ class TestRetries:
                                   organization_id="org-1")
         with pytest.raises(Exception, match="malformed"):
             result.get(timeout=20)
-        failed = prefork_worker.wait_for_event(s.Event.TASK_FAILED, **{s.TASK_ID: result.id})
-        assert failed[0][s.EXCEPTION_TYPE].endswith("PermanentError")
-        assert failed[0][s.RETRIES] == 0
-        assert not prefork_worker.events(s.Event.TASK_RETRIED, **{s.TASK_ID: result.id})
+        failed = prefork_worker.wait_for_event(
+            schema.Event.TASK_FAILED, **{schema.TASK_ID: result.id}
+        )
+        assert failed[0][schema.EXCEPTION_TYPE].endswith("PermanentError")
+        assert failed[0][schema.RETRIES] == 0
+        assert not prefork_worker.events(schema.Event.TASK_RETRIED, **{schema.TASK_ID: result.id})
 
 
 class TestTenant:
@@ -118,17 +127,21 @@ class TestTenant:
         result = client.tasks[INGEST].apply_async(
             args=("b-4",), kwargs={"organization_id": "org-kw", "user_id": "u-kw"})
         result.get(timeout=20)
-        done = prefork_worker.wait_for_event(s.Event.TASK_SUCCEEDED, **{s.TASK_ID: result.id})
-        assert (done[0][s.ORGANIZATION_ID], done[0][s.USER_ID]) == ("org-kw", "u-kw")
-        assert not prefork_worker.events(s.Event.TASK_NO_TENANT, **{s.TASK_ID: result.id})
+        done = prefork_worker.wait_for_event(
+            schema.Event.TASK_SUCCEEDED, **{schema.TASK_ID: result.id}
+        )
+        assert (done[0][schema.ORGANIZATION_ID], done[0][schema.USER_ID]) == ("org-kw", "u-kw")
+        assert not prefork_worker.events(schema.Event.TASK_NO_TENANT, **{schema.TASK_ID: result.id})
 
     def test_a_task_without_tenant_logs_one_warning(self, client: Any,
                                                     prefork_worker: WorkerProcess) -> None:
         result = client.tasks[INGEST].apply_async(args=("b-5",))
         result.get(timeout=20)
-        warned = prefork_worker.wait_for_event(s.Event.TASK_NO_TENANT, **{s.TASK_ID: result.id})
+        warned = prefork_worker.wait_for_event(
+            schema.Event.TASK_NO_TENANT, **{schema.TASK_ID: result.id}
+        )
         assert len(warned) == 1
-        assert warned[0][s.SEVERITY] == "WARNING"
+        assert warned[0][schema.SEVERITY] == "WARNING"
 
     def test_send_with_tenant_refuses_a_countdown_past_the_visibility_timeout(
             self, client: Any) -> None:
@@ -155,7 +168,7 @@ def test_chord_over_tls_redis(tmp_path: Any, tls_redis: Any, worker_env: dict[st
                                       organization_id="org-tls")
             summary = run_to_summary(tls_client, result.id)
             assert summary["n_results"] == 3 and summary["organization_id"] == "org-tls"
-            assert worker.events(s.Event.WORKER_READY)
+            assert worker.events(schema.Event.WORKER_READY)
     finally:
         import gc
 

@@ -23,8 +23,7 @@ from typing import Any
 
 from celery import signals
 
-from instrumentation import get_logger
-from instrumentation import schema as s
+from instrumentation import get_logger, schema
 from worker.config import Settings
 
 _log = get_logger("worker.health")
@@ -51,13 +50,13 @@ class _WorkerHealth:
         try:
             debug = DebugAccess.from_env()
         except DebugConfigError as exc:
-            _log.error("debug endpoints stay off", **{s.REASON: str(exc)})
+            _log.error("debug endpoints stay off", **{schema.REASON: str(exc)})
             debug = DebugAccess()
         try:
             self.server = HealthServer(context, debug=debug).start()
         except OSError as exc:  # a port in use is worth a log line, not a dead worker
             _log.error("health server could not start",
-                       **{s.REASON: f"port {self.settings.health_port}: {exc}"})
+                       **{schema.REASON: f"port {self.settings.health_port}: {exc}"})
             return
         log_listening(self.server)
 

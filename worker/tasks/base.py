@@ -31,8 +31,7 @@ from typing import Any
 
 from celery import Task
 
-from instrumentation import get_tenant, is_instrumented, log_event, tenant_context
-from instrumentation import schema as s
+from instrumentation import get_tenant, is_instrumented, log_event, schema, tenant_context
 from instrumentation.tenant import Tenant
 
 
@@ -112,7 +111,7 @@ class TenantTask(Task):
         """Bind the kwargs tenant when the headers carried none; warn when there is none."""
         if get_tenant() is not None:
             return contextlib.nullcontext()
-        org, user = kwargs.get(s.ORGANIZATION_ID), kwargs.get(s.USER_ID)
+        org, user = kwargs.get(schema.ORGANIZATION_ID), kwargs.get(schema.USER_ID)
         if org is not None or user is not None:
             return tenant_context(organization_id=org, user_id=user)
         # When instrumented, the task_prerun handler already logged task_no_tenant for this
@@ -121,9 +120,9 @@ class TenantTask(Task):
             # Never let the warning itself fail the task.
             with contextlib.suppress(Exception):
                 log_event(
-                    s.Event.TASK_NO_TENANT,
+                    schema.Event.TASK_NO_TENANT,
                     "Task runs without a tenant",
-                    **{s.TASK_ID: self.request.id, s.TASK_NAME: self.name,
-                       s.REASON: "no organization_id/user_id in headers or kwargs"},
+                    **{schema.TASK_ID: self.request.id, schema.TASK_NAME: self.name,
+                       schema.REASON: "no organization_id/user_id in headers or kwargs"},
                 )
         return contextlib.nullcontext()

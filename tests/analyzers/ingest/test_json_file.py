@@ -18,7 +18,7 @@ from analyzers import frame, ingest
 from analyzers.ingest import json_file, pipeline
 from analyzers.report import COLUMNS
 from analyzers.sources.files import open_sources
-from instrumentation import schema as s
+from instrumentation import schema
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -34,7 +34,7 @@ def fast(path: Path, columns=None) -> ingest.IngestResult | None:
     return None if parts is None else pipeline._finish(parts, columns)
 
 
-def assert_same_frame(a: pd.DataFrame, b: pd.DataFrame, columns=s.FRAME_COLUMNS) -> None:
+def assert_same_frame(a: pd.DataFrame, b: pd.DataFrame, columns=schema.FRAME_COLUMNS) -> None:
     frame.check_frame(a)
     frame.check_frame(b)
     pd.testing.assert_frame_equal(a[list(columns)], b[list(columns)])
@@ -54,7 +54,7 @@ def test_columns_leave_only_the_others_null():
     path = EXAMPLES / "worker.jsonl"
     full, some = fast(path), fast(path, columns=COLUMNS)
     assert_same_frame(some.frame, full.frame, columns=sorted(COLUMNS))
-    left_out = [c for c in s.FRAME_COLUMNS if c not in COLUMNS and full.frame[c].notna().any()]
+    left_out = [c for c in schema.FRAME_COLUMNS if c not in COLUMNS and full.frame[c].notna().any()]
     assert left_out, "the example must have a column the report does not read"
     assert all(some.frame[c].isna().all() for c in left_out)
 
@@ -63,18 +63,28 @@ def test_rows_stay_in_input_order_on_a_parallel_read(tmp_path: Path):
     """DuckDB turns the event IN-list into a join that reordered rows (duckdb#24398): it shows
     once the file spans several of DuckDB's read buffers (~40 MB here). Every line carries
     its own number in ``pid``."""
-    events = [str(e) for e in s.Event]
+    events = [str(e) for e in schema.Event]
     path = tmp_path / "many.jsonl"
     padding = "x" * 250
     with path.open("w") as fh:
         for i in range(120_000):
-            fh.write(json.dumps({s.TIME: "2026-11-28T10:00:00Z", s.EVENT: events[i % len(events)],
-                                 s.PID: i, s.TASK_ID: f"t{i}", s.MESSAGE: padding}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        schema.TIME: "2026-11-28T10:00:00Z",
+                        schema.EVENT: events[i % len(events)],
+                        schema.PID: i,
+                        schema.TASK_ID: f"t{i}",
+                        schema.MESSAGE: padding,
+                    }
+                )
+                + "\n"
+            )
     for _ in range(4):  # the disorder depends on thread timing: give it several chances
         got = fast(path)
         assert got is not None
-        assert (got.frame[s.PID].to_numpy() == range(120_000)).all()
-        assert (got.frame[s.LINE_NO].to_numpy() == range(1, 120_001)).all()
+        assert (got.frame[schema.PID].to_numpy() == range(120_000)).all()
+        assert (got.frame[schema.LINE_NO].to_numpy() == range(1, 120_001)).all()
 
 
 GOOD = b'{"time":"2026-11-28T10:00:00Z","event":"task_received","task_id":"a"}\n'
@@ -114,7 +124,7 @@ def test_steps_aside_for_what_it_cannot_read(tmp_path: Path, name: str, data: by
     assert got.lines_unparsed == want.lines_unparsed
     if unparsed == NON_RECORDS:
         assert got.lines_unparsed > 0
-        assert all(any(m in raw for m in _NON_RECORD_MARKS) for raw in got.unparsed[s.RAW])
+        assert all(any(m in raw for m in _NON_RECORD_MARKS) for raw in got.unparsed[schema.RAW])
     else:
         assert got.lines_unparsed == unparsed
     assert got.lines_read == want.lines_read
@@ -137,8 +147,8 @@ def test_line_numbers_and_sources_of_several_files(tmp_path: Path):
     b.write_bytes(GOOD * 2)
     r = ingest.read_sources(open_sources([a, b]))
     n = len(a.read_bytes().splitlines())
-    assert r.frame[s.SOURCE].tolist() == [str(a)] * n + [str(b)] * 2
-    assert r.frame[s.LINE_NO].tolist() == [*range(1, n + 1), 1, 2]
+    assert r.frame[schema.SOURCE].tolist() == [str(a)] * n + [str(b)] * 2
+    assert r.frame[schema.LINE_NO].tolist() == [*range(1, n + 1), 1, 2]
 
 
 def test_crlf_lines_take_the_fast_path_and_equal_the_pipeline(tmp_path: Path):
@@ -161,5 +171,5 @@ def test_other_loggers_lines_step_aside_to_the_pipeline(tmp_path: Path):
         b'"task_id":"t1"}\n')
     assert fast(path) is None
     got = ingest.read_sources(open_sources([path]))
-    assert got.frame[s.MESSAGE].tolist()[:2] == ["disk low", "boom"]
-    assert got.frame[s.TIME].notna().all()  # the asctime line too (parsed after DuckDB)
+    assert got.frame[schema.MESSAGE].tolist()[:2] == ["disk low", "boom"]
+    assert got.frame[schema.TIME].notna().all()  # the asctime line too (parsed after DuckDB)

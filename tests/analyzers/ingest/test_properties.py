@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from analyzers import frame, ingest
 from analyzers.ingest.detect import is_json_array
-from instrumentation import schema as s
+from instrumentation import schema
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SAMPLES = {
@@ -23,8 +23,8 @@ REAL_LINES = [line for lines in SAMPLES.values() for line in lines]
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=3)
                            | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=6)
-schema_keys = st.sampled_from([*s.FRAME_COLUMNS, "level", "msg", "timestamp", "asctime",
-                               "jsonPayload", "textPayload", s.LABELS])
+schema_keys = st.sampled_from([*schema.FRAME_COLUMNS, "level", "msg", "timestamp", "asctime",
+                               "jsonPayload", "textPayload", schema.LABELS])
 json_objects = st.dictionaries(schema_keys | st.text(max_size=8), json_values, max_size=6)
 
 
@@ -68,7 +68,7 @@ def test_no_input_crashes_and_lines_add_up(batch):
     frame.check_frame(r.frame)
     assert list(r.unparsed.columns) == list(frame.UNPARSED_COLUMNS)
     if len(r.unparsed):
-        assert r.unparsed[s.LINE_NO].between(1, data.count(b"\n") + 1).all()
+        assert r.unparsed[schema.LINE_NO].between(1, data.count(b"\n") + 1).all()
 
 
 @settings(max_examples=60, deadline=None)
@@ -81,7 +81,7 @@ def test_chunking_does_not_matter(batch, cut):
     whole = ingest.read_records([data])
     pieces = ingest.read_records(chunks)
     assert whole.lines_read == pieces.lines_read
-    assert whole.frame[s.EVENT].tolist() == pieces.frame[s.EVENT].tolist()
+    assert whole.frame[schema.EVENT].tolist() == pieces.frame[schema.EVENT].tolist()
 
 
 @st.composite
@@ -104,7 +104,7 @@ def test_streaming_parser_agrees_with_batch(batch):
     for line in batch:
         streamed += parser.feed(line + b"\n")
     streamed += parser.flush()
-    key = [s.EVENT, s.TASK_ID, s.LINE_NO, s.TRACEBACK]
+    key = [schema.EVENT, schema.TASK_ID, schema.LINE_NO, schema.TRACEBACK]
     assert sorted(tuple(str(r[k]) for k in key) for r in streamed) == sorted(
         tuple(str(v) for v in row) for row in whole.frame[key].astype(object)
         .where(whole.frame[key].notna(), None).itertuples(index=False))

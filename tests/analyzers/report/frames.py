@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analyzers import frame as frame_mod
-from instrumentation import schema as s
+from instrumentation import schema
 
 T0 = pd.Timestamp("2026-11-28T10:00:00Z")
 
@@ -29,7 +29,7 @@ def at(seconds: float) -> pd.Timestamp:
 
 def ev(event: str, seconds: float = 0.0, **fields: Any) -> dict[str, Any]:
     """One record: ``event`` at ``T0 + seconds`` with the given schema fields."""
-    return {s.EVENT: str(event), s.TIME: at(seconds), **fields}
+    return {schema.EVENT: str(event), schema.TIME: at(seconds), **fields}
 
 
 def run(
@@ -39,18 +39,23 @@ def run(
     *,
     duration_ms: float = 100.0,
     wait_ms: float | None = 10.0,
-    outcome: str = s.Event.TASK_SUCCEEDED,
+    outcome: str = schema.Event.TASK_SUCCEEDED,
     **fields: Any,
 ) -> list[dict[str, Any]]:
     """received, started and a closing event of one execution of one task."""
-    common = {s.TASK_ID: task_id, s.TASK_NAME: name, **fields}
+    common = {schema.TASK_ID: task_id, schema.TASK_NAME: name, **fields}
     started = {**common}
     if wait_ms is not None:
-        started[s.QUEUE_WAIT_MS] = wait_ms
+        started[schema.QUEUE_WAIT_MS] = wait_ms
     return [
-        ev(s.Event.TASK_RECEIVED, seconds, **common),
-        ev(s.Event.TASK_STARTED, seconds + 0.01, **started),
-        ev(outcome, seconds + 0.01 + duration_ms / 1000, **common, **{s.DURATION_MS: duration_ms}),
+        ev(schema.Event.TASK_RECEIVED, seconds, **common),
+        ev(schema.Event.TASK_STARTED, seconds + 0.01, **started),
+        ev(
+            outcome,
+            seconds + 0.01 + duration_ms / 1000,
+            **common,
+            **{schema.DURATION_MS: duration_ms},
+        ),
     ]
 
 

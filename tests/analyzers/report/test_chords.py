@@ -7,26 +7,26 @@ import pytest
 
 from analyzers.report import chords, stuck_chords
 from analyzers.report import columns as cols
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.analyzers.report.frames import at, ev, make_frame, run
 
 STUCK_AFTER = pd.Timedelta("15min")
 
 
 def member(task_id: str, seconds: float, chord: str = "g1", size: int = 3,
-           outcome: str = s.Event.TASK_SUCCEEDED, org: str = "org-7", **extra) -> list[dict]:
-    fields = {s.GROUP_ID: chord, s.CHORD_CALLBACK_ID: f"cb-{chord}",
-              s.CHORD_CALLBACK_NAME: "tasks.collect", s.CHORD_SIZE: size,
-              s.ORGANIZATION_ID: org, **extra}
-    if outcome == s.Event.TASK_FAILED:
-        fields[s.EXCEPTION_TYPE] = "ValueError"
+           outcome: str = schema.Event.TASK_SUCCEEDED, org: str = "org-7", **extra) -> list[dict]:
+    fields = {schema.GROUP_ID: chord, schema.CHORD_CALLBACK_ID: f"cb-{chord}",
+              schema.CHORD_CALLBACK_NAME: "tasks.collect", schema.CHORD_SIZE: size,
+              schema.ORGANIZATION_ID: org, **extra}
+    if outcome == schema.Event.TASK_FAILED:
+        fields[schema.EXCEPTION_TYPE] = "ValueError"
     return run(task_id, "tasks.member", seconds, outcome=outcome, **fields)
 
 
 def published(task_id: str, seconds: float, chord: str = "g1", size: int = 3) -> dict:
-    return ev(s.Event.TASK_PUBLISHED, seconds, **{
-        s.TASK_ID: task_id, s.TASK_NAME: "tasks.member", s.GROUP_ID: chord,
-        s.CHORD_CALLBACK_ID: f"cb-{chord}", s.CHORD_SIZE: size})
+    return ev(schema.Event.TASK_PUBLISHED, seconds, **{
+        schema.TASK_ID: task_id, schema.TASK_NAME: "tasks.member", schema.GROUP_ID: chord,
+        schema.CHORD_CALLBACK_ID: f"cb-{chord}", schema.CHORD_SIZE: size})
 
 
 def callback(seconds: float, chord: str = "g1") -> list[dict]:
@@ -53,7 +53,7 @@ class TestChordStates:
             # same, but only 60 s since the last member: not yet
             ([*member("m1", 0), *member("m2", 1), *member("m3", 2)], 62, "pending"),
             # one member failed: Celery will not call back
-            ([*member("m1", 0), *member("m2", 1, outcome=s.Event.TASK_FAILED),
+            ([*member("m1", 0), *member("m2", 1, outcome=schema.Event.TASK_FAILED),
               *member("m3", 2)], 5000, "failed"),
             # a member never finished (lost), quiet for long
             ([*member("m1", 0), *member("m2", 1), published("m3", 0)], 5000, "stuck"),
@@ -66,20 +66,20 @@ class TestChordStates:
         rows = [published("m1", 0), published("m2", 0), published("m3", 0),
                 *member("m1", 1), *member("m2", 2)]
         row = state_of(rows, 5000)
-        assert row[s.CHORD_ID] == "g1"
-        assert row[s.MEMBERS_EXPECTED] == 3
+        assert row[schema.CHORD_ID] == "g1"
+        assert row[schema.MEMBERS_EXPECTED] == 3
         assert row[cols.MEMBERS_PUBLISHED] == 3
         assert row[cols.MEMBERS_FINISHED] == 2
-        assert row[s.MEMBERS_FAILED] == 0
-        assert row[s.CHORD_CALLBACK_ID] == "cb-g1"
-        assert row[s.CHORD_CALLBACK_NAME] == "tasks.collect"
-        assert row[s.ORGANIZATION_ID] == "org-7"
+        assert row[schema.MEMBERS_FAILED] == 0
+        assert row[schema.CHORD_CALLBACK_ID] == "cb-g1"
+        assert row[schema.CHORD_CALLBACK_NAME] == "tasks.collect"
+        assert row[schema.ORGANIZATION_ID] == "org-7"
         assert not row[cols.CALLBACK_RECEIVED]
         assert row[cols.LAST_ACTIVITY] == at(2.11)
         assert row[cols.IDLE_S] == pytest.approx(5000 - 2.11, abs=0.01)
 
     def test_members_retrying_count_once_when_finished(self) -> None:
-        rows = [*member("m1", 0, outcome=s.Event.TASK_RETRIED), *member("m1", 10),
+        rows = [*member("m1", 0, outcome=schema.Event.TASK_RETRIED), *member("m1", 10),
                 *member("m2", 1), *member("m3", 2), *callback(20)]
         row = state_of(rows, 100)
         assert row[cols.MEMBERS_FINISHED] == 3
@@ -87,37 +87,40 @@ class TestChordStates:
 
     @pytest.mark.parametrize(
         ("event", "state"),
-        [(s.Event.CHORD_RECOVERED, "recovered"), (s.Event.CHORD_REVOKED, "revoked"),
-         (s.Event.CHORD_CLEANED, "cleaned")],
+        [(schema.Event.CHORD_RECOVERED, "recovered"), (schema.Event.CHORD_REVOKED, "revoked"),
+         (schema.Event.CHORD_CLEANED, "cleaned")],
     )
     def test_chord_monitor_actions_decide(self, event, state) -> None:
         rows = [*member("m1", 0), *member("m2", 1),
-                ev(s.Event.CHORD_STUCK, 1000, **{s.CHORD_ID: "g1"}),
-                ev(event, 1001, **{s.CHORD_ID: "g1"})]
+                ev(schema.Event.CHORD_STUCK, 1000, **{schema.CHORD_ID: "g1"}),
+                ev(event, 1001, **{schema.CHORD_ID: "g1"})]
         assert state_of(rows, 5000)[cols.CHORD_STATE] == state
 
     def test_chord_monitor_stuck_is_stuck_even_inside_the_threshold(self) -> None:
-        rows = [*member("m1", 0), ev(s.Event.CHORD_STUCK, 10, **{
-            s.CHORD_ID: "g1", s.MEMBERS_EXPECTED: 3})]
+        rows = [*member("m1", 0), ev(schema.Event.CHORD_STUCK, 10, **{
+            schema.CHORD_ID: "g1", schema.MEMBERS_EXPECTED: 3})]
         row = state_of(rows, 20)
         assert row[cols.CHORD_STATE] == "stuck"
 
     def test_chord_known_only_from_the_monitor(self) -> None:
-        rows = [ev(s.Event.CHORD_STUCK, 10, **{
-            s.CHORD_ID: "g9", s.MEMBERS_EXPECTED: 5, s.ORGANIZATION_ID: "org-3",
-            s.CHORD_CALLBACK_NAME: "tasks.collect"})]
+        rows = [ev(schema.Event.CHORD_STUCK, 10, **{
+            schema.CHORD_ID: "g9", schema.MEMBERS_EXPECTED: 5, schema.ORGANIZATION_ID: "org-3",
+            schema.CHORD_CALLBACK_NAME: "tasks.collect"})]
         row = state_of(rows, 20)
-        assert (row[s.CHORD_ID], row[s.MEMBERS_EXPECTED], row[s.ORGANIZATION_ID]) == (
-            "g9", 5, "org-3")
+        assert (
+            row[schema.CHORD_ID],
+            row[schema.MEMBERS_EXPECTED],
+            row[schema.ORGANIZATION_ID],
+        ) == ("g9", 5, "org-3")
 
     def test_celery_chord_error_line_names_the_chord_in_text(self) -> None:
         rows = [*member("m1", 0), *member("m2", 1),
-                ev(s.Event.CHORD_ERROR, 2, **{
-                    s.MESSAGE: "Chord 'g1' raised: ChordError(\"Dependency m2 raised\")"})]
+                ev(schema.Event.CHORD_ERROR, 2, **{
+                    schema.MESSAGE: "Chord 'g1' raised: ChordError(\"Dependency m2 raised\")"})]
         assert state_of(rows, 5000)[cols.CHORD_STATE] == "failed"
 
     def test_plain_groups_are_not_chords(self) -> None:
-        rows = run("a", "tasks.x", 0, **{s.GROUP_ID: "grp"})
+        rows = run("a", "tasks.x", 0, **{schema.GROUP_ID: "grp"})
         assert chords(make_frame(rows), now=at(5000)).empty
 
 
@@ -128,25 +131,29 @@ class TestStuckChords:
         rows = [*member("a1", 0, chord="A"), *member("b1", 100, chord="B"),
                 *member("c1", 0, chord="C"), *callback(5, chord="C")]
         out = stuck_chords(make_frame(rows), now=at(5000), stuck_after=STUCK_AFTER)
-        assert list(out[s.CHORD_ID]) == ["A", "B"]
+        assert list(out[schema.CHORD_ID]) == ["A", "B"]
         assert (out[cols.CHORD_STATE] == "stuck").all()
 
 
 def test_the_callbacks_own_lines_are_not_members() -> None:
     """A callback runs with the chord's group and callback id: it is not counted a member."""
-    own = {s.GROUP_ID: "g1", s.CHORD_CALLBACK_ID: "cb-g1", s.CHORD_CALLBACK_NAME: "tasks.collect",
-           s.ORGANIZATION_ID: "org-7"}
+    own = {
+        schema.GROUP_ID: "g1",
+        schema.CHORD_CALLBACK_ID: "cb-g1",
+        schema.CHORD_CALLBACK_NAME: "tasks.collect",
+        schema.ORGANIZATION_ID: "org-7",
+    }
     rows = [*member("m1", 0, size=None), *member("m2", 1, size=None),
             *run("cb-g1", "tasks.collect", 2, **own)]
     row = chords(make_frame(rows), now=at(100)).iloc[0]
     assert (row[cols.MEMBERS_PUBLISHED], row[cols.MEMBERS_FINISHED],
-            row[s.MEMBERS_EXPECTED]) == (2, 2, 2)
+            row[schema.MEMBERS_EXPECTED]) == (2, 2, 2)
     assert row[cols.CHORD_STATE] == "completed"
 
 
 def test_a_monitor_stuck_verdict_is_overtaken_by_later_progress() -> None:
     """Members finishing after the monitor said "stuck" put the chord back to pending."""
-    rows = [*member("m1", 0), ev(s.Event.CHORD_STUCK, 10, **{s.CHORD_ID: "g1"}),
+    rows = [*member("m1", 0), ev(schema.Event.CHORD_STUCK, 10, **{schema.CHORD_ID: "g1"}),
             *member("m2", 20)]
     out = chords(make_frame(rows), now=at(30), stuck_after=STUCK_AFTER)
     assert out.iloc[0][cols.CHORD_STATE] == "pending"
@@ -162,7 +169,7 @@ class TestOverdueCallback:
 
     @staticmethod
     def last_member_s(rows: list[dict]) -> float:
-        return max((r[s.TIME] - at(0)).total_seconds() for r in rows)
+        return max((r[schema.TIME] - at(0)).total_seconds() for r in rows)
 
     @staticmethod
     def busy_queue(wait_ms: float, n: int = 30) -> list[dict]:
@@ -179,7 +186,7 @@ class TestOverdueCallback:
         assert "members finished" in row[cols.STUCK_REASON]
         assert "callback was never received" in row[cols.STUCK_REASON]
         table = stuck_chords(make_frame(rows), now=at(done + 61), stuck_after=STUCK_AFTER)
-        assert table[s.CHORD_ID].tolist() == ["g1"]
+        assert table[schema.CHORD_ID].tolist() == ["g1"]
 
     def test_slow_queues_push_the_deadline_out(self) -> None:
         rows = [*self.busy_queue(wait_ms=20_000), *self.members()]

@@ -15,7 +15,7 @@ from analyzers import ingest
 from analyzers.render import render
 from analyzers.report import COLUMNS, build_report
 from analyzers.sources.files import open_sources
-from instrumentation import schema as s
+from instrumentation import schema
 
 ROOT = Path(__file__).resolve().parents[3]
 READERS = [*sorted((ROOT / "analyzers" / "report").glob("*.py")),
@@ -26,12 +26,12 @@ def test_every_frame_column_the_sections_name_is_in_columns():
     named = set()
     for path in READERS:
         for const in re.findall(r"\bs\.([A-Z][A-Z0-9_]*)\b", path.read_text()):
-            value = getattr(s, const)
-            if isinstance(value, str) and value in s.FRAME_COLUMNS:
+            value = getattr(schema, const)
+            if isinstance(value, str) and value in schema.FRAME_COLUMNS:
                 named.add(value)
     assert named, "the scan found no column names: the pattern is wrong"
     assert named <= COLUMNS, f"read by the report but not in COLUMNS: {named - COLUMNS}"
-    assert COLUMNS.issubset(s.FRAME_COLUMNS)
+    assert COLUMNS.issubset(schema.FRAME_COLUMNS)
 
 
 def test_the_report_is_the_same_with_only_its_columns():

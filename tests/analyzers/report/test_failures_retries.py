@@ -14,24 +14,43 @@ from analyzers.report import (
     retry_storms,
     task_totals,
 )
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.analyzers.report.frames import at, ev, make_frame, run
 
-FAILED = s.Event.TASK_FAILED
-RETRIED = s.Event.TASK_RETRIED
+FAILED = schema.Event.TASK_FAILED
+RETRIED = schema.Event.TASK_RETRIED
 
 
 def fail(task_id: str, seconds: float, name: str = "tasks.fetch", exc: str = "TimeoutError",
          msg: str = "timed out after 30s", org: str | None = "org-1", **extra) -> dict:
-    return ev(FAILED, seconds, **{s.TASK_ID: task_id, s.TASK_NAME: name, s.EXCEPTION_TYPE: exc,
-                                  s.EXCEPTION_MESSAGE: msg, s.ORGANIZATION_ID: org, **extra})
+    return ev(
+        FAILED,
+        seconds,
+        **{
+            schema.TASK_ID: task_id,
+            schema.TASK_NAME: name,
+            schema.EXCEPTION_TYPE: exc,
+            schema.EXCEPTION_MESSAGE: msg,
+            schema.ORGANIZATION_ID: org,
+            **extra,
+        },
+    )
 
 
 def retry(task_id: str, seconds: float, retries_before: int = 0, name: str = "tasks.fetch",
           exc: str = "ConnectionError", org: str | None = "org-1") -> dict:
-    return ev(RETRIED, seconds, **{s.TASK_ID: task_id, s.TASK_NAME: name, s.EXCEPTION_TYPE: exc,
-                                   s.EXCEPTION_MESSAGE: "refused", s.RETRIES: retries_before,
-                                   s.ORGANIZATION_ID: org})
+    return ev(
+        RETRIED,
+        seconds,
+        **{
+            schema.TASK_ID: task_id,
+            schema.TASK_NAME: name,
+            schema.EXCEPTION_TYPE: exc,
+            schema.EXCEPTION_MESSAGE: "refused",
+            schema.RETRIES: retries_before,
+            schema.ORGANIZATION_ID: org,
+        },
+    )
 
 
 class TestFingerprint:
@@ -71,7 +90,7 @@ class TestFailures:
         out = failures(frame)
         assert list(out[cols.COUNT]) == [3, 1, 1]
         top = out.iloc[0]
-        assert (top[s.TASK_NAME], top[s.EXCEPTION_TYPE], top[cols.FINGERPRINT]) == (
+        assert (top[schema.TASK_NAME], top[schema.EXCEPTION_TYPE], top[cols.FINGERPRINT]) == (
             "tasks.fetch", "TimeoutError", "timed out after <n>s")
         assert top[cols.TENANTS] == 2
         assert top[cols.TENANT_IDS] == "org-1, org-2"
@@ -81,16 +100,16 @@ class TestFailures:
         assert out[cols.COUNT].sum() == task_totals(frame).iloc[0][cols.FAILED]
 
     def test_missing_exception_type_is_unknown_not_dropped(self) -> None:
-        frame = make_frame([ev(FAILED, 1, **{s.TASK_ID: "x", s.TASK_NAME: "tasks.t"})])
+        frame = make_frame([ev(FAILED, 1, **{schema.TASK_ID: "x", schema.TASK_NAME: "tasks.t"})])
         out = failures(frame)
-        assert out.iloc[0][s.EXCEPTION_TYPE] == "<unknown>"
+        assert out.iloc[0][schema.EXCEPTION_TYPE] == "<unknown>"
         assert out.iloc[0][cols.COUNT] == 1
 
     @pytest.mark.parametrize("rows", [[], list(run("a", "tasks.ok", 0))])
     def test_no_failures_gives_headers_only(self, rows) -> None:
         out = failures(make_frame(rows))
         assert out.empty
-        assert {s.TASK_NAME, s.EXCEPTION_TYPE, cols.COUNT} <= set(out.columns)
+        assert {schema.TASK_NAME, schema.EXCEPTION_TYPE, cols.COUNT} <= set(out.columns)
 
 
 class TestRetries:
@@ -102,7 +121,7 @@ class TestRetries:
             retry("b", 4, 0),
             retry("c", 5, 0, exc="TimeoutError"),
         ])
-        out = retries(frame).set_index(s.EXCEPTION_TYPE)
+        out = retries(frame).set_index(schema.EXCEPTION_TYPE)
         assert out.loc["ConnectionError", cols.COUNT] == 4
         assert out.loc["ConnectionError", cols.TASK_IDS] == 2
         assert out.loc["ConnectionError", cols.MAX_RETRIES] == 3  # the third retry logs retries=2
@@ -153,7 +172,7 @@ class TestRetryOutcomes:
             *run("plain", "tasks.fetch", 1),  # never retried: not counted
             retry("x", 1, 0, name="tasks.other"), *run("x", "tasks.other", 2),
         ])
-        out = retry_outcomes(frame).set_index(s.TASK_NAME)
+        out = retry_outcomes(frame).set_index(schema.TASK_NAME)
         assert out.loc["tasks.fetch"].to_dict() == {
             cols.RETRIED_IDS: 3, cols.RECOVERED: 1, cols.EXHAUSTED: 1, cols.PENDING: 1}
         assert out.loc["tasks.other", cols.RECOVERED] == 1
@@ -164,6 +183,6 @@ def test_a_failure_logged_twice_counts_once() -> None:
     exc = "billiard.exceptions.TimeLimitExceeded"
     frame = make_frame([fail("t", 1, exc=exc, retries=0), fail("t", 1.001, exc=exc, retries=0),
                         fail("u", 2, retries=0), fail("u", 9, retries=1),  # two attempts
-                        ev(FAILED, 3, **{s.TASK_NAME: "tasks.fetch"})])  # no id: kept
+                        ev(FAILED, 3, **{schema.TASK_NAME: "tasks.fetch"})])  # no id: kept
     assert failures(frame)[cols.COUNT].sum() == 4
     assert task_totals(frame).iloc[0][cols.FAILED] == 4

@@ -19,7 +19,7 @@ import pytest
 
 from analyzers.report import kernels
 from analyzers.report.failures import fingerprint
-from instrumentation import schema as s
+from instrumentation import schema
 
 
 def _uuids(n: int) -> list[str]:
@@ -100,11 +100,11 @@ def test_picking_rows_from_several_chunks() -> None:
 
 def test_event_masks_on_categorical_and_plain_columns() -> None:
     events = ["task_received", None, "task_failed", "worker_lost", "task_succeeded"] * 3
-    plain = pd.DataFrame({s.EVENT: pd.Series(events, dtype="str")})
+    plain = pd.DataFrame({schema.EVENT: pd.Series(events, dtype="str")})
     prepared = kernels.prepare(plain)
-    assert isinstance(prepared[s.EVENT].dtype, pd.CategoricalDtype)
-    for wanted in (["task_failed"], [s.TASK_EVENTS], ["task_failed", "worker_lost"], ["nope"]):
-        want = plain[s.EVENT].isin([str(e) for w in wanted for e in
+    assert isinstance(prepared[schema.EVENT].dtype, pd.CategoricalDtype)
+    for wanted in (["task_failed"], [schema.TASK_EVENTS], ["task_failed", "worker_lost"], ["nope"]):
+        want = plain[schema.EVENT].isin([str(e) for w in wanted for e in
                                     ([w] if isinstance(w, str) else w)]).to_numpy(bool)
         np.testing.assert_array_equal(kernels.event_is(prepared, *wanted), want)
         np.testing.assert_array_equal(kernels.event_is(plain, *wanted), want)

@@ -13,7 +13,7 @@ import pytest
 from analyzers.render import FORMATS, render, render_frame
 from analyzers.report import CONDITIONS, build_report, chord_timeline, task_timeline
 from analyzers.report import columns as cols
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.analyzers.report.frames import at, ev, make_frame, run
 
 CONTRACT_KEYS = {"lines", "tasks", "failures", "retries", "stuck_chords", "duplicates",
@@ -22,21 +22,39 @@ CONTRACT_KEYS = {"lines", "tasks", "failures", "retries", "stuck_chords", "dupli
 
 def sample_rows() -> list[dict]:
     """Two tenants, a failure, a retry that recovered, a stuck chord, a duplicate."""
-    chord = {s.GROUP_ID: "chord-1", s.CHORD_CALLBACK_ID: "cb-1",
-             s.CHORD_CALLBACK_NAME: "tasks.collect", s.CHORD_SIZE: 2,
-             s.ORGANIZATION_ID: "org-b"}
+    chord = {schema.GROUP_ID: "chord-1", schema.CHORD_CALLBACK_ID: "cb-1",
+             schema.CHORD_CALLBACK_NAME: "tasks.collect", schema.CHORD_SIZE: 2,
+             schema.ORGANIZATION_ID: "org-b"}
     return [
-        *run("ok-1", "tasks.add", 0, **{s.ORGANIZATION_ID: "org-a", s.POD: "worker-0"}),
-        *run("bad-1", "tasks.fetch", 5, outcome=s.Event.TASK_FAILED, **{
-            s.ORGANIZATION_ID: "org-a", s.EXCEPTION_TYPE: "TimeoutError",
-            s.EXCEPTION_MESSAGE: "timed out after 30s <script>alert(1)</script>"}),
-        *run("re-1", "tasks.fetch", 10, outcome=s.Event.TASK_RETRIED, **{
-            s.ORGANIZATION_ID: "org-b", s.EXCEPTION_TYPE: "ConnectionError"}),
-        *run("re-1", "tasks.fetch", 20, **{s.ORGANIZATION_ID: "org-b", s.RETRIES: 1}),
-        *run("m-1", "tasks.member", 30, **chord, **{s.POD: "worker-1"}),
-        ev(s.Event.TASK_PUBLISHED, 29, **{s.TASK_ID: "m-2", s.TASK_NAME: "tasks.member",
-                                         **chord}),
-        *run("ok-1", "tasks.add", 3700, **{s.ORGANIZATION_ID: "org-a", s.POD: "worker-2"}),
+        *run("ok-1", "tasks.add", 0, **{schema.ORGANIZATION_ID: "org-a", schema.POD: "worker-0"}),
+        *run(
+            "bad-1",
+            "tasks.fetch",
+            5,
+            outcome=schema.Event.TASK_FAILED,
+            **{
+                schema.ORGANIZATION_ID: "org-a",
+                schema.EXCEPTION_TYPE: "TimeoutError",
+                schema.EXCEPTION_MESSAGE: "timed out after 30s <script>alert(1)</script>",
+            },
+        ),
+        *run(
+            "re-1",
+            "tasks.fetch",
+            10,
+            outcome=schema.Event.TASK_RETRIED,
+            **{schema.ORGANIZATION_ID: "org-b", schema.EXCEPTION_TYPE: "ConnectionError"},
+        ),
+        *run("re-1", "tasks.fetch", 20, **{schema.ORGANIZATION_ID: "org-b", schema.RETRIES: 1}),
+        *run("m-1", "tasks.member", 30, **chord, **{schema.POD: "worker-1"}),
+        ev(
+            schema.Event.TASK_PUBLISHED,
+            29,
+            **{schema.TASK_ID: "m-2", schema.TASK_NAME: "tasks.member", **chord},
+        ),
+        *run(
+            "ok-1", "tasks.add", 3700, **{schema.ORGANIZATION_ID: "org-a", schema.POD: "worker-2"}
+        ),
     ]
 
 
@@ -47,7 +65,9 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture
 def report(frame):
-    unparsed = pd.DataFrame({s.SOURCE: ["w.log"], s.LINE_NO: [7], s.RAW: ["\x00garbage"]})
+    unparsed = pd.DataFrame(
+        {schema.SOURCE: ["w.log"], schema.LINE_NO: [7], schema.RAW: ["\x00garbage"]}
+    )
     return build_report(frame, lines_read=len(frame) + 1, lines_parsed=len(frame),
                         unparsed=unparsed, stuck_after=timedelta(minutes=15))
 
@@ -64,15 +84,15 @@ class TestBuildReport:
             "received": 6, "succeeded": 4, "failed": 1, "retried": 1}
         assert [(f["task_name"], f["exception_type"], f["count"]) for f in d["failures"]] == [
             ("tasks.fetch", "TimeoutError", 1)]
-        assert [r[s.EXCEPTION_TYPE] for r in d["retries"]] == ["ConnectionError"]
-        assert [ch[s.CHORD_ID] for ch in d["stuck_chords"]] == ["chord-1"]
-        assert d["stuck_chords"][0][s.ORGANIZATION_ID] == "org-b"
-        assert d["stuck_chords"][0][s.CHORD_CALLBACK_NAME] == "tasks.collect"
-        assert [dup[s.TASK_ID] for dup in d["duplicates"]] == ["ok-1"]
-        assert {row[s.TASK_NAME] for row in d["slow_tasks"]} == {
+        assert [r[schema.EXCEPTION_TYPE] for r in d["retries"]] == ["ConnectionError"]
+        assert [ch[schema.CHORD_ID] for ch in d["stuck_chords"]] == ["chord-1"]
+        assert d["stuck_chords"][0][schema.ORGANIZATION_ID] == "org-b"
+        assert d["stuck_chords"][0][schema.CHORD_CALLBACK_NAME] == "tasks.collect"
+        assert [dup[schema.TASK_ID] for dup in d["duplicates"]] == ["ok-1"]
+        assert {row[schema.TASK_NAME] for row in d["slow_tasks"]} == {
             "tasks.add", "tasks.fetch", "tasks.member"}
         assert d["unparsed"]["count"] == 1
-        assert d["unparsed"]["examples"][0][s.LINE_NO] == 7
+        assert d["unparsed"]["examples"][0][schema.LINE_NO] == 7
         json.dumps(d)  # plain JSON types only
 
     def test_conditions_and_failing(self, report) -> None:
@@ -90,7 +110,7 @@ class TestBuildReport:
         assert d["tasks"]["failed"] == 0
         assert d["filters"] == {"tenant": "org-b", "task": None}
         # org-b's chord is judged against the end of the whole log, not org-b's last line.
-        assert [ch[s.CHORD_ID] for ch in d["stuck_chords"]] == ["chord-1"]
+        assert [ch[schema.CHORD_ID] for ch in d["stuck_chords"]] == ["chord-1"]
         assert d["window"]["reference_time"].startswith("2026-11-28T11:01:40")
 
     def test_window_and_now(self, frame) -> None:
@@ -156,7 +176,7 @@ class TestTimeline:
 
     def test_task(self, frame) -> None:
         out = task_timeline(frame, "re-1")
-        assert list(out[s.EVENT]) == ["task_received", "task_started", "task_retried",
+        assert list(out[schema.EVENT]) == ["task_received", "task_started", "task_retried",
                                       "task_received", "task_started", "task_succeeded"]
         assert (out[cols.ROLE] == "task").all()
 
@@ -167,8 +187,8 @@ class TestTimeline:
         by_callback = chord_timeline(f, "cb-1")
         assert by_group.equals(by_callback)
         assert list(by_group[cols.ROLE]) == ["member"] * 4 + ["callback"] * 3
-        assert by_group[s.TIME].is_monotonic_increasing
-        assert by_group.iloc[0][s.EVENT] == "task_published"
+        assert by_group[schema.TIME].is_monotonic_increasing
+        assert by_group.iloc[0][schema.EVENT] == "task_published"
 
     def test_unknown_id_is_empty(self, frame) -> None:
         assert task_timeline(frame, "nope").empty

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analyzers.report import filter_frame, filter_window, parse_duration, parse_instant
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.analyzers.report.frames import T0, at, ev, make_frame, run
 
 
@@ -55,12 +55,19 @@ class TestFilters:
 
     @pytest.fixture
     def frame(self) -> pd.DataFrame:
-        return make_frame([
-            *run("a", "tasks.alpha", 0, **{s.ORGANIZATION_ID: "org-1"}),
-            *run("b", "tasks.beta", 100, **{s.ORGANIZATION_ID: "org-2", s.USER_ID: "u-9"}),
-            *run("c", "other.gamma", 200),
-            ev(s.Event.WORKER_READY, 300),
-        ])
+        return make_frame(
+            [
+                *run("a", "tasks.alpha", 0, **{schema.ORGANIZATION_ID: "org-1"}),
+                *run(
+                    "b",
+                    "tasks.beta",
+                    100,
+                    **{schema.ORGANIZATION_ID: "org-2", schema.USER_ID: "u-9"},
+                ),
+                *run("c", "other.gamma", 200),
+                ev(schema.Event.WORKER_READY, 300),
+            ]
+        )
 
     @pytest.mark.parametrize(
         ("since", "until", "ids"),
@@ -71,7 +78,9 @@ class TestFilters:
     )
     def test_window(self, frame: pd.DataFrame, since, until, ids) -> None:
         out = filter_window(frame, since, until)
-        assert set(out[s.TASK_ID].astype(object).where(out[s.TASK_ID].notna(), None)) == ids
+        assert (
+            set(out[schema.TASK_ID].astype(object).where(out[schema.TASK_ID].notna(), None)) == ids
+        )
 
     @pytest.mark.parametrize(
         ("kwargs", "ids"),
@@ -85,12 +94,14 @@ class TestFilters:
     )
     def test_tenant_and_task(self, frame: pd.DataFrame, kwargs, ids) -> None:
         out = filter_frame(frame, **kwargs)
-        assert set(out[s.TASK_ID]) == ids
+        assert set(out[schema.TASK_ID]) == ids
 
     def test_no_filter_is_the_same_frame(self, frame: pd.DataFrame) -> None:
         assert filter_frame(frame) is frame
 
     def test_window_drops_rows_without_time_only_when_bounded(self) -> None:
-        frame = make_frame([ev(s.Event.LOG, 0), {s.EVENT: "log", s.MESSAGE: "no time"}])
+        frame = make_frame(
+            [ev(schema.Event.LOG, 0), {schema.EVENT: "log", schema.MESSAGE: "no time"}]
+        )
         assert len(filter_window(frame)) == 2
         assert len(filter_window(frame, since=T0 - pd.Timedelta("1h"))) == 1

@@ -13,7 +13,7 @@ from google.auth.credentials import AnonymousCredentials
 from analyzers import ingest
 from analyzers.errors import SourceError
 from analyzers.sources.cloud_logging import DEFAULT_EVENTS, CloudLoggingSource
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.support.logging_server import LoggingServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -41,7 +41,7 @@ class TestQuery:
 
     def test_filter_pushes_everything_down(self, server):
         src = source(server, cluster="prod", namespace="rhesis", container="worker",
-                     events=[s.Event.TASK_FAILED, s.Event.TASK_RETRIED])
+                     events=[schema.Event.TASK_FAILED, schema.Event.TASK_RETRIED])
         ingest.read_sources(src)
         body = server.requests[0].body
         assert server.requests[0].path.split("?")[0] == "/v2/entries:list"
@@ -57,8 +57,10 @@ class TestQuery:
             'timestamp>="2026-11-28T00:00:00.000000Z"',
             'timestamp<"2026-11-29T00:00:00.000000Z"',
         ]
-        assert lines[6].startswith(f'({s.jsonpayload(s.EVENT)}=("task_failed" OR "task_retried")'
-                                   " OR textPayload=~")
+        assert lines[6].startswith(
+            f'({schema.jsonpayload(schema.EVENT)}=("task_failed" OR "task_retried")'
+            " OR textPayload=~"
+        )
 
     def test_default_events_leave_out_plain_log_lines(self, server):
         src = source(server, include_text=False)
@@ -89,9 +91,9 @@ class TestPaging:
         assert src.stats.requests == 4 and src.stats.entries == len(ENTRIES)
         export = ingest.read_records([(FIXTURES / "entries.ndjson").read_bytes()])
         assert result.lines_read == export.lines_read == len(ENTRIES)
-        cols = [s.TIME, s.EVENT, s.TASK_ID, s.POD, s.SEVERITY]
+        cols = [schema.TIME, schema.EVENT, schema.TASK_ID, schema.POD, schema.SEVERITY]
         assert result.frame[cols].equals(export.frame[cols])
-        assert set(result.frame[s.SOURCE]) == {"cloud-logging"}
+        assert set(result.frame[schema.SOURCE]) == {"cloud-logging"}
 
     def test_requests_are_spaced_to_the_quota(self, server):
         src = source(server, page_size=40, requests_per_minute=1200)  # one per 50 ms
@@ -175,8 +177,8 @@ class TestSlowPullAdvice:
             {"insertId": f"a{i}", "timestamp": (start + timedelta(seconds=90 * i)).strftime(
                 "%Y-%m-%dT%H:%M:%S.%fZ"),
              "resource": {"type": "k8s_container", "labels": {"pod_name": "w-0"}},
-             "jsonPayload": {s.EVENT: s.Event.TASK_RECEIVED, s.TASK_ID: f"t{i}",
-                             s.TASK_NAME: "tasks.a"}}
+             "jsonPayload": {schema.EVENT: schema.Event.TASK_RECEIVED, schema.TASK_ID: f"t{i}",
+                             schema.TASK_NAME: "tasks.a"}}
             for i in range(40)
         ]
         notes: list[str] = []

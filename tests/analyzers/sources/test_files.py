@@ -11,7 +11,7 @@ import pytest
 from analyzers import ingest
 from analyzers.errors import SourceError
 from analyzers.sources import files
-from instrumentation import schema as s
+from instrumentation import schema
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -63,4 +63,4 @@ def test_empty_file(tmp_path):
     empty = tmp_path / "empty.log"
     empty.write_bytes(b"")
     r = ingest.read_sources(files.open_sources([empty]))
-    assert r.lines_read == 0 and list(r.frame.columns)[-1] == s.RAW
+    assert r.lines_read == 0 and list(r.frame.columns)[-1] == schema.RAW

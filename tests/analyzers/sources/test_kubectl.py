@@ -12,7 +12,7 @@ import pytest
 from analyzers import ingest
 from analyzers.errors import SourceError
 from analyzers.sources.kubectl import KubectlSource
-from instrumentation import schema as s
+from instrumentation import schema
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parents[1] / "fixtures"
@@ -72,8 +72,8 @@ class TestStream:
         via_kubectl = ingest.read_sources(source)
         direct = ingest.read_records([(FIXTURES / "kubectl_prefix.log").read_bytes()])
         assert via_kubectl.lines_read == direct.lines_read > 100
-        assert set(via_kubectl.frame[s.SOURCE]) == {"kubectl"}
-        cols = [s.TIME, s.EVENT, s.TASK_ID, s.POD, s.TRACEBACK]
+        assert set(via_kubectl.frame[schema.SOURCE]) == {"kubectl"}
+        cols = [schema.TIME, schema.EVENT, schema.TASK_ID, schema.POD, schema.TRACEBACK]
         assert via_kubectl.frame[cols].equals(direct.frame[cols])
         calls = kubectl()
         assert calls[0] == ["config", "current-context"]
@@ -122,5 +122,5 @@ class TestStream:
         records += parser.flush()
         batch = ingest.read_records([(FIXTURES / "kubectl_prefix.log").read_bytes()]).frame
         assert len(records) == len(batch)
-        assert sorted(r[s.LINE_NO] for r in records) == batch[s.LINE_NO].tolist()
+        assert sorted(r[schema.LINE_NO] for r in records) == batch[schema.LINE_NO].tolist()
         assert "--follow" in kubectl()[0]

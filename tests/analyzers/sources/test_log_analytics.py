@@ -29,7 +29,7 @@ from analyzers.render import render
 from analyzers.report import COLUMNS, Report, build_report, parse_instant
 from analyzers.sources import log_analytics as la
 from analyzers.sources.files import open_sources
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.support.bigquery_server import BigQueryServer
 from tests.support.sample_logs.entries import (
     PROJECT,
@@ -101,8 +101,11 @@ class TestSameReport:
         assert local.to_dict()["approximate"] == []  # the key is there for every source
         d = remote.to_dict()
         # Read independently of both engines: the entries' own received events.
-        received = sum(1 for e in entries
-                       if (e.get("jsonPayload") or {}).get(s.EVENT) == s.Event.TASK_RECEIVED)
+        received = sum(
+            1
+            for e in entries
+            if (e.get("jsonPayload") or {}).get(schema.EVENT) == schema.Event.TASK_RECEIVED
+        )
         assert received > 0
         assert d["tasks"]["received"] == received and len(d["slow_tasks"]) >= 4
         assert len(d["chords"]) >= 2 and d["failures"] and d["retries"]

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 PROJECT, CLUSTER, NAMESPACE = "proj-1", "prod", "workers"
 #: The start of a record in Celery's default text format: ``[2026-11-28 12:46:11,879: ``.
@@ -32,8 +32,8 @@ def kubectl_line(pod: str, stamp: str, line: str, container: str = "worker") -> 
     RFC 3339 time of the line, nanoseconds); ``kubectl_entries`` reads it back."""
     return f"[pod/{pod}/{container}] {stamp} {line}"
 #: Promoted out of jsonPayload by the logging agent (docs/schema.md).
-PROMOTED = {s.TIME: "timestamp", s.SEVERITY: "severity", s.TRACE: "trace",
-            s.SPAN_ID: "spanId", s.TRACE_SAMPLED: "traceSampled", s.LABELS: "labels"}
+PROMOTED = {schema.TIME: "timestamp", schema.SEVERITY: "severity", schema.TRACE: "trace",
+            schema.SPAN_ID: "spanId", schema.TRACE_SAMPLED: "traceSampled", schema.LABELS: "labels"}
 
 
 def entry(i: int, body: str, *, pod: str, container: str = "worker", read_time: str,
@@ -79,7 +79,14 @@ def sort_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # The recorded fixtures (tests/fixtures/entries.ndjson, gcloud_read.json) keep the layout they
 # were committed with: stdout and stderr logs of project "rhesis-test", one entry per line.
 
-_RECORDED_PROMOTED = {s.TIME, s.SEVERITY, s.TRACE, s.SPAN_ID, s.TRACE_SAMPLED, s.LABELS}
+_RECORDED_PROMOTED = {
+    schema.TIME,
+    schema.SEVERITY,
+    schema.TRACE,
+    schema.SPAN_ID,
+    schema.TRACE_SAMPLED,
+    schema.LABELS,
+}
 
 
 def entries_from_json(lines: list[str], pod: str) -> list[dict]:
@@ -93,21 +100,21 @@ def entries_from_json(lines: list[str], pod: str) -> list[dict]:
         except ValueError:  # a plain line among the JSON (Celery's "Warm shutdown")
             out.append(_text_entry(line, pod, n, last))
             continue
-        last = rec.get(s.TIME)
+        last = rec.get(schema.TIME)
         entry = {
             "insertId": f"j{n}",
             "logName": "projects/rhesis-test/logs/stdout",
-            "timestamp": rec.get(s.TIME),
-            "severity": rec.get(s.SEVERITY, "DEFAULT"),
+            "timestamp": rec.get(schema.TIME),
+            "severity": rec.get(schema.SEVERITY, "DEFAULT"),
             "resource": _resource(pod),
             "jsonPayload": {k: v for k, v in rec.items() if k not in _RECORDED_PROMOTED},
         }
-        if rec.get(s.TRACE):
-            entry["trace"] = rec[s.TRACE]
-        if rec.get(s.SPAN_ID):
-            entry["spanId"] = rec[s.SPAN_ID]
-        if rec.get(s.LABELS):
-            entry["labels"] = rec[s.LABELS]
+        if rec.get(schema.TRACE):
+            entry["trace"] = rec[schema.TRACE]
+        if rec.get(schema.SPAN_ID):
+            entry["spanId"] = rec[schema.SPAN_ID]
+        if rec.get(schema.LABELS):
+            entry["labels"] = rec[schema.LABELS]
         out.append(entry)
     return out
 
@@ -174,9 +181,9 @@ def synthetic_entries(seed: int, tasks: int = 120, *, text: bool = False) -> lis
         return clock[0]
 
     def emit(at: datetime, event: str, pod: str | None = None, **fields: Any) -> None:
-        payload = {s.EVENT: event, s.SEVERITY: s.EVENT_SEVERITY.get(event, "INFO"),
-                   s.MESSAGE: f"{event} {fields.get(s.TASK_NAME, '')}".strip(), **fields}
-        payload[s.TIME] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        payload = {schema.EVENT: event, schema.SEVERITY: schema.EVENT_SEVERITY.get(event, "INFO"),
+                   schema.MESSAGE: f"{event} {fields.get(schema.TASK_NAME, '')}".strip(), **fields}
+        payload[schema.TIME] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         lines.append((at, payload, pod or f"worker-{rnd.randint(0, 3)}"))
 
     names = ["tasks.a", "tasks.b", "tasks.eval.x", "tasks.eval.y", None]
@@ -192,86 +199,116 @@ def synthetic_entries(seed: int, tasks: int = 120, *, text: bool = False) -> lis
         name = rnd.choice(names)
         org = rnd.choice(orgs)
         tid = storm_id if k == 7 else uid()
-        base = {s.TASK_ID: tid, s.TASK_NAME: name, s.ORGANIZATION_ID: org,
-                s.USER_ID: f"user-{rnd.randint(0, 3)}" if org else None,
-                s.WORKER: f"celery@w{rnd.randint(0, 2)}"}
+        base = {schema.TASK_ID: tid, schema.TASK_NAME: name, schema.ORGANIZATION_ID: org,
+                schema.USER_ID: f"user-{rnd.randint(0, 3)}" if org else None,
+                schema.WORKER: f"celery@w{rnd.randint(0, 2)}"}
         if rnd.random() < 0.1:
-            del base[s.WORKER]
+            del base[schema.WORKER]
         at = tick()
-        emit(at, s.Event.TASK_PUBLISHED, **base, **{s.RETRIES: 0})
+        emit(at, schema.Event.TASK_PUBLISHED, **base, **{schema.RETRIES: 0})
         retries = 6 if k == 7 else (rnd.choice([0, 0, 0, 1, 2]))
         for r in range(retries + 1):
             at = tick()
-            emit(at, s.Event.TASK_RECEIVED, **base, **{s.RETRIES: r})
+            emit(at, schema.Event.TASK_RECEIVED, **base, **{schema.RETRIES: r})
             if rnd.random() < 0.05:  # delivered again: after a visibility timeout, or soon
                 again = at + timedelta(seconds=rnd.choice([3600, 5]))
-                emit(again, s.Event.TASK_RECEIVED, **base, **{s.RETRIES: r, s.REDELIVERED: True})
-                emit(again + timedelta(milliseconds=3), s.Event.TASK_STARTED, **base,
-                     **{s.RETRIES: r})
-            wait = {} if rnd.random() < 0.3 else {s.QUEUE_WAIT_MS: round(rnd.random() * 90, 3)}
+                emit(
+                    again,
+                    schema.Event.TASK_RECEIVED,
+                    **base,
+                    **{schema.RETRIES: r, schema.REDELIVERED: True},
+                )
+                emit(again + timedelta(milliseconds=3), schema.Event.TASK_STARTED, **base,
+                     **{schema.RETRIES: r})
+            wait = {} if rnd.random() < 0.3 else {schema.QUEUE_WAIT_MS: round(rnd.random() * 90, 3)}
             at = tick()
-            emit(at, s.Event.TASK_STARTED, **base, **{s.RETRIES: r}, **wait)
+            emit(at, schema.Event.TASK_STARTED, **base, **{schema.RETRIES: r}, **wait)
             at = tick()
-            duration = {s.DURATION_MS: round(rnd.random() * 500, 3)}
+            duration = {schema.DURATION_MS: round(rnd.random() * 500, 3)}
             if r < retries:
                 etype, msg = rnd.choice(errors[:3])
-                emit(at, s.Event.TASK_RETRIED, **base, **{s.RETRIES: r}, **duration,
-                     **{s.EXCEPTION_TYPE: etype, s.EXCEPTION_MESSAGE: msg()})
+                emit(at, schema.Event.TASK_RETRIED, **base, **{schema.RETRIES: r}, **duration,
+                     **{schema.EXCEPTION_TYPE: etype, schema.EXCEPTION_MESSAGE: msg()})
                 continue
             roll = rnd.random()
             if roll < 0.65:
-                emit(at, s.Event.TASK_SUCCEEDED, **base, **{s.RETRIES: r}, **duration)
+                emit(at, schema.Event.TASK_SUCCEEDED, **base, **{schema.RETRIES: r}, **duration)
                 if rnd.random() < 0.03:  # acked late: a second success
-                    emit(tick(), s.Event.TASK_SUCCEEDED, **base, **{s.RETRIES: r}, **duration)
+                    emit(
+                        tick(),
+                        schema.Event.TASK_SUCCEEDED,
+                        **base,
+                        **{schema.RETRIES: r},
+                        **duration,
+                    )
             else:
                 etype, msg = rnd.choice(errors)
-                fields = {**base, s.RETRIES: r, **duration, s.EXCEPTION_TYPE: etype,
-                          s.EXCEPTION_MESSAGE: msg()}
-                emit(at, s.Event.TASK_FAILED, **fields)
+                fields = {**base, schema.RETRIES: r, **duration, schema.EXCEPTION_TYPE: etype,
+                          schema.EXCEPTION_MESSAGE: msg()}
+                emit(at, schema.Event.TASK_FAILED, **fields)
                 if "TimeLimit" in etype:  # the pool's line and the worker's line
-                    emit(at, s.Event.TASK_FAILED, **fields)
+                    emit(at, schema.Event.TASK_FAILED, **fields)
                 if "WorkerLost" in etype and rnd.random() < 0.5:
-                    emit(at, s.Event.WORKER_LOST, **{s.WORKER: base.get(s.WORKER),
-                                                     s.TASK_ID: tid, s.REASON: "signal 9"})
+                    emit(
+                        at,
+                        schema.Event.WORKER_LOST,
+                        **{
+                            schema.WORKER: base.get(schema.WORKER),
+                            schema.TASK_ID: tid,
+                            schema.REASON: "signal 9",
+                        },
+                    )
     # A time limit named only in Celery's text, and the broker going away.
     victim = uid()
-    emit(tick(), s.Event.TIME_LIMIT_EXCEEDED, **{
-        s.MESSAGE: f"Hard time limit (1s) exceeded for tasks.b[{victim}]"})
-    emit(tick(), s.Event.BROKER_CONNECTION_LOST, **{s.REASON: "Connection refused"})
+    emit(tick(), schema.Event.TIME_LIMIT_EXCEEDED, **{
+        schema.MESSAGE: f"Hard time limit (1s) exceeded for tasks.b[{victim}]"})
+    emit(tick(), schema.Event.BROKER_CONNECTION_LOST, **{schema.REASON: "Connection refused"})
     # Chords: completed, one failed member, one stuck (callback never runs), one the
     # monitor recovered, one the monitor called stuck before a member moved again, one that
     # Celery reported as raised.
     for j, kind in enumerate(("completed", "failed", "stuck", "recovered", "moved", "error")):
         gid, cb = uid(), uid()
         org = orgs[j % 3]
-        chord = {s.GROUP_ID: gid, s.CHORD_CALLBACK_ID: cb, s.CHORD_CALLBACK_NAME: "tasks.join",
-                 s.ORGANIZATION_ID: org}
+        chord = {
+            schema.GROUP_ID: gid,
+            schema.CHORD_CALLBACK_ID: cb,
+            schema.CHORD_CALLBACK_NAME: "tasks.join",
+            schema.ORGANIZATION_ID: org,
+        }
         if j % 2:
-            chord[s.CHORD_SIZE] = 3
+            chord[schema.CHORD_SIZE] = 3
         members = [uid() for _ in range(3)]
         for m, mid in enumerate(members):
-            fields = {**chord, s.TASK_ID: mid, s.TASK_NAME: "tasks.member", s.RETRIES: 0}
-            emit(tick(), s.Event.TASK_RECEIVED, **fields)
+            fields = {
+                **chord,
+                schema.TASK_ID: mid,
+                schema.TASK_NAME: "tasks.member",
+                schema.RETRIES: 0,
+            }
+            emit(tick(), schema.Event.TASK_RECEIVED, **fields)
             if kind == "stuck" and m == 2:
                 continue
-            done = (s.Event.TASK_FAILED if kind == "failed" and m == 1
-                    else s.Event.TASK_SUCCEEDED)
-            emit(tick(), done, **fields, **{s.DURATION_MS: 12.5})
+            done = (schema.Event.TASK_FAILED if kind == "failed" and m == 1
+                    else schema.Event.TASK_SUCCEEDED)
+            emit(tick(), done, **fields, **{schema.DURATION_MS: 12.5})
         if kind == "completed":
-            cbf = {**chord, s.TASK_ID: cb, s.TASK_NAME: "tasks.join", s.RETRIES: 0}
-            emit(tick(), s.Event.TASK_RECEIVED, **cbf)
-            emit(tick(), s.Event.TASK_SUCCEEDED, **cbf, **{s.DURATION_MS: 3.0})
+            cbf = {**chord, schema.TASK_ID: cb, schema.TASK_NAME: "tasks.join", schema.RETRIES: 0}
+            emit(tick(), schema.Event.TASK_RECEIVED, **cbf)
+            emit(tick(), schema.Event.TASK_SUCCEEDED, **cbf, **{schema.DURATION_MS: 3.0})
         if kind in ("recovered", "moved"):
-            emit(tick(), s.Event.CHORD_STUCK, **{s.CHORD_ID: gid, s.MEMBERS_EXPECTED: 3,
-                                                 s.CHORD_CALLBACK_ID: cb})
+            emit(
+                tick(),
+                schema.Event.CHORD_STUCK,
+                **{schema.CHORD_ID: gid, schema.MEMBERS_EXPECTED: 3, schema.CHORD_CALLBACK_ID: cb},
+            )
         if kind == "recovered":
-            emit(tick(), s.Event.CHORD_RECOVERED, **{s.CHORD_ID: gid})
+            emit(tick(), schema.Event.CHORD_RECOVERED, **{schema.CHORD_ID: gid})
         if kind == "moved":
-            emit(tick(), s.Event.TASK_STARTED, **{**chord, s.TASK_ID: members[0],
-                                                  s.TASK_NAME: "tasks.member"})
+            emit(tick(), schema.Event.TASK_STARTED, **{**chord, schema.TASK_ID: members[0],
+                                                  schema.TASK_NAME: "tasks.member"})
         if kind == "error":
-            emit(tick(), s.Event.CHORD_ERROR, **{
-                s.MESSAGE: f"Chord '{gid}' raised: ChordError('Dependency failed')"})
+            emit(tick(), schema.Event.CHORD_ERROR, **{
+                schema.MESSAGE: f"Chord '{gid}' raised: ChordError('Dependency failed')"})
     out = []
     for i, (at, payload, pod) in enumerate(lines):
         read_time = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

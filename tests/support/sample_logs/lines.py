@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 FIXTURES = Path(__file__).resolve().parents[2] / "analyzers" / "report" / "fixtures"
 T0 = pd.Timestamp("2026-11-28T10:00:00Z")
@@ -33,64 +33,132 @@ T0 = pd.Timestamp("2026-11-28T10:00:00Z")
 
 def line(event: str, seconds: float, message: str, **fields: Any) -> str:
     t = (T0 + pd.Timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    record = {s.TIME: t, s.SEVERITY: s.EVENT_SEVERITY[event], s.MESSAGE: message,
-              s.EVENT: str(event), **fields}
+    record = {
+        schema.TIME: t,
+        schema.SEVERITY: schema.EVENT_SEVERITY[event],
+        schema.MESSAGE: message,
+        schema.EVENT: str(event),
+        **fields,
+    }
     return json.dumps(record)
 
 
-def execution(task_id: str, name: str, seconds: float, *, outcome: str = s.Event.TASK_SUCCEEDED,
-              duration_ms: float = 120.0, worker: str = "celery@worker-0", **fields: Any
-              ) -> list[str]:
-    common = {s.TASK_ID: task_id, s.TASK_NAME: name, s.WORKER: worker, s.PID: 7,
-              s.QUEUE: "celery", s.RETRIES: fields.pop(s.RETRIES, 0), **fields}
+def execution(
+    task_id: str,
+    name: str,
+    seconds: float,
+    *,
+    outcome: str = schema.Event.TASK_SUCCEEDED,
+    duration_ms: float = 120.0,
+    worker: str = "celery@worker-0",
+    **fields: Any,
+) -> list[str]:
+    common = {schema.TASK_ID: task_id, schema.TASK_NAME: name, schema.WORKER: worker, schema.PID: 7,
+              schema.QUEUE: "celery", schema.RETRIES: fields.pop(schema.RETRIES, 0), **fields}
     return [
-        line(s.Event.TASK_RECEIVED, seconds, f"Task {name} received", **common),
-        line(s.Event.TASK_STARTED, seconds + 0.01, f"Task {name} started",
-             **common, **{s.QUEUE_WAIT_MS: 10.0}),
+        line(schema.Event.TASK_RECEIVED, seconds, f"Task {name} received", **common),
+        line(schema.Event.TASK_STARTED, seconds + 0.01, f"Task {name} started",
+             **common, **{schema.QUEUE_WAIT_MS: 10.0}),
         line(outcome, seconds + 0.01 + duration_ms / 1000,
              f"Task {name} {str(outcome).removeprefix('task_')}",
-             **common, **{s.DURATION_MS: duration_ms}),
+             **common, **{schema.DURATION_MS: duration_ms}),
     ]
 
 
 def worker_small() -> list[str]:
-    a = {s.ORGANIZATION_ID: "org-a", s.USER_ID: "u-1"}
-    b = {s.ORGANIZATION_ID: "org-b", s.USER_ID: "u-2"}
+    a = {schema.ORGANIZATION_ID: "org-a", schema.USER_ID: "u-1"}
+    b = {schema.ORGANIZATION_ID: "org-b", schema.USER_ID: "u-2"}
     out: list[str] = []
     for i in range(5):
         out += execution(f"add-{i}", "tasks.add", i, **a)
-    out += execution("fail-1", "tasks.fetch", 10, outcome=s.Event.TASK_FAILED, **a, **{
-        s.EXCEPTION_TYPE: "TimeoutError", s.EXCEPTION_MESSAGE: "upstream timed out after 30s"})
-    out += execution("fail-2", "tasks.fetch", 11, outcome=s.Event.TASK_FAILED, **b, **{
-        s.EXCEPTION_TYPE: "TimeoutError", s.EXCEPTION_MESSAGE: "upstream timed out after 12s"})
-    out += execution("retry-1", "tasks.fetch", 12, outcome=s.Event.TASK_RETRIED, **a, **{
-        s.EXCEPTION_TYPE: "ConnectionError", s.EXCEPTION_MESSAGE: "refused",
-        s.RETRY_IN_S: 5})
-    out += execution("retry-1", "tasks.fetch", 17, **a, **{s.RETRIES: 1})
+    out += execution(
+        "fail-1",
+        "tasks.fetch",
+        10,
+        outcome=schema.Event.TASK_FAILED,
+        **a,
+        **{
+            schema.EXCEPTION_TYPE: "TimeoutError",
+            schema.EXCEPTION_MESSAGE: "upstream timed out after 30s",
+        },
+    )
+    out += execution(
+        "fail-2",
+        "tasks.fetch",
+        11,
+        outcome=schema.Event.TASK_FAILED,
+        **b,
+        **{
+            schema.EXCEPTION_TYPE: "TimeoutError",
+            schema.EXCEPTION_MESSAGE: "upstream timed out after 12s",
+        },
+    )
+    out += execution("retry-1", "tasks.fetch", 12, outcome=schema.Event.TASK_RETRIED, **a, **{
+        schema.EXCEPTION_TYPE: "ConnectionError", schema.EXCEPTION_MESSAGE: "refused",
+        schema.RETRY_IN_S: 5})
+    out += execution("retry-1", "tasks.fetch", 17, **a, **{schema.RETRIES: 1})
     for i in range(8):
-        out += execution("storm-1", "tasks.flaky", 20 + i, outcome=s.Event.TASK_RETRIED, **b, **{
-            s.RETRIES: i, s.EXCEPTION_TYPE: "ConnectionError", s.EXCEPTION_MESSAGE: "refused"})
+        out += execution(
+            "storm-1",
+            "tasks.flaky",
+            20 + i,
+            outcome=schema.Event.TASK_RETRIED,
+            **b,
+            **{
+                schema.RETRIES: i,
+                schema.EXCEPTION_TYPE: "ConnectionError",
+                schema.EXCEPTION_MESSAGE: "refused",
+            },
+        )
     for i in range(4):
-        out += execution(f"calm-{i}", "tasks.flaky", 30 + i, outcome=s.Event.TASK_RETRIED, **a,
-                         **{s.EXCEPTION_TYPE: "ConnectionError", s.EXCEPTION_MESSAGE: "refused"})
-        out += execution(f"calm-{i}", "tasks.flaky", 35 + i, **a, **{s.RETRIES: 1})
-    ok = {s.GROUP_ID: "chord-ok", s.CHORD_CALLBACK_ID: "cb-ok",
-          s.CHORD_CALLBACK_NAME: "tasks.collect", s.CHORD_SIZE: 2, **a}
+        out += execution(
+            f"calm-{i}",
+            "tasks.flaky",
+            30 + i,
+            outcome=schema.Event.TASK_RETRIED,
+            **a,
+            **{schema.EXCEPTION_TYPE: "ConnectionError", schema.EXCEPTION_MESSAGE: "refused"},
+        )
+        out += execution(f"calm-{i}", "tasks.flaky", 35 + i, **a, **{schema.RETRIES: 1})
+    ok = {schema.GROUP_ID: "chord-ok", schema.CHORD_CALLBACK_ID: "cb-ok",
+          schema.CHORD_CALLBACK_NAME: "tasks.collect", schema.CHORD_SIZE: 2, **a}
     out += execution("ok-m1", "tasks.member", 40, worker="celery@worker-1", **ok)
     out += execution("ok-m2", "tasks.member", 40, worker="celery@worker-2", **ok)
     out += execution("cb-ok", "tasks.collect", 41, **a)
-    stuck = {s.GROUP_ID: "chord-stuck", s.CHORD_CALLBACK_ID: "cb-stuck",
-             s.CHORD_CALLBACK_NAME: "tasks.collect", s.CHORD_SIZE: 3, **b}
+    stuck = {schema.GROUP_ID: "chord-stuck", schema.CHORD_CALLBACK_ID: "cb-stuck",
+             schema.CHORD_CALLBACK_NAME: "tasks.collect", schema.CHORD_SIZE: 3, **b}
     for i in range(3):
-        out.append(line(s.Event.TASK_PUBLISHED, 50, "Task tasks.member published", **{
-            s.TASK_ID: f"st-m{i}", s.TASK_NAME: "tasks.member", **stuck}))
+        out.append(line(schema.Event.TASK_PUBLISHED, 50, "Task tasks.member published", **{
+            schema.TASK_ID: f"st-m{i}", schema.TASK_NAME: "tasks.member", **stuck}))
     out += execution("st-m0", "tasks.member", 51, worker="celery@worker-1", **stuck)
     out += execution("st-m1", "tasks.member", 52, worker="celery@worker-2", **stuck)
-    out.append(line(s.Event.TASK_RECEIVED, 53, "Task tasks.member received", **{
-        s.TASK_ID: "st-m2", s.TASK_NAME: "tasks.member", s.WORKER: "celery@worker-0", **stuck}))
-    out.append(line(s.Event.WORKER_LOST, 60, "Worker process lost while running tasks.member", **{
-        s.TASK_ID: "st-m2", s.TASK_NAME: "tasks.member", s.WORKER: "celery@worker-0",
-        s.REASON: "Worker exited prematurely: signal 9 (SIGKILL)", **stuck}))
+    out.append(
+        line(
+            schema.Event.TASK_RECEIVED,
+            53,
+            "Task tasks.member received",
+            **{
+                schema.TASK_ID: "st-m2",
+                schema.TASK_NAME: "tasks.member",
+                schema.WORKER: "celery@worker-0",
+                **stuck,
+            },
+        )
+    )
+    out.append(
+        line(
+            schema.Event.WORKER_LOST,
+            60,
+            "Worker process lost while running tasks.member",
+            **{
+                schema.TASK_ID: "st-m2",
+                schema.TASK_NAME: "tasks.member",
+                schema.WORKER: "celery@worker-0",
+                schema.REASON: "Worker exited prematurely: signal 9 (SIGKILL)",
+                **stuck,
+            },
+        )
+    )
     out.append("this is not a log line \x00\x01 {truncated")
     out += execution("dup-1", "tasks.report", 100, **a)
     out += execution("dup-1", "tasks.report", 3700, worker="celery@worker-1", **a)
@@ -100,7 +168,7 @@ def worker_small() -> list[str]:
 def healthy() -> list[str]:
     out: list[str] = []
     for i in range(4):
-        out += execution(f"h-{i}", "tasks.add", i * 10, **{s.ORGANIZATION_ID: "org-a"})
+        out += execution(f"h-{i}", "tasks.add", i * 10, **{schema.ORGANIZATION_ID: "org-a"})
     return out
 
 
