@@ -45,6 +45,7 @@ from typing import Any
 import redis
 from celery import Celery
 from celery.canvas import Signature
+from kombu.exceptions import KombuError
 from kombu.utils import json as kombu_json
 
 from instrumentation import schema as s
@@ -65,6 +66,7 @@ from worker.chord_monitor.unacked import restore
 #: How long Celery keeps its ``done`` marker at least; we keep ours and the marker as long.
 DONE_EXPIRES_S = 300
 RECOVERED_MARKER_TTL_S = 7 * 86400
+_KOMBU_ERRORS = (KombuError, ConnectionError, TimeoutError)
 CLAIM_TTL_S = 60
 
 
@@ -246,37 +248,42 @@ def _recover_lost(monitor: Monitor, finding: Finding, dry_run: bool) -> Outcome:
 
 
 def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
-              dry_run: bool = False) -> Outcome:
+              dry_run: bool = False, recheck: bool = True) -> Outcome:
     """Publish ``members`` of the chord again from the recorder's copies of their messages:
     same task id, headers (group, group index, lineage, tenant), args, kwargs, callback and
-    queue. ``recover`` calls it for lost members only; called for a member that already ran,
-    the copy runs again and the join does not count it twice."""
+    queue.
+
+    Under a lock (one recover at a time per chord) it first looks again, in an order that
+    cannot miss a message on its way (queues and ``unacked``, then the workers, then the
+    results), and leaves out a member found anywhere or done. ``recheck=False`` publishes
+    ``members`` as given: a member that already ran then runs again, and the join does not
+    count it twice."""
     ref, chord_id = finding.snapshot.ref, finding.chord_id
     if not members:
         return Outcome(chord_id, "recover", False, dry_run, "no member to re-publish")
-    names = "; ".join(f"{m.index} {m.name or '?'} {m.task_id}" for m in members)
     if dry_run:
         emit(s.Event.CHORD_RECOVERED, "Lost chord members would be re-published", finding,
              "recover", True)
         return Outcome(chord_id, "recover", False, True,
-                       f"would re-publish {len(members)} lost member(s): {names}",
+                       f"would re-publish {len(members)} lost member(s): {_names(members)}",
                        [m.task_id for m in members])
-    if monitor.broker_url is None:
-        raise MonitorError("re-publishing needs the broker: pass --broker or set BROKER_URL")
-    members = _still_lost(monitor, finding, members)
-    if not members:
-        return Outcome(chord_id, "recover", False, False,
-                       "nothing to re-publish: the lost members are held by a worker or done "
-                       "now")
+    if monitor.broker is None or monitor.broker.client is None:
+        raise MonitorError("re-publishing needs the Redis broker: pass --broker")
     client = monitor.client
     callback = finding.snapshot.callback
     marker = json.dumps({"at": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
                          s.CHORD_CALLBACK_ID: callback.task_id if callback else None})
     if not client.set(ref.republishing_key, marker, nx=True, ex=CLAIM_TTL_S):
         return Outcome(chord_id, "recover", False, False,
-                       "another recover re-published the lost members "
+                       "another recover is re-publishing the lost members "
                        f"{describe_marker(client.get(ref.republishing_key))}: left alone")
     try:
+        if recheck:
+            members = _still_lost(monitor, finding, members)
+            if not members:
+                return Outcome(chord_id, "recover", False, False,
+                               "nothing to re-publish: the lost members are queued, held by "
+                               "a worker or done now")
         messages = _recorded_messages(monitor, ref, members)
         app = celery_app(monitor, ref.prefix)
         try:
@@ -285,14 +292,15 @@ def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
                     _publish(producer, message, app.conf.task_publish_retry_policy)
         finally:
             app.close()
-    except Exception as exc:
-        client.delete(ref.republishing_key)
+    except (redis.RedisError, OSError, *_KOMBU_ERRORS) as exc:
         raise MonitorError(f"re-publishing the lost members failed: {exc}") from exc
+    finally:
+        # Released once published: a recover after this one finds the copies in the queues.
+        client.delete(ref.republishing_key)
     emit(s.Event.CHORD_RECOVERED, "Lost chord members re-published", finding, "recover",
          False)
-    names = "; ".join(f"{m.index} {m.name or '?'} {m.task_id}" for m in members)
     return Outcome(chord_id, "recover", True, False,
-                   f"re-published {len(members)} lost member(s): {names}",
+                   f"re-published {len(members)} lost member(s): {_names(members)}",
                    [m.task_id for m in members],
                    messages=[{"done": True, "republished": True, s.TASK_ID: m.task_id,
                               s.TASK_NAME: m.name, s.GROUP_INDEX: m.index,
@@ -301,18 +309,26 @@ def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
                              for m, msg in zip(members, messages, strict=True)])
 
 
+def _names(members: list[TaskInfo]) -> str:
+    return "; ".join(f"#{m.index} {m.name or '?'} {m.task_id}" for m in members)
+
+
 def _still_lost(monitor: Monitor, finding: Finding, members: list[TaskInfo]) -> list[TaskInfo]:
-    """``members`` that are still nowhere: the workers are asked again (a member a worker
-    took between the first question and the queue scan shows up now) and the results read."""
+    """``members`` that are still nowhere. The queues and ``unacked`` are read first, the
+    workers asked next, the results last: a message taken from a queue after the read is
+    held by a worker when asked, or done when its result is read."""
+    assert monitor.broker is not None
+    ids = {m.task_id for m in members}
+    found = monitor.broker.holders(ids)
     workers = monitor.workers(refresh=True)
     if asked_at(workers) is None:
         raise MonitorError("the workers' replies were incomplete: cannot prove that no "
                            "worker holds the lost members; try again")
-    held = {tid for w in (workers or {}).values() for tid, _ in w.held()}
+    held = found.keys() | {tid for w in (workers or {}).values() for tid, _ in w.held()}
     fresh = [TaskInfo(m.task_id, name=m.name, index=m.index, replay=m.replay)
-             for m in members]
+             for m in members if m.task_id not in held]
     monitor.reader.read_metas(finding.snapshot.ref, fresh)
-    return [m for m in fresh if m.task_id not in held and not m.done]
+    return [m for m in fresh if not m.done]
 
 
 def _recorded_messages(monitor: Monitor, ref: ChordRef, members: list[TaskInfo]
