@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/analyzer_ingest.py                 # 1M and 3M lines
     .venv/bin/python benchmarks/analyzer_ingest.py --sizes 100000,1000000
 
-The inputs are real worker output repeated with fresh ids (``analyzer_data.py``, generated
-once into ``benchmarks/.data``): ``json``, the lines our instrumentation writes today
+The inputs are real worker output repeated with fresh ids (the test suite's sample-log
+generator, ``tests/support/sample_logs/repeated.py``, generated once into
+``benchmarks/.data``): ``json``, the lines our instrumentation writes today
 (``examples/worker.jsonl``); ``json-wide``, the same workload's older, wider lines (first
 size only); ``kubectl``, Celery's plain text as a 3-pod ``kubectl logs --prefix
 --timestamps`` stream. Each command runs in a fresh process under ``/usr/bin/time`` (wall
@@ -42,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.analyzer_data import dataset  # noqa: E402
+from tests.support.sample_logs.repeated import dataset  # noqa: E402
 
 PY = sys.executable
 RHESIS_LOGS = str(Path(PY).with_name("rhesis-logs"))

@@ -5,7 +5,7 @@
 
 Builds a Log Analytics ``_AllLogs`` table of ``n`` entries (one hour of a fleet: published,
 received, started and finished lines per task; 4 % failures, 4 % retries, 50 tenants, 20
-pods) inside the local BigQuery endpoint of the tests (``tests/analyzers/bigquery_server.py``,
+pods) inside the local BigQuery endpoint of the tests (``tests/support/bigquery_server.py``,
 DuckDB behind the real ``google-cloud-bigquery`` client), then measures:
 
 * the dry run: bytes each report query would scan (the endpoint's model of on-demand
@@ -40,7 +40,7 @@ from analyzers.report import COLUMNS, build_report
 from analyzers.sources import log_analytics as la
 from analyzers.sources.files import open_sources
 from instrumentation import schema as s
-from tests.analyzers.bigquery_server import LOG_VIEW_DDL, BigQueryServer
+from tests.support.bigquery_server import LOG_VIEW_DDL, BigQueryServer
 
 PROJECT, DATASET = "bench-proj", "logs"
 START = pd.Timestamp("2026-11-28T10:00:00Z")

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/gen_schema_doc.py
 
-Starts a private redis-server and a prefork worker of tests/instrumentation/app.py, runs a
+Starts a private redis-server and a prefork worker of tests/support/apps/instrumented.py, runs a
 workload that produces every task and worker event, and writes the first line of each event.
 """
 
@@ -18,12 +18,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from celery import Celery, chord  # noqa: E402
+from celery import chord  # noqa: E402
 
 from instrumentation import configure_logging, instrument, log_event, tenant_context  # noqa: E402
 from instrumentation import schema as s  # noqa: E402
 from instrumentation.schema_doc import render  # noqa: E402
 from tests.support import running_worker, start_redis_server  # noqa: E402
+from tests.support.apps import client_app  # noqa: E402
 
 
 def main() -> None:
@@ -32,11 +33,11 @@ def main() -> None:
     try:
         out = io.StringIO()
         configure_logging(stream=out, service="docs-client", environment="dev")
-        client = Celery("client", broker=redis.url(0), backend=redis.url(1))
+        client = client_app(redis.url(0), redis.url(1))
         instrument(client, project="my-project", service="docs-client", environment="dev")
         env = {"BROKER_URL": redis.url(0), "CELERY_RESULT_BACKEND": redis.url(1)}
         with tempfile.TemporaryDirectory() as tmp, running_worker(
-                "tests.instrumentation.app", Path(tmp), env=env, pool="prefork",
+                "tests.support.apps.instrumented", Path(tmp), env=env, pool="prefork",
                 concurrency=2) as w:
             with tenant_context(organization_id="org-42", user_id="user-7"):
                 res = chord([client.signature("tapp.member", (i, m))

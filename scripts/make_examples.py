@@ -30,7 +30,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from instrumentation import schema as s  # noqa: E402
-from tests.support import start_redis_server, start_worker, wait_for  # noqa: E402
+from tests.support import (  # noqa: E402
+    running_worker,
+    start_redis_server,
+    start_worker,
+    wait_for,
+)
+from tests.support.apps import client_app  # noqa: E402
+from tests.support.sample_logs.entries import kubectl_line  # noqa: E402
 
 EXAMPLES = REPO / "examples"
 POD_NAMES = ("rhesis-worker-7d9f8b6c5-x2k4q", "rhesis-worker-7d9f8b6c5-p8m3z")
@@ -91,43 +98,21 @@ def make_stuck_chord(redis, env: dict[str, str], workers) -> str:
 
 
 def plain_celery_log(redis, tmp: Path) -> str:
-    """An uninstrumented worker's own log, in Celery's default format."""
-    app_dir = tmp / "plainapp"
-    app_dir.mkdir()
-    (app_dir / "plain_tasks.py").write_text(
-        "import os\nfrom celery import Celery\n"
-        "app = Celery('plain', broker=os.environ['BROKER_URL'], "
-        "backend=os.environ['CELERY_RESULT_BACKEND'])\n"
-        "@app.task(name='tasks.add')\ndef add(x, y):\n    return x + y\n"
-        "@app.task(name='tasks.parse', bind=True, max_retries=2)\n"
-        "def parse(self, doc):\n"
-        "    if doc == 'flaky' and self.request.retries < 1:\n"
-        "        raise self.retry(exc=ConnectionError('upstream reset'), countdown=1)\n"
-        "    if doc == 'bad':\n        raise ValueError(f'cannot parse {doc!r}')\n"
-        "    return len(doc)\n")
-    env = {**os.environ, "BROKER_URL": redis.url(4), "CELERY_RESULT_BACKEND": redis.url(5),
-           "PYTHONPATH": str(app_dir)}
-    log = tmp / "plain.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "plain_tasks", "worker", "--pool", "prefork",
-         "-c", "2", "--loglevel", "INFO", "-n", "plain@worker-0", "--without-gossip",
-         "--without-mingle"], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
-        cwd=str(app_dir))
-    try:
-        from celery import Celery
-
-        client = Celery("c", broker=redis.url(4), backend=redis.url(5))
-        wait_for(lambda: " ready." in log.read_text(errors="replace"), timeout=60,
-                 message="plain worker ready")
-        results = [client.send_task("tasks.add", (i, i)) for i in range(5)]
-        results += [client.send_task("tasks.parse", (d,)) for d in ("ok", "flaky", "bad")]
+    """An uninstrumented worker's own log, in Celery's default format (the plain test app:
+    successes, a retry that recovers, a failure)."""
+    env = {"BROKER_URL": redis.url(4), "CELERY_RESULT_BACKEND": redis.url(5)}
+    client = client_app(env["BROKER_URL"], env["CELERY_RESULT_BACKEND"])
+    with running_worker("tests.support.apps.plain", tmp, env=env, pool="prefork",
+                        concurrency=2, hostname="plain@worker-0",
+                        wait_ready=lambda w: " ready." in w.stderr()) as worker:
+        results = [client.send_task("plain.add", (i, i)) for i in range(5)]
+        results += [client.send_task("plain.member", (i, mode))
+                    for i, mode in enumerate(("ok", "retry", "fail"))]
         for r in results:
             with contextlib.suppress(Exception):  # failures are the point of the sample
                 r.get(timeout=60)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-    return log.read_text(errors="replace")
+    client.close()
+    return worker.stderr()
 
 
 def kubectl_format(lines_by_pod: dict[str, list[dict]]) -> str:
@@ -139,7 +124,7 @@ def kubectl_format(lines_by_pod: dict[str, list[dict]]) -> str:
             t = rec[s.TIME]  # 2026-11-28T12:35:58.991236Z -> nanoseconds
             stamp = t[:-1] + "000Z" if t.endswith("Z") and len(t) == 27 else t
             line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
-            rows.append((stamp, f"[pod/{pod}/worker] {stamp} {line}"))
+            rows.append((stamp, kubectl_line(pod, stamp, line)))
     rows.sort(key=lambda r: r[0])
     return "\n".join(r[1] for r in rows) + "\n"
 

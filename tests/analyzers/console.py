@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SCRIPT = str(Path(sys.executable).with_name("rhesis-logs"))
-BIN = Path(__file__).resolve().parent / "bin"  # the fake kubectl
+BIN = Path(__file__).resolve().parents[1] / "support" / "bin"  # the fake kubectl
 FIXTURES = Path(__file__).parent / "report" / "fixtures"
 SMALL = FIXTURES / "worker_small.jsonl"
 HEALTHY = FIXTURES / "healthy.jsonl"

@@ -326,7 +326,7 @@ def lost_ids(doc: dict) -> set[str]:
     return {w["example_task_id"] for w in doc["lost_workers"]}
 
 
-BIN = Path(__file__).resolve().parent / "bin"  # the fake kubectl
+BIN = Path(__file__).resolve().parents[1] / "support" / "bin"  # the fake kubectl
 
 
 class TestRemoteSources:
@@ -367,7 +367,7 @@ class TestRemoteSources:
         assert "--selector" in result.output
 
     def test_cloud_logging(self) -> None:
-        from tests.logging_server import LoggingServer
+        from tests.support.logging_server import LoggingServer
 
         entries = [json.loads(x) for x in (REAL / "entries.ndjson").read_text().splitlines()]
         with LoggingServer(entries) as server:

@@ -221,7 +221,7 @@ class TestBareCommand:
         assert "--since=3600s" in logs  # the default window of a cluster
 
     def test_detected_gcloud_project_reads_cloud_logging(self, tmp_path: Path) -> None:
-        from tests.logging_server import LoggingServer
+        from tests.support.logging_server import LoggingServer
 
         gcloud_home(tmp_path)
         entries = [json.loads(x) for x in (REAL / "entries.ndjson").read_text().splitlines()]

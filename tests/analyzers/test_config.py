@@ -14,7 +14,7 @@ import pytest
 
 from analyzers import config
 
-BIN = Path(__file__).resolve().parent / "bin"
+BIN = Path(__file__).resolve().parents[1] / "support" / "bin"
 
 
 @pytest.fixture

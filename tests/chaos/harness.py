@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -264,6 +265,29 @@ class Scenario:
         self.redis.start()
         self.mark("redis_up")
 
+    def orphan(self, task_id: str, queue: str, age_s: float = 300) -> None:
+        """Leave ``task_id``'s message as kombu's kill-instant race leaves one: taken from
+        ``queue`` and written to ``unacked`` like ``QoS.append`` (``ZADD unacked_index``,
+        ``HSET unacked tag [message, exchange, routing_key]``), delivered ``age_s`` ago, no
+        worker told. Only the chord monitor (or an hour's VISIBILITY_TIMEOUT) brings it back."""
+        from kombu.utils.json import dumps, loads
+
+        broker = self.redis.client(0)
+        for raw in broker.lrange(queue, 0, -1):
+            message = loads(raw)
+            if message["headers"].get("id") != task_id:
+                continue
+            if broker.lrem(queue, 1, raw) != 1:
+                raise AssertionError(f"{task_id} left {queue} before it could be orphaned")
+            info = message["properties"]["delivery_info"]
+            tag = message["properties"]["delivery_tag"]
+            broker.zadd("unacked_index", {tag: time.time() - age_s})
+            broker.hset("unacked", tag, dumps([message, info["exchange"], info["routing_key"]]))
+            self.orphans_seen[str(message["headers"].get("root_id") or task_id)] = {
+                "task_id": task_id, "task": message["headers"].get("task"), "planted": True}
+            return
+        raise AssertionError(f"no message of {task_id} in {queue}")
+
     # --- outcome ----------------------------------------------------------------------------
     def _meta(self, client: redis.Redis, task_id: str) -> dict[str, Any] | None:
         raw = client.get(f"celery-task-meta-{task_id}")
@@ -392,13 +416,13 @@ class Scenario:
         restored = [(m, entry["at"]) for entry in self.recovered
                     for m in entry.get("restored", [])]
         for m, at in restored:
-            received = [e for e in self.events(s.Event.TASK_RECEIVED, **{s.TASK_ID: m["task_id"]})
-                        if (e.get(s.RETRIES) or 0) == (m.get("retries") or 0)
+            received = [e for e in self.events(s.Event.TASK_RECEIVED, **{s.TASK_ID: m[s.TASK_ID]})
+                        if (e.get(s.RETRIES) or 0) == (m.get(s.RETRIES) or 0)
                         and _epoch(e[s.TIME]) < at]
             if received:
-                problems.append(f"the monitor put back {m['task_name']} {m['task_id']}, which "
+                problems.append(f"the monitor put back {m[s.TASK_NAME]} {m[s.TASK_ID]}, which "
                                 f"{received[0].get(s.WORKER)} had received: not an orphan")
-        put_back = {m["task_id"] for m, _ in restored}
+        put_back = {m[s.TASK_ID] for m, _ in restored}
         for root, seen in self.orphans_seen.items():
             if seen["task_id"] not in put_back:
                 problems.append(f"orphan {seen} (run {root}) was not put back by the monitor")
@@ -493,6 +517,18 @@ class Scenario:
             with contextlib.suppress(Exception):
                 worker.kill()
         self.redis.stop()
+
+    def lines_about(self, text: str, limit: int = 80, width: int = 600) -> str:
+        """Every worker's log lines that mention a task id found in ``text`` (a verdict's
+        problems): the story of what went wrong, since the tmp dir may be gone by the time
+        someone reads a CI log."""
+        ids = set(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                             text))
+        found = [f"{w.hostname}: {line[:width]}" for w in self.workers
+                 for line in (w.stderr() + "\n" + w.stdout()).splitlines()
+                 if any(i in line for i in ids)]
+        marks = ", ".join(f"{k} {t - self.marks['start']:.1f}s" for k, t in self.marks.items())
+        return f"marks (monotonic since start): {marks}\n" + "\n".join(found[:limit])
 
     def logs_tail(self, n: int = 3000) -> str:
         return "\n".join(f"--- {w.hostname}\n{w.stderr()[-n:]}\n{w.stdout()[-n:]}"

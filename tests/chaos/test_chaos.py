@@ -34,5 +34,6 @@ def test_scenario_loses_nothing(chaos_runs, name: str) -> None:
     for entry in verdict.recovered:
         # Only what Celery cannot promise may need the monitor, and only if it says so.
         assert entry["recoverable"] and entry.get("recover_exit") == 0, report
-    assert not verdict.problems, report + "\n" + "\n".join(verdict.problems) + "\n" + \
-        scenario.logs_tail(1500)
+    problems = "\n".join(verdict.problems)
+    assert not verdict.problems, "\n".join(
+        [report, problems, scenario.lines_about(problems), scenario.logs_tail(1500)])

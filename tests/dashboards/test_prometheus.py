@@ -1,6 +1,6 @@
 """Every dashboard panel and alert, evaluated by a real Prometheus scraping a real worker.
 
-One scenario for the module: a prefork worker running ``tests/dashboards/metricsapp.py``
+One scenario for the module: a prefork worker running ``tests/support/apps/instrumented.py``
 serves ``/metrics``; Prometheus scrapes it every second and loads ``dashboards/alerts.yaml``.
 The same mixed workload (successes, failures of two kinds, retries, tasks published by tasks,
 three tenants, a chord report, a backlog on a queue nobody consumes) runs twice: the first
@@ -27,6 +27,7 @@ from instrumentation import metrics as m
 from instrumentation import schema as s
 from tests.dashboards.prometheus import binary, running_prometheus, write_config
 from tests.support import free_port, start_worker, wait_for
+from tests.support.apps import client_app
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +36,11 @@ NAMESPACE = "rhesis-test"
 #: module-scoped scenario outlives any one test's flushed pair.
 PROM_DB = 30
 HOSTNAME = "metrics@test"
-CB = "metricsapp.cb"
+CB = "tapp.cb"
 BACKLOG = {0: 100, 9: 50}  # priority -> messages left waiting on the "backlog" queue
 
-OK, FAIL, FLAKY, FANOUT, CHORDS = ("metricsapp.ok", "metricsapp.fail", "metricsapp.flaky",
-                                   "metricsapp.fanout", "metricsapp.report_chords")
+OK, FAIL, FLAKY, FANOUT, CHORDS = ("tapp.ok", "tapp.fail", "tapp.flaky",
+                                   "tapp.fanout", "tapp.report_chords")
 FLAKY_RETRIES = 4
 MAX_TASKS_PER_CHILD = 15
 FANOUT_N = 3
@@ -51,7 +52,7 @@ WORKLOAD: list[tuple[str, list[Any], str | None, int]] = [
     (OK, [10], None, 2),
     (FAIL, ["ValueError"], "org-a", 2),
     (FAIL, ["KeyError"], "org-b", 1),
-    (FLAKY, [FLAKY_RETRIES], "org-a", 10),
+    (FLAKY, [FLAKY_RETRIES, FLAKY_RETRIES], "org-a", 10),
     (FANOUT, [FANOUT_N], "org-b", 1),
     (CHORDS, [{CB: 2}, {CB: 1}], None, 1),
 ]
@@ -275,10 +276,10 @@ def scenario(redis_server, tmp_path_factory):
     write_config(config, alert_rules.WORKER_JOB, f"127.0.0.1:{port}",
                  {q.NAMESPACE: NAMESPACE}, [build.HERE / build.ALERTS_FILE])
     # Pool children are replaced every few tasks: their counts must survive their exit.
-    worker = start_worker("tests.dashboards.metricsapp", tmp, env=env, pool="prefork",
+    worker = start_worker("tests.support.apps.instrumented", tmp, env=env, pool="prefork",
                           concurrency=2, hostname=HOSTNAME,
                           extra_args=["--max-tasks-per-child", str(MAX_TASKS_PER_CHILD)])
-    client = Celery("publisher", broker=broker, set_as_current=False)
+    client = client_app(broker, set_as_current=False)
     try:
         with running_prometheus(tmp, config) as prom:
             up = f'up{{job="{alert_rules.WORKER_JOB}"}}'

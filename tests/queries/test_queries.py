@@ -17,7 +17,7 @@ from instrumentation import schema as s
 from queries import template
 from queries.catalog import METRIC, POLICY, SAVED, SQL, Context, QueryError, load
 from queries.cli import queries
-from tests.logging_server import LoggingServer
+from tests.support.logging_server import LoggingServer
 
 CATALOG = load()
 FULL = Context(project="proj-1", cluster="prod", namespace="workers", window="6h",

@@ -17,8 +17,9 @@ import pytest
 
 from instrumentation import schema as s
 from tests.support import REPO, free_port, start_redis_server, start_worker, wait_for
+from tests.support.apps import client_app
 from tests.worker.conftest import FAST
-from tests.worker.test_health_server import TOKEN, _non_loopback_address
+from tests.worker.health.test_server import TOKEN, _non_loopback_address
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,7 @@ def test_planted_secrets_appear_nowhere(tmp_path: Path) -> None:
                "HEALTH_HOST": pod, "HEALTH_PORT": str(health_port),
                "METRICS_PORT": str(free_port()), "HEALTH_DEBUG": "1",
                "HEALTH_DEBUG_PORT": str(debug_port), "HEALTH_DEBUG_TOKEN": TOKEN}
-        worker = start_worker("tests.worker.secretsapp", tmp_path, env=env, pool="prefork",
+        worker = start_worker("tests.support.apps.leaky", tmp_path, env=env, pool="prefork",
                               concurrency=2)
         try:
             _exercise(worker, env, pod, health_port, debug_port, tmp_path)
@@ -100,10 +101,7 @@ def test_planted_secrets_appear_nowhere(tmp_path: Path) -> None:
 
 def _exercise(worker: Any, env: dict[str, str], pod: str, health_port: int, debug_port: int,
               tmp_path: Path) -> None:
-    from celery import Celery
-
-    publisher = Celery("publisher", broker=env["BROKER_URL"],
-                       backend=env["CELERY_RESULT_BACKEND"])
+    publisher = client_app(env["BROKER_URL"], env["CELERY_RESULT_BACKEND"])
     # In the environment a bare value is fine (unknown variables show no value at all); in
     # text, a bare random string has nothing that marks it as a secret, so the task quotes
     # those the way code does: NAME=value.

@@ -318,9 +318,9 @@ def _orphans_line(found: OrphanSurvey) -> str:
 def _orphan_text(orphan: Orphan, now: float) -> str:
     d = orphan.to_dict(now)
     age = d["unacked_age_s"]
-    return (f"{d['task_name'] or '?'}[{d['task_id'] or '?'}]  queue {d['routing_key'] or '?'}"
-            f"  in unacked {_age(age)}  {d[s.STATE]}"
-            + (f"  chord {d['group_id']}" if d["group_id"] else "")
+    return (f"{d[s.TASK_NAME] or '?'}[{d[s.TASK_ID] or '?'}]  queue "
+            f"{d['routing_key'] or '?'}  in unacked {_age(age)}  {d[s.STATE]}"
+            + (f"  chord {d[s.GROUP_ID]}" if d[s.GROUP_ID] else "")
             + ("  (already ran: its ack was lost)" if orphan.ran else ""))
 
 
