@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from instrumentation import schema as s
-from tests.worker.chord_monitor.conftest import ChordLab
 from tests.support import wait_for
+from tests.worker.chord_monitor.conftest import ChordLab
 from worker.chord_monitor import Monitor, actions
 from worker.chord_monitor.keys import ChordRef
 
