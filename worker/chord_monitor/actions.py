@@ -305,7 +305,7 @@ def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
                    messages=[{"done": True, "republished": True, s.TASK_ID: m.task_id,
                               s.TASK_NAME: m.name, s.GROUP_INDEX: m.index,
                               "routing_key": msg["routing_key"],
-                              "retries": msg["headers"].get("retries")}
+                              s.RETRIES: msg["headers"].get("retries")}
                              for m, msg in zip(members, messages, strict=True)])
 
 
