@@ -132,7 +132,9 @@ class TestLostMemberRecovered:
 
         done = lab.cli("recover", gid)
         assert done.code == 0, done.stdout + done.stderr
-        assert broker.llen(QUEUE) == 3
+        queued = [json.loads(m)["headers"] for m in broker.lrange(QUEUE, 0, -1)]
+        assert sorted(h["group_index"] for h in queued if h.get("group") == gid) == [0, 1, 2], \
+            queued
         copy = next(m for m in map(json.loads, broker.lrange(QUEUE, 0, -1))
                     if m["headers"]["id"] == lost["headers"]["id"])
         assert copy["headers"] == lost["headers"]
