@@ -176,10 +176,12 @@ def ordered_results(finding: Finding) -> list[Any]:
 
 
 def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcome:
-    """Run the callback of a chord whose members all succeeded but whose callback never ran.
+    """Run the callback of a chord whose members all succeeded but whose callback never ran;
+    for a recoverable ``members_lost`` chord, re-publish its lost members (:func:`republish`);
+    for orphans in ``unacked``, put them back in their queues.
 
-    Idempotent: the second call (or a concurrent one) refuses. Raises MonitorError when the
-    chord does not exist.
+    Idempotent: the second call (or a concurrent one) refuses or finds nothing to do. Raises
+    MonitorError when the chord does not exist.
     """
     ref = monitor.find(chord_id)
     if ref is None:
@@ -317,7 +319,8 @@ def _still_lost(monitor: Monitor, finding: Finding, members: list[TaskInfo]) -> 
     """``members`` that are still nowhere. The queues and ``unacked`` are read first, the
     workers asked next, the results last: a message taken from a queue after the read is
     held by a worker when asked, or done when its result is read."""
-    assert monitor.broker is not None
+    if monitor.broker is None:  # pragma: no cover - republish checked it
+        raise MonitorError("re-publishing needs the Redis broker: pass --broker")
     ids = {m.task_id for m in members}
     found = monitor.broker.holders(ids)
     workers = monitor.workers(refresh=True)
