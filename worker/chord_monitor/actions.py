@@ -280,13 +280,19 @@ def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
                        "another recover is re-publishing the lost members "
                        f"{describe_marker(client.get(ref.republishing_key))}: left alone")
     try:
+        messages = _recorded_messages(monitor, ref, members)
         if recheck:
-            members = _still_lost(monitor, finding, members)
-            if not members:
+            # Their own queues are read even if no binding names them (a queue declared by
+            # no consumer yet): a member waiting there must not be published twice.
+            still = {m.task_id for m in _still_lost(
+                monitor, finding, members, {msg["routing_key"] for msg in messages})}
+            kept = [(m, msg) for m, msg in zip(members, messages, strict=True)
+                    if m.task_id in still]
+            if not kept:
                 return Outcome(chord_id, "recover", False, False,
                                "nothing to re-publish: the lost members are queued, held by "
                                "a worker or done now")
-        messages = _recorded_messages(monitor, ref, members)
+            members, messages = [m for m, _ in kept], [msg for _, msg in kept]
         app = celery_app(monitor, ref.prefix)
         try:
             with app.producer_or_acquire() as producer:
@@ -315,14 +321,16 @@ def _names(members: list[TaskInfo]) -> str:
     return "; ".join(f"#{m.index} {m.name or '?'} {m.task_id}" for m in members)
 
 
-def _still_lost(monitor: Monitor, finding: Finding, members: list[TaskInfo]) -> list[TaskInfo]:
-    """``members`` that are still nowhere. The queues and ``unacked`` are read first, the
-    workers asked next, the results last: a message taken from a queue after the read is
-    held by a worker when asked, or done when its result is read."""
+def _still_lost(monitor: Monitor, finding: Finding, members: list[TaskInfo],
+                queues: set[str]) -> list[TaskInfo]:
+    """``members`` that are still nowhere. The queues (the bound ones and ``queues``) and
+    ``unacked`` are read first, the workers asked next, the results last: a message taken
+    from a queue after the read is held by a worker when asked, or done when its result is
+    read."""
     if monitor.broker is None:  # pragma: no cover - republish checked it
         raise MonitorError("re-publishing needs the Redis broker: pass --broker")
     ids = {m.task_id for m in members}
-    found = monitor.broker.holders(ids)
+    found = monitor.broker.holders(ids, queues=queues)
     workers = monitor.workers(refresh=True)
     if asked_at(workers) is None:
         raise MonitorError("the workers' replies were incomplete: cannot prove that no "

@@ -124,14 +124,22 @@ class TestLostMemberRecovered:
         gid = result.parent.id
         lost = pop_member(lab, gid, 2)
         broker = redis.Redis.from_url(lab.broker_url)
-        # A worker that answers the monitor but does not consume the queue yet.
+        # A worker that answers the monitor but does not consume the queue yet, and a queue
+        # no binding names (no consumer declared it): the monitor, which finds queues by
+        # their bindings, cannot see members 0 and 1 waiting there and calls them lost too.
         worker = lab.start_worker(queues="idle")
+        broker.delete(f"_kombu.binding.{QUEUE}")
         check = lab.cli("check", "--max-hours", "0", "--json")
         (found,) = check.json()["stuck"]
         assert (found[s.REASON], found["recoverable"]) == ("members_lost", True), found
+        assert "3 lost" in found["detail"]
 
+        # recover looks again in the members' own queue (from their copies): it finds
+        # members 0 and 1 there and re-publishes member 2 alone.
         done = lab.cli("recover", gid)
         assert done.code == 0, done.stdout + done.stderr
+        assert f"re-published 1 lost member(s): #2 chordapp.member {lost['headers']['id']}" \
+            in done.stdout, done.stdout
         queued = [json.loads(m)["headers"] for m in broker.lrange(QUEUE, 0, -1)]
         assert sorted(h["group_index"] for h in queued if h.get("group") == gid) == [0, 1, 2], \
             queued
@@ -144,9 +152,10 @@ class TestLostMemberRecovered:
             assert copy["properties"].get(name) == lost["properties"].get(name), name
         assert copy["content-type"] == lost["content-type"] == "application/json"
 
-        # Nothing to do while the copy waits in its queue.
+        # Nothing to do while the copy waits in its queue: nothing published twice.
         waiting = lab.cli("recover", gid)
-        assert waiting.code == 1 and "running" in waiting.stdout, waiting.stdout
+        assert waiting.code == 1 and "nothing to re-publish" in waiting.stdout, waiting.stdout
+        assert broker.llen(QUEUE) == len(queued)
         lab.app.control.add_consumer(QUEUE, destination=[worker.hostname], reply=True,
                                      timeout=5)
         assert result.get(timeout=30) == 0 + 1 + 4
