@@ -1,6 +1,7 @@
 """What does instrumentation cost? Throughput, CPU and bytes of the same worker with and without.
 
     .venv/bin/python benchmarks/instrumentation_overhead.py [--tasks 3000] [--rounds 3]
+    .venv/bin/python benchmarks/instrumentation_overhead.py --instructions 400  # + callgrind
     .venv/bin/python benchmarks/instrumentation_overhead.py --profile 3000   # where time goes
 
 One run, one private redis-server, one solo worker at a time: stock Celery at INFO (its own
@@ -25,7 +26,14 @@ task's context bound, against a stdlib ``logging`` line in Celery's default form
 the same sink.
 
 And the cost of a task's prerun, success and postrun signals sent in one process, per mode
-(``signal_path_cost``): our handlers and OpenTelemetry's, apart from Celery and Redis.
+(``signal_path_cost``): our handlers and the spans, apart from Celery and Redis; also with
+OpenTelemetry's ``CeleryInstrumentor`` making the spans, and with every span recorded through
+a batch or a simple span processor (to an exporter that does nothing).
+
+``--instructions N`` adds the one figure a shared machine does not disturb: the instructions
+each mode's worker executes per task (valgrind's callgrind, read with ``callgrind_control`` at
+the first and the last stored result), the four modes at once, with their ratios to stock
+Celery. Needs valgrind; a few minutes.
 
 ``--profile N`` runs N tasks on an instrumented, traced solo worker under cProfile and prints
 the functions where its time goes (``docs/instrumentation.md`` records what it showed).
@@ -38,6 +46,8 @@ import io
 import logging
 import os
 import pstats
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -242,10 +252,27 @@ def add(x, y):
 app.finalize()
 task = app.tasks["sp.add"]
 mode = sys.argv[1]
+if mode.startswith("sampled"):
+    # Every span recorded and handed to a span processor whose exporter does nothing: what
+    # the processor itself costs (the batch processor exports in its own thread, counted too).
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (BatchSpanProcessor, SimpleSpanProcessor,
+                                                SpanExporter, SpanExportResult)
+    class NullExporter(SpanExporter):
+        def export(self, spans):
+            return SpanExportResult.SUCCESS
+    provider = TracerProvider()
+    processor = BatchSpanProcessor if mode == "sampled-batch" else SimpleSpanProcessor
+    provider.add_span_processor(processor(NullExporter()))
+    trace.set_tracer_provider(provider)
+if mode == "otel":
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    CeleryInstrumentor().instrument()
 if mode != "0":
     from instrumentation import configure_logging, instrument
     configure_logging(stream=open(os.devnull, "w"))
-    instrument(app, tracing=mode == "1", project="bench-project")
+    instrument(app, tracing=mode != "notrace", project="bench-project")
 headers = {"organization_id": "org-bench", "user_id": "user-bench"}
 def run(n):
     for _ in range(n):
@@ -267,17 +294,81 @@ print(sorted(best)[1])
 """
 
 
+#: Signal path modes besides MODES: spans from OpenTelemetry's CeleryInstrumentor instead of
+#: ours; every span recorded, through a batch or a simple span processor (null exporter).
+PATH_MODES = {**MODES, "otel": "spans by OpenTelemetry's CeleryInstrumentor",
+              "sampled-batch": "every span recorded, BatchSpanProcessor",
+              "sampled-simple": "every span recorded, SimpleSpanProcessor"}
+
+
 def signal_path_cost() -> dict[str, float]:
     """CPU µs per task of sending a task's prerun, success and postrun signals in one process
-    (so two of its three lines), per mode: what our handlers and OpenTelemetry's cost, apart
+    (so two of its three lines), per mode: what our handlers and the spans cost, apart
     from Celery, Redis and the machine's other jobs. Median of 3 batches, fresh process each."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = {}
-    for mode in MODES:
+    for mode in PATH_MODES:
         res = subprocess.run([sys.executable, "-c", SIGNAL_PATH_CODE, mode], env=env,
                              capture_output=True, text=True, check=True, cwd=str(REPO))
         out[mode] = float(res.stdout.strip()) * 1e6
     return out
+
+
+INSTRUCTION_MODES = {**MODES, "otel": "spans by OpenTelemetry's CeleryInstrumentor"}
+
+
+def callgrind_instructions(pid: int) -> int:
+    """Instructions the process executed so far (all threads), asked of callgrind."""
+    out = subprocess.run(["callgrind_control", "-e", "Ir", str(pid)], capture_output=True,
+                         text=True, check=True).stdout
+    counts = re.findall(r"^\s*Th\s+\d+\s+([\d,]+)", out, re.MULTILINE)
+    if not counts:
+        raise RuntimeError(f"callgrind_control gave no counts: {out!r}")
+    return sum(int(c.replace(",", "")) for c in counts)
+
+
+def instruction_counts(n_tasks: int) -> dict[str, float]:
+    """Instructions per task of each mode's solo worker under callgrind, all at once (each
+    on its own queue): counted by the CPU's work, not by time, so the machine's other jobs do
+    not move them. Counted from the first to the last stored result, like the rounds."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    redis = start_redis_server()
+    procs, outs, counts = {}, [], {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, mode in enumerate(INSTRUCTION_MODES):
+                broker, backend = redis.url(2 * i), redis.url(2 * i + 1)
+                queue_tasks(broker, backend, n_tasks)
+                env = {**os.environ, "BROKER_URL": broker, "CELERY_RESULT_BACKEND": backend,
+                       "BENCH_INSTRUMENT": mode, "PYTHONHASHSEED": "0",
+                       "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'benchmarks'}"}
+                out = (Path(tmp) / f"worker-{mode}.log").open("wb")
+                outs.append(out)
+                procs[mode] = subprocess.Popen(
+                    ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p",
+                     *worker_command()], stdout=out, stderr=subprocess.STDOUT, env=env,
+                    cwd=str(REPO / "benchmarks"))
+            for i, mode in enumerate(INSTRUCTION_MODES):
+                results = redis.client(2 * i + 1)
+                wait_for(lambda r=results: r.dbsize() >= 1, timeout=900, interval=0.05,
+                         message=f"first result of {mode} under valgrind")
+                counts[mode] = (results.dbsize(), callgrind_instructions(procs[mode].pid))
+            for i, mode in enumerate(INSTRUCTION_MODES):
+                results = redis.client(2 * i + 1)
+                wait_for(lambda r=results: r.dbsize() >= n_tasks, timeout=3600, interval=0.05,
+                         message=f"all results of {mode} under valgrind")
+                first, ir0 = counts[mode]
+                counts[mode] = (callgrind_instructions(procs[mode].pid) - ir0) / (n_tasks - first)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(timeout=120)
+        for out in outs:
+            out.close()
+        redis.stop()
+    return counts
 
 
 def profile(n_tasks: int, top: int = 30) -> None:
@@ -309,6 +400,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--side-by-side", action="store_true",
                         help="run the three workers at once over one window")
+    parser.add_argument("--instructions", type=int, metavar="N", default=0,
+                        help="also count the worker's instructions per task over N tasks "
+                             "under valgrind (deterministic; a few minutes)")
     parser.add_argument("--profile", type=int, metavar="N", default=0,
                         help="profile N tasks on an instrumented worker instead")
     args = parser.parse_args()
@@ -320,10 +414,15 @@ def main() -> None:
     print(f"one event line: {ours:.2f} µs CPU, {line_bytes} bytes (stdlib prose line "
           f"{stdlib:.2f} µs, ratio {ours / stdlib:.2f}x)", flush=True)
     path = signal_path_cost()
-    ours_us, spans_us = path["notrace"] - path["0"], path["1"] - path["0"]
-    print("prerun+success+postrun signals, CPU per task: " + ", ".join(
-        f"{MODES[m]} {us:.1f} µs" for m, us in path.items()) +
-        f" (ours +{ours_us:.1f} µs, with spans +{spans_us:.1f} µs)", flush=True)
+    print("prerun+success+postrun signals, CPU per task, over stock Celery's "
+          f"{path['0']:.1f} µs: " + ", ".join(
+              f"{PATH_MODES[m]} +{us - path['0']:.1f} µs" for m, us in path.items() if m != "0"),
+          flush=True)
+    if args.instructions:
+        counts = instruction_counts(args.instructions)
+        print("instructions per task in the worker (callgrind, user space): " + ", ".join(
+            f"{INSTRUCTION_MODES[m]} {n / 1e6:.3f} M (ratio {counts['0'] / n:.3f})"
+            for m, n in counts.items()), flush=True)
 
     redis = start_redis_server()
     rounds: dict[str, list[Round]] = {m: [] for m in MODES}

@@ -103,9 +103,10 @@ class LineWriter:
                     return
                 data = (line + b"\n" if isinstance(line, bytes)
                         else (line + "\n").encode("utf-8", "replace"))
-                while data:
-                    written = os.write(self._fd, data)
+                written = os.write(self._fd, data)
+                while written < len(data):  # a short write (a full pipe): the rest follows
                     data = data[written:]
+                    written = os.write(self._fd, data)
         except Exception:
             note_drop()
 

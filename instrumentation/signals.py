@@ -54,6 +54,7 @@ from instrumentation.processors import (
     safe_str,
 )
 from instrumentation.redaction import redact_text
+from instrumentation.task_spans import TaskSpans
 
 #: Header the publisher stamps so the worker can measure queue wait across processes.
 PUBLISHED_AT_HEADER = "rhesis_published_at"
@@ -82,12 +83,13 @@ class _Options:
     log_labels: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _TaskState:
     started: float
     tokens: Any
     tenant_token: Any
     task: Any = None
+    run: Any = None  # the task's span (task_spans.RunSpan) when we open it
 
 
 _options = _Options()
@@ -124,6 +126,13 @@ def _safe(fn: Callable[..., Any]) -> Callable[..., None]:
 # --- Reading task identity from the three shapes Celery hands us ---------------------------
 
 
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)`` with the common answers first: an ABC check costs as
+    much as reading a dozen attributes, and this runs several times per task."""
+    cls = value.__class__
+    return cls is dict or (value is not None and cls is not str and isinstance(value, Mapping))
+
+
 _NO_CHORD = {s.CHORD_CALLBACK_ID: None, s.CHORD_CALLBACK_NAME: None, s.CHORD_SIZE: None}
 
 
@@ -134,7 +143,7 @@ def _chord_fields(chord: Any) -> dict[str, Any]:
     inside a chord member (the chord callback itself) must not inherit the member's values
     from the bound context.
     """
-    if not isinstance(chord, Mapping):
+    if chord is None or not _is_mapping(chord):
         return dict(_NO_CHORD)
     options = chord.get("options") or {}
     return {
@@ -145,7 +154,7 @@ def _chord_fields(chord: Any) -> dict[str, Any]:
 
 
 def _queue_of(delivery_info: Any) -> str | None:
-    if isinstance(delivery_info, Mapping):
+    if _is_mapping(delivery_info):
         return delivery_info.get("routing_key") or None
     return None
 
@@ -203,7 +212,8 @@ def _context_fields(task: Any, request: Any) -> dict[str, Any]:
         s.RETRIES: request.retries or 0,
         s.QUEUE: _queue_of(request.delivery_info),
     }
-    fields.update(_chord_fields(request.chord))
+    chord = request.chord
+    fields.update(_NO_CHORD if chord is None else _chord_fields(chord))
     return fields
 
 
@@ -250,9 +260,17 @@ def _payload(value: Any) -> str:
 
 
 @_safe
-def _before_publish(sender: Any = None, headers: dict | None = None, **kw: Any) -> None:
+def _before_publish(sender: Any = None, headers: dict | None = None,
+                    routing_key: str | None = None, exchange: Any = None, **kw: Any) -> None:
     if headers is None:
         return
+    if _options.tracing:
+        spans = _tracing.task_spans()
+        task_id = headers.get("id")
+        if spans is not None and task_id:
+            name = sender if isinstance(sender, str) else getattr(sender, "name", None)
+            _guarded(spans.start_publish, name or headers.get("task") or "unknown", task_id,
+                     headers, routing_key, exchange)
     tenancy.inject_headers(headers)
     headers.setdefault(PUBLISHED_AT_HEADER, time.time())
     if _options.tracing:
@@ -278,6 +296,10 @@ def _after_publish(sender: Any = None, body: Any = None, headers: Mapping | None
                    routing_key: str | None = None, **kw: Any) -> None:
     if not headers or "id" not in headers:
         return  # protocol 1 or not a task message: nothing we can name
+    if _options.tracing:
+        spans = _tracing.task_spans()
+        if spans is not None:
+            _guarded(spans.end_publish, headers["id"])
     embed = body[2] if isinstance(body, tuple | list) and len(body) == 3 else {}
     fields = _headers_fields(headers, (embed or {}).get("chord"), routing_key)
     fields.update(_tenant_of_headers(headers))
@@ -364,20 +386,31 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     if task is None or task_id is None:
         return
     request = task.request
-    tenant = tenancy.tenant_from_request(request, kwargs if isinstance(kwargs, Mapping) else None)
-    fields = _context_fields(task, request)
-    fields.update(tenant.as_fields())
-    _fill_chord_size(fields, task)
-    if request.hostname:
-        fields[s.WORKER] = request.hostname
-    # Bind for the task's duration: every line the task writes, structlog or stdlib, gets these.
-    tokens = _context.bind_task(fields)
-    tenant_token = tenancy.set_tenant(tenant if tenant else None)
-    if len(_tasks) >= MAX_TRACKED_TASKS:
-        _tasks.clear()
-    _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token, task)
+    # The span first: the task's lines are written inside it, and carry its ids.
+    run = _start_run(task, task_id, request) if _options.tracing else None
+    try:
+        tenant = tenancy.tenant_from_request(request, kwargs if _is_mapping(kwargs) else None)
+        has_tenant = bool(tenant.organization_id or tenant.user_id)
+        fields = _context_fields(task, request)
+        fields[s.ORGANIZATION_ID] = tenant.organization_id
+        fields[s.USER_ID] = tenant.user_id
+        if fields[s.CHORD_CALLBACK_ID]:
+            _fill_chord_size(fields, task)
+        if request.hostname:
+            fields[s.WORKER] = request.hostname
+        # Bind for the task's duration: every line the task writes, structlog or stdlib, gets
+        # these.
+        tokens = _context.bind_task(fields)
+        tenant_token = tenancy.set_tenant(tenant if has_tenant else None)
+        if len(_tasks) >= MAX_TRACKED_TASKS:
+            _tasks.clear()
+        _tasks[task_id] = _TaskState(time.perf_counter(), tokens, tenant_token, task, run)
+    except BaseException:
+        if run is not None:
+            _guarded(TaskSpans.end_run, run, None)  # postrun would find no state
+        raise
     if _options.tracing:
-        _trace_prerun(task, request, fields)
+        _trace_prerun(task, request, fields, run)
     extra: dict[str, Any] = {}
     published = _header(request, PUBLISHED_AT_HEADER)
     eta = request.eta
@@ -394,7 +427,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     log_event(s.Event.TASK_STARTED, **extra)
     # Tasks that have no tenant by design (heartbeats, housekeeping) opt out with
     # ``requires_tenant = False`` on the task class.
-    if not tenant and getattr(task, "requires_tenant", True):
+    if not has_tenant and getattr(task, "requires_tenant", True):
         _warn_no_tenant(task.name)
 
 
@@ -405,15 +438,38 @@ _SPAN_ATTRIBUTES = (s.ORGANIZATION_ID, s.USER_ID, s.GROUP_ID, s.ROOT_ID, s.CHORD
 def _header(request: Any, name: str) -> Any:
     """A custom message header of a running task (Celery copies them onto the request)."""
     headers = request.headers
-    if isinstance(headers, Mapping):
+    if _is_mapping(headers):
         return headers.get(name)
     return getattr(request, name, None)
 
 
-def _trace_prerun(task: Any, request: Any, fields: dict[str, Any]) -> None:
+def _start_run(task: Any, task_id: str, request: Any) -> Any:
+    """Open the task's span (None when CeleryInstrumentor makes the spans, or the tracing
+    backend fails: the task runs either way)."""
+    spans = _tracing.task_spans()
+    if spans is None:
+        return None
+    return _guarded(spans.start_run, task, task_id, request)
+
+
+def _guarded(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, or None if it raised: a failing span processor or exporter must not
+    cost the task its tenant headers or its lines (the error is counted)."""
+    global handler_errors
+    try:
+        return fn(*args)
+    except Exception:
+        handler_errors += 1
+        with contextlib.suppress(Exception):
+            log.debug("rhesis tracing call %s failed", getattr(fn, "__name__", fn),
+                      exc_info=True)
+        return None
+
+
+def _trace_prerun(task: Any, request: Any, fields: dict[str, Any], run: Any) -> None:
     """Span attributes, and the span links of a chord (see ``tracing``): a member remembers
     its span for the callback, the callback links to the members'."""
-    _tracing.annotate_current_span(fields, _SPAN_ATTRIBUTES)
+    _tracing.annotate_span(run.span if run is not None else None, fields, _SPAN_ATTRIBUTES)
     callback_id = fields.get(s.CHORD_CALLBACK_ID)
     if callback_id:
         _tracing.remember_chord_member(getattr(task, "backend", None), callback_id)
@@ -462,12 +518,10 @@ def _bound_or(task: Any, task_id: str | None) -> dict[str, Any]:
     return fields
 
 
-@_safe
-def _on_success(sender: Any = None, result: Any = None, **kw: Any) -> None:
-    task = sender
-    if task is None:
-        return
-    task_id = task.request.id
+def _log_succeeded(task: Any, task_id: str | None, result: Any) -> None:
+    """``task_succeeded``, written from ``task_postrun`` (state SUCCESS), which Celery sends
+    right after ``task_success``: one signal receiver per task fewer, and the task id comes
+    with the signal instead of from ``task.request``."""
     fields = _bound_or(task, task_id)
     fields[s.DURATION_MS] = _duration_ms(task_id)
     fields[s.STATE] = "SUCCESS"
@@ -502,6 +556,9 @@ def _on_failure(sender: Any = None, task_id: str | None = None,
         return
     if task_id not in _tasks and not _first_report(task_id, exception):
         return  # the main process's second report of the same failure
+    state = _tasks.get(task_id) if task_id else None
+    if state is not None and state.run is not None:
+        _guarded(TaskSpans.record_failure, state.run, task, exception)
     fields = _bound_or(task, task_id)
     fields[s.DURATION_MS] = _duration_ms(task_id)
     fields[s.STATE] = "FAILURE"
@@ -620,6 +677,9 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo
     if task is None or request is None:
         return
     task_id = request.id
+    state = _tasks.get(task_id) if task_id else None
+    if state is not None and state.run is not None:
+        _guarded(TaskSpans.record_retry, state.run, reason)
     fields = _bound_or(task, task_id)
     fields[s.DURATION_MS] = _duration_ms(task_id)
     fields[s.STATE] = "RETRY"
@@ -657,12 +717,28 @@ def _on_internal_error(sender: Any = None, task_id: str | None = None,
 
 @_safe
 def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None,
-                **kw: Any) -> None:
-    state = _tasks.pop(task_id, None) if task_id else None
-    if state is None:
+                state: str | None = None, retval: Any = None, **kw: Any) -> None:
+    try:
+        if state == _SUCCESS and task is not None:
+            _log_succeeded(task, task_id, retval)
+    finally:
+        _end_task(task_id, state)
+
+
+_SUCCESS = "SUCCESS"
+
+
+def _end_task(task_id: str | None, state: str | None) -> None:
+    """Unbind the task's context and tenant, end its span: the task's last step here."""
+    task_state = _tasks.pop(task_id, None) if task_id else None
+    if task_state is None:
         return
-    _context.unbind_task(state.tokens)
-    tenancy.reset_tenant(state.tenant_token)
+    try:
+        _context.unbind_task(task_state.tokens)
+        tenancy.reset_tenant(task_state.tenant_token)
+    finally:
+        if task_state.run is not None:
+            _guarded(TaskSpans.end_run, task_state.run, state)
 
 
 # --- Worker lifecycle -----------------------------------------------------------------------
@@ -799,7 +875,6 @@ _HANDLERS: tuple[tuple[Any, Callable[..., Any]], ...] = (
     (signals.after_task_publish, _after_publish),
     (signals.task_received, _on_received),
     (signals.task_prerun, _on_prerun),
-    (signals.task_success, _on_success),
     (signals.task_failure, _on_failure),
     (signals.task_retry, _on_retry),
     (signals.task_revoked, _on_revoked),

@@ -99,14 +99,19 @@ def inject_headers(headers: dict[str, Any]) -> None:
 
 def tenant_from_request(request: Any, kwargs: Mapping[str, Any] | None = None) -> Tenant:
     """The tenant of a running task: request headers first, then task kwargs (see module doc)."""
-    headers = getattr(request, "headers", None) or {}
-    values = []
-    for name in TENANT_HEADERS:
-        value = headers.get(name) if isinstance(headers, Mapping) else None
-        if value is None:
-            # Celery copies custom headers onto the request as attributes too.
-            value = getattr(request, name, None)
-        if value is None and kwargs:
-            value = kwargs.get(name)
-        values.append(None if value is None else str(value))
-    return Tenant(*values)
+    headers = getattr(request, "headers", None)
+    if headers is not None and headers.__class__ is not dict and not isinstance(headers, Mapping):
+        headers = None
+    org = user = None
+    if headers:
+        org, user = headers.get(s.ORGANIZATION_ID), headers.get(s.USER_ID)
+    # Celery copies custom headers onto the request as attributes too.
+    if org is None:
+        org = getattr(request, s.ORGANIZATION_ID, None)
+        if org is None and kwargs:
+            org = kwargs.get(s.ORGANIZATION_ID)
+    if user is None:
+        user = getattr(request, s.USER_ID, None)
+        if user is None and kwargs:
+            user = kwargs.get(s.USER_ID)
+    return Tenant(None if org is None else str(org), None if user is None else str(user))

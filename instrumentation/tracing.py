@@ -1,7 +1,13 @@
-"""OpenTelemetry spans for every task, via opentelemetry-instrumentation-celery.
+"""OpenTelemetry spans for every task: the tracer provider, and chord span links.
 
 ``instrument(app, tracing=True)`` calls ``setup_tracing``; you rarely need this module
 directly. What it decides:
+
+* The spans themselves (``run/<task>``, ``apply_async/<task>``, as
+  opentelemetry-instrumentation-celery names them) are opened and closed by our own signal
+  handlers (``task_spans``), in the same call that writes the task's line. If the application
+  or ``opentelemetry-instrument`` already instrumented Celery with ``CeleryInstrumentor``,
+  its spans are used instead and we add none (``task_spans()`` is then None).
 
 * If the application already installed an SDK ``TracerProvider``, it is used as is.
 * Otherwise one is created with ``service.name``; spans get real trace ids (so log lines can be
@@ -34,6 +40,8 @@ from typing import Any
 
 from opentelemetry import trace
 
+from instrumentation.task_spans import TaskSpans
+
 log = logging.getLogger(__name__)
 
 #: Prefix of our span attributes; the rest of the name is the schema field.
@@ -48,7 +56,7 @@ MAX_CHORD_LINKS = 128
 #: How long the members' span contexts wait in Redis for their callback.
 CHORD_LINKS_TTL_S = 24 * 3600
 
-_instrumentor: Any = None
+_spans: TaskSpans | None = None
 
 
 def _exporter_from_env() -> Any | None:
@@ -75,8 +83,9 @@ def _exporter_from_env() -> Any | None:
 
 
 def setup_tracing(service: str | None = None, environment: str | None = None) -> None:
-    """Install a TracerProvider when the app has none, then instrument Celery (idempotent)."""
-    global _instrumentor
+    """Install a TracerProvider when the app has none, then start our task spans unless
+    OpenTelemetry's own Celery instrumentation runs already (idempotent)."""
+    global _spans
     from opentelemetry.sdk.trace import TracerProvider
 
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
@@ -103,30 +112,33 @@ def setup_tracing(service: str | None = None, environment: str | None = None) ->
 
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
-    instrumentor = CeleryInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument()
-    _instrumentor = instrumentor
+    # Instrumented by the application or by opentelemetry-instrument: a second set of spans
+    # would double every trace.
+    _spans = None if CeleryInstrumentor().is_instrumented_by_opentelemetry else TaskSpans()
 
 
 def teardown_tracing() -> None:
-    """Disconnect the Celery span handlers that setup_tracing connected."""
-    global _instrumentor
-    if _instrumentor is not None and _instrumentor.is_instrumented_by_opentelemetry:
-        _instrumentor.uninstrument()
-    _instrumentor = None
+    """Stop opening task spans (setup_tracing starts again)."""
+    global _spans
+    _spans = None
 
 
-def annotate_current_span(fields: dict[str, Any], keys: tuple[str, ...]) -> None:
+def task_spans() -> TaskSpans | None:
+    """Our task spans, or None when tracing is off or CeleryInstrumentor makes the spans."""
+    return _spans
+
+
+def annotate_span(span: Any, fields: dict[str, Any], keys: tuple[str, ...]) -> None:
     """Copy ``fields[key]`` for ``keys`` (tenant, group and chord ids) onto the running task's
-    span as attributes, when the span is recorded."""
-    span = trace.get_current_span()
+    span (``None``: the current span) as attributes, when the span is recorded."""
+    if span is None:
+        span = trace.get_current_span()
     if not span.is_recording():
         return
-    for key in keys:
-        value = fields.get(key)
-        if value is not None:
-            span.set_attribute(ATTRIBUTE_PREFIX + key, value)
+    attributes = {ATTRIBUTE_PREFIX + key: fields[key] for key in keys
+                  if fields.get(key) is not None}
+    if attributes:
+        span.set_attributes(attributes)
 
 
 def _links_key(callback_id: str) -> str:
