@@ -28,6 +28,8 @@ SCENARIOS: dict[str, Callable[[Scenario], Verdict]] = {
     "broker_down_at_start": scenarios.broker_down_at_start,
     # kombu's kill-instant race, planted: only the chord monitor can finish these runs.
     "orphaned_in_unacked": scenarios.orphaned_in_unacked,
+    # kombu's BRPOP window, planted: a member in no queue and not in unacked.
+    "member_lost_in_delivery": scenarios.member_lost_in_delivery,
     # The long pole; every other scenario finishes while it runs.
     "redis_outage_180s": partial(scenarios.redis_outage, seconds=180),
 }

@@ -288,6 +288,28 @@ class Scenario:
             return
         raise AssertionError(f"no message of {task_id} in {queue}")
 
+    def lose_member(self, queue: str = "execution", timeout: float = 60) -> dict[str, Any]:
+        """Take one chord member's message off ``queue`` as the first step of kombu's delivery
+        does (``BRPOP``) for a worker killed before the second (``QoS.append`` writing
+        ``unacked``): the message is then nowhere. The workers race for the same messages;
+        ``LREM`` decides who got each, so this waits for the first member it wins."""
+        broker = self.redis.client(0)
+
+        def take() -> dict[str, Any] | None:
+            for raw in broker.lrange(queue, 0, -1):
+                headers = json.loads(raw).get("headers") or {}
+                if (headers.get("task") == MEMBER and headers.get("group")
+                        and broker.lrem(queue, 1, raw) == 1):
+                    return {"task_id": headers["id"], "group_id": headers["group"],
+                            "group_index": headers.get("group_index"),
+                            "root_id": headers.get("root_id")}
+            return None
+
+        lost = wait_for(take, timeout=timeout, interval=0.01,
+                        message=f"{self.name}: a chord member to take off {queue}")
+        self.mark("member_lost")
+        return lost
+
     # --- outcome ----------------------------------------------------------------------------
     def _meta(self, client: redis.Redis, task_id: str) -> dict[str, Any] | None:
         raw = client.get(f"celery-task-meta-{task_id}")
@@ -347,28 +369,46 @@ class Scenario:
 
     def recover_stuck(self, attempts: int = 3) -> list[dict[str, Any]]:
         """What Celery could not finish: ask the chord monitor, recover what it can (a chord
-        whose member waits orphaned in ``unacked`` gets it back in its queue), then put back
-        any other orphaned message (a run or a telemetry batch never received).
+        whose member waits orphaned in ``unacked`` gets it back in its queue; a chord whose
+        member is lost, taken by ``BRPOP`` from a worker killed before it wrote ``unacked``,
+        gets it re-published from the recorder's copy), then put back any other orphaned
+        message (a run or a telemetry batch never received).
 
         The grace is shorter than the monitor's default because here every orphan comes from
         a kill at a known instant, at least this long ago; the grace only has to cover a
         delivery in progress. A round where the workers' replies were incomplete is tried
-        again: the monitor calls nothing orphaned on a partial answer."""
+        again: the monitor calls nothing orphaned, and re-publishes nothing, on a partial
+        answer."""
         self.orphans_seen.update(self.kill_instant_orphans())
         conn = ["--backend", self.env["CELERY_RESULT_BACKEND"], "--broker",
                 self.env["BROKER_URL"], "--timeout", "1", "--orphan-grace", "20"]
-        found = _run_monitor([*conn, "--json", "check", "--max-hours", "0"])
-        stuck = json.loads(found.stdout or "{}").get("stuck", []) if found.stdout else []
-        for chord in stuck:
-            entry = {"chord_id": chord["chord_id"], "reason": chord["reason"],
-                     "recoverable": chord["recoverable"]}
-            if chord["recoverable"]:
-                entry["at"] = time.time()
-                done = _run_monitor([*conn, "--json", "recover", chord["chord_id"]])
-                entry["recover_exit"] = done.returncode
-                entry["restored"] = [m for o in _outcomes(done) for m in o["messages"]
-                                     if m.get("done")]
-            self.recovered.append(entry)
+        stuck: list[dict[str, Any]] = []
+        handled: set[str] = set()
+        for round_ in range(attempts):
+            found = _run_monitor([*conn, "--json", "check", "--max-hours", "0"])
+            stuck = json.loads(found.stdout or "{}").get("stuck", []) if found.stdout else []
+            again = False
+            for chord in stuck:
+                if chord["chord_id"] in handled:
+                    continue
+                if (not chord["recoverable"] and "replies were incomplete" in chord["detail"]
+                        and round_ < attempts - 1):
+                    again = True  # ask again rather than give up on a dropped reply
+                    continue
+                handled.add(chord["chord_id"])
+                entry = {"chord_id": chord["chord_id"], "reason": chord["reason"],
+                         "recoverable": chord["recoverable"], "detail": chord["detail"]}
+                if chord["recoverable"]:
+                    entry["at"] = time.time()
+                    done = _run_monitor([*conn, "--json", "recover", chord["chord_id"]])
+                    entry["recover_exit"] = done.returncode
+                    messages = [m for o in _outcomes(done) for m in o["messages"]
+                                if m.get("done")]
+                    entry["restored"] = [m for m in messages if not m.get("republished")]
+                    entry["republished"] = [m for m in messages if m.get("republished")]
+                self.recovered.append(entry)
+            if not again:
+                break
         for _ in range(attempts):
             at = time.time()
             listed = _run_monitor([*conn, "--json", "orphans", "--restore"])
@@ -408,13 +448,14 @@ class Scenario:
         return out
 
     def restore_problems(self) -> list[str]:
-        """The monitor may only have put back messages no worker had received: one that a
-        worker received (same task id and retry) was held or had run, and calling it
-        orphaned would run it twice. And every orphan the suite saw must have been put
-        back."""
+        """The monitor may only have put back (or re-published) messages no worker had
+        received: one that a worker received (same task id and retry) was held or had run
+        (with acks_late a received message is in ``unacked`` until it ran, so never lost),
+        and putting it back would run it twice. And every orphan the suite saw must have
+        been put back."""
         problems = []
         restored = [(m, entry["at"]) for entry in self.recovered
-                    for m in entry.get("restored", [])]
+                    for m in (*entry.get("restored", []), *entry.get("republished", []))]
         for m, at in restored:
             received = [e for e in self.events(s.Event.TASK_RECEIVED, **{s.TASK_ID: m[s.TASK_ID]})
                         if (e.get(s.RETRIES) or 0) == (m.get(s.RETRIES) or 0)

@@ -4,8 +4,9 @@ Each test is one scenario (see ``scenarios.py``); all run concurrently from the 
 on. A scenario passes when every run reached its callback exactly once with every test's
 result (directly, or through the chord monitor's ``recover`` for a chord it names as stuck
 with a recoverable reason, such as a member orphaned in ``unacked`` by kombu's kill-instant
-race, or its ``orphans --restore`` for any other message orphaned there; only messages no
-worker had received may be put back), every telemetry batch ended in the state its kind
+race, or one lost in kombu's BRPOP window (re-published from the recorder's copy), or its
+``orphans --restore`` for any other message orphaned there; only messages no worker had
+received may be put back or re-published), every telemetry batch ended in the state its kind
 promises, and /health said 503 with the cause during a Redis outage and 200 within one
 probe period after.
 """

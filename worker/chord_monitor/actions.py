@@ -21,6 +21,16 @@ their queues instead, as kombu's ``QoS.restore_by_tag`` would after ``VISIBILITY
 (:func:`worker.chord_monitor.unacked.restore`); the workers then run them and the chord
 completes by itself. ``restore_orphans`` does the same for any orphaned message, chord or
 not, except one whose task already finished (its ack was lost: restoring would run it again).
+
+When members are *lost* (in no queue, not in ``unacked``, on no worker: kombu's ``BRPOP``
+delivered them and the worker died before ``QoS.append`` wrote ``unacked``), ``recover``
+re-publishes each one from the copy :mod:`worker.chord_monitor.record` kept, with its original
+task id, group id, group index and callback (:func:`republish`), so they join the same chord
+and Celery's own join calls the callback. It asks the workers once more right before, and
+skips a member one of them now holds or that has a result; a lock
+(``rhesis-chord-recovered-<gid>.republishing``, ``SET NX``) keeps two recovers from
+publishing twice. A member that runs twice anyway (a worker that did not answer held it)
+counts once: the join records ``task_id:group_index`` in ``.d``.
 """
 
 from __future__ import annotations
@@ -35,10 +45,12 @@ from typing import Any
 import redis
 from celery import Celery
 from celery.canvas import Signature
+from kombu.exceptions import KombuError
+from kombu.utils import json as kombu_json
 
 from instrumentation import schema as s
-from worker.chord_monitor.analysis import can_recover
-from worker.chord_monitor.broker import monitor_app
+from worker.chord_monitor.analysis import can_recover, lost_members
+from worker.chord_monitor.broker import asked_at, monitor_app
 from worker.chord_monitor.keys import (
     CHORD_DATA_SUFFIXES,
     CLAIM,
@@ -47,13 +59,14 @@ from worker.chord_monitor.keys import (
     SIZE,
     ChordRef,
 )
-from worker.chord_monitor.model import RECOVERABLE, ChordState, Reason
+from worker.chord_monitor.model import RECOVERABLE, ChordState, Reason, TaskInfo
 from worker.chord_monitor.monitor import Finding, Monitor, MonitorError, Orphan
 from worker.chord_monitor.unacked import restore
 
 #: How long Celery keeps its ``done`` marker at least; we keep ours and the marker as long.
 DONE_EXPIRES_S = 300
 RECOVERED_MARKER_TTL_S = 7 * 86400
+_KOMBU_ERRORS = (KombuError, ConnectionError, TimeoutError)
 CLAIM_TTL_S = 60
 
 
@@ -163,10 +176,12 @@ def ordered_results(finding: Finding) -> list[Any]:
 
 
 def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcome:
-    """Run the callback of a chord whose members all succeeded but whose callback never ran.
+    """Run the callback of a chord whose members all succeeded but whose callback never ran;
+    for a recoverable ``members_lost`` chord, re-publish its lost members (:func:`republish`);
+    for orphans in ``unacked``, put them back in their queues.
 
-    Idempotent: the second call (or a concurrent one) refuses. Raises MonitorError when the
-    chord does not exist.
+    Idempotent: the second call (or a concurrent one) refuses or finds nothing to do. Raises
+    MonitorError when the chord does not exist.
     """
     ref = monitor.find(chord_id)
     if ref is None:
@@ -178,6 +193,8 @@ def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcom
         raise MonitorError(f"chord {chord_id!r} vanished from the result backend")
     finding = found[0]
     snap, verdict = finding.snapshot, finding.verdict
+    if verdict.stuck and verdict.reason is Reason.MEMBERS_LOST and verdict.recoverable:
+        return _recover_lost(monitor, finding, dry_run)
     if verdict.orphaned:
         return _restore_members(monitor, finding, dry_run)
     if snap.recovered_at:
@@ -219,6 +236,142 @@ def _restore_members(monitor: Monitor, finding: Finding, dry_run: bool) -> Outco
                    and not dry_run, dry_run, detail,
                    [r.entry.task_id for r in done if r.entry and r.entry.task_id],
                    messages=[r.to_dict() for r in done])
+
+
+def _recover_lost(monitor: Monitor, finding: Finding, dry_run: bool) -> Outcome:
+    """Re-publish a chord's lost members (and put back its orphans, if any)."""
+    restored = _restore_members(monitor, finding, dry_run) if finding.verdict.orphaned else None
+    outcome = republish(monitor, finding, lost_members(finding.snapshot), dry_run=dry_run)
+    if restored is None:
+        return outcome
+    return Outcome(finding.chord_id, "recover", outcome.done and restored.done, dry_run,
+                   f"{outcome.detail}; {restored.detail}", outcome.task_ids + restored.task_ids,
+                   messages=outcome.messages + restored.messages)
+
+
+def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
+              dry_run: bool = False, recheck: bool = True) -> Outcome:
+    """Publish ``members`` of the chord again from the recorder's copies of their messages:
+    same task id, headers (group, group index, lineage, tenant), args, kwargs, callback and
+    queue.
+
+    Under a lock (one recover at a time per chord) it first looks again, in an order that
+    cannot miss a message on its way (queues and ``unacked``, then the workers, then the
+    results), and leaves out a member found anywhere or done. ``recheck=False`` publishes
+    ``members`` as given: a member that already ran then runs again, and the join does not
+    count it twice."""
+    ref, chord_id = finding.snapshot.ref, finding.chord_id
+    if not members:
+        return Outcome(chord_id, "recover", False, dry_run, "no member to re-publish")
+    if dry_run:
+        emit(s.Event.CHORD_RECOVERED, "Lost chord members would be re-published", finding,
+             "recover", True)
+        return Outcome(chord_id, "recover", False, True,
+                       f"would re-publish {len(members)} lost member(s): {_names(members)}",
+                       [m.task_id for m in members])
+    if monitor.broker is None or monitor.broker.client is None:
+        raise MonitorError("re-publishing needs the Redis broker: pass --broker")
+    client = monitor.client
+    callback = finding.snapshot.callback
+    marker = json.dumps({"at": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
+                         s.CHORD_CALLBACK_ID: callback.task_id if callback else None})
+    if not client.set(ref.republishing_key, marker, nx=True, ex=CLAIM_TTL_S):
+        return Outcome(chord_id, "recover", False, False,
+                       "another recover is re-publishing the lost members "
+                       f"{describe_marker(client.get(ref.republishing_key))}: left alone")
+    try:
+        messages = _recorded_messages(monitor, ref, members)
+        if recheck:
+            # Their own queues are read even if no binding names them (a queue declared by
+            # no consumer yet): a member waiting there must not be published twice.
+            still = {m.task_id for m in _still_lost(
+                monitor, finding, members, {msg["routing_key"] for msg in messages})}
+            kept = [(m, msg) for m, msg in zip(members, messages, strict=True)
+                    if m.task_id in still]
+            if not kept:
+                return Outcome(chord_id, "recover", False, False,
+                               "nothing to re-publish: the lost members are queued, held by "
+                               "a worker or done now")
+            members, messages = [m for m, _ in kept], [msg for _, msg in kept]
+        app = celery_app(monitor, ref.prefix)
+        try:
+            with app.producer_or_acquire() as producer:
+                for message in messages:
+                    _publish(producer, message, app.conf.task_publish_retry_policy)
+        finally:
+            app.close()
+    except (redis.RedisError, OSError, *_KOMBU_ERRORS) as exc:
+        raise MonitorError(f"re-publishing the lost members failed: {exc}") from exc
+    finally:
+        # Released once published: a recover after this one finds the copies in the queues.
+        client.delete(ref.republishing_key)
+    emit(s.Event.CHORD_RECOVERED, "Lost chord members re-published", finding, "recover",
+         False)
+    return Outcome(chord_id, "recover", True, False,
+                   f"re-published {len(members)} lost member(s): {_names(members)}",
+                   [m.task_id for m in members],
+                   messages=[{"done": True, "republished": True, s.TASK_ID: m.task_id,
+                              s.TASK_NAME: m.name, s.GROUP_INDEX: m.index,
+                              "routing_key": msg["routing_key"],
+                              s.RETRIES: msg["headers"].get("retries")}
+                             for m, msg in zip(members, messages, strict=True)])
+
+
+def _names(members: list[TaskInfo]) -> str:
+    return "; ".join(f"#{m.index} {m.name or '?'} {m.task_id}" for m in members)
+
+
+def _still_lost(monitor: Monitor, finding: Finding, members: list[TaskInfo],
+                queues: set[str]) -> list[TaskInfo]:
+    """``members`` that are still nowhere. The queues (the bound ones and ``queues``) and
+    ``unacked`` are read first, the workers asked next, the results last: a message taken
+    from a queue after the read is held by a worker when asked, or done when its result is
+    read."""
+    if monitor.broker is None:  # pragma: no cover - republish checked it
+        raise MonitorError("re-publishing needs the Redis broker: pass --broker")
+    ids = {m.task_id for m in members}
+    found = monitor.broker.holders(ids, queues=queues)
+    workers = monitor.workers(refresh=True)
+    if asked_at(workers) is None:
+        raise MonitorError("the workers' replies were incomplete: cannot prove that no "
+                           "worker holds the lost members; try again")
+    held = found.keys() | {tid for w in (workers or {}).values() for tid, _ in w.held()}
+    fresh = [TaskInfo(m.task_id, name=m.name, index=m.index, replay=m.replay)
+             for m in members if m.task_id not in held]
+    monitor.reader.read_metas(finding.snapshot.ref, fresh)
+    return [m for m in fresh if not m.done]
+
+
+def _recorded_messages(monitor: Monitor, ref: ChordRef, members: list[TaskInfo]
+                       ) -> list[dict[str, Any]]:
+    """The recorder's copy of each member's message, with the chord's callback put back."""
+    raw_callback = monitor.client.hget(ref.record_key, "callback_message")
+    copies = monitor.client.hmget(ref.payloads_key, [str(m.index) for m in members])
+    if raw_callback is None:
+        raise MonitorError("the chord record has no callback message (recorded by an older "
+                           "version)")
+    callback = kombu_json.loads(raw_callback)
+    out = []
+    for m, raw in zip(members, copies, strict=True):
+        if raw is None:
+            raise MonitorError(f"the copy of member {m.index} {m.task_id} is gone (expired?)")
+        message = kombu_json.loads(raw)
+        if message["headers"].get("id") != m.task_id:
+            raise MonitorError(f"the copy of member {m.index} is task "
+                               f"{message['headers'].get('id')}, not {m.task_id}")
+        args, kwargs, embed = message["body"]
+        message["body"] = [args, kwargs, {**embed, "chord": callback}]
+        out.append(message)
+    return out
+
+
+def _publish(producer: Any, message: dict[str, Any], retry_policy: dict[str, Any]) -> None:
+    """One member's message as Celery sent it (json serializer, correlation id = task id)."""
+    headers = message["headers"]
+    producer.publish(message["body"], exchange=message["exchange"],
+                     routing_key=message["routing_key"], headers=headers, serializer="json",
+                     correlation_id=headers["id"], retry=True, retry_policy=retry_policy,
+                     **message.get("properties", {}))
 
 
 def restore_orphans(monitor: Monitor, orphans: list[Orphan], *, dry_run: bool = False,

@@ -23,6 +23,11 @@ this order:
    ``members_lost``; members orphaned in ``unacked``: ``orphaned_in_unacked``. Otherwise
    the chord is in progress.
 
+*Lost* members are recoverable (:func:`can_republish`) when the recorder kept every one of
+their messages (``replay`` is ``recorded``), every member of the chord is known, and the
+workers' replies were complete: ``recover`` then re-publishes them with their original task
+ids (the join counts a task id and index once, so a copy that also runs does not count twice).
+
 *Orphaned* (:func:`orphaned`): a pending member or the callback whose message sits in kombu's
 ``unacked`` hash, delivered at least ``orphan_grace_s`` before the workers were asked, and
 listed by none of them (``active``, ``reserved``, ``scheduled``), with every worker that
@@ -44,6 +49,7 @@ from worker.chord_monitor.keys import CLAIM_DONE
 from worker.chord_monitor.model import (
     EXPLANATIONS,
     RECOVERABLE,
+    REPLAY_RECORDED,
     UNACKED_HOLDER,
     UNDECODABLE,
     ChordSnapshot,
@@ -88,12 +94,45 @@ def orphaned(snap: ChordSnapshot, grace_s: float = DEFAULT_ORPHAN_GRACE_S) -> li
             and is_orphan(t.unacked, False, snap.workers_asked_at, grace_s)]
 
 
+def lost_members(snap: ChordSnapshot) -> list[TaskInfo]:
+    """Pending members that no queue, ``unacked`` or worker holds (the broker was read)."""
+    if not snap.holders_known:
+        return []
+    return [m for m in snap.pending_members if not m.holder]
+
+
+def can_republish(snap: ChordSnapshot) -> tuple[bool, str]:
+    """Whether ``recover`` may re-publish the lost members: each one's message was recorded,
+    no member is unknown, and the workers' replies can prove that none of them holds one."""
+    lost = lost_members(snap)
+    if not lost:
+        return False, "no member is lost"
+    if snap.callback_signature is None:
+        return False, "the chord has no record (install record.install(app))"
+    expected = snap.expected
+    if expected is None or len(snap.members) < expected:
+        return False, (f"only {len(snap.members)} of {expected if expected is not None else '?'}"
+                       " members are known")
+    unrecorded = [m for m in lost if m.replay != REPLAY_RECORDED]
+    if unrecorded:
+        m = unrecorded[0]
+        more = f" (and {len(unrecorded) - 1} more)" if len(unrecorded) > 1 else ""
+        return False, (f"member {m.index} {m.task_id} "
+                       f"{m.replay or 'not recorded (record without message copies)'}{more}")
+    if snap.workers_asked_at is None:
+        return False, "the workers' replies were incomplete: cannot prove none holds them"
+    return True, f"{len(lost)} lost member(s) recorded: recover re-publishes them"
+
+
 def _stuck(snap: ChordSnapshot, reason: Reason, detail: str, age: float | None,
            orphans: list[TaskInfo] | None = None) -> Verdict:
     ids = [t.task_id for t in orphans or []]
+    if reason is Reason.MEMBERS_LOST:
+        recoverable = can_republish(snap)[0]
+    else:
+        recoverable = bool(ids) or (reason in RECOVERABLE and can_recover(snap)[0])
     return Verdict(ChordState.STUCK, reason, f"{EXPLANATIONS[reason]}; {detail}".rstrip("; "),
-                   age, recoverable=bool(ids) or (reason in RECOVERABLE and can_recover(snap)[0]),
-                   orphaned=ids)
+                   age, recoverable=recoverable, orphaned=ids)
 
 
 def _orphan_detail(orphans: list[TaskInfo], now: datetime) -> str:
@@ -194,12 +233,13 @@ def analyze(snap: ChordSnapshot, now: datetime, *,
                           f"{snap.members_failed} member(s) failed; {progress}", age)
         return _stuck(snap, Reason.CALLBACK_NOT_DISPATCHED, progress, age)
 
-    pending = snap.pending_members
-    lost = [m for m in pending if not m.holder]
-    if snap.holders_known and lost:
+    lost = lost_members(snap)
+    if lost:
         extra = f"; {len(orphans)} orphaned in unacked" if orphans else ""
+        ok, why = can_republish(snap)
         return _stuck(snap, Reason.MEMBERS_LOST,
-                      f"{len(lost)} lost; {progress}{extra}", age, orphans)
+                      f"{len(lost)} lost; {progress}{extra}; "
+                      f"{why if ok else 'not recoverable: ' + why}", age, orphans)
     if orphans:
         return _stuck(snap, Reason.ORPHANED_IN_UNACKED,
                       f"{len(orphans)} member(s) orphaned in unacked: "

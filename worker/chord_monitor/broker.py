@@ -23,7 +23,7 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,12 +219,14 @@ class BrokerView:
     def _queue_keys(self, queue: str) -> list[str]:
         return [queue] + [f"{queue}{SEP}{p}" for p in PRIORITY_STEPS if p]
 
-    def iter_messages(self) -> Iterator[tuple[str, bytes, UnackedEntry | None]]:
+    def iter_messages(self, extra_queues: Iterable[str] = ()
+                      ) -> Iterator[tuple[str, bytes, UnackedEntry | None]]:
         """(where, raw message, its ``unacked`` entry or None) for every message in the
-        queues and in ``unacked``."""
+        queues (those bound, and ``extra_queues`` even without a binding) and in
+        ``unacked``."""
         if self.client is None:
             return
-        for queue in self.queues():
+        for queue in sorted(set(self.queues()) | set(extra_queues)):
             for key in self._queue_keys(queue):
                 start = 0
                 while start < self.max_messages:
@@ -237,13 +239,15 @@ class BrokerView:
         for tag, raw, score in read_raw(self.client, self.page):
             yield UNACKED_HOLDER, raw, parse_entry(tag, raw, score)
 
-    def holders(self, wanted: set[str], workers: dict[str, WorkerTasks] | None = None
-                ) -> dict[str, str]:
-        """``{task_id: where}`` for the ``wanted`` ids a worker or a queue holds."""
-        return self.scan(wanted, set(), workers).holders
+    def holders(self, wanted: set[str], workers: dict[str, WorkerTasks] | None = None,
+                queues: Iterable[str] = ()) -> dict[str, str]:
+        """``{task_id: where}`` for the ``wanted`` ids a worker or a queue holds (``queues``
+        are read even when no binding names them)."""
+        return self.scan(wanted, set(), workers, queues).holders
 
     def scan(self, wanted: set[str], groups: set[str],
-             workers: dict[str, WorkerTasks] | None = None) -> BrokerScan:
+             workers: dict[str, WorkerTasks] | None = None,
+             queues: Iterable[str] = ()) -> BrokerScan:
         """Locate the ``wanted`` task ids, and find every queued message of the ``groups``
         (chords the monitor has no record of: their messages name members and callback)."""
         out = BrokerScan()
@@ -253,7 +257,7 @@ class BrokerView:
                     out.holders[tid] = f"worker:{host}:{kind}"
         if not (wanted - out.holders.keys()) and not groups:
             return out
-        for where, raw, entry in self.iter_messages():
+        for where, raw, entry in self.iter_messages(queues):
             headers = message_headers(raw)
             if not headers:
                 continue

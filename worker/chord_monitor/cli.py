@@ -48,8 +48,9 @@ JSON_FLAG = "--json"
 RECOMMENDATIONS: dict[Reason, str] = {
     Reason.SIZE_KEY_MISSING: "when every member is done: `chords recover <id>`; otherwise "
     "`chords revoke` and re-run the work (and check Redis maxmemory-policy: use noeviction)",
-    Reason.MEMBERS_LOST: "`chords revoke` then re-run the work (a worker died holding them; "
-    "consider task_acks_late)",
+    Reason.MEMBERS_LOST: "when recoverable (their messages were recorded): `chords recover "
+    "<id>` re-publishes them; otherwise `chords revoke` then re-run the work (a worker died "
+    "holding them, or between kombu's BRPOP and its unacked write)",
     Reason.ORPHANED_IN_UNACKED: "`chords recover <id>` puts the orphaned messages back in "
     "their queues (kombu's restore, without waiting for VISIBILITY_TIMEOUT)",
     Reason.CALLBACK_NOT_DISPATCHED: "`chords recover <id>` (a worker died while publishing)",
@@ -463,9 +464,11 @@ def revoke(ctx: click.Context, max_hours: float, dry_run: bool, terminate: bool)
 @click.option("--dry-run", is_flag=True, help="Only say whether it would run the callback.")
 @click.pass_context
 def recover(ctx: click.Context, chord_id: str, dry_run: bool) -> None:
-    """Run the callback of a chord whose members are all done but whose callback never ran.
+    """Run the callback of a chord whose members are all done but whose callback never ran;
+    re-publish lost members (from the recorder's copies, original task ids); put orphaned
+    messages back in their queues.
 
-    Runs it once: a second recover refuses. Otherwise explains why not.
+    Runs it once: a second recover refuses or finds nothing to do. Otherwise explains why not.
     Example: rhesis-worker chords recover 3f0c2d1e-...
     """
     opts = _opts(ctx)

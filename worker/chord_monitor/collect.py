@@ -156,10 +156,11 @@ class ChordReader:
             snap.callback = TaskInfo(cb_id, name=record.get("callback_name") or None)
         for field, value in self.client.hscan_iter(snap.ref.members_key, count=self.page):
             entry = decode(value)
-            if not (isinstance(entry, list) and len(entry) == 2 and entry[0]):
+            if not (isinstance(entry, list) and len(entry) in (2, 3) and entry[0]):
                 continue
             index = _int(field)
-            members[entry[0]] = TaskInfo(entry[0], name=entry[1], index=index)
+            members[entry[0]] = TaskInfo(entry[0], name=entry[1], index=index,
+                                         replay=entry[2] if len(entry) == 3 else None)
 
     def _read_joined(self, snap: ChordSnapshot, ref: ChordRef, jtype: str | None,
                      members: dict[str, TaskInfo]) -> None:

@@ -24,7 +24,11 @@ When the callback has been published Celery deletes ``.j .t .s .d`` and sets ``.
 member's message (the ``chord`` field), so :mod:`worker.chord_monitor.record` keeps a copy::
 
     P rhesis-chord-<gid>            hash: callback signature, created, tenant
-    P rhesis-chord-<gid>.m          hash: group index -> [task_id, task_name] of each member
+    P rhesis-chord-<gid>.m          hash: group index -> [task_id, task_name, replay] of
+                                    each member (replay: ``recorded`` or why it is not)
+    P rhesis-chord-<gid>.p          hash: group index -> the member's message as published
+                                    (headers, body without the callback, exchange, routing
+                                    key), for ``recover`` to re-publish a lost member
 
 Discovery uses ``SCAN ... MATCH`` (never ``KEYS``) and yields each chord once; memory grows
 with the number of chords found, not with the number of keys in the database::
@@ -53,6 +57,9 @@ JOINED = ".j"
 DEDUP = ".d"
 CLAIM = ".c"
 MEMBERS = ".m"  # suffix of our member record
+PAYLOADS = ".p"  # suffix of our copy of each member's message
+#: Our lock while ``recover`` re-publishes a chord's lost members (SET NX EX).
+REPUBLISHING = ".republishing"
 #: The keys Celery itself deletes when it publishes a callback.
 CHORD_DATA_SUFFIXES = (JOINED, TOTAL_DIFF, SIZE, DEDUP)
 CLAIM_DONE = "done"
@@ -94,13 +101,21 @@ class ChordRef:
         return f"{self.prefix}{RECORD}{self.group_id}{MEMBERS}"
 
     @property
+    def payloads_key(self) -> str:
+        return f"{self.prefix}{RECORD}{self.group_id}{PAYLOADS}"
+
+    @property
+    def republishing_key(self) -> str:
+        return f"{self.prefix}{RECOVERED}{self.group_id}{REPUBLISHING}"
+
+    @property
     def recovered_key(self) -> str:
         return f"{self.prefix}{RECOVERED}{self.group_id}"
 
     def all_keys(self) -> list[str]:
         """Every key ``clean`` may remove (the saved GroupResult is left to its TTL)."""
         return [*(self.key(s) for s in (*CHORD_DATA_SUFFIXES, CLAIM)),
-                self.record_key, self.members_key]
+                self.record_key, self.members_key, self.payloads_key]
 
 
 def _text(key: bytes | str) -> str:
@@ -108,7 +123,8 @@ def _text(key: bytes | str) -> str:
 
 
 def parse_chord_key(key: bytes | str) -> ChordRef | None:
-    """``P celery-taskset-meta-<gid>.x`` or ``P rhesis-chord-<gid>[.m]`` -> ChordRef; else None."""
+    """``P celery-taskset-meta-<gid>.x`` or ``P rhesis-chord-<gid>[.m|.p]`` -> ChordRef;
+    else None."""
     text = _text(key)
     if RECOVERED in text:
         return None
@@ -119,7 +135,10 @@ def parse_chord_key(key: bytes | str) -> ChordRef | None:
         return None
     head, sep, tail = text.rpartition(RECORD)
     if sep and tail:
-        return ChordRef(head, tail[: -len(MEMBERS)] if tail.endswith(MEMBERS) else tail)
+        for suffix in (MEMBERS, PAYLOADS):
+            if tail.endswith(suffix) and len(tail) > len(suffix):
+                return ChordRef(head, tail[: -len(suffix)])
+        return ChordRef(head, tail)
     return None
 
 

@@ -17,6 +17,8 @@ from worker.chord_monitor.keys import ChordRef
 
 #: Shown for a stored value that is not JSON (a result_serializer other than json).
 UNDECODABLE = "<undecodable>"
+#: ``TaskInfo.replay`` of a member whose message the recorder kept (``record.py``).
+REPLAY_RECORDED = "recorded"
 #: ``TaskInfo.holder`` of a message found in kombu's ``unacked`` hash (and on no worker).
 UNACKED_HOLDER = "unacked"
 
@@ -111,6 +113,9 @@ class TaskInfo:
     holder: str | None = None  # "worker:<host>:active", "queue:<name>", "unacked"
     unacked: UnackedEntry | None = None  # its entry, when holder is "unacked"
     kwargs: dict[str, Any] | None = None
+    #: Whether the recorder kept this member's message (``recorded``), else why not; None
+    #: when the record says nothing (no record, or one written before copies were kept).
+    replay: str | None = None
 
     @property
     def done(self) -> bool:

@@ -7,10 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.chord_monitor.analysis import analyze, can_recover, is_orphan, is_reportable
+from worker.chord_monitor.analysis import (
+    analyze,
+    can_recover,
+    can_republish,
+    is_orphan,
+    is_reportable,
+    lost_members,
+)
 from worker.chord_monitor.broker import INSPECT_KINDS, WorkerTasks, asked_at
 from worker.chord_monitor.keys import ChordRef
 from worker.chord_monitor.model import (
+    REPLAY_RECORDED,
     UNACKED_HOLDER,
     ChordSnapshot,
     ChordState,
@@ -224,3 +232,40 @@ class TestWorkerReplies:
         assert asked_at({}) is None and asked_at(None) is None
         partial = WorkerTasks("c", answered={"active", "scheduled"}, asked_at=10.0)
         assert asked_at({"a": a, "c": partial}) is None
+
+
+def lost_snap(replays: tuple[str | None, ...] = (REPLAY_RECORDED, REPLAY_RECORDED),
+              asked: float | None = 1.0, known: int | None = None) -> ChordSnapshot:
+    """A chord of 1 + len(replays) members: one joined, the others lost (held by nobody)."""
+    sn = snap(joined=1, pending=len(replays), held=False, size=1 + len(replays))
+    for m, replay in zip(sn.pending_members, replays, strict=True):
+        m.replay = replay
+    if known is not None:
+        sn.members = sn.members[:known]
+    sn.workers_asked_at = asked
+    return sn
+
+
+class TestLostMembers:
+    def test_recorded_lost_members_are_recoverable(self):
+        """Every lost member's message recorded, replies complete: recover re-publishes."""
+        sn = lost_snap()
+        v = analyze(sn, NOW)
+        assert (v.reason, v.recoverable) == (Reason.MEMBERS_LOST, True), v
+        assert "2 lost" in v.detail and "recover re-publishes them" in v.detail
+        assert [m.task_id for m in lost_members(sn)] == ["p0", "p1"]
+
+    @pytest.mark.parametrize(("sn", "why"), [
+        (lost_snap((REPLAY_RECORDED, "not recorded: too large (70000 bytes > 65536)")),
+         "member 2 p1 not recorded: too large (70000 bytes > 65536)"),
+        (lost_snap((None, REPLAY_RECORDED)),
+         "member 1 p0 not recorded (record without message copies)"),
+        (lost_snap(asked=None), "replies were incomplete"),
+        (lost_snap(known=2), "only 2 of 3 members are known"),
+    ])
+    def test_not_recoverable_unless_every_lost_member_was_recorded(self, sn, why):
+        """One lost member without a copy (too large, an older record), a member unknown, or
+        a worker that may hold one: members_lost, not recoverable, and the detail says why."""
+        v = analyze(sn, NOW)
+        assert (v.reason, v.recoverable) == (Reason.MEMBERS_LOST, False), v
+        assert why in v.detail and why in can_republish(sn)[1]

@@ -260,9 +260,22 @@ class TestLostMembersAndInterrupt:
         assert found[s.CHORD_ID] == result.parent.id
         assert found[s.REASON] == "members_lost"
         assert "1 lost" in found["detail"]  # the other one waits in a queue (or unacked)
+        # No worker answers: nothing proves the member is on no worker, so no re-publish.
+        assert found["recoverable"] is False
+        assert "replies were incomplete" in found["detail"]
         # Without a broker the monitor cannot tell: it does not guess.
         blind = lab.cli("check", "--max-hours", "0", "--json", broker=False)
         assert blind.code == 0 and blind.json()["stuck"] == []
+
+        # A new worker answers: recover re-publishes the lost member (the killed one's
+        # prefetched member, orphaned in unacked, goes back to its queue in the same step).
+        lab.start_worker(pool="prefork")
+        lab.open_gate("l")
+        done = lab.cli("--orphan-grace", "0", "recover", result.parent.id)
+        assert done.code == 0, done.stdout + done.stderr
+        assert "re-published 1 lost member(s)" in done.stdout
+        assert result.get(timeout=30) == 0 + 1
+        assert lab.runs("lost") == [[0, 1]]
 
     def test_status_watch_exits_130_on_ctrl_c(self, lab: ChordLab):
         """Ctrl-C (SIGINT) during `status --watch` exits 130."""

@@ -33,6 +33,8 @@ class TestNames:
         ("p:celery-taskset-meta-g-2.c", ChordRef("p:", "g-2")),
         ("rhesis-chord-g3", ChordRef("", "g3")),
         ("t_rhesis-chord-g3.m", ChordRef("t_", "g3")),
+        ("t_rhesis-chord-g3.p", ChordRef("t_", "g3")),  # the member copies
+        ("rhesis-chord-recovered-g1.republishing", None),  # recover's lock
         ("celery-taskset-meta-g1", None),  # a saved GroupResult, not chord state
         ("celery-taskset-meta-g1.x", None),
         ("celery-task-meta-t1", None),
