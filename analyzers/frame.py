@@ -25,13 +25,13 @@ import functools
 import pandas as pd
 import pyarrow as pa
 
-from instrumentation import schema as s
+from instrumentation import schema
 
 #: Longest ``raw`` text kept for one line or record; the rest is cut (with a marker) so a 1 MB
 #: line of junk does not make the report unreadable or the frame huge.
 RAW_LIMIT = 2000
 
-_SCHEMA_TYPES = {f.name: f.type for f in s.FIELDS}
+_SCHEMA_TYPES = {f.name: f.type for f in schema.FIELDS}
 
 _ARROW_OF_SCHEMA_TYPE = {
     "string": pa.large_string(),  # pandas' Arrow-backed str dtype wraps large_string for free
@@ -48,13 +48,13 @@ _PANDAS_OF_SCHEMA_TYPE = {
 }
 
 _ANALYZER_TYPES = {
-    s.SOURCE: "string",
-    s.LINE_NO: "integer",
-    s.POD: "string",
-    s.CONTAINER: "string",
-    s.NAMESPACE: "string",
-    s.FORMAT: "string",
-    s.RAW: "string",
+    schema.SOURCE: "string",
+    schema.LINE_NO: "integer",
+    schema.POD: "string",
+    schema.CONTAINER: "string",
+    schema.NAMESPACE: "string",
+    schema.FORMAT: "string",
+    schema.RAW: "string",
 }
 
 
@@ -67,23 +67,35 @@ ARROW_SCHEMA: pa.Schema = pa.schema(
     [
         pa.field(
             c,
-            pa.timestamp("us", tz="UTC") if c == s.TIME else _ARROW_OF_SCHEMA_TYPE[_schema_type(c)],
+            pa.timestamp("us", tz="UTC")
+            if c == schema.TIME
+            else _ARROW_OF_SCHEMA_TYPE[_schema_type(c)],
         )
-        for c in s.FRAME_COLUMNS
+        for c in schema.FRAME_COLUMNS
     ]
 )
 
 #: pandas dtype of each frame column.
 PANDAS_DTYPES: dict[str, object] = {
-    c: ("datetime64[us, UTC]" if c == s.TIME else _PANDAS_OF_SCHEMA_TYPE[_schema_type(c)])
-    for c in s.FRAME_COLUMNS
+    c: ("datetime64[us, UTC]" if c == schema.TIME else _PANDAS_OF_SCHEMA_TYPE[_schema_type(c)])
+    for c in schema.FRAME_COLUMNS
 }
 
 #: Columns of :attr:`analyzers.ingest.IngestResult.unparsed`.
-UNPARSED_COLUMNS: tuple[str, ...] = (s.SOURCE, s.LINE_NO, s.POD, s.CONTAINER, s.REASON, s.RAW)
+UNPARSED_COLUMNS: tuple[str, ...] = (
+    schema.SOURCE,
+    schema.LINE_NO,
+    schema.POD,
+    schema.CONTAINER,
+    schema.REASON,
+    schema.RAW,
+)
 
 UNPARSED_ARROW_SCHEMA: pa.Schema = pa.schema(
-    [pa.field(c, pa.int64() if c == s.LINE_NO else pa.large_string()) for c in UNPARSED_COLUMNS]
+    [
+        pa.field(c, pa.int64() if c == schema.LINE_NO else pa.large_string())
+        for c in UNPARSED_COLUMNS
+    ]
 )
 
 #: Values of the ``format`` column: which reader understood the record.
@@ -112,13 +124,13 @@ def null_array(n: int, arrow_type: pa.DataType) -> pa.Array:
     return pa.nulls(n, arrow_type)
 
 
-def from_arrow(table: pa.Table, columns: tuple[str, ...] = s.FRAME_COLUMNS) -> pd.DataFrame:
+def from_arrow(table: pa.Table, columns: tuple[str, ...] = schema.FRAME_COLUMNS) -> pd.DataFrame:
     """Turn an Arrow table into a frame with exactly ``columns`` (missing ones all-null)."""
     n = table.num_rows
     arrays = []
-    schema = ARROW_SCHEMA if columns == s.FRAME_COLUMNS else UNPARSED_ARROW_SCHEMA
+    arrow_schema = ARROW_SCHEMA if columns == schema.FRAME_COLUMNS else UNPARSED_ARROW_SCHEMA
     for name in columns:
-        target = schema.field(name).type
+        target = arrow_schema.field(name).type
         if name in table.column_names:
             col = table.column(name)
             if col.type != target:
@@ -126,10 +138,10 @@ def from_arrow(table: pa.Table, columns: tuple[str, ...] = s.FRAME_COLUMNS) -> p
         else:
             col = null_array(n, target)
         arrays.append(col)
-    fixed = pa.table(arrays, schema=schema)
+    fixed = pa.table(arrays, schema=arrow_schema)
     df = fixed.to_pandas(types_mapper=_types_mapper, self_destruct=True, split_blocks=True)
-    if s.TIME in df.columns:
-        df[s.TIME] = df[s.TIME].astype("datetime64[us, UTC]")
+    if schema.TIME in df.columns:
+        df[schema.TIME] = df[schema.TIME].astype("datetime64[us, UTC]")
     return df
 
 
@@ -145,9 +157,9 @@ def empty_unparsed() -> pd.DataFrame:
 
 def check_frame(df: pd.DataFrame) -> None:
     """Raise ``ValueError`` unless ``df`` has exactly the normalized columns and dtypes."""
-    if tuple(df.columns) != s.FRAME_COLUMNS:
-        missing = [c for c in s.FRAME_COLUMNS if c not in df.columns]
-        extra = [c for c in df.columns if c not in s.FRAME_COLUMNS]
+    if tuple(df.columns) != schema.FRAME_COLUMNS:
+        missing = [c for c in schema.FRAME_COLUMNS if c not in df.columns]
+        extra = [c for c in df.columns if c not in schema.FRAME_COLUMNS]
         raise ValueError(f"frame columns differ: missing {missing}, unexpected {extra}")
     for name, expected in PANDAS_DTYPES.items():
         if df[name].dtype != pd.api.types.pandas_dtype(expected):

@@ -1,9 +1,9 @@
 """Emit one of our events as a structured line, and tell the observers (metrics) about it.
 
-    from instrumentation import log_event, schema as s
+    from instrumentation import log_event, schema
 
-    log_event(s.Event.CHORD_RECOVERED, "Chord callback run by the monitor",
-              **{s.CHORD_ID: chord_id, s.ACTION: "recover"})
+    log_event(schema.Event.CHORD_RECOVERED, "Chord callback run by the monitor",
+              **{schema.CHORD_ID: chord_id, schema.ACTION: "recover"})
 
 The signal handlers in ``signals.py`` use the same function, so every task event goes through
 here. Task events take no message (``None``): their event and task name say it. Observers

@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.support import REPO, WorkerProcess, free_port, hold_for, start_worker, wait_for
 
 RUN = "rhesis.execution.execute_test_run"
@@ -239,7 +239,7 @@ class Scenario:
 
     def wait_mid_run(self, started: int = 3, timeout: float = 60) -> None:
         """Until ``started`` chord members have started: the fault hits a run in flight."""
-        wait_for(lambda: len(self.events(s.Event.TASK_STARTED, **{s.TASK_NAME: MEMBER}))
+        wait_for(lambda: len(self.events(schema.Event.TASK_STARTED, **{schema.TASK_NAME: MEMBER}))
                  >= started, timeout=timeout, message=f"{self.name}: members to start")
 
     def pool_pids(self) -> list[int]:
@@ -439,7 +439,7 @@ class Scenario:
             if raw is None or not any(k - window_s <= score <= k for k in self.kills):
                 continue
             headers = json.loads(raw)[0].get("headers") or {}
-            if self.events(s.Event.TASK_RECEIVED, **{s.TASK_ID: headers.get("id")}):
+            if self.events(schema.Event.TASK_RECEIVED, **{schema.TASK_ID: headers.get("id")}):
                 continue
             out[str(headers.get("root_id") or headers.get("id"))] = {
                 "task_id": headers.get("id"), "task": headers.get("task"),
@@ -457,13 +457,20 @@ class Scenario:
         restored = [(m, entry["at"]) for entry in self.recovered
                     for m in (*entry.get("restored", []), *entry.get("republished", []))]
         for m, at in restored:
-            received = [e for e in self.events(s.Event.TASK_RECEIVED, **{s.TASK_ID: m[s.TASK_ID]})
-                        if (e.get(s.RETRIES) or 0) == (m.get(s.RETRIES) or 0)
-                        and _epoch(e[s.TIME]) < at]
+            received = [
+                e
+                for e in self.events(
+                    schema.Event.TASK_RECEIVED, **{schema.TASK_ID: m[schema.TASK_ID]}
+                )
+                if (e.get(schema.RETRIES) or 0) == (m.get(schema.RETRIES) or 0)
+                and _epoch(e[schema.TIME]) < at
+            ]
             if received:
-                problems.append(f"the monitor put back {m[s.TASK_NAME]} {m[s.TASK_ID]}, which "
-                                f"{received[0].get(s.WORKER)} had received: not an orphan")
-        put_back = {m[s.TASK_ID] for m, _ in restored}
+                problems.append(
+                    f"the monitor put back {m[schema.TASK_NAME]} {m[schema.TASK_ID]}, which "
+                    f"{received[0].get(schema.WORKER)} had received: not an orphan"
+                )
+        put_back = {m[schema.TASK_ID] for m, _ in restored}
         for root, seen in self.orphans_seen.items():
             if seen["task_id"] not in put_back:
                 problems.append(f"orphan {seen} (run {root}) was not put back by the monitor")
@@ -485,7 +492,9 @@ class Scenario:
                 continue
             callback_id = meta["result"]["callback_id"]
             callback = self._meta(client, callback_id)
-            successes = len(self.events(s.Event.TASK_SUCCEEDED, **{s.TASK_ID: callback_id}))
+            successes = len(
+                self.events(schema.Event.TASK_SUCCEEDED, **{schema.TASK_ID: callback_id})
+            )
             v.callback_successes[run["run_id"]] = successes
             if not callback or callback["status"] != "SUCCESS":
                 v.problems.append(

@@ -7,7 +7,7 @@ import signal
 import time
 from functools import partial
 
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.chaos.harness import MEMBER, REDELIVER_ENV, Scenario, Verdict, sigkill
 from tests.support import hold_for, wait_for
 
@@ -71,25 +71,27 @@ def redis_outage(sc: Scenario, seconds: float, times: int = 1) -> Verdict:
 
 def _ran_since(sc: Scenario, since: float) -> bool:
     return any(_started_at(e) > since
-               for e in sc.events(s.Event.TASK_STARTED, **{s.TASK_NAME: MEMBER}))
+               for e in sc.events(schema.Event.TASK_STARTED, **{schema.TASK_NAME: MEMBER}))
 
 
 def _started_at(event: dict) -> float:
     """A log line's time on this process's monotonic clock (the marks' clock)."""
     from datetime import datetime
 
-    wall = datetime.fromisoformat(event[s.TIME].replace("Z", "+00:00")).timestamp()
+    wall = datetime.fromisoformat(event[schema.TIME].replace("Z", "+00:00")).timestamp()
     return time.monotonic() - (time.time() - wall)
 
 
 def _running_member(sc: Scenario) -> dict | None:
     """A member's task_started line with no outcome yet, from a live pool child."""
-    ended = {(e[s.TASK_ID], e.get(s.RETRIES)) for event in (
-        s.Event.TASK_SUCCEEDED, s.Event.TASK_RETRIED, s.Event.TASK_FAILED)
-        for e in sc.events(event, **{s.TASK_NAME: MEMBER})}
+    ended = {(e[schema.TASK_ID], e.get(schema.RETRIES)) for event in (
+        schema.Event.TASK_SUCCEEDED, schema.Event.TASK_RETRIED, schema.Event.TASK_FAILED)
+        for e in sc.events(event, **{schema.TASK_NAME: MEMBER})}
     children = set(sc.pool_pids())
-    for e in reversed(sc.events(s.Event.TASK_STARTED, **{s.TASK_NAME: MEMBER})):
-        if (e[s.TASK_ID], e.get(s.RETRIES)) not in ended and e.get(s.PID) in children:
+    for e in reversed(sc.events(schema.Event.TASK_STARTED, **{schema.TASK_NAME: MEMBER})):
+        if (e[schema.TASK_ID], e.get(schema.RETRIES)) not in ended and e.get(
+            schema.PID
+        ) in children:
             return e
     return None
 
@@ -102,20 +104,28 @@ def pool_process_killed(sc: Scenario) -> Verdict:
     for _ in range(5):
         victim = wait_for(lambda: _running_member(sc), timeout=60,
                           message="a member running in a pool process")
-        sigkill(victim[s.PID])
+        sigkill(victim[schema.PID])
         sc.mark("killed")
         # The logs lag the processes: if the member's outcome was logged by that child, it
         # had finished before the kill landed; pick another.
-        finished = [e for e in sc.events(s.Event.TASK_SUCCEEDED, **{s.TASK_ID: victim[s.TASK_ID]})
-                    if e.get(s.PID) == victim[s.PID]]
+        finished = [
+            e
+            for e in sc.events(
+                schema.Event.TASK_SUCCEEDED, **{schema.TASK_ID: victim[schema.TASK_ID]}
+            )
+            if e.get(schema.PID) == victim[schema.PID]
+        ]
         if not finished:
             break
     verdict = _finish(sc)
     # acks_late + reject_on_worker_lost: the member went back to the queue and ran again.
-    reruns = [e for e in sc.events(s.Event.TASK_STARTED, **{s.TASK_ID: victim[s.TASK_ID]})
-              if e.get(s.PID) != victim[s.PID]]
+    reruns = [
+        e
+        for e in sc.events(schema.Event.TASK_STARTED, **{schema.TASK_ID: victim[schema.TASK_ID]})
+        if e.get(schema.PID) != victim[schema.PID]
+    ]
     if not reruns:
-        verdict.problems.append(f"killed member {victim[s.TASK_ID]} did not run again")
+        verdict.problems.append(f"killed member {victim[schema.TASK_ID]} did not run again")
     if not sc.worker.alive():
         verdict.problems.append("the worker died with its pool process")
     return verdict
@@ -173,7 +183,7 @@ def broker_down_at_start(sc: Scenario, seconds: float = 20) -> Verdict:
         f"worker exited while the broker was down: {sc.worker.stderr()[-500:]}"]
     sc.redis.start()
     up = sc.mark("redis_up")
-    sc.worker.wait_for_event(s.Event.WORKER_READY, timeout=120)
+    sc.worker.wait_for_event(schema.Event.WORKER_READY, timeout=120)
     sc.mark("worker_ready")
     sc.publish()
     verdict = _finish(sc)
@@ -196,7 +206,7 @@ def orphaned_in_unacked(sc: Scenario) -> Verdict:
     sc.start_worker()
     # Nothing will move them but the monitor: ask it once the other runs had time to finish.
     verdict = _finish(sc, settle_s=45)
-    restored = {m[s.TASK_ID] for e in verdict.recovered for m in e.get("restored", [])}
+    restored = {m[schema.TASK_ID] for e in verdict.recovered for m in e.get("restored", [])}
     if restored != {run["task_id"], batch["task_id"]}:
         verdict.problems.append(f"the monitor put back {sorted(restored)}, expected the "
                                 f"run {run['task_id']} and the batch {batch['task_id']}")
@@ -214,7 +224,7 @@ def member_lost_in_delivery(sc: Scenario) -> Verdict:
     sc.publish()
     lost = sc.lose_member()
     verdict = _finish(sc, settle_s=45)
-    republished = {m[s.TASK_ID] for e in verdict.recovered for m in e.get("republished", [])}
+    republished = {m[schema.TASK_ID] for e in verdict.recovered for m in e.get("republished", [])}
     if lost["task_id"] not in republished:
         verdict.problems.append(f"the monitor did not re-publish the lost member {lost}; it "
                                 f"re-published {sorted(republished)}")

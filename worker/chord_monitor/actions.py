@@ -48,7 +48,7 @@ from celery.canvas import Signature
 from kombu.exceptions import KombuError
 from kombu.utils import json as kombu_json
 
-from instrumentation import schema as s
+from instrumentation import schema
 from worker.chord_monitor.analysis import can_recover, lost_members
 from worker.chord_monitor.broker import asked_at, monitor_app
 from worker.chord_monitor.keys import (
@@ -84,8 +84,8 @@ class Outcome:
     messages: list[dict[str, Any]] = field(default_factory=list)  # unacked entries restored
 
     def to_dict(self) -> dict[str, Any]:
-        return {s.CHORD_ID: self.chord_id, s.ACTION: self.action, "done": self.done,
-                s.DRY_RUN: self.dry_run, "detail": self.detail, "task_ids": self.task_ids,
+        return {schema.CHORD_ID: self.chord_id, schema.ACTION: self.action, "done": self.done,
+                schema.DRY_RUN: self.dry_run, "detail": self.detail, "task_ids": self.task_ids,
                 "keys": self.keys, "messages": self.messages}
 
 
@@ -94,7 +94,7 @@ def emit(event: str, message: str, finding: Finding, action: str, dry_run: bool,
     """Log one chord-monitor event with the chord's fields (never raises)."""
     from instrumentation.events import log_event
 
-    log_event(event, message, **{**finding.fields(), s.ACTION: action, s.DRY_RUN: dry_run,
+    log_event(event, message, **{**finding.fields(), schema.ACTION: action, schema.DRY_RUN: dry_run,
                                  **extra})
 
 
@@ -111,8 +111,8 @@ def report_stuck(findings: list[Finding]) -> None:
     """Log CHORD_STUCK for each stuck chord found by a check."""
     for f in findings:
         if f.verdict.stuck:
-            emit(s.Event.CHORD_STUCK, "Chord is stuck", f, "check", False,
-                 **{s.CHORD_SIZE: f.snapshot.size})
+            emit(schema.Event.CHORD_STUCK, "Chord is stuck", f, "check", False,
+                 **{schema.CHORD_SIZE: f.snapshot.size})
 
 
 # --- revoke ---------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def revoke(monitor: Monitor, findings: list[Finding], *, dry_run: bool = False,
         if dry_run:
             outcomes.append(Outcome(finding.chord_id, "revoke", False, True,
                                     f"would revoke {len(ids)} task(s)", ids))
-            emit(s.Event.CHORD_REVOKED, "Chord would be revoked", finding, "revoke", True)
+            emit(schema.Event.CHORD_REVOKED, "Chord would be revoked", finding, "revoke", True)
             continue
         if monitor.broker_url is None:
             raise MonitorError("revoking needs the broker: pass --broker or set BROKER_URL")
@@ -162,7 +162,7 @@ def revoke(monitor: Monitor, findings: list[Finding], *, dry_run: bool = False,
             app.close()
         outcomes.append(Outcome(finding.chord_id, "revoke", True, False,
                                 f"revoked {len(ids)} task(s)", ids))
-        emit(s.Event.CHORD_REVOKED, "Chord revoked", finding, "revoke", False)
+        emit(schema.Event.CHORD_REVOKED, "Chord revoked", finding, "revoke", False)
     return outcomes
 
 
@@ -209,7 +209,7 @@ def recover(monitor: Monitor, chord_id: str, *, dry_run: bool = False) -> Outcom
         return Outcome(chord_id, "recover", False, dry_run, f"not recoverable: {why}")
     callback_id = snap.callback.task_id if snap.callback else ""
     if dry_run:
-        emit(s.Event.CHORD_RECOVERED, "Chord would be recovered", finding, "recover", True)
+        emit(schema.Event.CHORD_RECOVERED, "Chord would be recovered", finding, "recover", True)
         return Outcome(chord_id, "recover", False, True,
                        f"would run {snap.callback.name if snap.callback else '?'} "
                        f"with {snap.expected} results", [callback_id])
@@ -224,7 +224,7 @@ def _restore_members(monitor: Monitor, finding: Finding, dry_run: bool) -> Outco
     done = [restore(client, t.unacked.tag, dry_run=dry_run)
             for t in finding.orphans() if t.unacked is not None]
     restored = [r for r in done if r.done]
-    emit(s.Event.CHORD_RECOVERED,
+    emit(schema.Event.CHORD_RECOVERED,
          "Orphaned messages would be put back in their queues" if dry_run
          else "Orphaned messages put back in their queues", finding, "recover", dry_run)
     verb = "would put back" if dry_run else "put back"
@@ -264,7 +264,7 @@ def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
     if not members:
         return Outcome(chord_id, "recover", False, dry_run, "no member to re-publish")
     if dry_run:
-        emit(s.Event.CHORD_RECOVERED, "Lost chord members would be re-published", finding,
+        emit(schema.Event.CHORD_RECOVERED, "Lost chord members would be re-published", finding,
              "recover", True)
         return Outcome(chord_id, "recover", False, True,
                        f"would re-publish {len(members)} lost member(s): {_names(members)}",
@@ -274,7 +274,7 @@ def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
     client = monitor.client
     callback = finding.snapshot.callback
     marker = json.dumps({"at": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
-                         s.CHORD_CALLBACK_ID: callback.task_id if callback else None})
+                         schema.CHORD_CALLBACK_ID: callback.task_id if callback else None})
     if not client.set(ref.republishing_key, marker, nx=True, ex=CLAIM_TTL_S):
         return Outcome(chord_id, "recover", False, False,
                        "another recover is re-publishing the lost members "
@@ -305,15 +305,15 @@ def republish(monitor: Monitor, finding: Finding, members: list[TaskInfo], *,
     finally:
         # Released once published: a recover after this one finds the copies in the queues.
         client.delete(ref.republishing_key)
-    emit(s.Event.CHORD_RECOVERED, "Lost chord members re-published", finding, "recover",
+    emit(schema.Event.CHORD_RECOVERED, "Lost chord members re-published", finding, "recover",
          False)
     return Outcome(chord_id, "recover", True, False,
                    f"re-published {len(members)} lost member(s): {_names(members)}",
                    [m.task_id for m in members],
-                   messages=[{"done": True, "republished": True, s.TASK_ID: m.task_id,
-                              s.TASK_NAME: m.name, s.GROUP_INDEX: m.index,
+                   messages=[{"done": True, "republished": True, schema.TASK_ID: m.task_id,
+                              schema.TASK_NAME: m.name, schema.GROUP_INDEX: m.index,
                               "routing_key": msg["routing_key"],
-                              s.RETRIES: msg["headers"].get("retries")}
+                              schema.RETRIES: msg["headers"].get("retries")}
                              for m, msg in zip(members, messages, strict=True)])
 
 
@@ -398,13 +398,13 @@ def restore_orphans(monitor: Monitor, orphans: list[Orphan], *, dry_run: bool = 
             continue
         result = restore(client, entry.tag, dry_run=dry_run)
         if entry.group_id:  # a chord's member: the chord was recovered (no event otherwise)
-            log_event(s.Event.CHORD_RECOVERED,
+            log_event(schema.Event.CHORD_RECOVERED,
                       "Orphaned message would be put back in its queue" if dry_run
                       else "Orphaned message put back in its queue",
-                      **{s.CHORD_ID: entry.group_id, s.TASK_ID: entry.task_id,
-                         s.TASK_NAME: entry.task_name, s.QUEUE: entry.routing_key,
-                         s.ACTION: "recover", s.DRY_RUN: dry_run,
-                         s.REASON: Reason.ORPHANED_IN_UNACKED.value})
+                      **{schema.CHORD_ID: entry.group_id, schema.TASK_ID: entry.task_id,
+                         schema.TASK_NAME: entry.task_name, schema.QUEUE: entry.routing_key,
+                         schema.ACTION: "recover", schema.DRY_RUN: dry_run,
+                         schema.REASON: Reason.ORPHANED_IN_UNACKED.value})
         outcomes.append(Outcome(gid, "restore", result.done, dry_run,
                                 f"{entry.task_name} {entry.task_id}: {result.detail}", ids,
                                 result.queues, [result.to_dict()]))
@@ -421,7 +421,7 @@ def describe_marker(raw: bytes | str | None) -> str:
     if not isinstance(marker, dict):
         return "(marker unreadable)" if text else "(marker expired)"
     return (f"at {marker.get('at', '?')} by {marker.get('host', '?')} "
-            f"(callback {marker.get(s.CHORD_CALLBACK_ID) or '?'})")
+            f"(callback {marker.get(schema.CHORD_CALLBACK_ID) or '?'})")
 
 
 def lineage(finding: Finding) -> dict[str, Any]:
@@ -432,8 +432,8 @@ def lineage(finding: Finding) -> dict[str, Any]:
     snap = finding.snapshot
     options: dict[str, Any] = {}
     signature_options = (snap.callback_signature or {}).get("options") or {}
-    headers = {name: value for name, value in ((s.ORGANIZATION_ID, snap.organization_id),
-                                               (s.USER_ID, snap.user_id)) if value}
+    headers = {name: value for name, value in ((schema.ORGANIZATION_ID, snap.organization_id),
+                                               (schema.USER_ID, snap.user_id)) if value}
     if headers:
         options["headers"] = headers
     root_id = signature_options.get("root_id") or snap.root_id
@@ -448,7 +448,7 @@ def lineage(finding: Finding) -> dict[str, Any]:
 def _recover(monitor: Monitor, finding: Finding, ref: ChordRef, callback_id: str) -> Outcome:
     client = monitor.client
     marker = json.dumps({"at": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
-                         s.CHORD_CALLBACK_ID: callback_id})
+                         schema.CHORD_CALLBACK_ID: callback_id})
     if not client.set(ref.recovered_key, marker, nx=True, ex=RECOVERED_MARKER_TTL_S):
         return Outcome(ref.group_id, "recover", False, False,
                        f"already recovered {describe_marker(client.get(ref.recovered_key))}")
@@ -476,7 +476,7 @@ def _recover(monitor: Monitor, finding: Finding, ref: ChordRef, callback_id: str
     pipe.delete(*(ref.key(sfx) for sfx in CHORD_DATA_SUFFIXES))
     pipe.set(ref.key(CLAIM), CLAIM_DONE, ex=DONE_EXPIRES_S)
     pipe.execute()
-    emit(s.Event.CHORD_RECOVERED, "Chord callback run by the monitor", finding, "recover",
+    emit(schema.Event.CHORD_RECOVERED, "Chord callback run by the monitor", finding, "recover",
          False)
     name = finding.snapshot.callback.name if finding.snapshot.callback else "?"
     return Outcome(ref.group_id, "recover", True, False,
@@ -504,7 +504,7 @@ def clean(monitor: Monitor, findings: list[Finding], *, dry_run: bool = False) -
         if dry_run:
             outcomes.append(Outcome(ref.group_id, "clean", False, True,
                                     f"would delete {len(keys)} key(s)", keys=keys))
-            emit(s.Event.CHORD_CLEANED, "Chord keys would be cleaned", finding, "clean", True)
+            emit(schema.Event.CHORD_CLEANED, "Chord keys would be cleaned", finding, "clean", True)
             continue
         moved = _delete_unless_moved(monitor, finding, keys)
         if moved:
@@ -513,7 +513,7 @@ def clean(monitor: Monitor, findings: list[Finding], *, dry_run: bool = False) -
             continue
         outcomes.append(Outcome(ref.group_id, "clean", True, False,
                                 f"deleted {len(keys)} key(s)", keys=keys))
-        emit(s.Event.CHORD_CLEANED, "Chord keys cleaned", finding, "clean", False)
+        emit(schema.Event.CHORD_CLEANED, "Chord keys cleaned", finding, "clean", False)
     return outcomes
 
 

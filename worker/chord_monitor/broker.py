@@ -29,7 +29,7 @@ from typing import Any
 
 from celery import Celery
 
-from instrumentation import schema as s
+from instrumentation import schema
 from worker.chord_monitor.model import UNACKED_HOLDER, UnackedEntry
 from worker.chord_monitor.unacked import PRIORITY_STEPS, SEP, parse_entry, read_raw
 from worker.config import Settings
@@ -272,7 +272,7 @@ class BrokerView:
                 out.group_messages.setdefault(gid, []).append(QueuedMember(
                     tid, headers.get("task"), headers.get("group_index"), where,
                     embed.get("chord") if isinstance(embed.get("chord"), dict) else None,
-                    {k: headers.get(k) for k in (s.ORGANIZATION_ID, s.USER_ID)
+                    {k: headers.get(k) for k in (schema.ORGANIZATION_ID, schema.USER_ID)
                      if headers.get(k)}))
         return out
 

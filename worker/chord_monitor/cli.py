@@ -24,7 +24,7 @@ import click
 import redis
 from kombu.exceptions import OperationalError
 
-from instrumentation import schema as s
+from instrumentation import schema
 from instrumentation.exit_status import ExitStatus
 from instrumentation.redaction import redact_text
 from worker.chord_monitor import actions
@@ -202,13 +202,13 @@ def _age(age_s: float | None) -> str:
 
 def _line(f: Finding) -> str:
     d = f.fields()
-    tenant = d[s.ORGANIZATION_ID] or "-"
-    if d[s.USER_ID]:
-        tenant += f"/{d[s.USER_ID]}"
-    return (f"{f.chord_id}  {f.verdict.state.value:<11} {d[s.MEMBERS_DONE]}/"
-            f"{d[s.MEMBERS_EXPECTED] if d[s.MEMBERS_EXPECTED] is not None else '?'} done"
-            f" {d[s.MEMBERS_FAILED]} failed  callback {d[s.CHORD_CALLBACK_NAME] or '?'}"
-            f"[{d[s.CHORD_CALLBACK_ID] or '?'}]  tenant {tenant}  {_age(f.verdict.age_s)}\n"
+    tenant = d[schema.ORGANIZATION_ID] or "-"
+    if d[schema.USER_ID]:
+        tenant += f"/{d[schema.USER_ID]}"
+    return (f"{f.chord_id}  {f.verdict.state.value:<11} {d[schema.MEMBERS_DONE]}/"
+            f"{d[schema.MEMBERS_EXPECTED] if d[schema.MEMBERS_EXPECTED] is not None else '?'} done"
+            f" {d[schema.MEMBERS_FAILED]} failed  callback {d[schema.CHORD_CALLBACK_NAME] or '?'}"
+            f"[{d[schema.CHORD_CALLBACK_ID] or '?'}]  tenant {tenant}  {_age(f.verdict.age_s)}\n"
             f"    {f.verdict.reason.value}: {f.verdict.detail}")
 
 
@@ -318,9 +318,9 @@ def _orphans_line(found: OrphanSurvey) -> str:
 def _orphan_text(orphan: Orphan, now: float) -> str:
     d = orphan.to_dict(now)
     age = d["unacked_age_s"]
-    return (f"{d[s.TASK_NAME] or '?'}[{d[s.TASK_ID] or '?'}]  queue "
-            f"{d['routing_key'] or '?'}  in unacked {_age(age)}  {d[s.STATE]}"
-            + (f"  chord {d[s.GROUP_ID]}" if d[s.GROUP_ID] else "")
+    return (f"{d[schema.TASK_NAME] or '?'}[{d[schema.TASK_ID] or '?'}]  queue "
+            f"{d['routing_key'] or '?'}  in unacked {_age(age)}  {d[schema.STATE]}"
+            + (f"  chord {d[schema.GROUP_ID]}" if d[schema.GROUP_ID] else "")
             + ("  (already ran: its ack was lost)" if orphan.ran else ""))
 
 
@@ -412,15 +412,19 @@ def inspect_cmd(ctx: click.Context, chord_id: str, verbose: bool) -> None:
     else:
         click.echo(_line(finding))
         for m in doc["members"]:
-            shown = m.get(s.EXCEPTION_MESSAGE) if m.get(s.EXCEPTION_MESSAGE) else (
-                m.get(s.RESULT) if verbose else "")
-            click.echo(f"  [{m[s.GROUP_INDEX]}] {m[s.TASK_ID]} {m[s.TASK_NAME] or '?'} "
-                       f"{m[s.STATE]} {m[s.WORKER] or '-'} {m['date_done'] or '-'} "
-                       f"{m['holder'] or ''} {shown if shown is not None else ''}".rstrip())
+            shown = m.get(schema.EXCEPTION_MESSAGE) if m.get(schema.EXCEPTION_MESSAGE) else (
+                m.get(schema.RESULT) if verbose else "")
+            click.echo(
+                f"  [{m[schema.GROUP_INDEX]}] {m[schema.TASK_ID]} {m[schema.TASK_NAME] or '?'} "
+                f"{m[schema.STATE]} {m[schema.WORKER] or '-'} {m['date_done'] or '-'} "
+                f"{m['holder'] or ''} {shown if shown is not None else ''}".rstrip()
+            )
         if "callback" in doc:
             cb = doc["callback"]
-            click.echo(f"  callback {cb[s.TASK_NAME]}[{cb[s.TASK_ID]}] {cb[s.STATE]} "
-                       f"{cb.get(s.EXCEPTION_MESSAGE) or ''}".rstrip())
+            click.echo(
+                f"  callback {cb[schema.TASK_NAME]}[{cb[schema.TASK_ID]}] {cb[schema.STATE]} "
+                f"{cb.get(schema.EXCEPTION_MESSAGE) or ''}".rstrip()
+            )
     ctx.exit(ExitStatus.FINDINGS if finding.verdict.stuck else ExitStatus.OK)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from instrumentation import schema as s
+from instrumentation import schema
 from worker.chord_monitor.keys import (
     CLAIM,
     DEDUP,
@@ -144,10 +144,10 @@ class ChordReader:
             return
         snap.has_record = True
         snap.created = parse_time(record.get("created"))
-        snap.organization_id = record.get(s.ORGANIZATION_ID)
-        snap.user_id = record.get(s.USER_ID)
-        snap.root_id = record.get(s.ROOT_ID) or None
-        snap.parent_id = record.get(s.PARENT_ID) or None
+        snap.organization_id = record.get(schema.ORGANIZATION_ID)
+        snap.user_id = record.get(schema.USER_ID)
+        snap.root_id = record.get(schema.ROOT_ID) or None
+        snap.parent_id = record.get(schema.PARENT_ID) or None
         signature = decode(record.get("callback"))
         if isinstance(signature, dict):
             snap.callback_signature = signature
@@ -215,5 +215,5 @@ class ChordReader:
                 return
             if not isinstance(kwargs, dict):
                 continue
-            snap.organization_id = snap.organization_id or kwargs.get(s.ORGANIZATION_ID)
-            snap.user_id = snap.user_id or kwargs.get(s.USER_ID)
+            snap.organization_id = snap.organization_id or kwargs.get(schema.ORGANIZATION_ID)
+            snap.user_id = snap.user_id or kwargs.get(schema.USER_ID)

@@ -20,8 +20,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from instrumentation import get_logger
-from instrumentation import schema as s
+from instrumentation import get_logger, schema
 from instrumentation.metrics import ChordCounts
 from worker.chord_monitor.analysis import is_reportable
 from worker.chord_monitor.model import ChordState
@@ -71,7 +70,7 @@ class ChordGaugeFeeder:
                 findings = monitor.survey()
         except (MonitorError, OSError) as exc:
             if not self._failing:
-                _log.warning("chord survey for metrics failed", **{s.REASON: str(exc)})
+                _log.warning("chord survey for metrics failed", **{schema.REASON: str(exc)})
             self._failing = True
             return self._counts
         self._failing = False

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from instrumentation import schema as s
+from instrumentation import schema
 from worker.chord_monitor.keys import ChordRef
 
 #: Shown for a stored value that is not JSON (a result_serializer other than json).
@@ -91,10 +91,10 @@ class UnackedEntry:
     def to_dict(self) -> dict[str, Any]:
         when = (datetime.fromtimestamp(self.delivered_at, UTC).isoformat()
                 if self.delivered_at is not None else None)
-        return {"tag": self.tag, s.TASK_ID: self.task_id, s.TASK_NAME: self.task_name,
+        return {"tag": self.tag, schema.TASK_ID: self.task_id, schema.TASK_NAME: self.task_name,
                 "exchange": self.exchange, "routing_key": self.routing_key,
-                "delivered_at": when, s.GROUP_ID: self.group_id, s.ROOT_ID: self.root_id,
-                s.RETRIES: self.retries}
+                "delivered_at": when, schema.GROUP_ID: self.group_id, schema.ROOT_ID: self.root_id,
+                schema.RETRIES: self.retries}
 
 
 @dataclass

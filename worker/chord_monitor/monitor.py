@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from instrumentation import schema as s
+from instrumentation import schema
 from worker.chord_monitor.analysis import DEFAULT_ORPHAN_GRACE_S, analyze, is_orphan
 from worker.chord_monitor.broker import BrokerView, QueuedMember, WorkerTasks, asked_at
 from worker.chord_monitor.collect import ChordReader, decode
@@ -76,14 +76,19 @@ class MonitorUnavailable(MonitorError):
 
 
 def task_dict(info: TaskInfo, verbose: bool = False) -> dict[str, Any]:
-    out = {s.TASK_ID: info.task_id, s.TASK_NAME: info.name, s.GROUP_INDEX: info.index,
-           s.STATE: info.state or info.joined_state or "PENDING", s.WORKER: info.worker,
-           "date_done": info.date_done.isoformat() if info.date_done else None,
-           HOLDER: info.holder}
+    out = {
+        schema.TASK_ID: info.task_id,
+        schema.TASK_NAME: info.name,
+        schema.GROUP_INDEX: info.index,
+        schema.STATE: info.state or info.joined_state or "PENDING",
+        schema.WORKER: info.worker,
+        "date_done": info.date_done.isoformat() if info.date_done else None,
+        HOLDER: info.holder,
+    }
     if info.error:
-        out[s.EXCEPTION_MESSAGE] = info.error
+        out[schema.EXCEPTION_MESSAGE] = info.error
     if verbose and not info.error:
-        out[s.RESULT] = info.result
+        out[schema.RESULT] = info.result
     return out
 
 
@@ -102,7 +107,7 @@ class Orphan:
 
     def to_dict(self, now: float) -> dict[str, Any]:
         age = self.entry.age_s(now)
-        return {**self.entry.to_dict(), s.STATE: self.state or "PENDING",
+        return {**self.entry.to_dict(), schema.STATE: self.state or "PENDING",
                 "unacked_age_s": None if age is None else round(age, 1), "ran": self.ran}
 
 
@@ -131,17 +136,17 @@ class Finding:
         """The schema fields of a chord-monitor log event about this chord."""
         snap, cb = self.snapshot, self.snapshot.callback
         return {
-            s.CHORD_ID: self.chord_id,
-            s.REASON: self.verdict.reason.value,
-            s.STATE: self.verdict.state.value,
-            s.MEMBERS_DONE: max(snap.joined, sum(1 for m in snap.members if m.done)),
-            s.MEMBERS_EXPECTED: snap.expected,
-            s.MEMBERS_FAILED: snap.members_failed,
-            s.CHORD_CALLBACK_ID: cb.task_id if cb else None,
-            s.CHORD_CALLBACK_NAME: cb.name if cb else None,
-            s.AGE_S: round(self.verdict.age_s, 1) if self.verdict.age_s is not None else None,
-            s.ORGANIZATION_ID: snap.organization_id,
-            s.USER_ID: snap.user_id,
+            schema.CHORD_ID: self.chord_id,
+            schema.REASON: self.verdict.reason.value,
+            schema.STATE: self.verdict.state.value,
+            schema.MEMBERS_DONE: max(snap.joined, sum(1 for m in snap.members if m.done)),
+            schema.MEMBERS_EXPECTED: snap.expected,
+            schema.MEMBERS_FAILED: snap.members_failed,
+            schema.CHORD_CALLBACK_ID: cb.task_id if cb else None,
+            schema.CHORD_CALLBACK_NAME: cb.name if cb else None,
+            schema.AGE_S: round(self.verdict.age_s, 1) if self.verdict.age_s is not None else None,
+            schema.ORGANIZATION_ID: snap.organization_id,
+            schema.USER_ID: snap.user_id,
         }
 
     def orphans(self) -> list[TaskInfo]:
@@ -296,8 +301,8 @@ class Monitor:
                 info = known[q.task_id] = TaskInfo(q.task_id, name=q.name, index=q.index)
                 snap.members.append(info)
             info.holder = q.where
-            snap.organization_id = snap.organization_id or q.tenant.get(s.ORGANIZATION_ID)
-            snap.user_id = snap.user_id or q.tenant.get(s.USER_ID)
+            snap.organization_id = snap.organization_id or q.tenant.get(schema.ORGANIZATION_ID)
+            snap.user_id = snap.user_id or q.tenant.get(schema.USER_ID)
             if snap.callback_signature is None and q.callback:
                 snap.callback_signature = q.callback
                 cb_id = (q.callback.get("options") or {}).get("task_id")

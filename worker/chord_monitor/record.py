@@ -49,7 +49,7 @@ from celery import Celery
 from celery.signals import after_task_publish, before_task_publish
 from kombu.utils import json as kombu_json
 
-from instrumentation import schema as s
+from instrumentation import schema
 from worker.chord_monitor.keys import MEMBERS, PAYLOADS, RECORD, normalize_prefix
 from worker.chord_monitor.model import REPLAY_RECORDED
 
@@ -103,7 +103,7 @@ def _app_for(task_name: str | None) -> Celery | None:
 
 def _tenant(headers: dict[str, Any], kwargs: Any) -> dict[str, str]:
     out = {}
-    for name in (s.ORGANIZATION_ID, s.USER_ID):
+    for name in (schema.ORGANIZATION_ID, schema.USER_ID):
         value = headers.get(name)
         if not value and isinstance(kwargs, dict):
             value = kwargs.get(name)
@@ -167,9 +167,9 @@ def record_fields(headers: dict[str, Any], body: Any, exchange: str | None = Non
         "callback_name": str(callback.get("task") or ""),
         **_tenant(headers, kwargs),
     }
-    if not fields.keys() & {s.ORGANIZATION_ID, s.USER_ID}:
+    if not fields.keys() & {schema.ORGANIZATION_ID, schema.USER_ID}:
         fields.update(_tenant({}, callback.get("kwargs")))
-    for name in (s.ROOT_ID, s.PARENT_ID):
+    for name in (schema.ROOT_ID, schema.PARENT_ID):
         if headers.get(name):
             fields[name] = str(headers[name])
     replay, payload = member_message(headers, body, exchange, routing_key, properties,

@@ -14,8 +14,7 @@ from contextlib import contextmanager
 import pytest
 import redis
 
-from instrumentation import instrument, tenant_context, uninstrument
-from instrumentation import schema as s
+from instrumentation import instrument, schema, tenant_context, uninstrument
 from instrumentation.events import add_observer, remove_observer
 from tests.support import REPO, wait_for
 from tests.worker.chord_monitor.conftest import ChordLab, CliResult, close_lab, make_lab
@@ -30,7 +29,7 @@ def observed() -> Iterator[list[tuple[str, dict]]]:
     events: list[tuple[str, dict]] = []
 
     def observer(event: str, fields) -> None:
-        if event in s.CHORD_MONITOR_EVENTS:
+        if event in schema.CHORD_MONITOR_EVENTS:
             events.append((event, dict(fields)))
 
     add_observer(observer)
@@ -54,7 +53,7 @@ class TestHealthyAndClean:
         doc = status.json()
         assert status.code == 1, status.stderr
         assert doc["chords"] == {"in_progress": 1, "stuck": 1}, status.stdout
-        assert [c[s.CHORD_ID] for c in doc["stuck"]] == [stuck_gid]
+        assert [c[schema.CHORD_ID] for c in doc["stuck"]] == [stuck_gid]
         assert len(doc["workers"]) == 1
 
         healthy_keys = {k: lab.redis.get(k) for k in (lab.key(healthy.parent.id, ".s"),)}
@@ -66,15 +65,15 @@ class TestHealthyAndClean:
         assert {o.chord_id: o.done for o in plan} == {stuck_gid: False,
                                                        healthy.parent.id: False}
         assert "would delete" in next(o.detail for o in plan if o.chord_id == stuck_gid)
-        assert [(e, f[s.CHORD_ID], f[s.DRY_RUN]) for e, f in events] == [
-            (s.Event.CHORD_CLEANED, stuck_gid, True)]
+        assert [(e, f[schema.CHORD_ID], f[schema.DRY_RUN]) for e, f in events] == [
+            (schema.Event.CHORD_CLEANED, stuck_gid, True)]
         cleaned = lab.cli("clean", "--max-hours", "0", "--force", "--json")
         assert cleaned.code == 0, cleaned.stdout + cleaned.stderr
         outcomes = cleaned.json()["outcomes"]
-        assert [o[s.CHORD_ID] for o in outcomes] == [stuck_gid]
+        assert [o[schema.CHORD_ID] for o in outcomes] == [stuck_gid]
         assert outcomes[0]["done"] is True
-        (event,) = cleaned.events(s.Event.CHORD_CLEANED)
-        assert (event[s.CHORD_ID], event[s.SEVERITY], event[s.DRY_RUN]) == (
+        (event,) = cleaned.events(schema.Event.CHORD_CLEANED)
+        assert (event[schema.CHORD_ID], event[schema.SEVERITY], event[schema.DRY_RUN]) == (
             stuck_gid, "NOTICE", False)
         # The progressing chord's keys are untouched, and it completes normally.
         assert {k: lab.redis.get(k) for k in healthy_keys} == healthy_keys
@@ -118,17 +117,17 @@ class TestSilentStuckChord:
         check = lab.cli("check", "--max-hours", "0", "--json")
         assert check.code == 1, check.stderr
         (found,) = check.json()["stuck"]
-        assert found[s.CHORD_ID] == gid
-        assert found[s.REASON] == "size_key_missing"
-        assert (found[s.MEMBERS_DONE], found[s.MEMBERS_EXPECTED]) == (3, 3)
-        assert found[s.CHORD_CALLBACK_ID] == result.id
-        assert found[s.CHORD_CALLBACK_NAME] == "chordapp.collect"
-        assert (found[s.ORGANIZATION_ID], found[s.USER_ID]) == ("org-7", "u-3")
+        assert found[schema.CHORD_ID] == gid
+        assert found[schema.REASON] == "size_key_missing"
+        assert (found[schema.MEMBERS_DONE], found[schema.MEMBERS_EXPECTED]) == (3, 3)
+        assert found[schema.CHORD_CALLBACK_ID] == result.id
+        assert found[schema.CHORD_CALLBACK_NAME] == "chordapp.collect"
+        assert (found[schema.ORGANIZATION_ID], found[schema.USER_ID]) == ("org-7", "u-3")
         assert found["key_prefix"] == "tenantapp_"
         assert found["recoverable"] is True
-        (event,) = check.events(s.Event.CHORD_STUCK)
-        assert event[s.CHORD_ID] == gid and event[s.REASON] == "size_key_missing"
-        assert event[s.SEVERITY] == "ERROR"
+        (event,) = check.events(schema.Event.CHORD_STUCK)
+        assert event[schema.CHORD_ID] == gid and event[schema.REASON] == "size_key_missing"
+        assert event[schema.SEVERITY] == "ERROR"
 
         # The text form says the same.
         text = lab.cli("check", "--max-hours", "0")
@@ -144,10 +143,10 @@ class TestSilentStuckChord:
             first = actions.recover(monitor, gid)
         assert first.done, first.detail
         (event,) = events
-        assert event[0] == s.Event.CHORD_RECOVERED
-        assert (event[1][s.CHORD_ID], event[1][s.ACTION], event[1][s.DRY_RUN]) == (
+        assert event[0] == schema.Event.CHORD_RECOVERED
+        assert (event[1][schema.CHORD_ID], event[1][schema.ACTION], event[1][schema.DRY_RUN]) == (
             gid, "recover", False)
-        assert event[1][s.ORGANIZATION_ID] == "org-7"
+        assert event[1][schema.ORGANIZATION_ID] == "org-7"
         second = lab.cli("recover", gid, "--json")
         assert second.code == 1
         detail = second.json()["outcomes"][0]["detail"]
@@ -180,16 +179,16 @@ class TestFailures:
 
         check = lab.cli("check", "--max-hours", "0", "--json")
         assert check.code == 1
-        reasons = {c[s.CHORD_ID]: c for c in check.json()["stuck"]}
-        assert reasons[failing.parent.id][s.REASON] == "callback_failed"
-        assert reasons[revoked.parent.id][s.REASON] == "member_revoked"
-        assert reasons[revoked.parent.id][s.MEMBERS_FAILED] == 1
-        assert [m[s.TASK_ID] for m in reasons[revoked.parent.id]["failed"]] == [victim]
+        reasons = {c[schema.CHORD_ID]: c for c in check.json()["stuck"]}
+        assert reasons[failing.parent.id][schema.REASON] == "callback_failed"
+        assert reasons[revoked.parent.id][schema.REASON] == "member_revoked"
+        assert reasons[revoked.parent.id][schema.MEMBERS_FAILED] == 1
+        assert [m[schema.TASK_ID] for m in reasons[revoked.parent.id]["failed"]] == [victim]
         assert set(reasons) == {failing.parent.id, revoked.parent.id}
 
         inspected = lab.cli("inspect", revoked.parent.id, "--json", "--verbose")
         assert inspected.code == 1
-        states = [m[s.STATE] for m in inspected.json()["members"]]
+        states = [m[schema.STATE] for m in inspected.json()["members"]]
         assert states == ["SUCCESS", "SUCCESS", "REVOKED"]
         # recover refuses, with the reason.
         refused = lab.cli("recover", revoked.parent.id)
@@ -219,19 +218,19 @@ class TestRevoke:
         dry = lab.cli("revoke", "--max-hours", "0", "--dry-run", "--json")
         assert dry.code == 1, dry.stderr
         (plan,) = dry.json()["outcomes"]
-        assert plan[s.DRY_RUN] is True and plan["done"] is False
+        assert plan[schema.DRY_RUN] is True and plan["done"] is False
         pending = [r.id for r in result.parent.results]
         assert set(plan["task_ids"]) == {*pending, result.id}
         assert lab.dump_backend() == before
         assert lab.redis.__class__.from_url(lab.broker_url).llen("celery") == queued_before
-        assert all(e[s.DRY_RUN] is True for e in dry.events(s.Event.CHORD_REVOKED))
+        assert all(e[schema.DRY_RUN] is True for e in dry.events(schema.Event.CHORD_REVOKED))
 
         fix = lab.fix_chords("--report-after", "0", "--revoke-after", "0", "--yes", "--json")
         # Every stuck chord was revoked: nothing remains stuck, so the check passes (0).
         assert fix.code == 0, fix.stdout + fix.stderr
         doc = fix.json()
         assert doc["remaining"] == []
-        assert [c[s.CHORD_ID] for c in doc["stuck"]] == [gid]
+        assert [c[schema.CHORD_ID] for c in doc["stuck"]] == [gid]
         assert doc["outcomes"][0]["done"] is True
         assert "recover" in doc["recommendations"][gid] or "revoke" in doc["recommendations"][gid]
         assert lab.meta_state(result.id) == "REVOKED"
@@ -257,8 +256,8 @@ class TestLostMembersAndInterrupt:
         check = lab.cli("check", "--max-hours", "0", "--json")
         assert check.code == 1, check.stderr
         (found,) = check.json()["stuck"]
-        assert found[s.CHORD_ID] == result.parent.id
-        assert found[s.REASON] == "members_lost"
+        assert found[schema.CHORD_ID] == result.parent.id
+        assert found[schema.REASON] == "members_lost"
         assert "1 lost" in found["detail"]  # the other one waits in a queue (or unacked)
         # No worker answers: nothing proves the member is on no worker, so no re-publish.
         assert found["recoverable"] is False
@@ -317,10 +316,10 @@ class TestUnrecordedApp:
             check = lab.cli("check", "--max-hours", "0", "--json")
             assert check.code == 1, check.stderr
             (found,) = check.json()["stuck"]
-            assert found[s.REASON] == "size_key_missing"
-            assert found[s.CHORD_CALLBACK_ID] == result.id
-            assert found[s.CHORD_CALLBACK_NAME] == "chordapp.collect"
-            assert (found[s.ORGANIZATION_ID], found[s.USER_ID]) == ("org-h", "u-h")
+            assert found[schema.REASON] == "size_key_missing"
+            assert found[schema.CHORD_CALLBACK_ID] == result.id
+            assert found[schema.CHORD_CALLBACK_NAME] == "chordapp.collect"
+            assert (found[schema.ORGANIZATION_ID], found[schema.USER_ID]) == ("org-h", "u-h")
 
             lab.open_gate("u")
             wait_for(lambda: all(lab.meta_state(r.id) == "SUCCESS"
@@ -328,8 +327,8 @@ class TestUnrecordedApp:
                      timeout=30, message="all members to succeed")
             after = lab.cli("check", "--max-hours", "0", "--json")
             (found,) = after.json()["stuck"]
-            assert found[s.REASON] == "size_key_missing"
-            assert found[s.CHORD_CALLBACK_ID] is None and found[s.MEMBERS_DONE] == 3
+            assert found[schema.REASON] == "size_key_missing"
+            assert found[schema.CHORD_CALLBACK_ID] is None and found[schema.MEMBERS_DONE] == 3
             refused = lab.cli("recover", gid)
             assert refused.code == 1
             assert "callback is unknown" in refused.stdout
@@ -354,14 +353,14 @@ class TestLostCallback:
         waiting = lab.cli("inspect", gid, "--json")
         assert waiting.code == 0, waiting.stdout + waiting.stderr
         doc = waiting.json()
-        assert doc[s.REASON] == "waiting_for_callback"
+        assert doc[schema.REASON] == "waiting_for_callback"
         assert doc["callback"]["holder"] == "queue:cbq"
 
         broker.delete("cbq")  # the message is lost
         check = lab.cli("check", "--max-hours", "0", "--json")
         assert check.code == 1
         (found,) = check.json()["stuck"]
-        assert (found[s.CHORD_ID], found[s.REASON]) == (gid, "callback_not_run")
+        assert (found[schema.CHORD_ID], found[schema.REASON]) == (gid, "callback_not_run")
         assert found["recoverable"] is True
 
         lab.app.control.add_consumer("cbq", destination=[worker.hostname], reply=True,
@@ -383,8 +382,8 @@ class TestLostCallback:
         assert "already recovered" in loser or "waiting_for_callback" in loser, outputs
         winner = next(err for (_, err), p in zip(outputs, procs, strict=True)
                       if p.returncode == 0)
-        (event,) = CliResult(0, "", winner).events(s.Event.CHORD_RECOVERED)
-        assert (event[s.CHORD_ID], event[s.REASON], event[s.SEVERITY]) == (
+        (event,) = CliResult(0, "", winner).events(schema.Event.CHORD_RECOVERED)
+        assert (event[schema.CHORD_ID], event[schema.REASON], event[schema.SEVERITY]) == (
             gid, "callback_not_run", "NOTICE")
         assert result.get(timeout=30) == 0 + 1
         assert lab.runs("lostcb") == [[0, 1]]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.support import wait_for
 from tests.worker.chord_monitor.conftest import ChordLab
 from worker.chord_monitor import Monitor, actions
@@ -87,7 +87,7 @@ class TestLostMemberRecovered:
         check = lab.cli("check", "--max-hours", "0", "--json")
         assert check.code == 1, check.stderr
         (found,) = check.json()["stuck"]
-        assert (found[s.CHORD_ID], found[s.REASON], found["recoverable"]) == (
+        assert (found[schema.CHORD_ID], found[schema.REASON], found["recoverable"]) == (
             gid, "members_lost", True)
         assert "1 lost" in found["detail"] and "recover re-publishes them" in found["detail"]
 
@@ -103,8 +103,8 @@ class TestLostMemberRecovered:
         (outcome,) = done.json()["outcomes"]
         assert outcome["done"] and outcome["task_ids"] == [lost_id]
         assert outcome["messages"][0]["republished"] is True
-        (event,) = done.events(s.Event.CHORD_RECOVERED)
-        assert (event[s.CHORD_ID], event[s.REASON]) == (gid, "members_lost")
+        (event,) = done.events(schema.Event.CHORD_RECOVERED)
+        assert (event[schema.CHORD_ID], event[schema.REASON]) == (gid, "members_lost")
 
         assert result.get(timeout=30) == 0 + 1 + 4
         assert lab.runs("lost1") == [[0, 1, 4]]
@@ -131,7 +131,7 @@ class TestLostMemberRecovered:
         broker.delete(f"_kombu.binding.{QUEUE}")
         check = lab.cli("check", "--max-hours", "0", "--json")
         (found,) = check.json()["stuck"]
-        assert (found[s.REASON], found["recoverable"]) == ("members_lost", True), found
+        assert (found[schema.REASON], found["recoverable"]) == ("members_lost", True), found
         assert "3 lost" in found["detail"]
 
         # recover looks again in the members' own queue (from their copies): it finds
@@ -222,7 +222,7 @@ class TestNotRecorded:
                  timeout=30, message="member 0 to succeed")
         check = lab.cli("check", "--max-hours", "0", "--json")
         (found,) = check.json()["stuck"]
-        assert (found[s.REASON], found["recoverable"]) == ("members_lost", False)
+        assert (found[schema.REASON], found["recoverable"]) == ("members_lost", False)
         refused = lab.cli("recover", gid)
         assert refused.code == 1
         lost_id = result.parent.results[1].id

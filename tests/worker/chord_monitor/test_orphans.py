@@ -15,7 +15,7 @@ import redis
 from celery import chord
 from kombu.utils.json import dumps, loads
 
-from instrumentation import schema as s
+from instrumentation import schema
 from tests.support import wait_for
 from tests.worker.chord_monitor.conftest import ChordLab
 from worker.chord_monitor.unacked import UNACKED, UNACKED_INDEX
@@ -62,9 +62,9 @@ class TestOrphanedMember:
         check = lab.cli("check", "--max-hours", "0", "--json")
         assert check.code == 1, check.stdout + check.stderr
         (found,) = check.json()["stuck"]
-        assert (found[s.CHORD_ID], found[s.REASON]) == (gid, "orphaned_in_unacked")
+        assert (found[schema.CHORD_ID], found[schema.REASON]) == (gid, "orphaned_in_unacked")
         assert found["recoverable"] is True
-        assert [(o[s.TASK_ID], o["tag"], o["routing_key"]) for o in found["orphaned"]] == [
+        assert [(o[schema.TASK_ID], o["tag"], o["routing_key"]) for o in found["orphaned"]] == [
             (victim, tag, "celery")]
         assert "orphaned" in found["detail"] and victim in found["detail"]
         status = lab.cli("status", "--max-hours", "0")
@@ -92,8 +92,8 @@ class TestOrphanedMember:
         assert done.code == 0, done.stdout + done.stderr
         (outcome,) = done.json()["outcomes"]
         assert outcome["done"] is True and outcome["messages"][0]["queues"] == ["celery"]
-        (event,) = done.events(s.Event.CHORD_RECOVERED)
-        assert (event[s.CHORD_ID], event[s.REASON]) == (gid, "orphaned_in_unacked")
+        (event,) = done.events(schema.Event.CHORD_RECOVERED)
+        assert (event[schema.CHORD_ID], event[schema.REASON]) == (gid, "orphaned_in_unacked")
         assert result.get(timeout=30) == 0 + 1 + 4
         assert lab.runs("orph") == [[0, 1, 4]]  # the callback ran exactly once
         wait_for(lambda: not unacked(broker), timeout=30, message="the worker to ack it")
@@ -181,10 +181,10 @@ class TestOrphansCommand:
 
         listed = lab.cli("orphans", "--json")
         assert listed.code == 1, listed.stdout + listed.stderr
-        found = {o[s.TASK_ID]: o for o in listed.json()["orphans"]}
+        found = {o[schema.TASK_ID]: o for o in listed.json()["orphans"]}
         assert set(found) == {lost.id, done_before.id}
-        assert (found[lost.id][s.STATE], found[lost.id]["ran"]) == ("PENDING", False)
-        assert (found[done_before.id][s.STATE], found[done_before.id]["ran"]) == (
+        assert (found[lost.id][schema.STATE], found[lost.id]["ran"]) == ("PENDING", False)
+        assert (found[done_before.id][schema.STATE], found[done_before.id]["ran"]) == (
             "SUCCESS", True)
         assert found[lost.id]["unacked_age_s"] >= 300
         text = lab.cli("orphans")

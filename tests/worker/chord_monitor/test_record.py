@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from kombu.utils import json as kombu_json
 
-from instrumentation import schema as s
+from instrumentation import schema
 from worker.chord_monitor.model import REPLAY_RECORDED
 from worker.chord_monitor.record import member_message, record_fields
 
@@ -23,27 +23,27 @@ class TestRecordFields:
     def test_chord_member(self):
         """A header member yields the callback, its id and name, and the member by index."""
         found = record_fields(
-            _headers(**{s.ORGANIZATION_ID: "org-h"}),
-            [[1], {s.ORGANIZATION_ID: "org-kw"}, {"chord": CALLBACK}], "", "celery",
+            _headers(**{schema.ORGANIZATION_ID: "org-h"}),
+            [[1], {schema.ORGANIZATION_ID: "org-kw"}, {"chord": CALLBACK}], "", "celery",
             {"priority": 5, "reply_to": "r", "correlation_id": "m-1"})
         fields = found.fields
         assert json.loads(fields["callback"]) == CALLBACK
         assert kombu_json.loads(fields["callback_message"]) == CALLBACK
         assert (fields["callback_id"], fields["callback_name"]) == ("cb-1", "app.collect")
-        assert fields[s.ORGANIZATION_ID] == "org-h"  # headers win over kwargs
-        assert s.USER_ID not in fields  # the member named an org: callback kwargs not mixed in
+        assert fields[schema.ORGANIZATION_ID] == "org-h"  # headers win over kwargs
+        assert schema.USER_ID not in fields  # the member named an org: callback kwargs not mixed in
         assert found.index == "2"
         assert json.loads(found.member) == ["m-1", "app.member", REPLAY_RECORDED]
         copy = kombu_json.loads(found.payload)
         # The callback is kept once in the record, not in every member's copy.
-        assert copy == {"headers": _headers(**{s.ORGANIZATION_ID: "org-h"}),
-                        "body": [[1], {s.ORGANIZATION_ID: "org-kw"}, {}],
+        assert copy == {"headers": _headers(**{schema.ORGANIZATION_ID: "org-h"}),
+                        "body": [[1], {schema.ORGANIZATION_ID: "org-kw"}, {}],
                         "exchange": "", "routing_key": "celery",
                         "properties": {"priority": 5, "reply_to": "r"}}
 
     def test_tenant_from_callback_kwargs_when_members_have_none(self):
         found = record_fields(_headers(), [[], {}, {"chord": CALLBACK}])
-        assert found.fields[s.USER_ID] == "u-cb"
+        assert found.fields[schema.USER_ID] == "u-cb"
 
     def test_not_a_chord_member(self):
         """Plain tasks, groups without a chord, and protocol-1 bodies are ignored."""
