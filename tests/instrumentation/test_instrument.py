@@ -10,7 +10,6 @@ import pytest
 from celery import Celery, signals
 from celery.contrib.testing.worker import start_worker
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -40,17 +39,6 @@ OUR_SIGNALS = [signals.before_task_publish, signals.after_task_publish, signals.
 
 def receiver_counts() -> list[int]:
     return [len(sig.receivers) for sig in OUR_SIGNALS]
-
-
-@pytest.fixture(scope="module")
-def span_exporter() -> InMemorySpanExporter:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
 
 
 @pytest.fixture

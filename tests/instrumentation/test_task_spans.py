@@ -36,17 +36,6 @@ SPAN_SIGNALS = [signals.before_task_publish, signals.after_task_publish, signals
                 signals.task_postrun, signals.task_failure, signals.task_retry]
 
 
-@pytest.fixture(scope="module")
-def span_exporter() -> InMemorySpanExporter:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
-
-
 @pytest.fixture
 def app(broker_url, backend_url) -> Celery:
     app = Celery("spans", broker=broker_url, backend=backend_url, set_as_current=False)

@@ -10,26 +10,12 @@ import json
 import pytest
 from celery import Celery, chord
 from celery.contrib.testing.worker import start_worker as start_thread_worker
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from instrumentation import active_task_count, configure_logging, instrument
 from instrumentation.tracing import MAX_CHORD_LINKS, link_chord_members
 from tests.support import running_worker, wait_for
 from tests.support.apps import client_app
-
-
-@pytest.fixture(scope="module")
-def span_exporter() -> InMemorySpanExporter:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ READERS = [*sorted((ROOT / "analyzers" / "report").glob("*.py")),
 def test_every_frame_column_the_sections_name_is_in_columns():
     named = set()
     for path in READERS:
-        for const in re.findall(r"\bs\.([A-Z][A-Z0-9_]*)\b", path.read_text()):
+        for const in re.findall(r"\bschema\.([A-Z][A-Z0-9_]*)\b", path.read_text()):
             value = getattr(schema, const)
             if isinstance(value, str) and value in schema.FRAME_COLUMNS:
                 named.add(value)
