@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from analyzers.ingest import celery_sentences
+from analyzers.ingest import celery_sentences, row_join
 from instrumentation import schema
 
 BODY = "body"
@@ -91,9 +91,8 @@ def parse_records(df: pl.DataFrame) -> pl.DataFrame:
 def _with_events(h: pl.DataFrame, anchored: bool) -> pl.DataFrame:
     """The header-parsed rows joined with the Celery sentences found in their message."""
     events = celery_sentences.recognize(h.select("_i", schema.MESSAGE), anchored=anchored)
-    out = h.select("_i", schema.TIME, schema.SEVERITY, schema.MESSAGE).join(
-        events, on="_i", how="left"
-    )
+    out = row_join.left_join(h.select("_i", schema.TIME, schema.SEVERITY, schema.MESSAGE),
+                             events, [c for c in events.columns if c != "_i"])
     return out.with_columns(pl.col(schema.EVENT).fill_null(str(schema.Event.LOG)))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from analyzers.ingest import row_join
 from analyzers.ingest._times import UTC_US, parse_times
 
 TEXT, BODY, POD, CONTAINER, PREFIX_TIME = "text", "body", "pod", "container", "prefix_time"
@@ -125,20 +126,41 @@ def classify(df: pl.DataFrame, header_start: str) -> pl.DataFrame:
     rest = df.get_column(KIND).is_null()
     if not rest.any():
         return df
-    other = df.filter(rest).select(_other_kind(body).alias(KIND)).get_column(KIND)
-    return df.with_columns(df.get_column(KIND).scatter(np.flatnonzero(rest.to_numpy()), other))
+    at = np.flatnonzero(rest.to_numpy())
+    other = other_kinds(df.get_column(BODY).gather(at))
+    return df.with_columns(df.get_column(KIND).scatter(at, other))
 
 
-def _other_kind(body: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(body.str.contains(BANNER_START)).then(pl.lit(BANNER))
-        .when(body.str.contains(CONTINUATION)).then(pl.lit(CONT))
-        .when(body.str.contains(BANNER_LINE)).then(pl.lit(BANNER_BODY))
-        .when(body.str.contains(RECORD_START)).then(pl.lit(RECORD))
-        .when(body.str.contains(JSON_VALUE)).then(pl.lit(JSON_OTHER))
-        .when(body.str.contains(EXCEPTION_LINE)).then(pl.lit(EXC))
-        .otherwise(pl.lit(PLAIN))
-    )
+#: The kinds ``other_kinds`` tells apart, in order: the first pattern a line matches wins.
+OTHER_RULES = (
+    (BANNER_START, BANNER),
+    (CONTINUATION, CONT),
+    (BANNER_LINE, BANNER_BODY),
+    (RECORD_START, RECORD),
+    (JSON_VALUE, JSON_OTHER),
+    (EXCEPTION_LINE, EXC),
+)
+
+
+def other_kinds(bodies: pl.Series) -> pl.Series:
+    """The kind of each line that is neither empty, JSON nor Celery's header.
+
+    Each pattern runs only on the lines no earlier pattern matched (a ``when/then`` chain
+    would run every pattern on every line): most such lines are a traceback's, decided by
+    the second pattern.
+    """
+    codes = np.full(len(bodies), len(OTHER_RULES), dtype=np.uint32)  # default: PLAIN
+    left = np.arange(len(bodies))
+    for code, (pattern, _) in enumerate(OTHER_RULES):
+        hit = bodies.str.contains(pattern).fill_null(False)
+        codes[left[hit.to_numpy()]] = code
+        miss = ~hit
+        left = left[miss.to_numpy()]
+        if len(left) == 0:
+            break
+        bodies = bodies.filter(miss)
+    names = pl.Series(KIND, [kind for _, kind in OTHER_RULES] + [PLAIN], dtype=pl.String)
+    return names.gather(codes)
 
 
 def stitch(lines: pl.DataFrame) -> pl.DataFrame:
@@ -183,6 +205,7 @@ def blocks(lines: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
     cont = owners.filter(col(START) != col("_i"))
     if cont.height == 0:
         return pl.DataFrame({"_i": [], BLOCK: []}, schema={"_i": pl.Int64, BLOCK: pl.String})
-    cont = cont.join(lines.select("_i", BODY), on="_i", how="left").sort("_i")
+    cont = row_join.left_join(cont, lines, [BODY]).sort("_i")
     return cont.group_by(START, maintain_order=True).agg(col(BODY).str.join("\n").alias(BLOCK)) \
         .rename({START: "_i"})
+

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzers import frame
-from analyzers.ingest import celery_sentences, celery_text, json_lines, kubectl
+from analyzers.ingest import celery_sentences, celery_text, json_lines, kubectl, row_join
 from analyzers.ingest._times import UTC_US, parse_times
 from analyzers.ingest.detect import Lines
 from instrumentation import schema
@@ -307,9 +307,9 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
         _unclaimed(df, lost, source, parts)
         owners = owners.filter(col(kubectl.START).is_not_null())
     firsts = owners.filter(col(kubectl.START) == col("_i")).select("_i")
-    recs = firsts.join(df.select("_i", kubectl.KIND, kubectl.BODY, schema.LINE_NO, kubectl.POD,
-                                 kubectl.CONTAINER, schema.NAMESPACE, kubectl.PREFIX_TIME),
-                       on="_i", how="left")
+    recs = row_join.left_join(firsts, df, [kubectl.KIND, kubectl.BODY, schema.LINE_NO, kubectl.POD,
+                                          kubectl.CONTAINER, schema.NAMESPACE,
+                                          kubectl.PREFIX_TIME])
     blocks = kubectl.blocks(df, owners)
     del owners
     is_header = col(kubectl.KIND) == kubectl.HEADER
@@ -319,7 +319,8 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
     others = recs.filter(is_record).select("_i", kubectl.BODY, kubectl.PREFIX_TIME)
     if others.height:
         parsed.append(celery_text.parse_records(others))
-    recs = recs.join(pl.concat(parsed, how="diagonal_relaxed"), on="_i", how="left")
+    parsed_df = pl.concat(parsed, how="diagonal_relaxed")
+    recs = row_join.left_join(recs, parsed_df, [c for c in parsed_df.columns if c != "_i"])
     is_celery, is_header = is_header, is_header | is_record
     recs = recs.with_columns(
         [
@@ -399,8 +400,8 @@ def _unclaimed(df: pl.DataFrame, lost: pl.DataFrame, source: str, parts: Parts) 
     """Text lines no record claims, as unparsed lines with the reason."""
     col = pl.col
     kind = col(kubectl.KIND)
-    rows = lost.select("_i").join(df.select("_i", kubectl.KIND, kubectl.BODY, schema.LINE_NO,
-                                            kubectl.POD, kubectl.CONTAINER), on="_i", how="left")
+    rows = row_join.left_join(lost.select("_i"), df, [kubectl.KIND, kubectl.BODY, schema.LINE_NO,
+                                                     kubectl.POD, kubectl.CONTAINER])
     parts.unparsed.append(rows.select(
         pl.lit(source).alias(schema.SOURCE), col(schema.LINE_NO).cast(pl.Int64),
         col(kubectl.POD).alias(schema.POD), col(kubectl.CONTAINER).alias(schema.CONTAINER),

@@ -73,8 +73,11 @@ _KIND_OF_EXCEPTION = (
 )
 
 
-def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd.DataFrame:
-    """Task ids executed more often than their retries explain, with the likely cause."""
+def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None,
+                         lost_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Task ids executed more often than their retries explain, with the likely cause.
+
+    ``lost_rows``: ``lost_worker_rows(frame)`` if the caller has it (it is not cheap)."""
     rec = event_is(frame, schema.Event.TASK_RECEIVED)
     sta = event_is(frame, schema.Event.TASK_STARTED)
     suc = event_is(frame, schema.Event.TASK_SUCCEEDED)
@@ -148,7 +151,9 @@ def duplicate_executions(frame: pd.DataFrame, *, ids: Codes | None = None) -> pd
     )
     out = out.join(counts, how="left")
 
-    lost_ids = set(lost_worker_rows(frame)[schema.TASK_ID].dropna())
+    if lost_rows is None:
+        lost_rows = lost_worker_rows(frame)
+    lost_ids = set(lost_rows[schema.TASK_ID].dropna())
     near_hour = (out[cols.GAP_S] >= VISIBILITY_TIMEOUT_S * 0.95).fillna(False)
     out[cols.LIKELY_CAUSE] = np.select(
         [
@@ -351,9 +356,12 @@ def _infer_lost_tasks(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def lost_workers(frame: pd.DataFrame) -> pd.DataFrame:
-    """Lost workers, time limits and broker disconnects, per kind and worker."""
-    rows = lost_worker_rows(frame)
+def lost_workers(frame: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Lost workers, time limits and broker disconnects, per kind and worker.
+
+    ``rows``: ``lost_worker_rows(frame)`` if the caller has it (it is not cheap)."""
+    if rows is None:
+        rows = lost_worker_rows(frame)
     if rows.empty:
         return empty(LOST_COLUMNS)
     g = rows.groupby([cols.KIND, schema.WORKER], sort=False)

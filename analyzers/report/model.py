@@ -33,7 +33,7 @@ from instrumentation import schema
 from . import columns as cols
 from .chords import STUCK
 from .chords import chords as chord_states
-from .duplicates import duplicate_executions, lost_workers
+from .duplicates import duplicate_executions, lost_worker_rows, lost_workers
 from .durations import slow_tasks
 from .failures import failures
 from .kernels import event_is, factorize, prepare
@@ -264,12 +264,13 @@ def build_report(
         pending_ids = pool.submit(factorize, filtered[schema.TASK_ID])
         view = prepare(filtered)
         retried = retry_rows(view)  # picked once for both retry tables
+        lost_rows = lost_worker_rows(view)  # once for lost workers and duplicates' causes
         without_ids = {
             "failures": failures(view),
             "retries": retries(view, rows=retried),
             "retry_storms": retry_storms(view, factor=storm_factor,
                                          min_retries=storm_min_retries, rows=retried),
-            "lost_workers": lost_workers(view),
+            "lost_workers": lost_workers(view, rows=lost_rows),
             "over_time": over_time(view),
         }
         ids = pending_ids.result()
@@ -285,7 +286,7 @@ def build_report(
                           truncated=lines_truncated),
         tasks=task_totals(view, ids=ids),
         retry_outcomes=retry_outcomes(view, ids=ids),
-        duplicates=duplicate_executions(view, ids=ids),
+        duplicates=duplicate_executions(view, ids=ids, lost_rows=lost_rows),
         slow_tasks=slow,
         **without_ids,
         unparsed=_unparsed_examples(unparsed),
