@@ -174,13 +174,19 @@ def stitch(lines: pl.DataFrame) -> pl.DataFrame:
     """
     col = pl.col
     text = lines.filter(col(KIND).is_in(TEXT_KINDS))
-    has_streams = text.get_column(STREAM).n_unique() > 1
+    # The windows partition by a small integer per stream, not by the stream's text: grouping
+    # a million strings three times costs more than the windows themselves.
+    codes = text.get_column(STREAM).cast(pl.Categorical).to_physical().alias("_s")
+    has_streams = codes.n_unique() > 1
 
     def over(e: pl.Expr) -> pl.Expr:
-        return e.over(STREAM) if has_streams else e
+        return e.over("_s") if has_streams else e
 
-    prev = over(col(KIND).shift(1))
-    kind = col(KIND)
+    t = text.select(col("_i"), col(KIND))
+    if has_streams:
+        t = t.with_columns(codes)
+    t = t.with_columns(over(col(KIND).shift(1)).alias("_prev"))
+    kind, prev = col(KIND), col("_prev")
     fits = (
         (kind == CONT)
         | ((kind == EXC) & prev.is_in([CONT]).fill_null(False))
@@ -188,9 +194,7 @@ def stitch(lines: pl.DataFrame) -> pl.DataFrame:
     )
     status = pl.when(kind.is_in(STARTS)).then(pl.lit(1)).when(fits).then(pl.lit(0)) \
         .otherwise(pl.lit(-1))
-    t = text.select(col("_i"), status.alias("_st"))
-    if has_streams:
-        t = t.with_columns(text.get_column(STREAM))
+    t = t.with_columns(status.alias("_st")).drop(KIND, "_prev")
     anchor = over(pl.when(col("_st") != 0).then(col("_i")).forward_fill())
     anchor_st = over(pl.when(col("_st") != 0).then(col("_st")).forward_fill())
     t = t.with_columns(anchor.alias("_a"), anchor_st.alias("_ast"))

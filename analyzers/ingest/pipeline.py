@@ -322,8 +322,8 @@ def _read_general(buf: bytes, lines: Lines, source: str, order_base: int, parts:
         pl.lit(None, pl.String).alias(schema.NAMESPACE),
     )
     # Binary junk can only hide among the plain lines: look for control bytes there only.
-    junk = df.filter(col(kubectl.KIND).is_in([k for k in kubectl.TEXT_KINDS
-                                              if k != kubectl.HEADER]))
+    junk = df.select("_i", kubectl.BODY, kubectl.KIND).filter(
+        col(kubectl.KIND).is_in([k for k in kubectl.TEXT_KINDS if k != kubectl.HEADER]))
     junk = junk.filter(body.str.contains(_BINARY))
     if junk.height:
         df = df.with_columns(
@@ -363,7 +363,8 @@ def _first_open_record(df: pl.DataFrame, owners: pl.DataFrame) -> int | None:
         return None
     start = np.arange(n, dtype=np.int64)
     start[owners.get_column("_i").to_numpy()] = owners.get_column(kubectl.START).to_numpy()
-    streams = df.get_column(kubectl.STREAM).to_numpy()[owners.get_column("_i").to_numpy()]
+    # The stream of each owned line, gathered in Polars (not as a NumPy array of objects).
+    streams = df.get_column(kubectl.STREAM).gather(owners.get_column("_i"))
     last_starts = pl.DataFrame({"stream": streams, "start": owners.get_column(kubectl.START)}) \
         .group_by("stream").agg(pl.col("start").max()).get_column("start")
     # A stream whose last record began long before the end has gone quiet (kubectl without
