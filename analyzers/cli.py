@@ -48,6 +48,7 @@ import pandas as pd
 
 from analyzers import config
 from analyzers.errors import AnalyzerError
+from analyzers.ingest.line_limit import LineLimit
 from analyzers.render import FORMATS, FRAME_FORMATS, render, render_frame
 from analyzers.render.records import PARSE_FORMATS, TABLE_COLUMNS, RecordWriter, csv_text, ndjson
 from analyzers.report import COLUMNS as REPORT_COLUMNS
@@ -477,17 +478,22 @@ def open_source(options: SourceOptions, *, follow: bool = False):
     return source
 
 
-def follow_input(options: SourceOptions) -> Iterator[bytes | None]:
-    """Lines of the followed input (stdin, one FILE, or ``kubectl logs -f``) as they come."""
+def _line_limit(options: SourceOptions) -> LineLimit:
+    return LineLimit() if options.max_line is None else LineLimit(options.max_line)
+
+
+def follow_input(options: SourceOptions, limit: LineLimit) -> Iterator[bytes | None]:
+    """Lines of the followed input (stdin, one FILE, or ``kubectl logs -f``) as they come,
+    each cut to ``limit`` (``--max-line``)."""
     try:
         if options.implied() in ("file", "auto") and (options.files or stdin_is_input()):
             options.plan = plan_source(options)
-            return _user_errors(follow_lines(list(options.files)))
+            return _user_errors(follow_lines(list(options.files), limit))
         source = open_source(options, follow=True)
         if options.plan is not None and options.plan.kind == "kubectl":
             ((_, chunks),) = list(source)
-            return _user_errors(follow_chunks(chunks))
-        return _user_errors(follow_lines(list(options.files)))
+            return _user_errors(follow_chunks(chunks, limit=limit))
+        return _user_errors(follow_lines(list(options.files), limit))
     except AnalyzerError as exc:
         raise UserError(str(exc)) from None
 
@@ -758,13 +764,15 @@ def _analyze_follow(sources: SourceOptions, options: dict[str, Any], refresh: fl
     if window <= timedelta(0):
         raise UserError("-f/--follow keeps the last --since: give a duration (15m, 1h) or a "
                         "time in the past")
-    lines = follow_input(sources)
+    limit = _line_limit(sources)
+    lines = follow_input(sources, limit)
     files = [f for f in sources.files if f != "-"]
     live = LiveReport(files[0] if files else "kubectl" if sources.live else "stdin", window)
     wall = sources.live  # kubectl: "now" is the clock; a pipe may replay old logs
 
     def report():
-        return live.build_report(now=pd.Timestamp.now(tz="UTC") if wall else None, **options)
+        return live.build_report(now=pd.Timestamp.now(tz="UTC") if wall else None,
+                                 lines_truncated=limit.truncated, **options)
 
     with LiveView(live, window, refresh) as view:
         try:
@@ -870,7 +878,8 @@ def _parse_follow(sources: SourceOptions, fmt: str, out_file: str | None) -> Non
     """Records out as lines come in; Ctrl-C ends with INTERRUPTED like any command."""
     from analyzers.ingest import StreamParser
 
-    lines = follow_input(sources)
+    limit = _line_limit(sources)
+    lines = follow_input(sources, limit)
     files = list(sources.files)
     parser = StreamParser(files[0] if files and files != ["-"] else
                           "kubectl" if sources.live else "stdin")
@@ -885,6 +894,10 @@ def _parse_follow(sources: SourceOptions, fmt: str, out_file: str | None) -> Non
                     writer.write(parser.flush() if line is None else parser.feed(line))
             except AnalyzerError as exc:
                 raise UserError(str(exc)) from None
+            finally:
+                if limit.truncated:
+                    click.echo(f"rhesis-logs: {limit.truncated:,} line(s) longer than "
+                               f"--max-line ({limit.limit:,} bytes) were cut", err=True)
             writer.write(parser.flush())
 
 

@@ -12,8 +12,11 @@
         ...  # any source's chunks (``kubectl logs -f``) as lines, with the same ``None``s
 
 The iterator ends when stdin closes (or the chunks end) and never ends on a file (the
-caller stops it, usually on Ctrl-C). ``analyzers.ingest.StreamParser`` turns the lines into
-records (``parse --follow``), ``analyzers.live.LiveReport`` into a report (``analyze -f``).
+caller stops it, usually on Ctrl-C). Every function takes a ``LineLimit``
+(``analyzers.ingest.line_limit``, ``--max-line``): lines longer than it are cut as the bytes
+arrive, so a line with no end costs at most the limit, as in a batch read.
+``analyzers.ingest.StreamParser`` turns the lines into records (``parse --follow``),
+``analyzers.live.LiveReport`` into a report (``analyze -f``).
 """
 
 from __future__ import annotations
@@ -27,17 +30,21 @@ import time
 from collections.abc import Iterable, Iterator
 
 from analyzers.errors import SourceError
+from analyzers.ingest.line_limit import LineLimit
 
 #: A follower flushes held-back text records after this long without a new line.
 IDLE_FLUSH_S = 1.0
 _POLL_S = 0.2
+_BLOCK = 1 << 16
 
 
-def follow_lines(paths: list[str]) -> Iterator[bytes | None]:
+def follow_lines(paths: list[str], limit: LineLimit | None = None
+                 ) -> Iterator[bytes | None]:
     """Lines of stdin as they arrive, or of one file and then what is appended to it
     (``tail -f``); ``None`` whenever the input has been quiet for ``IDLE_FLUSH_S``."""
+    limit = limit or LineLimit()
     if paths in ([], ["-"]):
-        yield from follow_stdin()
+        yield from follow_stdin(limit)
         return
     if len(paths) != 1:
         raise SourceError("--follow reads one FILE (or stdin); start one command per file")
@@ -48,12 +55,14 @@ def follow_lines(paths: list[str]) -> Iterator[bytes | None]:
     with handle:
         pending, quiet_since, flushed = b"", time.monotonic(), True
         while True:
-            chunk = handle.readline()
-            if chunk:
-                pending += chunk
-                if pending.endswith(b"\n"):
-                    yield pending
-                    pending, quiet_since, flushed = b"", time.monotonic(), False
+            block = handle.read(_BLOCK)
+            if block:
+                pending += b"".join(limit.wrap(block))
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line + b"\n"
+                if lines:
+                    quiet_since, flushed = time.monotonic(), False
                 continue
             if not flushed and time.monotonic() - quiet_since >= IDLE_FLUSH_S:
                 yield None
@@ -61,15 +70,16 @@ def follow_lines(paths: list[str]) -> Iterator[bytes | None]:
             time.sleep(_POLL_S)  # why: a regular file has no portable "data appended" event
 
 
-def follow_stdin() -> Iterator[bytes | None]:
+def follow_stdin(limit: LineLimit | None = None) -> Iterator[bytes | None]:
     """Lines of stdin as they arrive; ``None`` whenever it has been quiet for IDLE_FLUSH_S."""
+    limit = limit or LineLimit()
     stream = sys.stdin.buffer
     try:
         fd = stream.fileno()
     except (OSError, ValueError, io.UnsupportedOperation):
         fd = None  # not a real file (tests, wrappers): plain line reads, no idle detection
     if fd is None:
-        yield from iter(stream.readline, b"")
+        yield from _lines(limit.wrap(iter(lambda: stream.read(_BLOCK), b"")))
         return
     import select
 
@@ -79,12 +89,12 @@ def follow_stdin() -> Iterator[bytes | None]:
         if not ready:
             yield None
             continue
-        block = os.read(fd, 1 << 16)
+        block = os.read(fd, _BLOCK)
         if not block:
             if pending:
                 yield pending
             return
-        pending += block
+        pending += b"".join(limit.wrap(block))
         *lines, pending = pending.split(b"\n")
         for line in lines:
             yield line + b"\n"
@@ -93,7 +103,8 @@ def follow_stdin() -> Iterator[bytes | None]:
 _END = object()
 
 
-def follow_chunks(chunks: Iterable[bytes], idle: float = IDLE_FLUSH_S) -> Iterator[bytes | None]:
+def follow_chunks(chunks: Iterable[bytes], idle: float = IDLE_FLUSH_S,
+                  limit: LineLimit | None = None) -> Iterator[bytes | None]:
     """Lines of ``chunks`` as they arrive; ``None`` whenever none came for ``idle`` seconds.
 
     The chunks are read on a daemon thread (a source such as ``kubectl logs -f`` blocks in
@@ -110,6 +121,7 @@ def follow_chunks(chunks: Iterable[bytes], idle: float = IDLE_FLUSH_S) -> Iterat
             inbox.put(exc)
         inbox.put(_END)
 
+    limit = limit or LineLimit()
     threading.Thread(target=pump, name="follow-chunks", daemon=True).start()
     pending = b""
     while True:
@@ -124,7 +136,19 @@ def follow_chunks(chunks: Iterable[bytes], idle: float = IDLE_FLUSH_S) -> Iterat
             return
         if isinstance(item, BaseException):
             raise item
-        pending += item
+        pending += b"".join(limit.wrap(item))
         *lines, pending = pending.split(b"\n")
         for line in lines:
             yield line + b"\n"
+
+
+def _lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a stream of blocks (the last one without its newline if it has none)."""
+    pending = b""
+    for block in blocks:
+        pending += block
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+    if pending:
+        yield pending

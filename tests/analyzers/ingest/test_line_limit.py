@@ -99,3 +99,33 @@ def test_a_150_mb_line_is_analyzed_in_under_300_mb(tmp_path):
     assert lines == {"read": 3, "parsed": 2, "unparsed": 1, "records": 2, "truncated": 1}
     assert int(code) in (0, 1)
     assert int(peak_kb) < 300 * 1024, f"peak RSS {int(peak_kb) // 1024} MB"
+
+
+def _long_line_input(tmp_path: Path) -> Path:
+    path = tmp_path / "piped.jsonl"
+    good = json.dumps({"event": "task_received", "time": "2026-11-28T10:00:00Z",
+                       "task_id": "t1", "task_name": "a"})
+    with path.open("wb") as out:
+        out.write(good.encode() + b"\n")
+        out.write(b'{"event":"log","message":"' + b"z" * (8 << 20) + b'"}\n')  # 8 MB
+        out.write(good.replace("t1", "t2").encode() + b"\n")
+    return path
+
+
+def test_parse_follow_cuts_long_lines_and_says_so(tmp_path):
+    # -f reads as the bytes arrive: the limit must hold there too, not only in batch reads.
+    with _long_line_input(tmp_path).open("rb") as stdin:
+        done = subprocess.run([RHESIS_LOGS, "parse", "-f", "--max-line", "1K", "-o", "jsonl"],
+                              stdin=stdin, capture_output=True, check=False, timeout=120)
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r.get("task_id") for r in records if r.get("task_id")] == ["t1", "t2"]
+    assert all(len(line) < 4096 for line in done.stdout.splitlines())
+    assert b"1 line(s) longer than --max-line (1,024 bytes) were cut" in done.stderr
+
+
+def test_analyze_follow_counts_truncated_lines(tmp_path):
+    with _long_line_input(tmp_path).open("rb") as stdin:
+        done = subprocess.run([RHESIS_LOGS, "analyze", "-f", "--max-line", "1K", "-o", "json"],
+                              stdin=stdin, capture_output=True, check=False, timeout=120)
+    lines = json.loads(done.stdout)["lines"]
+    assert lines["read"] == 3 and lines["truncated"] == 1, lines
