@@ -44,6 +44,13 @@ _ERROR_EVENTS = [
 ]
 
 
+#: What a Celery sentence in a text record can tell, copied as is into the record.
+_SENTENCE_FIELDS = (
+    schema.TASK_ID, schema.TASK_NAME, schema.ETA, schema.CHORD_ID, schema.WORKER,
+    schema.RESULT, schema.DURATION_MS, schema.RETRY_IN_S, schema.REASON,
+    schema.EXCEPTION_TYPE, schema.EXCEPTION_MESSAGE,
+)
+
 _TRACEBACK_START = "Traceback (most recent call last)"
 
 
@@ -325,22 +332,7 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
     recs = recs.with_columns(
         [
             pl.lit(None, POLARS_TYPES[c]).alias(c)
-            for c in (
-                schema.TASK_ID,
-                schema.TASK_NAME,
-                schema.ETA,
-                schema.CHORD_ID,
-                schema.WORKER,
-                schema.RESULT,
-                schema.DURATION_MS,
-                schema.RETRY_IN_S,
-                schema.REASON,
-                schema.EXCEPTION_TYPE,
-                schema.EXCEPTION_MESSAGE,
-                schema.TIME,
-                schema.SEVERITY,
-                schema.MESSAGE,
-            )
+            for c in (*_SENTENCE_FIELDS, schema.TIME, schema.SEVERITY, schema.MESSAGE)
             if c not in recs.columns
         ]
     )
@@ -356,22 +348,7 @@ def read_text(df: pl.DataFrame, source: str, order_base: int, parts: Parts,
         .otherwise(col(kubectl.BODY))
         .alias(schema.MESSAGE),
         col(schema.EVENT).fill_null(str(schema.Event.LOG)),
-        *[
-            col(c)
-            for c in (
-                schema.TASK_ID,
-                schema.TASK_NAME,
-                schema.ETA,
-                schema.CHORD_ID,
-                schema.WORKER,
-                schema.RESULT,
-                schema.DURATION_MS,
-                schema.RETRY_IN_S,
-                schema.REASON,
-                schema.EXCEPTION_TYPE,
-                schema.EXCEPTION_MESSAGE,
-            )
-        ],
+        *[col(c) for c in _SENTENCE_FIELDS],
         pl.lit(None, pl.String).alias(schema.TRACEBACK),
         col(schema.LINE_NO),
         col(kubectl.POD).alias(schema.POD),

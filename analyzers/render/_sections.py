@@ -15,6 +15,7 @@ import pandas as pd
 from analyzers.report import Report
 from analyzers.report import columns as cols
 from analyzers.report.model import NO_TASK_EVENTS
+from analyzers.report.retries import STORM_COLUMNS
 from instrumentation import schema
 
 
@@ -62,17 +63,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "retry_storms",
         "Retry storms",
-        (
-            cols.SCOPE,
-            cols.KEY,
-            schema.TASK_NAME,
-            schema.ORGANIZATION_ID,
-            cols.COUNT,
-            cols.NORM,
-            cols.RATIO,
-            cols.FIRST_SEEN,
-            cols.LAST_SEEN,
-        ),
+        STORM_COLUMNS,  # every column of the section
         "No task retried far above its norm.",
     ),
     Section(

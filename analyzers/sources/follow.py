@@ -53,14 +53,12 @@ def follow_lines(paths: list[str], limit: LineLimit | None = None
     except OSError as exc:
         raise SourceError(f"cannot read {paths[0]}: {exc.strerror}") from None
     with handle:
-        pending, quiet_since, flushed = b"", time.monotonic(), True
+        split, quiet_since, flushed = _Splitter(limit), time.monotonic(), True
         while True:
             block = handle.read(_BLOCK)
             if block:
-                pending += b"".join(limit.wrap(block))
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    yield line + b"\n"
+                lines = split.feed(block)
+                yield from lines
                 if lines:
                     quiet_since, flushed = time.monotonic(), False
                 continue
@@ -78,12 +76,14 @@ def follow_stdin(limit: LineLimit | None = None) -> Iterator[bytes | None]:
         fd = stream.fileno()
     except (OSError, ValueError, io.UnsupportedOperation):
         fd = None  # not a real file (tests, wrappers): plain line reads, no idle detection
+    split = _Splitter(limit)
     if fd is None:
-        yield from _lines(limit.wrap(iter(lambda: stream.read(_BLOCK), b"")))
+        for block in iter(lambda: stream.read(_BLOCK), b""):
+            yield from split.feed(block)
+        yield from split.rest()
         return
     import select
 
-    pending = b""
     while True:
         ready, _, _ = select.select([fd], [], [], IDLE_FLUSH_S)
         if not ready:
@@ -91,13 +91,9 @@ def follow_stdin(limit: LineLimit | None = None) -> Iterator[bytes | None]:
             continue
         block = os.read(fd, _BLOCK)
         if not block:
-            if pending:
-                yield pending
+            yield from split.rest()
             return
-        pending += b"".join(limit.wrap(block))
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line + b"\n"
+        yield from split.feed(block)
 
 
 _END = object()
@@ -121,9 +117,8 @@ def follow_chunks(chunks: Iterable[bytes], idle: float = IDLE_FLUSH_S,
             inbox.put(exc)
         inbox.put(_END)
 
-    limit = limit or LineLimit()
+    split = _Splitter(limit or LineLimit())
     threading.Thread(target=pump, name="follow-chunks", daemon=True).start()
-    pending = b""
     while True:
         try:
             item = inbox.get(timeout=idle)
@@ -131,24 +126,26 @@ def follow_chunks(chunks: Iterable[bytes], idle: float = IDLE_FLUSH_S,
             yield None
             continue
         if item is _END:
-            if pending:
-                yield pending
+            yield from split.rest()
             return
         if isinstance(item, BaseException):
             raise item
-        pending += b"".join(limit.wrap(item))
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line + b"\n"
+        yield from split.feed(item)
 
 
-def _lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of a stream of blocks (the last one without its newline if it has none)."""
-    pending = b""
-    for block in blocks:
-        pending += block
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line + b"\n"
-    if pending:
-        yield pending
+class _Splitter:
+    """Blocks in, whole lines out (newline kept), each cut to the limit as the bytes arrive."""
+
+    def __init__(self, limit: LineLimit) -> None:
+        self.limit = limit
+        self.pending = b""
+
+    def feed(self, block: bytes) -> list[bytes]:
+        self.pending += b"".join(self.limit.wrap(block))
+        *lines, self.pending = self.pending.split(b"\n")
+        return [line + b"\n" for line in lines]
+
+    def rest(self) -> list[bytes]:
+        """The last line, when the input ended without its newline."""
+        rest, self.pending = self.pending, b""
+        return [rest] if rest else []

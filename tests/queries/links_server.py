@@ -24,9 +24,11 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.support.local_server import LocalServer
 
 
 @dataclass
@@ -41,7 +43,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class LinksServer:
+class LinksServer(LocalServer):
     def __init__(self, buckets: dict[str, bool]) -> None:
         self.state = _State(buckets=dict(buckets))
         state = self.state
@@ -75,26 +77,12 @@ class LinksServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        self.serve(Handler)
 
     @property
     def requests(self) -> list[tuple[str, str, dict[str, Any], str | None]]:
         return list(self.state.requests)
 
-    def __enter__(self) -> LinksServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 _STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",

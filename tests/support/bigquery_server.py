@@ -38,12 +38,14 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import duckdb
 import sqlglot
 from sqlglot import exp
+
+from tests.support.local_server import LocalServer
 
 MIN_BYTES_PER_TABLE = 10 * 1024 * 1024
 
@@ -113,7 +115,7 @@ def _cell(value: Any, kind: str, int64_timestamps: bool) -> Any:
     return str(value)
 
 
-class BigQueryServer:
+class BigQueryServer(LocalServer):
     """``jobs.query`` / ``jobs.insert`` over HTTP on 127.0.0.1, on a free port."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
@@ -177,15 +179,9 @@ class BigQueryServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self.serve(Handler)
 
     # --- data -------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
     @property
     def requests(self) -> list[Recorded]:
         return list(self.state.requests)
@@ -364,16 +360,6 @@ class BigQueryServer:
                     f"SELECT coalesce(sum({sizes}), 0) FROM {table}{where}").fetchone()
             total += max(int(row[0]), MIN_BYTES_PER_TABLE)
         return total
-
-    # --- lifecycle --------------------------------------------------------------------
-    def __enter__(self) -> BigQueryServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 def _ident(name: str) -> str:

@@ -33,8 +33,10 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.local_server import LocalServer
 
 MAX_PAGE = 1000
 _ENTRIES_LIST = "/v2/entries:list"
@@ -99,7 +101,7 @@ class Recorded:
     status: int = 200
 
 
-class LoggingServer:
+class LoggingServer(LocalServer):
     """The Logging API over HTTP on 127.0.0.1, on a free port, in a background thread."""
 
     def __init__(self, entries: list[dict[str, Any]] | None = None,
@@ -114,14 +116,7 @@ class LoggingServer:
         self._retry_after: str | None = None
         self.lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"server_state": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        self.serve(handler, poll_interval=0.05)
 
     @property
     def requests(self) -> list[Recorded]:
@@ -135,14 +130,6 @@ class LoggingServer:
             self._fail_status = status
             self._retry_after = retry_after
 
-    def __enter__(self) -> LoggingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
